@@ -423,6 +423,68 @@ impl Message {
         self.body = body;
     }
 
+    /// Build a response to `req` per RFC 3261 §8.2.6.2: the Via lines, From,
+    /// To (with `to_tag` added when it has none), Call-ID and CSeq are copied.
+    pub fn response_to(req: &Message, code: u16, reason: &str, to_tag: Option<&str>) -> Message {
+        let mut r = Message::response(code, reason);
+        for h in req.headers.iter() {
+            match h.name {
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                    let v = req.text(h.value);
+                    let e = r.entry(h.name, "", v);
+                    r.headers.push(e);
+                }
+                HeaderName::To => {
+                    let v = req.text(h.value);
+                    let has_tag = NameAddr::parse(v).map(|n| n.tag().is_some()).unwrap_or(true);
+                    let e = match to_tag {
+                        Some(tag) if !has_tag => {
+                            let mut with = String::with_capacity(v.len() + tag.len() + 5);
+                            with.push_str(v);
+                            with.push_str(";tag=");
+                            with.push_str(tag);
+                            r.entry(h.name, "", &with)
+                        }
+                        _ => r.entry(h.name, "", v),
+                    };
+                    r.headers.push(e);
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// Recover enough of a request that failed to parse to answer it with
+    /// 400 (RFC 3261 §8.2, §21.4.1): the method word and the raw Via, From,
+    /// To, Call-ID and CSeq lines. `None` for responses, or when there is no
+    /// Via to send an answer to.
+    pub fn salvage_request(buf: &[u8]) -> Option<Message> {
+        let buf = &buf[..buf.len().min(Limits::default().max_size)];
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+        let text = String::from_utf8_lossy(&buf[start..]);
+        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let first = lines.next()?;
+        if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+            return None;
+        }
+        let method = first.split(' ').next().filter(|m| crate::scan::is_token(m))?;
+        let mut r = Message::request(Method::from_token(method), "sip:invalid");
+        let mut any_via = false;
+        for line in lines.take(Limits::default().max_headers) {
+            if line.is_empty() {
+                break;
+            }
+            let Some((name, value)) = line.split_once(':') else { continue };
+            let hn = HeaderName::recognise(trim(name));
+            if matches!(hn, HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq) {
+                any_via |= hn == HeaderName::Via;
+                r.push(hn, trim(value));
+            }
+        }
+        any_via.then_some(r)
+    }
+
     // ----- access -------------------------------------------------------
 
     fn text(&self, s: Span) -> &str {

@@ -157,3 +157,28 @@ fn core_check_errors() {
     let dup = BASIC.replace("Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n", "Call-ID: a\r\nCall-ID: b\r\n");
     assert_eq!(parse(&dup).expect("parse").check_core(), Err(ParseError::DuplicateHeader(HeaderName::CallId)));
 }
+
+#[test]
+fn response_to_copies_and_tags() {
+    let req = parse(BASIC).expect("parse");
+    let r = Message::response_to(&req, 180, "Ringing", Some("xyz"));
+    assert_eq!(r.status(), Some(180));
+    assert_eq!(r.to().expect("to").tag(), Some("xyz"));
+    assert_eq!(r.call_id(), req.call_id());
+    assert_eq!(r.top_via().expect("via").branch(), Some("z9hG4bK776asdhds"));
+    assert_eq!(r.get(HeaderName::Contact), None);
+    let r2 = Message::response_to(&Message::response_to(&req, 200, "OK", Some("a")), 200, "OK", Some("b"));
+    assert_eq!(r2.to().expect("to").tag(), Some("a"));
+}
+
+#[test]
+fn salvage_broken_request() {
+    let raw = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKq\r\nContent-Length: -3\r\nCall-ID: c\r\n\r\n";
+    assert!(Message::parse_slice(raw).is_err());
+    let s = Message::salvage_request(raw).expect("salvage");
+    assert_eq!(s.method(), Some(&Method::Invite));
+    assert_eq!(s.top_via().expect("via").branch(), Some("z9hG4bKq"));
+    assert_eq!(s.get(HeaderName::CallId), Some("c"));
+    assert!(Message::salvage_request(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n").is_none());
+    assert!(Message::salvage_request(b"INVITE x\r\nCall-ID: c\r\n\r\n").is_none());
+}
