@@ -99,7 +99,11 @@ fn parse_request_line(head: &str, end: usize) -> Result<Start, ParseError> {
     if uri.is_empty() || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ParseError::BadRequestUri);
     }
-    Uri::parse(uri).map_err(|_| ParseError::BadRequestUri)?;
+    let parsed = Uri::parse(uri).map_err(|_| ParseError::BadRequestUri)?;
+    if parsed.headers().is_some() && matches!(parsed.scheme(), crate::Scheme::Sip | crate::Scheme::Sips) {
+        // RFC 3261 §19.1.1 (table): headers are not allowed in a Request-URI.
+        return Err(ParseError::BadRequestUri);
+    }
     let uri_start = sp1 + 1;
     let version_start = uri_start + sp2 + 1;
     Ok(Start::Request {
@@ -204,9 +208,6 @@ impl Message {
         }
         let head_bytes = &b[msg_start..head_end];
         let head = std::str::from_utf8(head_bytes).map_err(|_| ParseError::NotUtf8)?;
-        if head.bytes().any(|c| c == 0) {
-            return Err(ParseError::BadStartLine);
-        }
         let head = head.to_owned();
         let hb = head.as_bytes();
 

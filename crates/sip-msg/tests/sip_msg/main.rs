@@ -2,3 +2,4 @@
 //! RFC 5118 test vectors (data files under `tests/vectors/`).
 
 mod roundtrip;
+mod vectors;
