@@ -136,13 +136,12 @@ const STATIC: &[(u8, &str, u32, Option<u16>)] = &[
 
 /// The static assignment of payload type `pt`, as if it had an `a=rtpmap`.
 pub(crate) fn static_payload_type(pt: u8) -> Option<RtpMap<'static>> {
-    STATIC
-        .iter()
-        .find(|&&(p, ..)| p == pt)
-        .map(|&(payload_type, encoding, clock_rate, channels)| RtpMap {
+    STATIC.iter().find(|&&(p, ..)| p == pt).map(
+        |&(payload_type, encoding, clock_rate, channels)| RtpMap {
             payload_type,
             encoding,
             clock_rate,
             channels: channels.filter(|&c| c != 1),
-        })
+        },
+    )
 }

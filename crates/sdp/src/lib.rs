@@ -43,11 +43,14 @@
 //!
 //! A [`Session`] is one `String` holding exactly the printed form plus a
 //! `Vec` of line spans (two `usize`s each) and the index of each `m=` line.
-//! Parsing is one pass and three allocations whatever the size; printing is
-//! free (`as_str`); every typed value borrows `&str` from the text, so
-//! reading an SDP allocates nothing. Edits splice the one string in place
-//! and shift the spans after the edit, so the text never holds garbage and
-//! stays equal to the printed form. A line-per-`String` model would cost an
+//! Parsing is one pass filling three buffers (text, spans, media index),
+//! whatever the number of lines; printing is free (`as_str`); every typed
+//! value borrows `&str` from the text, so reading an SDP allocates nothing.
+//! An edit of one line splices the string in place and shifts the spans
+//! after it; an edit touching many lines (removing attributes, keeping some
+//! payload types) rebuilds text and spans in one pass. Either way the text
+//! never holds garbage, stays equal to the printed form, and every edit is
+//! linear in the size of the description. A line-per-`String` model would cost an
 //! allocation per line on parse and a join on print; a borrowed
 //! `Session<'a>` would tie every description to the SIP message buffer.
 //! SDP is handled once per offer or answer, never per packet, so neither
@@ -108,7 +111,7 @@ mod session;
 pub use codec::Codec;
 pub use error::{Error, Fault};
 pub use fields::{
-    Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Origin, RtpMap, Rtcp,
+    Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Origin, Rtcp, RtpMap,
     Timing,
 };
 pub use media::{Media, MediaMut};

@@ -5,10 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::codec::static_payload_type;
 use crate::fields::{
-    payload_type, socket, Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine,
-    RtpMap, Rtcp,
+    payload_type, socket, Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Rtcp,
+    RtpMap,
 };
-use crate::session::{Section, Session};
+use crate::session::{LineEdit, Section, Session};
 use crate::Error;
 
 /// A media section (`m=` line and the lines up to the next `m=`), borrowed
@@ -147,7 +147,9 @@ impl<'a> Media<'a> {
 
     /// The `a=rtpmap` attributes, in order.
     pub fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'a>> + 'a {
-        self.section.attribute_values("rtpmap").filter_map(RtpMap::parse)
+        self.section
+            .attribute_values("rtpmap")
+            .filter_map(RtpMap::parse)
     }
 
     /// The `a=rtpmap` for payload type `pt`.
@@ -161,9 +163,30 @@ impl<'a> Media<'a> {
         self.rtpmap(pt).or_else(|| static_payload_type(pt))
     }
 
+    /// What each payload type of the `m=` line stands for, in `m=` order
+    /// (see [`Media::codec`]); payload types that are neither mapped nor
+    /// static are skipped. One pass over the section, however many formats.
+    pub fn codecs(&self) -> impl Iterator<Item = RtpMap<'a>> + 'a {
+        let mut table: [Option<RtpMap<'a>>; 128] = [None; 128];
+        for r in self.rtpmaps() {
+            if let Some(slot @ None) = table.get_mut(usize::from(r.payload_type)) {
+                *slot = Some(r);
+            }
+        }
+        self.payload_types().filter_map(move |pt| {
+            table
+                .get(usize::from(pt))
+                .copied()
+                .flatten()
+                .or_else(|| static_payload_type(pt))
+        })
+    }
+
     /// The `a=fmtp` attributes, in order.
     pub fn fmtps(&self) -> impl Iterator<Item = Fmtp<'a>> + 'a {
-        self.section.attribute_values("fmtp").filter_map(Fmtp::parse)
+        self.section
+            .attribute_values("fmtp")
+            .filter_map(Fmtp::parse)
     }
 
     /// The format parameters for `format` (a payload type number as text).
@@ -212,9 +235,9 @@ impl<'a> Media<'a> {
 
     /// The payload types of the `m=` line mapped to `telephone-event`.
     pub fn telephone_event_payload_types(&self) -> impl Iterator<Item = u8> + 'a {
-        let this = *self;
-        self.payload_types()
-            .filter(move |&pt| this.rtpmap(pt).is_some_and(|r| r.is_telephone_event()))
+        self.codecs()
+            .filter(RtpMap::is_telephone_event)
+            .map(|r| r.payload_type)
     }
 
     /// Where to send RTP: the effective connection address and the port.
@@ -274,9 +297,11 @@ impl<'a> MediaMut<'a> {
 
     /// Sets the `m=` line's port (keeps any `/<count>`); 0 rejects the stream.
     pub fn set_port(&mut self, port: u16) {
-        let m = self.as_media().line;
-        let new = media_line(&m, port, m.formats());
-        let at = self.as_media().line_number() - 1;
+        let Some(media) = Media::new(self.session, self.index) else {
+            return;
+        };
+        let new = media_line(&media.line, port, media.formats());
+        let at = media.section.start;
         self.session.replace_line(at, &new);
     }
 
@@ -298,34 +323,40 @@ impl<'a> MediaMut<'a> {
     /// the removed ones (`a=rtcp-fb:*` stays). Fails, changing nothing, when
     /// no format would remain.
     pub fn retain_payload_types(&mut self, keep: &[u8]) -> Result<(), Error> {
-        let (at, new, remove) = {
-            let media = self.as_media();
-            let m = media.line;
-            let kept = |f: &str| payload_type(f).is_some_and(|pt| keep.contains(&pt));
-            if !m.formats().any(kept) {
-                return Err(Error::NoFormatLeft {
-                    line: media.line_number(),
-                });
-            }
-            let new = media_line(&m, m.port, m.formats().filter(|f| kept(f)));
-            let remove: Vec<usize> = media
-                .lines()
-                .filter(|l| l.kind == 'a')
-                .filter(|l| {
-                    let a = Attribute::split(l.number, l.value);
-                    let fmt = a.value.and_then(|v| v.split(' ').next()).unwrap_or("");
-                    matches!(a.name, "rtpmap" | "fmtp" | "rtcp-fb")
-                        && m.formats().any(|f| f == fmt)
-                        && !kept(fmt)
-                })
-                .map(|l| l.number - 1)
-                .collect();
-            (media.line_number() - 1, new, remove)
+        let Some(media) = Media::new(self.session, self.index) else {
+            return Ok(());
         };
-        for &i in remove.iter().rev() {
-            self.session.remove_line(i);
+        let m = media.line;
+        let kept = |f: &str| payload_type(f).is_some_and(|pt| keep.contains(&pt));
+        if !m.formats().any(kept) {
+            return Err(Error::NoFormatLeft {
+                line: media.line_number(),
+            });
         }
-        self.session.replace_line(at, &new);
+        let new = media_line(&m, m.port, m.formats().filter(|f| kept(f)));
+        let range = (media.section.start, media.section.end);
+        // The borrowed view ends here; decide from owned copies below.
+        let removed: Vec<String> = m
+            .formats()
+            .filter(|f| !kept(f))
+            .map(str::to_owned)
+            .collect();
+        let mut new = Some(new);
+        self.session.edit_lines(range, |l| {
+            if l.kind == 'm' {
+                return new.take().map_or(LineEdit::Keep, LineEdit::Replace);
+            }
+            if l.kind != 'a' {
+                return LineEdit::Keep;
+            }
+            let a = Attribute::split(l.number, l.value);
+            let fmt = a.value.and_then(|v| v.split(' ').next()).unwrap_or("");
+            if matches!(a.name, "rtpmap" | "fmtp" | "rtcp-fb") && removed.iter().any(|r| r == fmt) {
+                LineEdit::Remove
+            } else {
+                LineEdit::Keep
+            }
+        });
         Ok(())
     }
 

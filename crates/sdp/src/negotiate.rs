@@ -312,34 +312,26 @@ fn stream(o: &Media<'_>, a: Option<&Media<'_>>) -> NegotiatedStream {
     }
     let od = effective_direction(o);
     let ad = effective_direction(a);
-    s.direction = Direction::from_flags(
-        od.sends() && ad.receives(),
-        od.receives() && ad.sends(),
-    );
-    let chosen = a.payload_types().find_map(|apt| {
-        let ar = a.codec(apt).filter(|r| !is_auxiliary(r))?;
-        let opt = find_in(o, &ar, apt)?;
-        Some((apt, opt, ar))
-    });
-    if let Some((apt, opt, ar)) = chosen {
-        s.codec = Some(Codec::from_rtpmap(&ar));
-        s.answer.payload_type = Some(apt);
+    s.direction = Direction::from_flags(od.sends() && ad.receives(), od.receives() && ad.sends());
+    let offered: Vec<RtpMap<'_>> = o.codecs().collect();
+    let answered: Vec<RtpMap<'_>> = a.codecs().collect();
+    let chosen = answered
+        .iter()
+        .filter(|r| !is_auxiliary(r))
+        .find_map(|ar| Some((ar, find_in(&offered, ar)?)));
+    if let Some((ar, opt)) = chosen {
+        s.codec = Some(Codec::from_rtpmap(ar));
+        s.answer.payload_type = Some(ar.payload_type);
         s.offer.payload_type = Some(opt);
-        let tes: Vec<(u8, u32)> = a
-            .payload_types()
-            .filter_map(|pt| a.rtpmap(pt).filter(RtpMap::is_telephone_event))
-            .map(|r| (r.payload_type, r.clock_rate))
-            .collect();
+        let mut tes = answered.iter().filter(|r| r.is_telephone_event());
         let te = tes
-            .iter()
-            .find(|&&(_, rate)| rate == ar.clock_rate)
-            .or(tes.first());
-        if let Some(&(pt, _)) = te {
-            if let Some(r) = a.rtpmap(pt) {
-                if let Some(opt) = find_in(o, &r, pt) {
-                    s.answer.telephone_event = Some(pt);
-                    s.offer.telephone_event = Some(opt);
-                }
+            .clone()
+            .find(|r| r.clock_rate == ar.clock_rate)
+            .or_else(|| tes.next());
+        if let Some(te) = te {
+            if let Some(opt) = find_in(&offered, te) {
+                s.answer.telephone_event = Some(te.payload_type);
+                s.offer.telephone_event = Some(opt);
             }
         }
     }
@@ -356,19 +348,20 @@ fn side(m: &Media<'_>) -> StreamSide {
     }
 }
 
-/// The payload type in `m` for the codec `r` (which was `pt` on the other
-/// side): the same number if it means the same codec, else the first match.
-fn find_in(m: &Media<'_>, r: &RtpMap<'_>, pt: u8) -> Option<u8> {
-    let same = |x: &RtpMap<'_>| {
+/// The payload type among `codecs` for the codec `r` from the other side:
+/// the same number if it means the same codec, else the first match.
+fn find_in(codecs: &[RtpMap<'_>], r: &RtpMap<'_>) -> Option<u8> {
+    let same = |x: &&RtpMap<'_>| {
         x.encoding.eq_ignore_ascii_case(r.encoding)
             && x.clock_rate == r.clock_rate
             && x.channel_count() == r.channel_count()
     };
-    if m.payload_types().any(|p| p == pt) && m.codec(pt).is_some_and(|x| same(&x)) {
-        return Some(pt);
-    }
-    m.payload_types()
-        .find(|&p| m.codec(p).is_some_and(|x| same(&x)))
+    let mut matching = codecs.iter().filter(same);
+    matching
+        .clone()
+        .find(|x| x.payload_type == r.payload_type)
+        .or_else(|| matching.next())
+        .map(|x| x.payload_type)
 }
 
 /// The direction a description states for a stream, with a `c=0.0.0.0`
@@ -411,11 +404,9 @@ fn plan<'a>(media: &Media<'a>, local: &LocalCapabilities) -> Option<Plan<'a>> {
         .copied()
         .filter(|&p| p != 0)?;
     let mut offered: Vec<RtpMap<'a>> = Vec::with_capacity(8);
-    for pt in media.payload_types() {
-        if let Some(r) = media.codec(pt) {
-            if !offered.iter().any(|o| o.payload_type == pt) {
-                offered.push(r);
-            }
+    for r in media.codecs() {
+        if !offered.iter().any(|o| o.payload_type == r.payload_type) {
+            offered.push(r);
         }
     }
     let voice = |c: &&Codec| !c.is_auxiliary();

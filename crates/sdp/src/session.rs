@@ -4,14 +4,16 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use crate::fields::{
-    parse_ptime, Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Origin,
-    RtpMap, Rtcp, Timing,
+    parse_ptime, Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Origin, Rtcp,
+    RtpMap, Timing,
 };
 use crate::media::{Media, MediaMut};
 use crate::Error;
 
 /// Largest input [`Session::parse`] accepts, in bytes. SDP rides in one SIP
 /// message, so this is the UDP datagram limit; it bounds all later work.
+/// Edits may grow a description past it; such a description still prints
+/// but no longer parses back.
 pub const MAX_INPUT_LEN: usize = 65_536;
 
 /// Most media sections a description may have.
@@ -336,34 +338,23 @@ impl Session {
     /// every `a=rtcp` address to `ip`: what a media-anchoring B2BUA does to
     /// an SDP it forwards.
     pub fn set_all_connection_addresses(&mut self, ip: IpAddr) {
-        self.set_connection_in(None, ip);
-        for k in 0..self.media.len() {
-            let Some((start, end)) = self.range(Some(k)) else {
-                continue;
-            };
-            let mut has_c = false;
-            for i in start..end {
-                match self.line_at(i) {
-                    Some(l) if l.kind == 'c' => has_c = true,
-                    Some(l) if l.kind == 'a' => {
-                        let a = Attribute::split(l.number, l.value);
-                        if a.name != "rtcp" {
-                            continue;
-                        }
-                        let Some(r) = a.value.and_then(Rtcp::parse) else {
-                            continue;
-                        };
-                        if r.address.is_some() {
-                            let new = format!("a=rtcp:{} IN {} {}", r.port, addr_type(ip), ip);
-                            self.replace_line(i, &new);
-                        }
+        let c = format!("c=IN {} {}", addr_type(ip), ip);
+        let whole = (0, self.lines.len());
+        self.edit_lines(whole, |l| match l.kind {
+            'c' => LineEdit::Replace(c.clone()),
+            'a' => {
+                let a = Attribute::split(l.number, l.value);
+                match a.value.and_then(Rtcp::parse) {
+                    Some(r) if a.name == "rtcp" && r.address.is_some() => {
+                        LineEdit::Replace(format!("a=rtcp:{} IN {} {}", r.port, addr_type(ip), ip))
                     }
-                    _ => {}
+                    _ => LineEdit::Keep,
                 }
             }
-            if has_c {
-                self.set_connection_in(Some(k), ip);
-            }
+            _ => LineEdit::Keep,
+        });
+        if self.connection().is_none() {
+            self.set_connection_in(None, ip);
         }
     }
 
@@ -417,14 +408,14 @@ impl Session {
             return;
         };
         let new = format!("c=IN {} {}", addr_type(ip), ip);
-        let mut found = false;
-        for i in start..end {
-            if self.line_at(i).is_some_and(|l| l.kind == 'c') {
-                self.replace_line(i, &new);
-                found = true;
+        let replaced = self.edit_lines((start, end), |l| {
+            if l.kind == 'c' {
+                LineEdit::Replace(new.clone())
+            } else {
+                LineEdit::Keep
             }
-        }
-        if !found {
+        });
+        if replaced == 0 {
             // RFC 8866 §5 order: v o s i u e p c ... and m i c ...
             let before: &[char] = match media {
                 None => &['v', 'o', 's', 'i', 'u', 'e', 'p'],
@@ -443,20 +434,19 @@ impl Session {
             return;
         };
         let new = format!("a={}", direction.as_str());
-        let dirs: Vec<usize> = (start..end)
-            .filter(|&i| {
-                self.line_at(i)
-                    .is_some_and(|l| l.kind == 'a' && Direction::from_name(l.value).is_some())
-            })
-            .collect();
-        match dirs.split_first() {
-            Some((&first, others)) => {
-                for &i in others.iter().rev() {
-                    self.remove_line(i);
-                }
-                self.replace_line(first, &new);
+        let mut first = true;
+        let changed = self.edit_lines((start, end), |l| {
+            if l.kind != 'a' || Direction::from_name(l.value).is_none() {
+                LineEdit::Keep
+            } else if first {
+                first = false;
+                LineEdit::Replace(new.clone())
+            } else {
+                LineEdit::Remove
             }
-            None => self.insert_line(end, &new),
+        });
+        if changed == 0 {
+            self.insert_line(end, &new);
         }
     }
 
@@ -489,20 +479,71 @@ impl Session {
     }
 
     pub(crate) fn remove_attributes_in(&mut self, media: Option<usize>, name: &str) -> usize {
-        let Some((start, end)) = self.range(media) else {
+        let Some(range) = self.range(media) else {
             return 0;
         };
-        let mut n = 0;
-        for i in (start..end).rev() {
-            let hit = self
-                .line_at(i)
-                .is_some_and(|l| l.kind == 'a' && Attribute::split(l.number, l.value).name == name);
-            if hit {
-                self.remove_line(i);
-                n += 1;
+        self.edit_lines(range, |l| {
+            if l.kind == 'a' && Attribute::split(l.number, l.value).name == name {
+                LineEdit::Remove
+            } else {
+                LineEdit::Keep
             }
+        })
+    }
+
+    /// Rewrites the lines in `range` in one pass over the text: `f` says for
+    /// each line whether to keep, replace (full `x=value`, no CRLF) or remove
+    /// it. `m=` lines may be replaced but never removed. Returns how many
+    /// lines were replaced or removed. O(length of the description), so
+    /// edits stay linear however many lines they touch.
+    pub(crate) fn edit_lines(
+        &mut self,
+        range: (usize, usize),
+        mut f: impl FnMut(Line<'_>) -> LineEdit,
+    ) -> usize {
+        let edits: Vec<(usize, LineEdit)> = (range.0..range.1)
+            .filter_map(|i| {
+                let l = self.line_at(i)?;
+                match f(l) {
+                    LineEdit::Keep => None,
+                    LineEdit::Remove if l.kind == 'm' => None,
+                    e => Some((i, e)),
+                }
+            })
+            .collect();
+        if edits.is_empty() {
+            return 0;
         }
-        n
+        let mut text = String::with_capacity(self.text.len() + 64);
+        let mut lines = Vec::with_capacity(self.lines.len());
+        let mut media = Vec::with_capacity(self.media.len());
+        let mut next_media = self.media.iter().copied().peekable();
+        let mut pending = edits.iter().peekable();
+        for (i, sp) in self.lines.iter().enumerate() {
+            let edit = pending.next_if(|(j, _)| *j == i).map(|(_, e)| e);
+            let content = match edit {
+                Some(LineEdit::Remove) => {
+                    // Never an m= line (filtered above).
+                    continue;
+                }
+                Some(LineEdit::Replace(new)) => new.as_str(),
+                _ => self.text.get(sp.start..sp.end).unwrap_or(""),
+            };
+            if next_media.next_if_eq(&i).is_some() {
+                media.push(lines.len());
+            }
+            let start = text.len();
+            text.push_str(content);
+            lines.push(Span {
+                start,
+                end: text.len(),
+            });
+            text.push_str("\r\n");
+        }
+        self.text = text;
+        self.lines = lines;
+        self.media = media;
+        edits.len()
     }
 
     /// Replaces line `i` (full `x=value`, no CRLF) and shifts later spans.
@@ -547,28 +588,6 @@ impl Session {
         }
     }
 
-    /// Removes line `i`, which must not be an `m=` line.
-    pub(crate) fn remove_line(&mut self, i: usize) {
-        if self.media.contains(&i) {
-            return;
-        }
-        let Some(sp) = self.lines.get(i).copied() else {
-            return;
-        };
-        let removed = sp.end + 2 - sp.start;
-        self.text.replace_range(sp.start..sp.end + 2, "");
-        self.lines.remove(i);
-        for s in self.lines.iter_mut().skip(i) {
-            s.start -= removed;
-            s.end -= removed;
-        }
-        for m in &mut self.media {
-            if *m > i {
-                *m -= 1;
-            }
-        }
-    }
-
     /// Builds a description line by line; used by offer/answer, whose
     /// inputs are already valid.
     pub(crate) fn builder() -> Builder {
@@ -580,6 +599,13 @@ impl Session {
             },
         }
     }
+}
+
+/// What [`Session::edit_lines`] does to one line.
+pub(crate) enum LineEdit {
+    Keep,
+    Replace(String),
+    Remove,
 }
 
 /// Appends lines to a new [`Session`]. The caller guarantees each line is
@@ -642,7 +668,9 @@ impl<'a> Section<'a> {
     }
 
     pub(crate) fn values(self, kind: char) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines().filter(move |l| l.kind == kind).map(|l| l.value)
+        self.lines()
+            .filter(move |l| l.kind == kind)
+            .map(|l| l.value)
     }
 
     pub(crate) fn first(self, kind: char) -> Option<&'a str> {

@@ -44,11 +44,17 @@ fn connection_ip4_ip6_and_fqdn() {
 #[test]
 fn connection_multicast_suffixes() {
     let c = Connection::parse("IN IP4 233.252.0.1/127/3").unwrap();
-    assert_eq!((c.address, c.ttl, c.count), ("233.252.0.1", Some(127), Some(3)));
+    assert_eq!(
+        (c.address, c.ttl, c.count),
+        ("233.252.0.1", Some(127), Some(3))
+    );
     let c = Connection::parse("IN IP4 233.252.0.1/127").unwrap();
     assert_eq!((c.ttl, c.count), (Some(127), None));
     let c = Connection::parse("IN IP6 ff00::db8:0:101/3").unwrap();
-    assert_eq!((c.address, c.ttl, c.count), ("ff00::db8:0:101", None, Some(3)));
+    assert_eq!(
+        (c.address, c.ttl, c.count),
+        ("ff00::db8:0:101", None, Some(3))
+    );
     assert_eq!(Connection::parse("IN IP6 ff00::1/3/2"), None);
     assert_eq!(Connection::parse("IN IP4 233.252.0.1/300"), None);
     assert_eq!(Connection::parse("IN IP4"), None);
@@ -66,7 +72,10 @@ fn media_line_fields() {
     let m = MediaLine::parse("image 0 udptl t38").unwrap();
     assert_eq!(m.formats().collect::<Vec<_>>(), ["t38"]);
     // No formats at all is tolerated.
-    assert_eq!(MediaLine::parse("audio 0 RTP/AVP").unwrap().format_count(), 0);
+    assert_eq!(
+        MediaLine::parse("audio 0 RTP/AVP").unwrap().format_count(),
+        0
+    );
 }
 
 #[test]
@@ -88,14 +97,27 @@ fn media_line_rejects() {
 #[test]
 fn rtpmap_variants() {
     let r = RtpMap::parse("96 opus/48000/2").unwrap();
-    assert_eq!((r.payload_type, r.encoding, r.clock_rate, r.channels), (96, "opus", 48000, Some(2)));
+    assert_eq!(
+        (r.payload_type, r.encoding, r.clock_rate, r.channels),
+        (96, "opus", 48000, Some(2))
+    );
     let r = RtpMap::parse("0 PCMU/8000").unwrap();
     assert_eq!(r.channel_count(), 1);
-    assert!(RtpMap::parse("101 telephone-event/8000").unwrap().is_telephone_event());
+    assert!(RtpMap::parse("101 telephone-event/8000")
+        .unwrap()
+        .is_telephone_event());
     assert!(RtpMap::parse("13 CN/8000").unwrap().is_comfort_noise());
     // Trailing blanks, as some gateways send, are tolerated.
     assert_eq!(RtpMap::parse("8 PCMA/8000 ").unwrap().clock_rate, 8000);
-    for bad in ["128 x/8000", "96 opus", "96 /8000", "96 opus/x", "96 opus/48000/2/1", "opus/8000", "96 a b/8000"] {
+    for bad in [
+        "128 x/8000",
+        "96 opus",
+        "96 /8000",
+        "96 opus/x",
+        "96 opus/48000/2/1",
+        "opus/8000",
+        "96 a b/8000",
+    ] {
         assert_eq!(RtpMap::parse(bad), None, "{bad:?}");
     }
 }
@@ -104,7 +126,10 @@ fn rtpmap_variants() {
 fn fmtp_rtcp_ptime() {
     assert_eq!(
         Fmtp::parse("101 0-15"),
-        Some(Fmtp { format: "101", params: "0-15" })
+        Some(Fmtp {
+            format: "101",
+            params: "0-15"
+        })
     );
     assert_eq!(Fmtp::parse("18").unwrap().params, "");
     assert_eq!(Fmtp::parse(""), None);
@@ -122,11 +147,20 @@ fn fmtp_rtcp_ptime() {
 
 #[test]
 fn bandwidth_and_timing() {
-    assert_eq!(Bandwidth::parse("AS:64"), Some(Bandwidth { bw_type: "AS", bandwidth: 64 }));
+    assert_eq!(
+        Bandwidth::parse("AS:64"),
+        Some(Bandwidth {
+            bw_type: "AS",
+            bandwidth: 64
+        })
+    );
     assert_eq!(Bandwidth::parse("AS:"), None);
     assert_eq!(Bandwidth::parse(":64"), None);
     assert_eq!(Timing::parse("0 0"), Some(Timing { start: 0, stop: 0 }));
-    assert_eq!(Timing::parse("3034423619 3042462419").unwrap().stop, 3_042_462_419);
+    assert_eq!(
+        Timing::parse("3034423619 3042462419").unwrap().stop,
+        3_042_462_419
+    );
     assert_eq!(Timing::parse("0"), None);
 }
 

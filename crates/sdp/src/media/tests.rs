@@ -34,8 +34,14 @@ fn media_accessors() {
     let m = s.media_at(0).unwrap();
     assert_eq!(m.index(), 0);
     assert_eq!(m.line_number(), 8);
-    assert_eq!((m.media_type(), m.port(), m.port_count(), m.proto()), ("audio", 49170, None, "RTP/AVPF"));
-    assert_eq!(m.formats().collect::<Vec<_>>(), ["96", "0", "8", "101", "13"]);
+    assert_eq!(
+        (m.media_type(), m.port(), m.port_count(), m.proto()),
+        ("audio", 49170, None, "RTP/AVPF")
+    );
+    assert_eq!(
+        m.formats().collect::<Vec<_>>(),
+        ["96", "0", "8", "101", "13"]
+    );
     assert_eq!(m.payload_types().collect::<Vec<_>>(), [96, 0, 8, 101, 13]);
     assert_eq!(m.information(), Some("voice"));
     assert_eq!(m.bandwidths().next().map(|b| b.bandwidth), Some(64));
@@ -56,7 +62,11 @@ fn media_accessors() {
     assert_eq!(m.ptime(), Some(30), "session-level ptime applies");
     assert_eq!(m.maxptime(), Some(40));
     assert_eq!(m.explicit_direction(), None);
-    assert_eq!(m.direction(), Direction::SendOnly, "session-level direction applies");
+    assert_eq!(
+        m.direction(),
+        Direction::SendOnly,
+        "session-level direction applies"
+    );
     assert_eq!(m.rtcp().unwrap().port, 49999);
     assert!(m.rtcp_mux());
     assert_eq!(m.telephone_event_payload_types().collect::<Vec<_>>(), [101]);
@@ -64,12 +74,15 @@ fn media_accessors() {
     assert_eq!(m.rtcp_address(), Some("192.0.2.2:49999".parse().unwrap()));
     assert!(m.has_attribute("rtcp-fb"));
     assert!(!m.is_rejected());
-    assert_eq!(format!("{m:?}").contains("audio"), true);
+    assert!(format!("{m:?}").contains("audio"));
 
     let v = s.media_at(1).unwrap();
     assert!(v.is_rejected());
     assert_eq!(v.direction(), Direction::Inactive);
-    assert_eq!(v.connection().unwrap().ip(), Some("2001:db8::1".parse().unwrap()));
+    assert_eq!(
+        v.connection().unwrap().ip(),
+        Some("2001:db8::1".parse().unwrap())
+    );
     assert_eq!(v.rtcp_address(), Some("[2001:db8::1]:1".parse().unwrap()));
     assert_eq!(v.lines().count(), 3);
     assert!(s.media_at(2).is_none());
@@ -80,7 +93,10 @@ fn media_accessors() {
 fn rtcp_defaults_to_rtp_port_plus_one() {
     let s = Session::parse("v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 65535 RTP/AVP 0\r\nm=audio 8000 RTP/AVP 0\r\na=rtcp:8001\r\n").unwrap();
     assert_eq!(s.media_at(0).unwrap().rtcp_address(), None);
-    assert_eq!(s.media_at(1).unwrap().rtcp_address(), Some("192.0.2.1:8001".parse().unwrap()));
+    assert_eq!(
+        s.media_at(1).unwrap().rtcp_address(),
+        Some("192.0.2.1:8001".parse().unwrap())
+    );
     let s = Session::parse("v=0\r\nm=audio 8000 RTP/AVP 0\r\n").unwrap();
     assert_eq!(s.media_at(0).unwrap().rtp_address(), None);
 }
@@ -107,7 +123,9 @@ fn media_connection_and_direction() {
     let mut v = s.media_mut(1).unwrap();
     v.set_connection_address("198.51.100.8".parse().unwrap());
     v.set_direction(Direction::SendRecv);
-    assert!(s.as_str().contains("m=audio 49170 RTP/AVPF 96 0 8 101 13\r\ni=voice\r\nc=IN IP4 198.51.100.7\r\nb=AS:64\r\n"));
+    assert!(s.as_str().contains(
+        "m=audio 49170 RTP/AVPF 96 0 8 101 13\r\ni=voice\r\nc=IN IP4 198.51.100.7\r\nb=AS:64\r\n"
+    ));
     assert!(s.as_str().ends_with("a=maxptime:40\r\na=recvonly\r\nm=video 0 RTP/AVP 31\r\nc=IN IP4 198.51.100.8\r\na=sendrecv\r\n"));
     let m = s.media_at(0).unwrap();
     assert_eq!(m.rtp_address(), Some("198.51.100.7:49170".parse().unwrap()));
@@ -117,13 +135,24 @@ fn media_connection_and_direction() {
 #[test]
 fn retain_payload_types_drops_their_attributes() {
     let mut s = offer();
-    s.media_mut(0).unwrap().retain_payload_types(&[101, 0]).unwrap();
+    s.media_mut(0)
+        .unwrap()
+        .retain_payload_types(&[101, 0])
+        .unwrap();
     let m = s.media_at(0).unwrap();
-    assert_eq!(m.formats().collect::<Vec<_>>(), ["0", "101"], "m= line order is kept");
+    assert_eq!(
+        m.formats().collect::<Vec<_>>(),
+        ["0", "101"],
+        "m= line order is kept"
+    );
     assert_eq!(m.rtpmap(96), None);
     assert_eq!(m.fmtp("96"), None);
     assert_eq!(m.fmtp("101"), Some("0-15"));
-    let fb: Vec<_> = m.attributes().filter(|a| a.name == "rtcp-fb").filter_map(|a| a.value).collect();
+    let fb: Vec<_> = m
+        .attributes()
+        .filter(|a| a.name == "rtcp-fb")
+        .filter_map(|a| a.value)
+        .collect();
     assert_eq!(fb, ["* trr-int 100", "0 nack"]);
     assert_eq!(Session::parse(s.as_str()).unwrap(), s);
 
@@ -141,8 +170,13 @@ fn media_attributes_add_remove() {
     let mut m = s.media_mut(1).unwrap();
     m.add_attribute("label", Some("2")).unwrap();
     assert_eq!(m.remove_attributes("inactive"), 1);
-    assert_eq!(m.add_attribute("ptime", Some("x")), Err(Error::InvalidValue { what: "attribute" }));
-    assert!(s.as_str().ends_with("m=video 0 RTP/AVP 31\r\nc=IN IP6 2001:db8::1\r\na=label:2\r\n"));
+    assert_eq!(
+        m.add_attribute("ptime", Some("x")),
+        Err(Error::InvalidValue { what: "attribute" })
+    );
+    assert!(s
+        .as_str()
+        .ends_with("m=video 0 RTP/AVP 31\r\nc=IN IP6 2001:db8::1\r\na=label:2\r\n"));
     assert_eq!(s.media_mut(0).unwrap().remove_attributes("rtcp-fb"), 3);
     assert_eq!(Session::parse(s.as_str()).unwrap(), s);
 }

@@ -27,7 +27,12 @@ a=fmtp:101 0-16\r\n";
 #[test]
 fn answer_in_our_order_with_offer_payload_numbers() {
     let mut l = local();
-    l.codecs = vec![Codec::PCMA, Codec::OPUS, Codec::PCMU, Codec::TELEPHONE_EVENT];
+    l.codecs = vec![
+        Codec::PCMA,
+        Codec::OPUS,
+        Codec::PCMU,
+        Codec::TELEPHONE_EVENT,
+    ];
     l.ptime = Some(20);
     let a = answer(&sdp(OFFER), &l).unwrap();
     assert_eq!(
@@ -53,7 +58,12 @@ fn answer_in_our_order_with_offer_payload_numbers() {
 #[test]
 fn answer_in_their_order() {
     let mut l = local();
-    l.codecs = vec![Codec::PCMA, Codec::OPUS, Codec::PCMU, Codec::TELEPHONE_EVENT_48K];
+    l.codecs = vec![
+        Codec::PCMA,
+        Codec::OPUS,
+        Codec::PCMU,
+        Codec::TELEPHONE_EVENT_48K,
+    ];
     l.preference = CodecPreference::Theirs;
     let a = answer(&sdp(OFFER), &l).unwrap();
     let m = a.media_at(0).unwrap();
@@ -64,10 +74,18 @@ fn answer_in_their_order() {
 #[test]
 fn single_codec_keeps_one_and_its_telephone_event() {
     let mut l = local();
-    l.codecs = vec![Codec::OPUS, Codec::PCMU, Codec::TELEPHONE_EVENT, Codec::TELEPHONE_EVENT_48K];
+    l.codecs = vec![
+        Codec::OPUS,
+        Codec::PCMU,
+        Codec::TELEPHONE_EVENT,
+        Codec::TELEPHONE_EVENT_48K,
+    ];
     l.single_codec = true;
     let a = answer(&sdp(OFFER), &l).unwrap();
-    assert_eq!(a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(), [96, 100]);
+    assert_eq!(
+        a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(),
+        [96, 100]
+    );
 }
 
 #[test]
@@ -75,11 +93,17 @@ fn telephone_event_falls_back_to_a_rate_we_take() {
     let mut l = local();
     l.codecs = vec![Codec::OPUS, Codec::TELEPHONE_EVENT];
     let a = answer(&sdp(OFFER), &l).unwrap();
-    assert_eq!(a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(), [96, 101]);
+    assert_eq!(
+        a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(),
+        [96, 101]
+    );
     // Without telephone-event in our list, none is answered.
     l.codecs = vec![Codec::OPUS];
     let a = answer(&sdp(OFFER), &l).unwrap();
-    assert_eq!(a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(), [96]);
+    assert_eq!(
+        a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(),
+        [96]
+    );
 }
 
 #[test]
@@ -88,11 +112,17 @@ fn comfort_noise_goes_along_at_a_matching_rate_only() {
     let mut l = local();
     l.codecs = vec![Codec::CN, Codec::PCMU];
     let a = answer(&o, &l).unwrap();
-    assert_eq!(a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(), [0, 13]);
+    assert_eq!(
+        a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(),
+        [0, 13]
+    );
     let o = sdp("v=0\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4 RTP/AVP 96 97\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:97 CN/8000\r\n");
     l.codecs = vec![Codec::OPUS, Codec::CN];
     let a = answer(&o, &l).unwrap();
-    assert_eq!(a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(), [96]);
+    assert_eq!(
+        a.media_at(0).unwrap().payload_types().collect::<Vec<_>>(),
+        [96]
+    );
 }
 
 #[test]
@@ -110,24 +140,30 @@ fn codec_names_match_case_insensitively_and_channels_count() {
     let a = answer(&o, &l).unwrap();
     let m = a.media_at(0).unwrap();
     assert_eq!(m.payload_types().collect::<Vec<_>>(), [98]);
-    assert_eq!(m.rtpmap(98).unwrap().encoding, "pcmu", "offer's rtpmap is echoed");
+    assert_eq!(
+        m.rtpmap(98).unwrap().encoding,
+        "pcmu",
+        "offer's rtpmap is echoed"
+    );
 }
 
 #[test]
 fn rejects_unwanted_streams_with_port_zero_keeping_order() {
-    let o = sdp(
-        "v=0\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+    let o = sdp("v=0\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
          m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
          m=audio 6000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n\
          m=audio 7000 RTP/AVP 0\r\n\
          m=image 8000 udptl t38\r\n\
          m=audio 0 RTP/AVP 0\r\n\
-         m=audio 9000 RTP/AVP 18\r\n",
-    );
+         m=audio 9000 RTP/AVP 18\r\n");
     let mut l = local();
     l.rtp_ports = vec![1000, 1002, 1004, 1006, 1008, 1010];
     let a = answer(&o, &l).unwrap();
-    let lines: Vec<&str> = a.lines().filter(|l| l.kind == 'm').map(|l| l.value).collect();
+    let lines: Vec<&str> = a
+        .lines()
+        .filter(|l| l.kind == 'm')
+        .map(|l| l.value)
+        .collect();
     assert_eq!(
         lines,
         [
@@ -143,7 +179,8 @@ fn rejects_unwanted_streams_with_port_zero_keeping_order() {
 
 #[test]
 fn stream_without_a_local_port_is_rejected() {
-    let o = sdp("v=0\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\nm=audio 6 RTP/AVP 0\r\n");
+    let o =
+        sdp("v=0\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\nm=audio 6 RTP/AVP 0\r\n");
     let a = answer(&o, &local()).unwrap();
     assert_eq!(a.media_at(0).unwrap().port(), 30000);
     assert_eq!(a.media_at(1).unwrap().port(), 0);
@@ -154,31 +191,88 @@ fn offer_without_media_gets_answer_without_media() {
     let o = sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=3034423619 3042462419\r\n");
     let a = answer(&o, &local()).unwrap();
     assert_eq!(a.media_count(), 0);
-    assert_eq!(a.timing(), Some(Timing { start: 3_034_423_619, stop: 3_042_462_419 }), "t= is copied");
+    assert_eq!(
+        a.timing(),
+        Some(Timing {
+            start: 3_034_423_619,
+            stop: 3_042_462_419
+        }),
+        "t= is copied"
+    );
 }
 
 #[test]
 fn direction_rules_and_hold() {
     let cases = [
-        ("a=sendonly\r\n", "IN IP4 192.0.2.1", Direction::SendRecv, Direction::RecvOnly),
-        ("a=recvonly\r\n", "IN IP4 192.0.2.1", Direction::SendRecv, Direction::SendOnly),
-        ("a=inactive\r\n", "IN IP4 192.0.2.1", Direction::SendRecv, Direction::Inactive),
-        ("", "IN IP4 192.0.2.1", Direction::SendRecv, Direction::SendRecv),
-        ("", "IN IP4 192.0.2.1", Direction::SendOnly, Direction::SendOnly),
-        ("a=sendonly\r\n", "IN IP4 192.0.2.1", Direction::SendOnly, Direction::Inactive),
+        (
+            "a=sendonly\r\n",
+            "IN IP4 192.0.2.1",
+            Direction::SendRecv,
+            Direction::RecvOnly,
+        ),
+        (
+            "a=recvonly\r\n",
+            "IN IP4 192.0.2.1",
+            Direction::SendRecv,
+            Direction::SendOnly,
+        ),
+        (
+            "a=inactive\r\n",
+            "IN IP4 192.0.2.1",
+            Direction::SendRecv,
+            Direction::Inactive,
+        ),
+        (
+            "",
+            "IN IP4 192.0.2.1",
+            Direction::SendRecv,
+            Direction::SendRecv,
+        ),
+        (
+            "",
+            "IN IP4 192.0.2.1",
+            Direction::SendOnly,
+            Direction::SendOnly,
+        ),
+        (
+            "a=sendonly\r\n",
+            "IN IP4 192.0.2.1",
+            Direction::SendOnly,
+            Direction::Inactive,
+        ),
         // RFC 2543 hold: c=0.0.0.0 means the offerer does not receive.
-        ("", "IN IP4 0.0.0.0", Direction::SendRecv, Direction::RecvOnly),
-        ("a=recvonly\r\n", "IN IP4 0.0.0.0", Direction::SendRecv, Direction::Inactive),
+        (
+            "",
+            "IN IP4 0.0.0.0",
+            Direction::SendRecv,
+            Direction::RecvOnly,
+        ),
+        (
+            "a=recvonly\r\n",
+            "IN IP4 0.0.0.0",
+            Direction::SendRecv,
+            Direction::Inactive,
+        ),
         ("", "IN IP6 ::", Direction::SendRecv, Direction::RecvOnly),
     ];
     for (attr, c, ours, want) in cases {
-        let o = sdp(&format!("v=0\r\nc={c}\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\n{attr}"));
+        let o = sdp(&format!(
+            "v=0\r\nc={c}\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\n{attr}"
+        ));
         let mut l = local();
         l.direction = ours;
         let a = answer(&o, &l).unwrap();
-        assert_eq!(a.media_at(0).unwrap().explicit_direction(), Some(want), "{attr:?} {c} {ours:?}");
+        assert_eq!(
+            a.media_at(0).unwrap().explicit_direction(),
+            Some(want),
+            "{attr:?} {c} {ours:?}"
+        );
         let n = negotiated(&o, &a);
-        assert_eq!(n.streams[0].direction, want.reversed(), "{attr:?} {c} {ours:?}");
+        assert_eq!(
+            n.streams[0].direction,
+            want.reversed(),
+            "{attr:?} {c} {ours:?}"
+        );
     }
 }
 
@@ -207,10 +301,18 @@ fn local_values_are_checked() {
     let o = sdp(OFFER);
     let mut l = local();
     l.username = "a b".into();
-    assert_eq!(answer(&o, &l), Err(Error::InvalidValue { what: "username" }));
+    assert_eq!(
+        answer(&o, &l),
+        Err(Error::InvalidValue { what: "username" })
+    );
     let mut l = local();
     l.session_name = "".into();
-    assert_eq!(answer(&o, &l), Err(Error::InvalidValue { what: "session name" }));
+    assert_eq!(
+        answer(&o, &l),
+        Err(Error::InvalidValue {
+            what: "session name"
+        })
+    );
     let mut l = local();
     l.codecs.push(Codec::new("bad name", 8000, 1));
     assert_eq!(offer(&l), Err(Error::InvalidValue { what: "codec name" }));
@@ -224,14 +326,22 @@ fn local_values_are_checked() {
     l.codecs.clear();
     assert_eq!(offer(&l), Err(Error::InvalidValue { what: "codecs" }));
     let mut l = local();
-    l.codecs = (0..40).map(|i| Codec::new(format!("X{i}"), 8000, 1)).collect();
+    l.codecs = (0..40)
+        .map(|i| Codec::new(format!("X{i}"), 8000, 1))
+        .collect();
     assert_eq!(offer(&l), Err(Error::InvalidValue { what: "codecs" }));
 }
 
 #[test]
 fn offer_assigns_static_then_dynamic_payload_types() {
     let mut l = local();
-    l.codecs = vec![Codec::OPUS, Codec::PCMU, Codec::G722, Codec::TELEPHONE_EVENT_48K, Codec::TELEPHONE_EVENT];
+    l.codecs = vec![
+        Codec::OPUS,
+        Codec::PCMU,
+        Codec::G722,
+        Codec::TELEPHONE_EVENT_48K,
+        Codec::TELEPHONE_EVENT,
+    ];
     l.ptime = Some(20);
     let o = offer(&l).unwrap();
     assert_eq!(
@@ -257,7 +367,10 @@ fn offer_assigns_static_then_dynamic_payload_types() {
     let n = negotiated(&o, &a);
     let s = n.audio().unwrap();
     assert_eq!(s.codec, Some(Codec::OPUS));
-    assert_eq!((s.offer.telephone_event, s.answer.telephone_event), (Some(97), Some(97)));
+    assert_eq!(
+        (s.offer.telephone_event, s.answer.telephone_event),
+        (Some(97), Some(97))
+    );
 }
 
 #[test]
@@ -269,8 +382,14 @@ fn negotiated_when_answer_renumbers() {
     let n = negotiated(&o, &a);
     let s = n.audio().unwrap();
     assert_eq!(s.codec, Some(Codec::OPUS));
-    assert_eq!((s.offer.payload_type, s.answer.payload_type), (Some(96), Some(111)));
-    assert_eq!((s.offer.telephone_event, s.answer.telephone_event), (Some(101), Some(110)));
+    assert_eq!(
+        (s.offer.payload_type, s.answer.payload_type),
+        (Some(96), Some(111))
+    );
+    assert_eq!(
+        (s.offer.telephone_event, s.answer.telephone_event),
+        (Some(101), Some(110))
+    );
     assert_eq!((s.offer.ptime, s.answer.ptime), (Some(20), Some(40)));
     assert_eq!(s.answer.rtp, Some("198.51.100.2:5000".parse().unwrap()));
     assert_eq!(s.direction, Direction::SendRecv);

@@ -59,7 +59,10 @@ fn parse_bytes_checks_utf8() {
         Session::parse_bytes(b"v=0\r\ns=\xff\r\n"),
         Err(Error::InvalidUtf8 { line: 2 })
     );
-    assert_eq!(Session::parse_bytes(BASIC.as_bytes()).unwrap().as_str(), BASIC);
+    assert_eq!(
+        Session::parse_bytes(BASIC.as_bytes()).unwrap().as_str(),
+        BASIC
+    );
     let s: Session = BASIC.parse().unwrap();
     assert_eq!(s.as_bytes(), BASIC.as_bytes());
 }
@@ -71,29 +74,104 @@ fn errors_carry_the_line_number() {
         ("\r\n\r\n", Error::MissingVersion { line: 1 }),
         ("s=-\r\n", Error::MissingVersion { line: 1 }),
         ("v=1\r\n", Error::UnsupportedVersion { line: 1 }),
-        ("\r\nv=0\r\nv=0\r\n", Error::Misplaced { line: 3, field: 'v' }),
+        (
+            "\r\nv=0\r\nv=0\r\n",
+            Error::Misplaced {
+                line: 3,
+                field: 'v',
+            },
+        ),
         ("v=0\r\nnonsense\r\n", Error::MalformedLine { line: 2 }),
         ("v=0\r\n=x\r\n", Error::MalformedLine { line: 2 }),
         ("v=0\r\n1=x\r\n", Error::MalformedLine { line: 2 }),
         ("v=0\r\ns=a\rb\r\n", Error::InvalidCharacter { line: 2 }),
         ("v=0\r\ns=a\0b\r\n", Error::InvalidCharacter { line: 2 }),
         ("v=0\r\ns=x\r\r\n", Error::InvalidCharacter { line: 2 }),
-        ("v=0\r\no=- 1 1 IN IP4\r\n", Error::MalformedField { line: 2, field: 'o' }),
-        ("v=0\r\nc=IN\r\n", Error::MalformedField { line: 2, field: 'c' }),
-        ("v=0\r\nt=now\r\n", Error::MalformedField { line: 2, field: 't' }),
-        ("v=0\r\nb=AS\r\n", Error::MalformedField { line: 2, field: 'b' }),
-        ("v=0\r\nm=audio 99999 RTP/AVP 0\r\n", Error::MalformedField { line: 2, field: 'm' }),
-        ("v=0\r\na=\r\n", Error::MalformedAttribute { line: 2, name: "" }),
-        ("v=0\r\na=rtpmap:x\r\n", Error::MalformedAttribute { line: 2, name: "rtpmap" }),
-        ("v=0\r\na=rtpmap\r\n", Error::MalformedAttribute { line: 2, name: "rtpmap" }),
-        ("v=0\r\na=fmtp:\r\n", Error::MalformedAttribute { line: 2, name: "fmtp" }),
-        ("v=0\r\na=ptime:fast\r\n", Error::MalformedAttribute { line: 2, name: "ptime" }),
-        ("v=0\r\na=maxptime:\r\n", Error::MalformedAttribute { line: 2, name: "maxptime" }),
-        ("v=0\r\na=rtcp:1 IN\r\n", Error::MalformedAttribute { line: 2, name: "rtcp" }),
+        (
+            "v=0\r\no=- 1 1 IN IP4\r\n",
+            Error::MalformedField {
+                line: 2,
+                field: 'o',
+            },
+        ),
+        (
+            "v=0\r\nc=IN\r\n",
+            Error::MalformedField {
+                line: 2,
+                field: 'c',
+            },
+        ),
+        (
+            "v=0\r\nt=now\r\n",
+            Error::MalformedField {
+                line: 2,
+                field: 't',
+            },
+        ),
+        (
+            "v=0\r\nb=AS\r\n",
+            Error::MalformedField {
+                line: 2,
+                field: 'b',
+            },
+        ),
+        (
+            "v=0\r\nm=audio 99999 RTP/AVP 0\r\n",
+            Error::MalformedField {
+                line: 2,
+                field: 'm',
+            },
+        ),
+        (
+            "v=0\r\na=\r\n",
+            Error::MalformedAttribute { line: 2, name: "" },
+        ),
+        (
+            "v=0\r\na=rtpmap:x\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "rtpmap",
+            },
+        ),
+        (
+            "v=0\r\na=rtpmap\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "rtpmap",
+            },
+        ),
+        (
+            "v=0\r\na=fmtp:\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "fmtp",
+            },
+        ),
+        (
+            "v=0\r\na=ptime:fast\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "ptime",
+            },
+        ),
+        (
+            "v=0\r\na=maxptime:\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "maxptime",
+            },
+        ),
+        (
+            "v=0\r\na=rtcp:1 IN\r\n",
+            Error::MalformedAttribute {
+                line: 2,
+                name: "rtcp",
+            },
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(Session::parse(input).as_ref(), Err(want), "{input:?}");
-        assert_eq!(want.line().is_some(), true);
+        assert!(want.line().is_some());
         assert_eq!(want.status_code(), 400);
     }
 }
@@ -102,18 +180,27 @@ fn errors_carry_the_line_number() {
 fn limits_bound_the_work() {
     let big = "v=0\r\n".to_owned() + &"a=x\r\n".repeat(MAX_INPUT_LEN / 5);
     assert!(matches!(Session::parse(&big), Err(Error::TooLarge { .. })));
-    assert!(matches!(Session::parse_bytes(big.as_bytes()), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        Session::parse_bytes(big.as_bytes()),
+        Err(Error::TooLarge { .. })
+    ));
 
     let many = "v=0\r\n".to_owned() + &"m=audio 0 RTP/AVP 0\r\n".repeat(MAX_MEDIA + 1);
     assert_eq!(
         Session::parse(&many),
-        Err(Error::TooManyMedia { line: MAX_MEDIA + 2, max: MAX_MEDIA })
+        Err(Error::TooManyMedia {
+            line: MAX_MEDIA + 2,
+            max: MAX_MEDIA
+        })
     );
     let fmts = vec!["0"; MAX_FORMATS + 1].join(" ");
     let wide = format!("v=0\r\nm=audio 0 RTP/AVP {fmts}\r\n");
     assert_eq!(
         Session::parse(&wide),
-        Err(Error::TooManyFormats { line: 2, max: MAX_FORMATS })
+        Err(Error::TooManyFormats {
+            line: 2,
+            max: MAX_FORMATS
+        })
     );
     let fmts = vec!["0"; MAX_FORMATS].join(" ");
     assert!(Session::parse(&format!("v=0\r\nm=audio 0 RTP/AVP {fmts}\r\n")).is_ok());
@@ -130,7 +217,10 @@ fn session_level_accessors() {
     assert_eq!(s.session_name(), Some("Talk"));
     assert_eq!(s.information(), Some("info"));
     assert_eq!(s.uri(), Some("http://example.com/"));
-    assert_eq!(s.emails().collect::<Vec<_>>(), ["a@example.com", "b@example.com"]);
+    assert_eq!(
+        s.emails().collect::<Vec<_>>(),
+        ["a@example.com", "b@example.com"]
+    );
     assert_eq!(s.phones().collect::<Vec<_>>(), ["+1 555 0100"]);
     assert_eq!(s.connection().unwrap().address, "192.0.2.1");
     assert_eq!(s.bandwidths().next().unwrap().bandwidth, 64);
@@ -183,10 +273,16 @@ fn set_all_connection_addresses_rewrites_media_and_rtcp() {
 fn set_direction_replaces_first_and_drops_others() {
     let mut s = parse("v=0\r\ns=-\r\na=sendonly\r\na=x\r\na=inactive\r\nm=audio 1 RTP/AVP 0\r\n");
     s.set_direction(Direction::SendRecv);
-    assert_eq!(s.as_str(), "v=0\r\ns=-\r\na=sendrecv\r\na=x\r\nm=audio 1 RTP/AVP 0\r\n");
+    assert_eq!(
+        s.as_str(),
+        "v=0\r\ns=-\r\na=sendrecv\r\na=x\r\nm=audio 1 RTP/AVP 0\r\n"
+    );
     let mut s = parse("v=0\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n");
     s.set_direction(Direction::Inactive);
-    assert_eq!(s.as_str(), "v=0\r\ns=-\r\na=inactive\r\nm=audio 1 RTP/AVP 0\r\n");
+    assert_eq!(
+        s.as_str(),
+        "v=0\r\ns=-\r\na=inactive\r\nm=audio 1 RTP/AVP 0\r\n"
+    );
     assert_eq!(s.media_at(0).unwrap().direction(), Direction::Inactive);
     assert_consistent(&s);
 }
@@ -201,7 +297,10 @@ fn bump_origin_version_carries() {
     assert_eq!(s.origin().unwrap().session_version, "18446744073709551616");
     assert_consistent(&s);
     let mut s = parse("v=0\r\ns=-\r\n");
-    assert_eq!(s.bump_origin_version(), Err(Error::MissingField { field: 'o' }));
+    assert_eq!(
+        s.bump_origin_version(),
+        Err(Error::MissingField { field: 'o' })
+    );
     assert_eq!(increment_decimal("0"), "1");
     assert_eq!(increment_decimal("09"), "10");
 }
@@ -210,7 +309,9 @@ fn bump_origin_version_carries() {
 fn add_and_remove_attributes() {
     let mut s = parse(BASIC);
     s.add_attribute("group", Some("BUNDLE 0")).unwrap();
-    assert!(s.as_str().contains("a=x-unknown:kept as is\r\na=group:BUNDLE 0\r\nm=audio"));
+    assert!(s
+        .as_str()
+        .contains("a=x-unknown:kept as is\r\na=group:BUNDLE 0\r\nm=audio"));
     assert_eq!(s.remove_attributes("x-unknown"), 1);
     assert_eq!(s.remove_attributes("nothing"), 0);
     assert_consistent(&s);
@@ -249,7 +350,11 @@ fn error_faults_map_to_sip_statuses() {
     assert_eq!(Error::InvalidValue { what: "x" }.status_code(), 500);
     assert_eq!(Error::NoSuchMedia { index: 1, count: 0 }.line(), None);
     assert_eq!(
-        Error::MalformedField { line: 4, field: 'c' }.to_string(),
+        Error::MalformedField {
+            line: 4,
+            field: 'c'
+        }
+        .to_string(),
         "line 4: malformed `c=` line"
     );
 }
