@@ -466,7 +466,7 @@ impl Message {
         let text = String::from_utf8_lossy(&buf[start..]);
         let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines.next()?;
-        if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+        if first.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/")) {
             return None;
         }
         let method = first.split(' ').next().filter(|m| crate::scan::is_token(m))?;

@@ -86,6 +86,9 @@ proptest! {
             let _ = Message::parse(m.to_bytes());
         }
         let _ = sip_msg::frame(&data, 4096);
+        if let Some(m) = Message::salvage_request(&data) {
+            let _ = Message::response_to(&m, 400, "Bad Request", Some("t")).to_bytes();
+        }
     }
 
     #[test]
@@ -94,6 +97,7 @@ proptest! {
         let i = pos.index(raw.len());
         raw[i] = byte;
         raw.truncate(cut.index(raw.len() + 1).max(1));
+        let _ = Message::salvage_request(&raw);
         if let Ok(p) = Message::parse_slice(&raw) {
             let _ = p.check_core();
             let _ = p.vias().count();

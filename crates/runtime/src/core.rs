@@ -1,0 +1,369 @@
+//! The core task: owns the endpoint and the application service.
+
+use crate::tcp::{serve, ConnEvent, ConnLimits};
+use bytes::Bytes;
+use sip_proto::{ConnId, Endpoint, EndpointConfig, Event, Peer, Transmit, Transport};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The application driven by the runtime: registrar, B2BUA, or (for now)
+/// the plain user agent of the binary. It is sans-IO: it acts on the
+/// endpoint it is handed and never touches a socket.
+pub trait Service: Send + 'static {
+    /// Commands sent from outside (the admin API) through [`Handle::command`].
+    type Command: Send + 'static;
+    /// An endpoint event.
+    fn on_event(&mut self, now: Instant, ep: &mut Endpoint, ev: Event);
+    /// A command.
+    fn on_command(&mut self, now: Instant, ep: &mut Endpoint, cmd: Self::Command) {
+        let _ = (now, ep, cmd);
+    }
+    /// The service's own deadline passed.
+    fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        let _ = (now, ep);
+    }
+    /// The service's next deadline.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Address to bind.
+    pub bind: IpAddr,
+    /// UDP port (0 disables UDP unless `ephemeral` is set).
+    pub udp_port: u16,
+    /// TCP port (0 disables TCP unless `ephemeral` is set).
+    pub tcp_port: u16,
+    /// Bind port 0 (an OS-chosen port) for enabled transports: for tests.
+    pub ephemeral: bool,
+    /// Address written in Via/Contact when behind NAT.
+    pub advertised: Option<IpAddr>,
+    /// Largest SIP message accepted.
+    pub max_message: usize,
+    /// Idle TCP connections are closed after this.
+    pub tcp_idle: Duration,
+    /// Endpoint settings (sent-by is filled in from the bound sockets).
+    pub endpoint: EndpointConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            udp_port: 5060,
+            tcp_port: 5060,
+            ephemeral: false,
+            advertised: None,
+            max_message: 65_535,
+            tcp_idle: Duration::from_secs(300),
+            endpoint: EndpointConfig::default(),
+        }
+    }
+}
+
+/// Talks to a running core.
+pub struct Handle<C> {
+    cmd: mpsc::Sender<C>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl<C> Clone for Handle<C> {
+    fn clone(&self) -> Self {
+        Handle { cmd: self.cmd.clone(), shutdown: self.shutdown.clone() }
+    }
+}
+
+impl<C: Send + 'static> Handle<C> {
+    /// Send a command to the service.
+    pub async fn command(&self, c: C) -> bool {
+        self.cmd.send(c).await.is_ok()
+    }
+    /// Stop the core.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// A started runtime.
+pub struct Started<C> {
+    /// Bound UDP address.
+    pub udp_addr: Option<SocketAddr>,
+    /// Bound TCP address.
+    pub tcp_addr: Option<SocketAddr>,
+    /// Handle to the core.
+    pub handle: Handle<C>,
+    /// The core task; ends after shutdown.
+    pub join: JoinHandle<()>,
+}
+
+fn host_port(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+    }
+}
+
+/// Bind the sockets and start the core task with `service`.
+pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<Started<S::Command>> {
+    let port = |p: u16| if cfg.ephemeral { 0 } else { p };
+    let udp = if cfg.udp_port != 0 || cfg.ephemeral {
+        Some(bind_udp(SocketAddr::new(cfg.bind, port(cfg.udp_port)))?)
+    } else {
+        None
+    };
+    let tcp = if cfg.tcp_port != 0 || cfg.ephemeral {
+        Some(TcpListener::bind(SocketAddr::new(cfg.bind, port(cfg.tcp_port))).await?)
+    } else {
+        None
+    };
+    let udp_addr = udp.as_ref().map(|s| s.local_addr()).transpose()?;
+    let tcp_addr = tcp.as_ref().map(|s| s.local_addr()).transpose()?;
+    let adv = |a: SocketAddr| {
+        let ip = cfg.advertised.unwrap_or(if a.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { a.ip() });
+        host_port(ip, a.port())
+    };
+    cfg.endpoint.sent_by.clear();
+    if let Some(a) = udp_addr {
+        cfg.endpoint.sent_by.push((Transport::Udp, adv(a)));
+    }
+    if let Some(a) = tcp_addr {
+        cfg.endpoint.sent_by.push((Transport::Tcp, adv(a)));
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (sd_tx, sd_rx) = watch::channel(false);
+    let (conn_tx, conn_rx) = mpsc::channel(4096);
+    let next_conn = Arc::new(AtomicU64::new(1));
+    let limits = || ConnLimits { max_message: cfg.max_message, idle: cfg.tcp_idle };
+    if let Some(listener) = tcp {
+        let conn_tx = conn_tx.clone();
+        let next_conn = next_conn.clone();
+        let max_message = cfg.max_message;
+        let idle = cfg.tcp_idle;
+        let mut sd = sd_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = sd.changed() => break,
+                    r = listener.accept() => match r {
+                        Ok((stream, peer)) => {
+                            let id = next_conn.fetch_add(1, Ordering::Relaxed);
+                            tokio::spawn(serve(stream, id, peer, conn_tx.clone(), ConnLimits { max_message, idle }, None));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let core = Core {
+        ep: Endpoint::new(cfg.endpoint.clone()),
+        service,
+        udp,
+        conn_tx,
+        writers: HashMap::new(),
+        by_addr: HashMap::new(),
+        pending: HashMap::new(),
+        next_conn,
+        limits: limits(),
+    };
+    let join = tokio::spawn(core.run(conn_rx, cmd_rx, sd_rx));
+    Ok(Started { udp_addr, tcp_addr, handle: Handle { cmd: cmd_tx, shutdown: sd_tx }, join })
+}
+
+struct Core<S: Service> {
+    ep: Endpoint,
+    service: S,
+    udp: Option<UdpSocket>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    writers: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
+    by_addr: HashMap<SocketAddr, ConnId>,
+    pending: HashMap<SocketAddr, Vec<Bytes>>,
+    next_conn: Arc<AtomicU64>,
+    limits: ConnLimits,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Last line of defence: a bug reached by some input must not kill the
+/// core task (and with it every call). The panic is logged loudly with the
+/// input that caused it, and the switch carries on.
+fn guarded(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        tracing::error!(what, "BUG: panic while handling input; input dropped");
+    }
+}
+
+impl<S: Service> Core<S> {
+    async fn run(mut self, mut conn_rx: mpsc::Receiver<ConnEvent>, mut cmd_rx: mpsc::Receiver<S::Command>, mut sd: watch::Receiver<bool>) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let deadline = match (self.ep.poll_timeout(), self.service.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sd.changed() => break,
+                r = recv_udp(self.udp.as_ref(), &mut buf) => {
+                    if let Ok((n, from)) = r {
+                        let data = Bytes::copy_from_slice(&buf[..n]);
+                        guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
+                        // Drain what else is queued before doing anything else.
+                        if let Some(udp) = &self.udp {
+                            for _ in 0..256 {
+                                match udp.try_recv_from(&mut buf) {
+                                    Ok((n, from)) => {
+                                        let data = Bytes::copy_from_slice(&buf[..n]);
+                                        guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(ev) = conn_rx.recv() => {
+                    self.conn_event(ev);
+                    for _ in 0..256 {
+                        match conn_rx.try_recv() {
+                            Ok(ev) => self.conn_event(ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(cmd) = cmd_rx.recv() => {
+                    let now = now();
+                    self.service.on_command(now, &mut self.ep, cmd);
+                }
+                _ = sleep => {}
+            }
+            let now = now();
+            self.ep.handle_timeout(now);
+            if self.service.poll_timeout().is_some_and(|t| t <= now) {
+                self.service.on_timeout(now, &mut self.ep);
+            }
+            self.drain(now).await;
+        }
+    }
+
+    async fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.ep.poll_event() {
+                progressed = true;
+                let (service, ep) = (&mut self.service, &mut self.ep);
+                guarded("service event", || service.on_event(now, ep, ev));
+            }
+            while let Some(t) = self.ep.poll_transmit() {
+                progressed = true;
+                self.transmit(t).await;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn conn_event(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Opened { conn, peer, writer } => {
+                if let Some(queued) = self.pending.remove(&peer) {
+                    for b in queued {
+                        let _ = writer.try_send(b);
+                    }
+                }
+                self.by_addr.insert(peer, conn);
+                self.writers.insert(conn, (peer, writer));
+            }
+            ConnEvent::Message { source, data } => guarded("stream message", || self.ep.handle_input(now(), source, data)),
+            ConnEvent::Closed { conn, peer } => {
+                self.writers.remove(&conn);
+                if self.by_addr.get(&peer) == Some(&conn) {
+                    self.by_addr.remove(&peer);
+                }
+            }
+            ConnEvent::ConnectFailed { peer } => {
+                self.pending.remove(&peer);
+                self.ep.handle_transport_error(Peer { transport: Transport::Tcp, addr: peer, conn: None });
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        match t.dest.transport {
+            Transport::Udp => {
+                let Some(udp) = &self.udp else { return };
+                match udp.try_send_to(&t.data, t.dest.addr) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        let _ = udp.send_to(&t.data, t.dest.addr).await;
+                    }
+                    Err(e) => tracing::debug!(dest = %t.dest.addr, error = %e, "udp send failed"),
+                }
+            }
+            _ => {
+                let conn = t.dest.conn.filter(|c| self.writers.contains_key(c)).or_else(|| self.by_addr.get(&t.dest.addr).copied());
+                if let Some((_, w)) = conn.and_then(|c| self.writers.get(&c)) {
+                    if w.try_send(t.data.clone()).is_ok() {
+                        return;
+                    }
+                }
+                // No usable connection: open one and queue the message.
+                let queue = self.pending.entry(t.dest.addr).or_default();
+                queue.push(t.data);
+                if queue.len() == 1 {
+                    let addr = t.dest.addr;
+                    let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+                    let conn_tx = self.conn_tx.clone();
+                    let limits = ConnLimits { max_message: self.limits.max_message, idle: self.limits.idle };
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+                            Ok(Ok(stream)) => serve(stream, id, addr, conn_tx, limits, None).await,
+                            _ => {
+                                let _ = conn_tx.send(ConnEvent::ConnectFailed { peer: addr }).await;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A UDP socket with large kernel buffers, so a burst is queued rather than dropped.
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
