@@ -132,6 +132,40 @@ def check_timer_g():
         pass
     print("final response at", [t for t, _ in finals], "s; silent after ACK")
 
+def check_tls():
+    """OPTIONS over TLS (Python's OpenSSL client against our rustls server):
+    pipelined requests, keep-alive ping, and a peer that sends plain text to
+    the TLS port is dropped without harm."""
+    import ssl, os
+    tls_port = int(os.environ["TLS_PORT"])
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # self-signed by design on first start
+    raw = socket.create_connection((HOST, tls_port), timeout=TIMEOUT)
+    c = ctx.wrap_socket(raw)
+    c.settimeout(TIMEOUT)
+    lport = c.getsockname()[1]
+    c.sendall(b"".join(options(f"tls{i}", "TLS", lport=lport) for i in range(3)))
+    got = read_responses(c, 3)
+    if len(got) != 3 or not all(g.startswith(b"SIP/2.0 200") for g in got):
+        fail(f"OPTIONS over TLS: {got!r}")
+    via = next(l for l in got[0].split(b"\r\n") if l.lower().startswith(b"via"))
+    if b"SIP/2.0/TLS" not in via:
+        fail(f"response Via lost the transport: {via!r}")
+    c.sendall(b"\r\n\r\n")
+    if c.recv(16) != b"\r\n":
+        fail("no keep-alive pong over TLS")
+    print("TLS version", c.version(), "cipher", c.cipher()[0])
+    c.close()
+    p = socket.create_connection((HOST, tls_port), timeout=TIMEOUT)
+    p.sendall(options("plain", "TCP"))
+    try:
+        p.recv(100)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    p.close()
+    still_alive()
+
 def tcp_connect():
     c = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
     c.settimeout(TIMEOUT)
@@ -229,5 +263,6 @@ def check_tcp_hostile():
     "tcp-framing": check_tcp_framing,
     "tcp-hostile": check_tcp_hostile,
     "timer-g": check_timer_g,
+    "tls": check_tls,
 }[CHECK]()
 print("ok", CHECK)

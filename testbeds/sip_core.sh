@@ -6,7 +6,8 @@
 # stops the switch.
 source "$(dirname "$0")/lib.sh"
 
-start_switch sip_core
+TLS_PORT=$(free_port); export TLS_PORT
+start_switch sip_core --set sip.tls_port="$TLS_PORT"
 
 for t in u1 t1; do
   check "OPTIONS 200 with Allow/Accept ($t)"      sipp_run options.xml "$t" -m 50 -r 500
@@ -20,6 +21,7 @@ check "malformed UDP requests get 400 with Warning"  python3 "$ROOT/testbeds/raw
 check "3000 hostile datagrams do not stop it"        python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" garbage-udp
 check "TCP pipelining, split frames, keep-alive"     python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" tcp-framing
 check "TCP hostile framing closes, switch stays up"  python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" tcp-hostile
+check "TLS: OPTIONS, pipelining, keep-alive (self-signed)" python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" tls
 check "OPTIONS load 2000 calls at 1000/s (u1)"       sipp_run options.xml u1 -m 2000 -r 1000 -l 200
 check "OPTIONS load 2000 calls at 1000/s (t1)"       sipp_run options.xml t1 -m 2000 -r 1000 -l 200
 check "switch process still running"                 alive

@@ -29,6 +29,8 @@ pub struct Sip {
     pub udp_port: u16,
     pub tcp_port: u16,
     pub tls_port: u16,
+    pub tls_cert: String,
+    pub tls_key: String,
     pub domain: String,
     pub external_ip: String,
     pub max_message_size: usize,
@@ -179,6 +181,9 @@ impl Config {
         }
         self.bind_ip()?;
         self.external_ip()?;
+        if self.sip.tls_cert.is_empty() != self.sip.tls_key.is_empty() {
+            bail!("sip.tls_cert and sip.tls_key must be set together");
+        }
         if self.sip.t1_ms == 0 {
             bail!("sip.t1_ms must be positive");
         }

@@ -68,10 +68,17 @@ fn random_seed() -> u64 {
 }
 
 async fn run(cfg: config::Config) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let rcfg = runtime::RuntimeConfig {
         bind: cfg.bind_ip()?,
         udp_port: cfg.sip.udp_port,
         tcp_port: cfg.sip.tcp_port,
+        tls_port: cfg.sip.tls_port,
+        tls: Some(if cfg.sip.tls_cert.is_empty() {
+            runtime::TlsSource::SelfSigned { dir: cfg.data_dir.join("tls"), names: vec![cfg.domain(), "localhost".into()] }
+        } else {
+            runtime::TlsSource::Files { cert: cfg.sip.tls_cert.clone().into(), key: cfg.sip.tls_key.clone().into() }
+        }),
         ephemeral: false,
         advertised: cfg.external_ip()?,
         max_message: cfg.sip.max_message_size,
@@ -84,16 +91,13 @@ async fn run(cfg: config::Config) -> Result<()> {
             ..Default::default()
         },
     };
-    if cfg.sip.tls_port != 0 {
-        tracing::warn!(port = cfg.sip.tls_port, "sip.tls_port is set but TLS is not available in this build; not listening");
-    }
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let service = ua::Switch::new(cfg.user_agent());
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         udp = ?started.udp_addr,
         tcp = ?started.tcp_addr,
+        tls = ?started.tls_addr,
         domain = %cfg.domain(),
         "ferroswitch started"
     );

@@ -44,6 +44,10 @@ pub struct RuntimeConfig {
     pub udp_port: u16,
     /// TCP port (0 disables TCP unless `ephemeral` is set).
     pub tcp_port: u16,
+    /// TLS port (0 disables TLS).
+    pub tls_port: u16,
+    /// Certificate for TLS.
+    pub tls: Option<crate::tls::TlsSource>,
     /// Bind port 0 (an OS-chosen port) for enabled transports: for tests.
     pub ephemeral: bool,
     /// Address written in Via/Contact when behind NAT.
@@ -62,6 +66,8 @@ impl Default for RuntimeConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             udp_port: 5060,
             tcp_port: 5060,
+            tls_port: 0,
+            tls: None,
             ephemeral: false,
             advertised: None,
             max_message: 65_535,
@@ -100,6 +106,8 @@ pub struct Started<C> {
     pub udp_addr: Option<SocketAddr>,
     /// Bound TCP address.
     pub tcp_addr: Option<SocketAddr>,
+    /// Bound TLS address.
+    pub tls_addr: Option<SocketAddr>,
     /// Handle to the core.
     pub handle: Handle<C>,
     /// The core task; ends after shutdown.
@@ -126,6 +134,15 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
     } else {
         None
     };
+    let tls = if cfg.tls_port != 0 {
+        let src = cfg.tls.clone().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "TLS port set without a certificate source"))?;
+        let acceptor = crate::tls::acceptor(&src)?;
+        let port = if cfg.ephemeral { 0 } else { cfg.tls_port };
+        Some((TcpListener::bind(SocketAddr::new(cfg.bind, port)).await?, acceptor))
+    } else {
+        None
+    };
+    let tls_addr = tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
     let udp_addr = udp.as_ref().map(|s| s.local_addr()).transpose()?;
     let tcp_addr = tcp.as_ref().map(|s| s.local_addr()).transpose()?;
     let adv = |a: SocketAddr| {
@@ -138,6 +155,9 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
     }
     if let Some(a) = tcp_addr {
         cfg.endpoint.sent_by.push((Transport::Tcp, adv(a)));
+    }
+    if let Some(a) = tls_addr {
+        cfg.endpoint.sent_by.push((Transport::Tls, adv(a)));
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (sd_tx, sd_rx) = watch::channel(false);
@@ -157,7 +177,42 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
                     r = listener.accept() => match r {
                         Ok((stream, peer)) => {
                             let id = next_conn.fetch_add(1, Ordering::Relaxed);
-                            tokio::spawn(serve(stream, id, peer, conn_tx.clone(), ConnLimits { max_message, idle }, None));
+                            let _ = stream.set_nodelay(true);
+                            tokio::spawn(serve(stream, Transport::Tcp, id, peer, conn_tx.clone(), ConnLimits { max_message, idle }, None));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if let Some((listener, acceptor)) = tls {
+        let conn_tx = conn_tx.clone();
+        let next_conn = next_conn.clone();
+        let max_message = cfg.max_message;
+        let idle = cfg.tcp_idle;
+        let mut sd = sd_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = sd.changed() => break,
+                    r = listener.accept() => match r {
+                        Ok((stream, peer)) => {
+                            let id = next_conn.fetch_add(1, Ordering::Relaxed);
+                            let _ = stream.set_nodelay(true);
+                            let acceptor = acceptor.clone();
+                            let conn_tx = conn_tx.clone();
+                            tokio::spawn(async move {
+                                // A handshake that stalls must not hold a task forever.
+                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                                    Ok(Ok(tls)) => serve(tls, Transport::Tls, id, peer, conn_tx, ConnLimits { max_message, idle }, None).await,
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                }
+                            });
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "accept failed");
@@ -180,7 +235,7 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
         limits: limits(),
     };
     let join = tokio::spawn(core.run(conn_rx, cmd_rx, sd_rx));
-    Ok(Started { udp_addr, tcp_addr, handle: Handle { cmd: cmd_tx, shutdown: sd_tx }, join })
+    Ok(Started { udp_addr, tcp_addr, tls_addr, handle: Handle { cmd: cmd_tx, shutdown: sd_tx }, join })
 }
 
 struct Core<S: Service> {
@@ -328,6 +383,12 @@ impl<S: Service> Core<S> {
                         return;
                     }
                 }
+                if t.dest.transport != Transport::Tcp {
+                    // Outbound TLS/WS connections are not opened by this
+                    // build: only the connection the peer opened is used.
+                    self.ep.handle_transport_error(t.dest);
+                    return;
+                }
                 // No usable connection: open one and queue the message.
                 let queue = self.pending.entry(t.dest.addr).or_default();
                 queue.push(t.data);
@@ -338,7 +399,10 @@ impl<S: Service> Core<S> {
                     let limits = ConnLimits { max_message: self.limits.max_message, idle: self.limits.idle };
                     tokio::spawn(async move {
                         match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
-                            Ok(Ok(stream)) => serve(stream, id, addr, conn_tx, limits, None).await,
+                            Ok(Ok(stream)) => {
+                                let _ = stream.set_nodelay(true);
+                                serve(stream, Transport::Tcp, id, addr, conn_tx, limits, None).await
+                            }
                             _ => {
                                 let _ = conn_tx.send(ConnEvent::ConnectFailed { peer: addr }).await;
                             }

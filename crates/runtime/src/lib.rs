@@ -14,6 +14,8 @@
 //!   misbehaving connections; responses and in-dialog requests reuse the
 //!   connection a request arrived on, and new connections are opened (and
 //!   then reused) for requests to a peer we have no connection to.
+//! * TLS: rustls (ring provider) on `sip.tls_port`, same framing as TCP;
+//!   a self-signed certificate is generated once when none is configured.
 //! * Time: `tokio::time` (pausable in tests), converted to `std` instants
 //!   for the cores.
 #![forbid(unsafe_code)]
@@ -22,5 +24,7 @@
 
 mod core;
 mod tcp;
+mod tls;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
+pub use crate::tls::TlsSource;

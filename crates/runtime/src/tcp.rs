@@ -5,8 +5,7 @@ use sip_msg::{frame, Frame};
 use sip_proto::{ConnId, Peer, Transport};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// What connection tasks tell the core.
@@ -23,16 +22,17 @@ pub(crate) struct ConnLimits {
 }
 
 /// Run one connection until it closes: read and frame, write what the core sends.
-pub(crate) async fn serve(
-    stream: TcpStream,
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    transport: Transport,
     conn: ConnId,
     peer: SocketAddr,
     to_core: mpsc::Sender<ConnEvent>,
     limits: ConnLimits,
     first: Option<Bytes>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::channel::<Bytes>(256);
     if to_core.send(ConnEvent::Opened { conn, peer, writer: wtx.clone() }).await.is_err() {
         return;
@@ -51,7 +51,7 @@ pub(crate) async fn serve(
         let _ = wr.shutdown().await;
     });
     let mut buf = BytesMut::with_capacity(8192);
-    let source = Peer { transport: Transport::Tcp, addr: peer, conn: Some(conn) };
+    let source = Peer { transport, addr: peer, conn: Some(conn) };
     'outer: loop {
         // Frame everything already buffered.
         loop {
