@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod dialog;
+pub mod digest;
 mod endpoint;
 mod timers;
 mod transaction;
