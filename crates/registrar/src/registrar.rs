@@ -1,0 +1,505 @@
+//! REGISTER processing and the location service.
+
+use crate::bans::{BanConfig, Bans, BlockedSource};
+use sip_msg::{Credentials, HeaderName, Message, NameAddr, Uri};
+use sip_proto::digest::{DigestServer, Ha1s, Verdict};
+use sip_proto::{Peer, Transport};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+
+/// Registrar policy.
+#[derive(Clone, Debug)]
+pub struct RegistrarConfig {
+    /// Shortest registration accepted (423 below it, RFC 3261 §10.3 step 7).
+    pub min_expires: u32,
+    /// Longer requests are clamped to this.
+    pub max_expires: u32,
+    /// Used when neither the contact nor the request says.
+    pub default_expires: u32,
+    /// Most bindings per address-of-record.
+    pub max_contacts: usize,
+    /// OPTIONS keep-alive interval for UDP bindings (None: off).
+    pub keepalive_ms: Option<u64>,
+    /// Brute-force bans.
+    pub bans: BanConfig,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts: 10,
+            keepalive_ms: Some(30_000),
+            bans: BanConfig::default(),
+        }
+    }
+}
+
+/// A user as the registrar needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// Disabled users cannot authenticate.
+    pub enabled: bool,
+    /// Credentials.
+    pub ha1: Ha1s,
+}
+
+/// Where users are looked up.
+pub trait Directory {
+    /// The user, if known.
+    fn entry(&self, user: &str) -> Option<&DirectoryEntry>;
+}
+
+impl Directory for HashMap<String, DirectoryEntry> {
+    fn entry(&self, user: &str) -> Option<&DirectoryEntry> {
+        self.get(user)
+    }
+}
+
+/// One registered contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binding {
+    /// Address-of-record: the extension number.
+    pub aor: String,
+    /// Contact URI as registered.
+    pub contact: String,
+    /// RFC 5626 `+sip.instance`.
+    pub instance: Option<String>,
+    /// RFC 5626 `reg-id`.
+    pub reg_id: Option<u32>,
+    /// `q` value as written.
+    pub q: Option<String>,
+    /// Expiry, unix ms.
+    pub expires_at_ms: u64,
+    /// Call-ID of the REGISTER that made it.
+    pub call_id: String,
+    /// Its CSeq.
+    pub cseq: u32,
+    /// Where the REGISTER came from (address, transport, connection):
+    /// requests to the phone go here, which works behind NAT.
+    pub source: Peer,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+    /// Path header values (RFC 3327).
+    pub path: Vec<String>,
+}
+
+impl Binding {
+    fn same_key(&self, instance: Option<&str>, reg_id: Option<u32>, uri: &Uri<'_>) -> bool {
+        match (instance, reg_id, &self.instance, self.reg_id) {
+            (Some(i), Some(r), Some(si), Some(sr)) => i == si && r == sr,
+            _ => Uri::parse(&self.contact).is_ok_and(|c| c.equivalent(uri)),
+        }
+    }
+}
+
+/// A change to persist.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Insert or replace a binding.
+    Upsert(Binding),
+    /// Remove one binding.
+    Delete {
+        /// Address-of-record.
+        aor: String,
+        /// Contact URI.
+        contact: String,
+    },
+    /// Remove every binding of an address-of-record.
+    DeleteAll {
+        /// Address-of-record.
+        aor: String,
+    },
+}
+
+/// What to do with a REGISTER.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this reply; nothing changed.
+    Reply(Message),
+    /// Persist `changes` durably, then send `reply` (send 500 if that fails).
+    Commit {
+        /// The changes, in order.
+        changes: Vec<Change>,
+        /// The 200.
+        reply: Message,
+    },
+    /// The source is banned: send nothing.
+    Ignore,
+}
+
+/// Result of authenticating a non-REGISTER request.
+#[derive(Debug)]
+pub enum AuthOutcome {
+    /// Authenticated as this user.
+    Authenticated(String),
+    /// Send this challenge (401/407).
+    Challenge(Message),
+    /// The source is banned: send nothing.
+    Ignore,
+}
+
+/// A keep-alive OPTIONS to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PingDue {
+    /// Address-of-record.
+    pub aor: String,
+    /// Contact URI (the Request-URI of the OPTIONS).
+    pub contact: String,
+    /// Where to send it.
+    pub dest: Peer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Expire,
+    Ping,
+}
+
+/// The registrar.
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    digest: DigestServer,
+    bindings: HashMap<String, Vec<Binding>>,
+    bans: Bans,
+    schedule: BinaryHeap<Reverse<(u64, Due, String, String)>>,
+    next_ping: HashMap<(String, String), u64>,
+}
+
+fn reply(req: &Message, code: u16, reason: &str, tag: &str) -> Message {
+    Message::response_to(req, code, reason, Some(tag))
+}
+
+impl Registrar {
+    /// A registrar using `digest` for its realm.
+    pub fn new(cfg: RegistrarConfig, digest: DigestServer) -> Registrar {
+        let bans = Bans::new(cfg.bans);
+        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new() }
+    }
+
+    /// The realm.
+    pub fn realm(&self) -> &str {
+        self.digest.realm()
+    }
+
+    /// Reload bindings kept in the store (at start).
+    pub fn restore(&mut self, bindings: Vec<Binding>, now_ms: u64) {
+        for b in bindings {
+            if b.expires_at_ms <= now_ms {
+                continue;
+            }
+            self.schedule_binding(&b, now_ms);
+            self.bindings.entry(b.aor.clone()).or_default().push(b);
+        }
+    }
+
+    fn schedule_binding(&mut self, b: &Binding, now_ms: u64) {
+        self.schedule.push(Reverse((b.expires_at_ms, Due::Expire, b.aor.clone(), b.contact.clone())));
+        if let (Some(iv), Transport::Udp) = (self.cfg.keepalive_ms, b.source.transport) {
+            let key = (b.aor.clone(), b.contact.clone());
+            if !self.next_ping.contains_key(&key) {
+                let at = now_ms + iv;
+                self.next_ping.insert(key, at);
+                self.schedule.push(Reverse((at, Due::Ping, b.aor.clone(), b.contact.clone())));
+            }
+        }
+    }
+
+    /// Current bindings of an address-of-record.
+    pub fn lookup(&self, aor: &str) -> &[Binding] {
+        self.bindings.get(aor).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every binding.
+    pub fn all(&self) -> impl Iterator<Item = &Binding> {
+        self.bindings.values().flatten()
+    }
+
+    /// Number of bindings.
+    pub fn count(&self) -> usize {
+        self.bindings.values().map(Vec::len).sum()
+    }
+
+    /// Banned sources.
+    pub fn blocked(&mut self, now_ms: u64) -> Vec<BlockedSource> {
+        self.bans.list(now_ms)
+    }
+
+    /// Lift a ban.
+    pub fn clear_block(&mut self, ip: IpAddr) -> bool {
+        self.bans.clear(ip)
+    }
+
+    /// Is a source banned?
+    pub fn is_blocked(&self, ip: IpAddr, now_ms: u64) -> bool {
+        self.bans.is_blocked(ip, now_ms)
+    }
+
+    fn challenge(&mut self, req: &Message, code: u16, stale: bool, tag: &str, now_ms: u64) -> Message {
+        let (reason, header) = if code == 407 {
+            ("Proxy Authentication Required", HeaderName::ProxyAuthenticate)
+        } else {
+            ("Unauthorized", HeaderName::WwwAuthenticate)
+        };
+        let mut r = reply(req, code, reason, tag);
+        for c in self.digest.challenges(now_ms, stale) {
+            r.push(header, &c);
+        }
+        r
+    }
+
+    /// Authenticate any request: REGISTER with 401/Authorization, others
+    /// with 407/Proxy-Authorization. Failures count towards a ban.
+    pub fn authenticate(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> AuthOutcome {
+        let ip = source.addr.ip();
+        if self.bans.is_blocked(ip, now_ms) {
+            return AuthOutcome::Ignore;
+        }
+        let is_register = req.method().is_some_and(|m| *m == sip_msg::Method::Register);
+        let (code, header) = if is_register { (401, HeaderName::Authorization) } else { (407, HeaderName::ProxyAuthorization) };
+        let method = req.method().map(|m| m.as_str().to_owned()).unwrap_or_default();
+        // Use the credentials for our realm (a request may carry several).
+        let realm = self.digest.realm().to_owned();
+        let creds = req.get_all(header).filter_map(|v| Credentials::parse(v).ok()).find(|c| c.params.get("realm") == Some(realm.as_str()));
+        let Some(creds) = creds else {
+            if req.get(header).is_some() {
+                // Credentials for another realm or unparseable: a failure.
+                self.bans.record_failure(ip, now_ms);
+            }
+            return AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms));
+        };
+        let verdict = self.digest.verify(now_ms, &creds, &method, |u| dir.entry(u).filter(|e| e.enabled).map(|e| e.ha1.clone()));
+        match verdict {
+            Verdict::Ok { user } => {
+                self.bans.record_success(ip);
+                AuthOutcome::Authenticated(user)
+            }
+            Verdict::Stale => AuthOutcome::Challenge(self.challenge(req, code, true, tag, now_ms)),
+            Verdict::Refused(_) => {
+                if self.bans.record_failure(ip, now_ms) {
+                    return AuthOutcome::Ignore;
+                }
+                AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms))
+            }
+        }
+    }
+
+    /// Process a REGISTER (RFC 3261 §10.3).
+    pub fn handle_register(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> Outcome {
+        // Steps 1-3: authenticate.
+        let user = match self.authenticate(now_ms, req, source, dir, tag) {
+            AuthOutcome::Authenticated(u) => u,
+            AuthOutcome::Challenge(m) => return Outcome::Reply(m),
+            AuthOutcome::Ignore => return Outcome::Ignore,
+        };
+        // Step 5: the address-of-record is the To URI; only one's own.
+        let Ok(to) = req.to() else { return Outcome::Reply(reply(req, 400, "Bad To", tag)) };
+        let aor_user = to.uri().user_decoded().map(|u| u.into_owned()).unwrap_or_default();
+        if aor_user != user {
+            return Outcome::Reply(reply(req, 403, "Forbidden (To does not match credentials)", tag));
+        }
+        let (Ok(call_id), Ok(cseq)) = (req.call_id(), req.cseq()) else {
+            return Outcome::Reply(reply(req, 400, "Bad Request", tag));
+        };
+        let header_expires = match req.expires() {
+            Ok(e) => e,
+            Err(_) => return Outcome::Reply(reply(req, 400, "Bad Expires", tag)),
+        };
+        let contacts: Vec<Option<NameAddr<'_>>> = match req.contacts().collect() {
+            Ok(c) => c,
+            Err(_) => return Outcome::Reply(reply(req, 400, "Bad Contact", tag)),
+        };
+        let mut changes = Vec::new();
+        let aor = user.clone();
+        if contacts.iter().any(Option::is_none) {
+            // Step 6: `*` only alone and with Expires: 0.
+            if contacts.len() != 1 || header_expires != Some(0) {
+                return Outcome::Reply(reply(req, 400, "Invalid Wildcard Contact", tag));
+            }
+            let existing = self.bindings.get(&aor).map(Vec::as_slice).unwrap_or(&[]);
+            if existing.iter().any(|b| b.call_id == call_id && cseq.seq <= b.cseq) {
+                return Outcome::Reply(reply(req, 500, "Out Of Order CSeq", tag));
+            }
+            if self.bindings.remove(&aor).is_some() {
+                self.next_ping.retain(|(a, _), _| *a != aor);
+            }
+            changes.push(Change::DeleteAll { aor: aor.clone() });
+            return Outcome::Commit { changes, reply: self.ok(req, &aor, now_ms, tag) };
+        }
+        // Step 7: each contact.
+        let mut current: Vec<Binding> = self.bindings.get(&aor).cloned().unwrap_or_default();
+        let user_agent = req.get(HeaderName::UserAgent).map(str::to_owned);
+        let path: Vec<String> = req.values(HeaderName::Path).map(str::to_owned).collect();
+        for c in contacts.iter().flatten() {
+            let p = c.params();
+            let expires = match p.get("expires").flatten().map(|e| e.parse::<u64>()) {
+                Some(Ok(e)) => e.min(u32::MAX as u64) as u32,
+                Some(Err(_)) | None => header_expires.unwrap_or(self.cfg.default_expires),
+            };
+            if expires != 0 && expires < self.cfg.min_expires {
+                let mut r = reply(req, 423, "Interval Too Brief", tag);
+                r.push(HeaderName::MinExpires, &self.cfg.min_expires.to_string());
+                return Outcome::Reply(r);
+            }
+            let expires = expires.min(self.cfg.max_expires);
+            let uri = c.uri();
+            let instance = p.get_unquoted("+sip.instance").map(str::to_owned);
+            let reg_id = p.get("reg-id").flatten().and_then(|r| r.parse().ok());
+            let pos = current.iter().position(|b| b.same_key(instance.as_deref(), reg_id, &uri));
+            if let Some(i) = pos {
+                let b = &current[i];
+                if b.call_id == call_id && cseq.seq <= b.cseq {
+                    return Outcome::Reply(reply(req, 500, "Out Of Order CSeq", tag));
+                }
+            }
+            if expires == 0 {
+                if let Some(i) = pos {
+                    let old = current.remove(i);
+                    changes.push(Change::Delete { aor: aor.clone(), contact: old.contact });
+                }
+                continue;
+            }
+            let b = Binding {
+                aor: aor.clone(),
+                contact: uri.as_str().to_owned(),
+                instance,
+                reg_id,
+                q: p.get("q").flatten().map(str::to_owned),
+                expires_at_ms: now_ms + expires as u64 * 1000,
+                call_id: call_id.to_owned(),
+                cseq: cseq.seq,
+                source,
+                user_agent: user_agent.clone(),
+                path: path.clone(),
+            };
+            match pos {
+                Some(i) => {
+                    if current[i].contact != b.contact {
+                        changes.push(Change::Delete { aor: aor.clone(), contact: current[i].contact.clone() });
+                    }
+                    current[i] = b.clone();
+                }
+                None => {
+                    if current.len() >= self.cfg.max_contacts {
+                        return Outcome::Reply(reply(req, 403, "Too Many Contacts", tag));
+                    }
+                    current.push(b.clone());
+                }
+            }
+            changes.push(Change::Upsert(b));
+        }
+        for b in &current {
+            if changes.iter().any(|c| matches!(c, Change::Upsert(u) if u.contact == b.contact)) {
+                self.schedule_binding(b, now_ms);
+            }
+        }
+        let live: std::collections::HashSet<&str> = current.iter().map(|b| b.contact.as_str()).collect();
+        self.next_ping.retain(|(a, c), _| *a != aor || live.contains(c.as_str()));
+        if current.is_empty() {
+            self.bindings.remove(&aor);
+        } else {
+            self.bindings.insert(aor.clone(), current);
+        }
+        let reply = self.ok(req, &aor, now_ms, tag);
+        if changes.is_empty() {
+            return Outcome::Reply(reply);
+        }
+        Outcome::Commit { changes, reply }
+    }
+
+    /// The 200 listing every current binding (step 8).
+    fn ok(&self, req: &Message, aor: &str, now_ms: u64, tag: &str) -> Message {
+        let mut r = reply(req, 200, "OK", tag);
+        let mut outbound = false;
+        for b in self.lookup(aor) {
+            let left = b.expires_at_ms.saturating_sub(now_ms).div_ceil(1000);
+            let mut v = format!("<{}>;expires={left}", b.contact);
+            if let Some(q) = &b.q {
+                v.push_str(";q=");
+                v.push_str(q);
+            }
+            if let Some(i) = &b.instance {
+                v.push_str(";+sip.instance=\"");
+                v.push_str(i);
+                v.push('"');
+            }
+            if let Some(id) = b.reg_id {
+                v.push_str(&format!(";reg-id={id}"));
+                outbound = true;
+            }
+            r.push(HeaderName::Contact, &v);
+        }
+        if outbound && req.has_token(HeaderName::Supported, "outbound") {
+            r.push(HeaderName::Require, "outbound");
+        }
+        if req.has_token(HeaderName::Supported, "path") {
+            for p in req.get_all(HeaderName::Path) {
+                r.push(HeaderName::Path, p);
+            }
+        }
+        r.push(HeaderName::Date, &crate::date::http_date(now_ms));
+        r
+    }
+
+    /// Earliest deadline (unix ms): a binding expiry or a keep-alive.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.schedule.peek().map(|Reverse((t, ..))| *t)
+    }
+
+    /// Expire bindings due at `now_ms` and collect keep-alives to send.
+    /// Returns the changes to persist and the pings to send.
+    pub fn handle_timeout(&mut self, now_ms: u64) -> (Vec<Change>, Vec<PingDue>) {
+        let mut changes = vec![];
+        let mut pings = vec![];
+        while let Some(Reverse((at, _, _, _))) = self.schedule.peek() {
+            if *at > now_ms {
+                break;
+            }
+            let Some(Reverse((at, due, aor, contact))) = self.schedule.pop() else { break };
+            let Some(list) = self.bindings.get_mut(&aor) else { continue };
+            let Some(i) = list.iter().position(|b| b.contact == contact) else { continue };
+            match due {
+                Due::Expire => {
+                    if list[i].expires_at_ms > now_ms {
+                        continue; // refreshed since; a newer entry is queued
+                    }
+                    list.remove(i);
+                    if list.is_empty() {
+                        self.bindings.remove(&aor);
+                    }
+                    self.next_ping.remove(&(aor.clone(), contact.clone()));
+                    changes.push(Change::Delete { aor, contact });
+                }
+                Due::Ping => {
+                    let key = (aor.clone(), contact.clone());
+                    if self.next_ping.get(&key) != Some(&at) {
+                        continue;
+                    }
+                    let dest = list[i].source;
+                    if let Some(iv) = self.cfg.keepalive_ms {
+                        let next = now_ms + iv;
+                        self.next_ping.insert(key, next);
+                        self.schedule.push(Reverse((next, Due::Ping, aor.clone(), contact.clone())));
+                    }
+                    pings.push(PingDue { aor, contact, dest });
+                }
+            }
+        }
+        (changes, pings)
+    }
+
+    /// A keep-alive got no answer at all (Timer F): drop the binding.
+    pub fn ping_failed(&mut self, aor: &str, contact: &str) -> Option<Change> {
+        let list = self.bindings.get_mut(aor)?;
+        let i = list.iter().position(|b| b.contact == contact)?;
+        list.remove(i);
+        if list.is_empty() {
+            self.bindings.remove(aor);
+        }
+        self.next_ping.remove(&(aor.to_owned(), contact.to_owned()));
+        Some(Change::Delete { aor: aor.to_owned(), contact: contact.to_owned() })
+    }
+}
