@@ -278,8 +278,11 @@ impl Registrar {
                 AuthOutcome::Authenticated(user)
             }
             Verdict::Stale => AuthOutcome::Challenge(self.challenge(req, code, true, tag, now_ms)),
-            Verdict::Refused(_) => {
-                if self.bans.record_failure(ip, now_ms) {
+            Verdict::Refused(why) => {
+                // A nonce we cannot verify (e.g. issued before the secret
+                // changed) is not an attack: challenge again without counting.
+                let counts = !matches!(why, sip_proto::digest::Refusal::ForgedNonce | sip_proto::digest::Refusal::WrongRealm);
+                if counts && self.bans.record_failure(ip, now_ms) {
                     return AuthOutcome::Ignore;
                 }
                 AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms))

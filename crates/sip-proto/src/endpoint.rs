@@ -626,6 +626,25 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Drop a server transaction without answering (a banned source):
+    /// retransmissions of its request will be new requests again.
+    pub fn discard(&mut self, tx: TxId) {
+        if let Some(e) = self.entries.get(&tx) {
+            if matches!(e.machine, Machine::InviteServer(_) | Machine::NonInviteServer(_)) {
+                if let Some(e) = self.entries.remove(&tx) {
+                    if let Some(k) = e.server_key {
+                        self.server_keys.remove(&k);
+                    }
+                    if let Some(k) = e.merge_key {
+                        if self.merge_index.get(&k) == Some(&tx) {
+                            self.merge_index.remove(&k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The request that created a server transaction (INVITEs only are kept).
     pub fn server_request(&self, tx: TxId) -> Option<&Message> {
         self.entries.get(&tx).and_then(|e| e.request.as_ref())

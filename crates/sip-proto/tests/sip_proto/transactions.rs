@@ -372,3 +372,19 @@ From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>\r\nCall-ID: o{i}\r\n
     let m = Message::parse(w.data.clone()).expect("parse");
     assert_eq!(m.get(HeaderName::RetryAfter), Some("5"));
 }
+
+#[test]
+fn discarded_transaction_sends_nothing_and_is_forgotten() {
+    let (mut net, a, b) = pair(16);
+    let now = net.now();
+    let dest = net.peer(b);
+    net.node(a).ep.send_request(now, request(Method::Register, "sip:b.example", "d1", 1, "t"), dest).expect("send");
+    net.run_for(Duration::from_millis(15));
+    let (stx, _) = requests(net.take_events(b)).remove(0);
+    net.node(b).ep.discard(stx);
+    assert_eq!(net.node(b).ep.transaction_count(), 0);
+    // The UAC retransmits; each retransmission is a new request again.
+    net.run_for(Duration::from_millis(600));
+    assert_eq!(requests(net.take_events(b)).len(), 1);
+    assert_eq!(net.count_wire(b, "SIP/2.0"), 0, "nothing was ever sent back");
+}
