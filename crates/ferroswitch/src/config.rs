@@ -14,10 +14,11 @@ pub const DEFAULTS: &str = include_str!("../../../configs/default.toml");
 pub struct Config {
     pub data_dir: PathBuf,
     pub sip: Sip,
+    pub registrar: Registrar,
+    pub security: Security,
+    pub directory: Directory,
     pub media: Media,
-    #[allow(dead_code)] // read by the admin API (issue 3)
     pub http: Http,
-    #[allow(dead_code)] // read by the store (issue 3)
     pub storage: Storage,
     pub log: Log,
 }
@@ -42,6 +43,32 @@ pub struct Sip {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Registrar {
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_contacts: usize,
+    pub keepalive_interval: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub digest_algorithms: Vec<String>,
+    pub auth_ban: bool,
+    pub auth_ban_failures: u32,
+    pub auth_ban_window: u64,
+    pub auth_ban_time: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    pub first_run_extensions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Media {
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
@@ -50,7 +77,6 @@ pub struct Media {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read by the admin API (issue 3)
 pub struct Http {
     pub listen: String,
     pub token: String,
@@ -58,7 +84,6 @@ pub struct Http {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read by the store (issue 3)
 pub struct Storage {
     pub url: String,
 }
@@ -104,6 +129,8 @@ fn typed(default: &Value, raw: &str, key: &str) -> Result<Value> {
             _ => bail!("{key} must be true or false"),
         }),
         Value::Float(_) => Value::Float(raw.trim().parse().with_context(|| format!("{key} must be a number"))?),
+        // Lists: comma-separated strings ("" is the empty list).
+        Value::Array(_) => Value::Array(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect()),
         _ => bail!("{key} cannot be set from the environment"),
     })
 }
@@ -181,6 +208,10 @@ impl Config {
         }
         self.bind_ip()?;
         self.external_ip()?;
+        self.digest_algorithms()?;
+        if self.registrar.min_expires > self.registrar.max_expires {
+            bail!("registrar.min_expires must not exceed registrar.max_expires");
+        }
         if self.sip.tls_cert.is_empty() != self.sip.tls_key.is_empty() {
             bail!("sip.tls_cert and sip.tls_key must be set together");
         }
@@ -210,6 +241,27 @@ impl Config {
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into())
+    }
+
+    pub fn digest_algorithms(&self) -> Result<Vec<sip_proto::digest::Algorithm>> {
+        let v = self
+            .security
+            .digest_algorithms
+            .iter()
+            .map(|a| sip_proto::digest::Algorithm::from_name(Some(a)).with_context(|| format!("security.digest_algorithms: unknown algorithm `{a}` (MD5, SHA-256)")))
+            .collect::<Result<Vec<_>>>()?;
+        if v.is_empty() {
+            bail!("security.digest_algorithms must not be empty");
+        }
+        Ok(v)
+    }
+
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("ferroswitch.db").display())
+        } else {
+            self.storage.url.clone()
+        }
     }
 
     pub fn user_agent(&self) -> String {

@@ -2,13 +2,23 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // the binary may read the clock
 
+mod clock;
 mod config;
-mod ua;
+mod persist;
+mod secrets;
+mod switch;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use registrar::{BanConfig, Registrar, RegistrarConfig};
+use sip_proto::digest::{ha1, Algorithm, DigestServer};
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use switch::Command;
+use tokio::sync::oneshot;
 
 #[derive(Parser)]
 #[command(name = "ferroswitch", version, about = "SIP softswitch: B2BUA with embedded media")]
@@ -17,24 +27,51 @@ struct Cli {
     command: Cmd,
 }
 
+#[derive(clap::Args, Clone)]
+struct ConfigArgs {
+    /// Configuration file (TOML); every key defaults to configs/default.toml.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Override a key, e.g. --set sip.udp_port=5080 (repeatable; beats file and environment).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    set: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Start the switch in the foreground (logs to stderr).
     Run {
-        /// Configuration file (TOML); every key defaults to configs/default.toml.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Override a key, e.g. --set sip.udp_port=5080 (repeatable; beats file and environment).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        cfg: ConfigArgs,
     },
     /// Print the effective configuration (defaults < file < environment < flags).
     Config {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        cfg: ConfigArgs,
     },
+    /// Manage extensions directly in the store (works with the switch stopped or running).
+    Extension {
+        #[command(subcommand)]
+        action: ExtAction,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExtAction {
+    /// Create an extension; prints the password (generated when not given).
+    Add {
+        number: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List extensions.
+    List,
+    /// Delete an extension and its registrations.
+    Del { number: String },
 }
 
 fn overrides(set: &[String]) -> Result<config::Overrides> {
@@ -45,9 +82,12 @@ fn overrides(set: &[String]) -> Result<config::Overrides> {
     Ok(config::Overrides { sets })
 }
 
+fn load(a: &ConfigArgs) -> Result<config::Config> {
+    config::load(a.config.as_deref(), &overrides(&a.set)?)
+}
+
 fn init_logging(cfg: &config::Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         builder.json().init();
@@ -56,26 +96,104 @@ fn init_logging(cfg: &config::Config) {
     }
 }
 
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        if f.read_exact(&mut b).is_ok() {
-            return u64::from_le_bytes(b);
-        }
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+async fn open_store(cfg: &config::Config) -> Result<store::Store> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    store::Store::open(&cfg.storage_url()).await.with_context(|| format!("opening store {}", cfg.storage_url()))
+}
+
+async fn add_extension(store: &store::Store, realm: &str, number: &str, password: &str, name: Option<&str>) -> Result<store::Extension> {
+    let mut new = store::NewExtension::new(number, ha1(Algorithm::Md5, number, realm, password), ha1(Algorithm::Sha256, number, realm, password), realm);
+    if let Some(n) = name {
+        new.display_name = n.to_owned();
     }
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    Ok(store.create_extension(&new, now_ms()).await?)
+}
+
+struct ControlImpl {
+    handle: runtime::Handle<Command>,
+    draining: Arc<AtomicBool>,
+}
+
+impl api::Control for ControlImpl {
+    fn registrations(&self) -> api::BoxFuture<'_, Vec<api::RegistrationView>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Registrations(tx)).await;
+            rx.await.unwrap_or_default()
+        })
+    }
+    fn blocks(&self) -> api::BoxFuture<'_, Vec<api::BlockView>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Blocks(tx)).await;
+            rx.await.unwrap_or_default()
+        })
+    }
+    fn clear_block(&self, ip: IpAddr) -> api::BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::ClearBlock(ip, tx)).await;
+            rx.await.unwrap_or(false)
+        })
+    }
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
 }
 
 async fn run(cfg: config::Config) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    let store = open_store(&cfg).await?;
+    let realm = cfg.domain();
+    let clock = clock::Clock::start();
+
+    // First start: a couple of extensions with random passwords, shown once.
+    let mut snapshot = store.directory_snapshot().await?;
+    if snapshot.extensions.is_empty() && !cfg.directory.first_run_extensions.is_empty() {
+        for number in &cfg.directory.first_run_extensions {
+            let pw = secrets::password();
+            add_extension(&store, &realm, number, &pw, None).await?;
+            eprintln!("ferroswitch: first start: created extension {number} with password {pw} (shown only now)");
+        }
+        snapshot = store.directory_snapshot().await?;
+    }
+    let stale_realm = snapshot.extensions.iter().filter(|e| e.realm != realm).count();
+    if stale_realm > 0 {
+        tracing::warn!(count = stale_realm, %realm, "extensions whose credentials were made for another realm cannot authenticate; reset their passwords");
+    }
+    let directory = persist::directory_of(&snapshot.extensions, &realm);
+
+    let rcfg = &cfg.registrar;
+    let mut registrar = Registrar::new(
+        RegistrarConfig {
+            min_expires: rcfg.min_expires,
+            max_expires: rcfg.max_expires,
+            default_expires: rcfg.default_expires,
+            max_contacts: rcfg.max_contacts,
+            keepalive_ms: (rcfg.keepalive_interval > 0).then_some(rcfg.keepalive_interval * 1000),
+            bans: BanConfig {
+                enabled: cfg.security.auth_ban,
+                max_failures: cfg.security.auth_ban_failures,
+                window_ms: cfg.security.auth_ban_window * 1000,
+                ban_ms: cfg.security.auth_ban_time * 1000,
+            },
+        },
+        DigestServer::new(&realm, secrets::digest_key(&cfg.data_dir)?, 300_000).with_algorithms(&cfg.digest_algorithms()?),
+    );
+    let bindings: Vec<_> = store.load_bindings(now_ms()).await?.into_iter().filter_map(persist::from_store).collect();
+    let restored = bindings.len();
+    registrar.restore(bindings, clock.now_ms());
+
     let rcfg = runtime::RuntimeConfig {
         bind: cfg.bind_ip()?,
         udp_port: cfg.sip.udp_port,
         tcp_port: cfg.sip.tcp_port,
         tls_port: cfg.sip.tls_port,
         tls: Some(if cfg.sip.tls_cert.is_empty() {
-            runtime::TlsSource::SelfSigned { dir: cfg.data_dir.join("tls"), names: vec![cfg.domain(), "localhost".into()] }
+            runtime::TlsSource::SelfSigned { dir: cfg.data_dir.join("tls"), names: vec![realm.clone(), "localhost".into()] }
         } else {
             runtime::TlsSource::Files { cert: cfg.sip.tls_cert.clone().into(), key: cfg.sip.tls_key.clone().into() }
         }),
@@ -86,19 +204,46 @@ async fn run(cfg: config::Config) -> Result<()> {
         endpoint: sip_proto::EndpointConfig {
             timers: sip_proto::TimerConfig { t1: Duration::from_millis(cfg.sip.t1_ms), ..Default::default() },
             max_transactions: cfg.sip.max_transactions,
-            seed: random_seed(),
-            warning_agent: cfg.domain(),
+            seed: u64::from_le_bytes(secrets::random_bytes::<8>()),
+            warning_agent: realm.clone(),
             ..Default::default()
         },
     };
-    let service = ua::Switch::new(cfg.user_agent());
+    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock);
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
+    tokio::spawn(persist::store_worker(store.clone(), jobs_rx, started.handle.clone(), clock));
+    tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
+
+    // Admin API.
+    let (token, generated) = secrets::admin_token(&cfg.http.token, &cfg.data_dir)?;
+    if generated {
+        eprintln!("ferroswitch: generated admin API token into {} : {token}", cfg.data_dir.join("admin-token").display());
+    }
+    let draining = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen).await.with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let state = api::ApiState {
+        store: store.clone(),
+        control: Arc::new(ControlImpl { handle: started.handle.clone(), draining: draining.clone() }),
+        token: token.into(),
+        realm: realm.clone().into(),
+        version: env!("CARGO_PKG_VERSION"),
+        now_ms,
+    };
+    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    let http = tokio::spawn(api::serve(listener, state, async move {
+        let _ = http_stop_rx.await;
+    }));
+
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         udp = ?started.udp_addr,
         tcp = ?started.tcp_addr,
         tls = ?started.tls_addr,
-        domain = %cfg.domain(),
+        http = %http_addr,
+        %realm,
+        restored_registrations = restored,
         "ferroswitch started"
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -107,26 +252,80 @@ async fn run(cfg: config::Config) -> Result<()> {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
     }
     // No calls exist yet to drain; refuse new work and stop.
-    started.handle.command(ua::Command::Drain).await;
+    draining.store(true, Ordering::Relaxed);
+    started.handle.command(Command::Drain).await;
     started.handle.shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(5), started.join).await;
+    let _ = http_stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    store.close().await;
     tracing::info!("ferroswitch stopped");
+    Ok(())
+}
+
+async fn extension_cmd(cfg: config::Config, action: ExtAction) -> Result<()> {
+    let store = open_store(&cfg).await?;
+    let realm = cfg.domain();
+    match action {
+        ExtAction::Add { number, password, name } => {
+            let (pw, generated) = match password {
+                Some(p) => {
+                    if p.chars().count() < 8 {
+                        bail!("--password must be at least 8 characters");
+                    }
+                    (p, false)
+                }
+                None => (secrets::password(), true),
+            };
+            let e = add_extension(&store, &realm, &number, &pw, name.as_deref()).await?;
+            if generated {
+                println!("extension {} created; password: {pw}", e.number);
+            } else {
+                println!("extension {} created", e.number);
+            }
+        }
+        ExtAction::List => {
+            let mut after: Option<String> = None;
+            println!("{:<12} {:<8} {}", "NUMBER", "ENABLED", "NAME");
+            loop {
+                let page = store.list_extensions(500, after.as_deref()).await?;
+                for e in &page {
+                    println!("{:<12} {:<8} {}", e.number, e.enabled, e.display_name);
+                }
+                match page.last() {
+                    Some(l) if page.len() == 500 => after = Some(l.number.clone()),
+                    _ => break,
+                }
+            }
+        }
+        ExtAction::Del { number } => {
+            if !store.delete_extension(&number).await? {
+                bail!("no extension {number}");
+            }
+            println!("extension {number} deleted");
+        }
+    }
+    store.close().await;
     Ok(())
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let rt = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
-        Cmd::Run { config, set } => {
-            let cfg = config::load(config.as_deref(), &overrides(&set)?)?;
+        Cmd::Run { cfg } => {
+            let cfg = load(&cfg)?;
             init_logging(&cfg);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(run(cfg))
+            rt()?.block_on(run(cfg))
         }
-        Cmd::Config { config, set } => {
-            let cfg = config::load(config.as_deref(), &overrides(&set)?)?;
+        Cmd::Config { cfg } => {
+            let cfg = load(&cfg)?;
             println!("{cfg:#?}");
             Ok(())
+        }
+        Cmd::Extension { action, cfg } => {
+            let cfg = load(&cfg)?;
+            rt()?.block_on(extension_cmd(cfg, action))
         }
     }
 }

@@ -77,13 +77,13 @@ fn authed(r: &mut Registrar, now: u64, user: &str, pass: &str, cseq: u32, contac
 }
 
 #[test]
-fn challenge_offers_sha256_and_md5() {
+fn challenge_offers_md5_and_sha256() {
     let mut r = registrar();
     let m = reply_of(r.handle_register(T0, &register("1001", 1, &["<sip:1001@192.0.2.10:5062>"], None, None), udp(5062), &dir(), "tg"));
     assert_eq!(m.status(), Some(401));
     let ch: Vec<_> = m.get_all(HeaderName::WwwAuthenticate).collect();
     assert_eq!(ch.len(), 2);
-    assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
+    assert!(ch[0].contains("algorithm=MD5") && ch[1].contains("algorithm=SHA-256"));
     assert!(ch[0].contains(&format!("realm=\"{REALM}\"")));
     assert_eq!(m.to().expect("to").tag(), Some("tg"));
 }

@@ -117,6 +117,7 @@ pub struct DigestServer {
     seen: HashMap<String, u32>,
     seen_order: VecDeque<(u64, String)>,
     max_tracked: usize,
+    offer: Vec<Algorithm>,
 }
 
 impl DigestServer {
@@ -130,7 +131,20 @@ impl DigestServer {
             seen: HashMap::new(),
             seen_order: VecDeque::new(),
             max_tracked: 200_000,
+            offer: vec![Algorithm::Md5, Algorithm::Sha256],
         }
+    }
+
+    /// Which algorithms to challenge with, most preferred first (RFC 8760
+    /// §2.4). The default lists MD5 first: many deployed phones and sipp
+    /// answer only the first challenge and know only MD5. Operators whose
+    /// phones all support SHA-256 put it first. Credentials for any offered
+    /// algorithm are accepted; an empty list keeps the current one.
+    pub fn with_algorithms(mut self, algs: &[Algorithm]) -> DigestServer {
+        if !algs.is_empty() {
+            self.offer = algs.to_vec();
+        }
+        self
     }
 
     /// The realm.
@@ -154,15 +168,15 @@ impl DigestServer {
         format!("{body}{mac}")
     }
 
-    /// Challenge header values, SHA-256 first then MD5 (RFC 8760 §2.4:
-    /// the preferred algorithm first), sharing one nonce.
-    pub fn challenges(&mut self, now_ms: u64, stale: bool) -> [String; 2] {
+    /// Challenge header values, one per offered algorithm in order of
+    /// preference (RFC 8760 §2.4), sharing one nonce.
+    pub fn challenges(&mut self, now_ms: u64, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now_ms);
         let stale = if stale { ", stale=true" } else { "" };
-        let one = |alg: Algorithm| {
-            format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", self.realm, alg.name())
-        };
-        [one(Algorithm::Sha256), one(Algorithm::Md5)]
+        self.offer
+            .iter()
+            .map(|alg| format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", self.realm, alg.name()))
+            .collect()
     }
 
     /// Check a nonce; returns its issue time if it is ours.
@@ -200,7 +214,7 @@ impl DigestServer {
         else {
             return Verdict::Refused(Refusal::Malformed);
         };
-        let Some(alg) = Algorithm::from_name(p.get("algorithm")) else {
+        let Some(alg) = Algorithm::from_name(p.get("algorithm")).filter(|a| self.offer.contains(a)) else {
             return Verdict::Refused(Refusal::Unsupported);
         };
         if realm != self.realm {

@@ -52,11 +52,18 @@ fn rfc7616_sha256_vector() {
 #[test]
 fn both_algorithms_offered_and_accepted() {
     let mut s = server();
-    let [sha, md5] = s.challenges(1_000, false);
+    let ch = s.challenges(1_000, false);
+    let (md5, sha) = (&ch[0], &ch[1]);
     assert!(sha.contains("algorithm=SHA-256") && sha.contains("qop=\"auth\""));
-    assert!(md5.contains("algorithm=MD5"));
-    let nonce = nonce_of(&sha);
-    assert_eq!(nonce, nonce_of(&md5));
+    assert!(md5.contains("algorithm=MD5"), "MD5 first by default");
+    let mut pref = server().with_algorithms(&[Algorithm::Sha256, Algorithm::Md5]);
+    assert!(pref.challenges(1, false)[0].contains("SHA-256"));
+    let mut only = server().with_algorithms(&[Algorithm::Sha256]);
+    let n = nonce_of(&only.challenges(1, false)[0]);
+    let c = creds(Algorithm::Md5, "1001", "s3cret", &n, 1);
+    assert_eq!(only.verify(2, &Credentials::parse(&c).expect("c"), "REGISTER", lookup), Verdict::Refused(Refusal::Unsupported), "MD5 not offered, not accepted");
+    let nonce = nonce_of(sha);
+    assert_eq!(nonce, nonce_of(md5));
     for (alg, nc) in [(Algorithm::Sha256, 1), (Algorithm::Md5, 2)] {
         let c = creds(alg, "1001", "s3cret", &nonce, nc);
         let v = s.verify(2_000, &Credentials::parse(&c).expect("creds"), "REGISTER", lookup);

@@ -1,0 +1,183 @@
+//! # api
+//!
+//! The admin REST API: JSON over HTTP under `/v1`, bearer token on
+//! everything but `GET /v1/health`, errors as
+//! `{"error": {"code", "message", "field"?}}`, paged lists
+//! (`?limit=&cursor=` → `{"items", "next_cursor"}`), and the OpenAPI
+//! document at `GET /v1/openapi.json` generated from the same handlers.
+//!
+//! It owns HTTP concerns only. The directory is read and written through
+//! the [`store`]; live state (registrations, bans) comes from the running
+//! switch through the [`Control`] trait, which the binary implements over
+//! the core's command channel, so this crate does not depend on it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod extensions;
+mod live;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Serialize;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
+pub use live::{BlockView, RegistrationView};
+
+/// A boxed future, so [`Control`] stays object-safe without extra crates.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the API asks of the running switch.
+pub trait Control: Send + Sync + 'static {
+    /// Current registrations.
+    fn registrations(&self) -> BoxFuture<'_, Vec<RegistrationView>>;
+    /// Banned sources.
+    fn blocks(&self) -> BoxFuture<'_, Vec<BlockView>>;
+    /// Lift a ban; false if there was none.
+    fn clear_block(&self, ip: IpAddr) -> BoxFuture<'_, bool>;
+    /// Is the switch draining (shutting down)?
+    fn draining(&self) -> bool;
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: store::Store,
+    /// The running switch.
+    pub control: Arc<dyn Control>,
+    /// The bearer token.
+    pub token: Arc<str>,
+    /// Digest realm (HA1s are computed for it).
+    pub realm: Arc<str>,
+    /// Version string for /v1/health.
+    pub version: &'static str,
+    /// Unix ms clock for created/updated stamps.
+    pub now_ms: fn() -> i64,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ferroswitch admin API", description = "Directory, registrations and security of a ferroswitch SIP softswitch."),
+    paths(
+        health,
+        extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
+        live::registrations, live::blocks, live::clear_block,
+    ),
+    components(schemas(
+        Health, error::ErrorBody, error::ErrorDetail,
+        extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
+        extensions::PatchExtensionRequest, extensions::ExtensionPage,
+        live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        }
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Liveness and readiness.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `draining` while shutting down.
+    pub status: &'static str,
+    /// Version of the switch.
+    pub version: &'static str,
+}
+
+/// Health check (no token needed). 503 while draining.
+#[utoipa::path(get, path = "/v1/health", security(()), responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(st): State<ApiState>) -> Response {
+    if st.control.draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "draining", version: st.version })).into_response()
+    } else {
+        Json(Health { status: "ok", version: st.version }).into_response()
+    }
+}
+
+async fn openapi_json() -> Response {
+    Json(openapi()).into_response()
+}
+
+async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    // Constant-time comparison (length is not secret: tokens are fixed-size).
+    if bool::from(given.as_bytes().ct_eq(st.token.as_bytes())) {
+        next.run(req).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+/// The router: public routes, token-protected routes, JSON 404s, and a
+/// 64 KiB body limit.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/extensions", get(extensions::list).post(extensions::create))
+        .route("/v1/extensions/{number}", get(extensions::get_one).patch(extensions::patch).delete(extensions::remove))
+        .route("/v1/registrations", get(live::registrations))
+        .route("/v1/security/blocks", get(live::blocks))
+        .route("/v1/security/blocks/{ip}", delete(live::clear_block))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/v1/health", get(health))
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Paging parameters.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct Paging {
+    /// Items per page (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(l) if (1..=1000).contains(&l) => Ok(l),
+            Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 1000")),
+        }
+    }
+}

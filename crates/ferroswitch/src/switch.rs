@@ -1,0 +1,265 @@
+//! The switch's service on the runtime: the registrar, the directory, and
+//! the user agent that answers what nothing else serves yet. OPTIONS gets
+//! 200 with our capabilities; requests for dialogs we do not have get 481;
+//! known methods we do not serve get 405 with Allow; unknown methods 501;
+//! unsupported Require 420; other URI schemes 416 (RFC 3261 §8.2).
+//!
+//! Durable work (binding changes) goes to the store worker as [`Job`]s;
+//! a REGISTER's 200 is sent only when the worker reports the commit.
+
+use crate::clock::Clock;
+use registrar::{Binding, Change, DirectoryEntry, Outcome, Registrar};
+use runtime::Service;
+use sip_msg::{HeaderName, Message, Method, Scheme};
+use sip_proto::{Endpoint, Event, TxId};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Methods this build serves.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+/// Option tags this build supports.
+pub const SUPPORTED: &[&str] = &["path", "outbound"];
+
+/// Durable work for the store worker.
+pub enum Job {
+    /// Persist, then answer `tx` with `reply` (or 500 if persisting failed).
+    Commit { tx: TxId, changes: Vec<Change>, reply: Message },
+    /// Persist in the background (expiries, dead keep-alives).
+    Persist(Vec<Change>),
+}
+
+pub use api::{BlockView, RegistrationView};
+
+/// Commands from the store worker, the API and the signal handler.
+pub enum Command {
+    /// Start answering 503 to new requests.
+    Drain,
+    /// A commit finished.
+    Committed { tx: TxId, reply: Message, ok: bool },
+    /// A new directory snapshot.
+    Directory(HashMap<String, DirectoryEntry>),
+    /// List registrations.
+    Registrations(oneshot::Sender<Vec<RegistrationView>>),
+    /// List banned sources.
+    Blocks(oneshot::Sender<Vec<BlockView>>),
+    /// Lift a ban.
+    ClearBlock(IpAddr, oneshot::Sender<bool>),
+}
+
+pub struct Switch {
+    pub user_agent: String,
+    /// Turn the service away (draining): new requests get 503.
+    pub draining: bool,
+    registrar: Registrar,
+    directory: HashMap<String, DirectoryEntry>,
+    jobs: mpsc::UnboundedSender<Job>,
+    clock: Clock,
+    pings: HashMap<TxId, (String, String)>,
+}
+
+impl Switch {
+    pub fn new(
+        user_agent: String,
+        registrar: Registrar,
+        directory: HashMap<String, DirectoryEntry>,
+        jobs: mpsc::UnboundedSender<Job>,
+        clock: Clock,
+    ) -> Switch {
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new() }
+    }
+
+    fn respond(&self, now: Instant, ep: &mut Endpoint, tx: TxId, mut resp: Message) {
+        resp.push(HeaderName::Server, &self.user_agent);
+        if let Err(e) = ep.respond(now, tx, resp) {
+            tracing::debug!(%tx, ?e, "could not respond");
+        }
+    }
+
+    fn reply(&self, now: Instant, ep: &mut Endpoint, tx: TxId, req: &Message, code: u16, reason: &str, extra: &[(HeaderName, &str)]) {
+        let tag = ep.new_tag();
+        let mut resp = Message::response_to(req, code, reason, Some(&tag));
+        for (h, v) in extra {
+            resp.push(*h, v);
+        }
+        self.respond(now, ep, tx, resp);
+    }
+
+    fn handle_request(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer) {
+        let Some(method) = req.method().cloned() else { return };
+        let now_ms = self.clock.unix_ms(now);
+        if self.registrar.is_blocked(source.addr.ip(), now_ms) {
+            ep.discard(tx);
+            return;
+        }
+        if self.draining {
+            self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[(HeaderName::RetryAfter, "30")]);
+            return;
+        }
+        if !matches!(req.request_uri().map(|u| u.scheme()), Some(Scheme::Sip | Scheme::Sips)) {
+            self.reply(now, ep, tx, &req, 416, "Unsupported URI Scheme", &[]);
+            return;
+        }
+        // §8.2.2.3: refuse option tags we do not support.
+        if method != Method::Cancel {
+            let unsupported: Vec<&str> =
+                req.tokens(HeaderName::Require).filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t))).collect();
+            if !unsupported.is_empty() {
+                let list = unsupported.join(", ");
+                self.reply(now, ep, tx, &req, 420, "Bad Extension", &[(HeaderName::Unsupported, &list)]);
+                return;
+            }
+        }
+        let in_dialog = req.to().map(|t| t.tag().is_some()).unwrap_or(false);
+        match method {
+            Method::Register => {
+                let tag = ep.new_tag();
+                match self.registrar.handle_register(now_ms, &req, source, &self.directory, &tag) {
+                    Outcome::Reply(r) => self.respond(now, ep, tx, r),
+                    Outcome::Commit { changes, reply } => {
+                        if self.jobs.send(Job::Commit { tx, changes, reply }).is_err() {
+                            self.reply(now, ep, tx, &req, 500, "Store Unavailable", &[]);
+                        }
+                    }
+                    Outcome::Ignore => ep.discard(tx),
+                }
+            }
+            Method::Options if !in_dialog => {
+                self.reply(
+                    now,
+                    ep,
+                    tx,
+                    &req,
+                    200,
+                    "OK",
+                    &[(HeaderName::Allow, ALLOW), (HeaderName::Accept, "application/sdp"), (HeaderName::AcceptLanguage, "en"), (HeaderName::Supported, &SUPPORTED.join(", "))],
+                );
+            }
+            Method::Extension(_) => {
+                self.reply(now, ep, tx, &req, 501, "Not Implemented", &[(HeaderName::Allow, ALLOW)]);
+            }
+            _ if in_dialog => {
+                self.reply(now, ep, tx, &req, 481, "Call/Transaction Does Not Exist", &[]);
+            }
+            _ => {
+                self.reply(now, ep, tx, &req, 405, "Method Not Allowed", &[(HeaderName::Allow, ALLOW)]);
+            }
+        }
+    }
+
+    fn send_ping(&mut self, now: Instant, ep: &mut Endpoint, ping: registrar::PingDue) {
+        let mut m = Message::request(Method::Options, &ping.contact);
+        let tag = ep.new_tag();
+        let call_id = ep.new_call_id();
+        m.push(HeaderName::From, &format!("<sip:keepalive@{}>;tag={tag}", self.registrar.realm()));
+        m.push(HeaderName::To, &format!("<{}>", ping.contact));
+        m.push(HeaderName::CallId, &call_id);
+        m.push(HeaderName::CSeq, "1 OPTIONS");
+        m.push(HeaderName::UserAgent, &self.user_agent);
+        match ep.send_request(now, m, ping.dest) {
+            Ok(tx) => {
+                self.pings.insert(tx, (ping.aor, ping.contact));
+            }
+            Err(e) => tracing::debug!(?e, "keep-alive not sent"),
+        }
+    }
+
+    fn view(&self, b: &Binding, now_ms: u64) -> RegistrationView {
+        RegistrationView {
+            extension: b.aor.clone(),
+            contact: b.contact.clone(),
+            transport: b.source.transport.via_name().to_ascii_lowercase(),
+            source: b.source.addr.to_string(),
+            user_agent: b.user_agent.clone(),
+            expires_in: b.expires_at_ms.saturating_sub(now_ms) / 1000,
+            expires_at_ms: b.expires_at_ms,
+        }
+    }
+}
+
+impl Service for Switch {
+    type Command = Command;
+
+    fn on_event(&mut self, now: Instant, ep: &mut Endpoint, ev: Event) {
+        match ev {
+            Event::Request { tx, request, source } => self.handle_request(now, ep, tx, request, source),
+            Event::Cancelled { tx, .. } => {
+                if let Some(req) = ep.server_request(tx).cloned() {
+                    self.reply(now, ep, tx, &req, 487, "Request Terminated", &[]);
+                }
+            }
+            Event::Response { tx, response } => {
+                if response.status().is_some_and(|c| c >= 200) {
+                    // Any final answer means the phone is reachable.
+                    self.pings.remove(&tx);
+                }
+            }
+            Event::Timeout { tx } | Event::TransportError { tx } => {
+                if let Some((aor, contact)) = self.pings.remove(&tx) {
+                    if let Some(change) = self.registrar.ping_failed(&aor, &contact) {
+                        tracing::info!(%aor, %contact, "keep-alive unanswered: binding dropped");
+                        let _ = self.jobs.send(Job::Persist(vec![change]));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, now: Instant, ep: &mut Endpoint, cmd: Command) {
+        match cmd {
+            Command::Drain => self.draining = true,
+            Command::Committed { tx, reply, ok } => {
+                if ok {
+                    self.respond(now, ep, tx, reply);
+                } else {
+                    // The 200 was not made durable: say so instead.
+                    let mut r = Message::response(500, "Store Unavailable");
+                    for h in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+                        for v in reply.get_all(h) {
+                            r.push(h, v);
+                        }
+                    }
+                    r.push(HeaderName::RetryAfter, "5");
+                    self.respond(now, ep, tx, r);
+                }
+            }
+            Command::Directory(d) => self.directory = d,
+            Command::Registrations(reply) => {
+                let now_ms = self.clock.unix_ms(now);
+                let mut v: Vec<_> = self.registrar.all().map(|b| self.view(b, now_ms)).collect();
+                v.sort_by(|a, b| (&a.extension, &a.contact).cmp(&(&b.extension, &b.contact)));
+                let _ = reply.send(v);
+            }
+            Command::Blocks(reply) => {
+                let now_ms = self.clock.unix_ms(now);
+                let v = self
+                    .registrar
+                    .blocked(now_ms)
+                    .into_iter()
+                    .map(|b| BlockView { ip: b.ip.to_string(), expires_in: b.until_ms.saturating_sub(now_ms) / 1000, failures: b.failures })
+                    .collect();
+                let _ = reply.send(v);
+            }
+            Command::ClearBlock(ip, reply) => {
+                let _ = reply.send(self.registrar.clear_block(ip));
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        let now_ms = self.clock.unix_ms(now);
+        let (changes, pings) = self.registrar.handle_timeout(now_ms);
+        if !changes.is_empty() {
+            let _ = self.jobs.send(Job::Persist(changes));
+        }
+        for p in pings {
+            self.send_ping(now, ep, p);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout().map(|ms| self.clock.instant(ms))
+    }
+}
