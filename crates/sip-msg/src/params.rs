@@ -51,15 +51,13 @@ impl<'a> Params<'a> {
     /// Both lists hold the same parameters (order and case of names ignored).
     pub fn equivalent_all(&self, other: &Params<'_>) -> bool {
         let count = |p: &Params<'_>| p.iter().count();
-        count(self) == count(other)
-            && self.iter().all(|(n, v)| match other.get(n) {
-                Some(w) => match (v, w) {
-                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                    (None, None) => true,
-                    _ => false,
-                },
-                None => false,
-            })
+        let same = |v: Option<&str>, w: Option<&str>| match (v, w) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        let covered = |a: &Params<'_>, b: &Params<'_>| a.iter().all(|(n, v)| b.iter().any(|(m, w)| m.eq_ignore_ascii_case(n) && same(v, w)));
+        count(self) == count(other) && covered(self, other) && covered(other, self)
     }
 
     /// Check every parameter is `token [= (token / host / quoted-string)]`.

@@ -328,16 +328,18 @@ impl<'a> Uri<'a> {
                 _ => return false,
             }
         }
+        // Other parameters: compared when both sides have the name. A name
+        // should appear once (§19.1.1); when a peer repeats one anyway, any
+        // of its occurrences may match, which keeps the relation reflexive.
+        let same_value = |a: Option<&str>, b: Option<&str>| match (a.map(percent_decode), b.map(percent_decode)) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
+            (None, None) => true,
+            _ => false,
+        };
         for (name, value) in self.params.iter() {
-            if let Some(theirs) = other.params.get(name) {
-                let same = match (value.map(percent_decode), theirs.map(percent_decode)) {
-                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
-                    (None, None) => true,
-                    _ => false,
-                };
-                if !same {
-                    return false;
-                }
+            let mut theirs = other.params.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).peekable();
+            if theirs.peek().is_some() && !theirs.any(|(_, v)| same_value(value, v)) {
+                return false;
             }
         }
         // Headers: both must have the same set (compared loosely, as text).

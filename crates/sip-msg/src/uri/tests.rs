@@ -80,3 +80,19 @@ fn equivalence_rfc3261_examples() {
         assert!(!a.equivalent(&b), "{a} !~ {b}");
     }
 }
+
+/// Found by the sip_parse fuzz target: repeated parameter names broke
+/// reflexivity (`fuzz/regressions/sip_parse/uri-repeated-param-not-self-equivalent`).
+#[test]
+fn equivalence_is_reflexive_with_repeated_parameters() {
+    for raw in ["sip:a@b;x=1;x=2", "sip:a@b;transport=udp;transport=tcp", "tel:123;x=1;x=2", "sip:P;=;", "sip:a@b;;"] {
+        let u = Uri::parse(raw).expect("parses");
+        assert!(u.equivalent(&u), "{raw}");
+        assert!(u.params().equivalent_all(&u.params()), "{raw}");
+    }
+    let a = Uri::parse("tel:123;x=1;x=2").expect("a");
+    let b = Uri::parse("tel:123;x=2;x=1").expect("b");
+    assert!(a.equivalent(&b));
+    let c = Uri::parse("tel:123;x=1;x=3").expect("c");
+    assert!(!a.equivalent(&c));
+}
