@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages. Build: a C toolchain for -sys crates. Tests: the real
 # peers the testbeds drive. Each list is installed only if something is missing.
 BUILD_PKGS := build-essential pkg-config python3 ca-certificates
-TEST_PKGS  := sip-tester kamailio baresip tshark sipvicious python3 procps iproute2
+TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 procps iproute2 curl
 
 .PHONY: help run test bench build build-release deps-build deps-test toolchain unit interop fuzz-smoke clean
 

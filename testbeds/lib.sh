@@ -42,18 +42,30 @@ while True:
 PY
 }
 
-# start_switch NAME [extra --set args...]: sets SIP_PORT, SWITCH_PID, SWITCH_LOG, DATA.
+DOMAIN=127.0.0.1  # an address, so no peer ever asks DNS
+
+# start_switch NAME [extra --set args...]: sets SIP_PORT, HTTP_PORT, TOKEN,
+# SWITCH_PID, SWITCH_LOG, DATA. Reuses DATA/ports when RESTART=1.
 start_switch() {
   local name=$1; shift
-  SIP_PORT=$(free_port)
-  DATA=$(mktemp -d "$OUT/$name.data.XXXX")
+  if [ "${RESTART:-0}" != 1 ]; then
+    SIP_PORT=$(free_port)
+    HTTP_PORT=$(free_port)
+    DATA=$(mktemp -d "$OUT/$name.data.XXXX")
+    SWITCH_ARGS=("$@")
+    : >"$OUT/$name.switch.log"
+  fi
   SWITCH_LOG=$OUT/$name.switch.log
   "$BIN" run --set sip.bind=127.0.0.1 --set sip.udp_port="$SIP_PORT" --set sip.tcp_port="$SIP_PORT" \
-      --set data_dir="$DATA" --set log.level=debug "$@" >"$SWITCH_LOG" 2>&1 &
+      --set http.listen="127.0.0.1:$HTTP_PORT" --set sip.domain="$DOMAIN" \
+      --set data_dir="$DATA" --set log.level=debug "${SWITCH_ARGS[@]}" >>"$SWITCH_LOG" 2>&1 &
   SWITCH_PID=$!
   PIDS+=("$SWITCH_PID")
   for _ in $(seq 1 100); do
-    if grep -q "ferroswitch started" "$SWITCH_LOG" 2>/dev/null; then return 0; fi
+    if [ "$(grep -c "ferroswitch started" "$SWITCH_LOG" 2>/dev/null)" -ge "${STARTS:-1}" ]; then
+      TOKEN=$(cat "$DATA/admin-token")
+      return 0
+    fi
     if ! kill -0 "$SWITCH_PID" 2>/dev/null; then break; fi
     sleep 0.05
   done
@@ -61,6 +73,16 @@ start_switch() {
 }
 
 alive() { kill -0 "$SWITCH_PID" 2>/dev/null; }
+
+# restart_switch [SIGNAL]: stop the switch (default KILL: a crash) and start
+# it again on the same data directory and ports.
+restart_switch() {
+  kill -"${1:-KILL}" "$SWITCH_PID" 2>/dev/null || true
+  wait "$SWITCH_PID" 2>/dev/null || true
+  STARTS=$(( $(grep -c "ferroswitch started" "$SWITCH_LOG") + 1 ))
+  RESTART=1 start_switch "$(basename "$SWITCH_LOG" .switch.log)"
+  STARTS=1
+}
 
 # check NAME COMMAND...: run a check, report it, count it.
 check() {
@@ -84,4 +106,87 @@ sipp_run() {
 summary() {
   echo "$1: $PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
+}
+
+# The admin API of the switch started by start_switch (HTTP_PORT, TOKEN).
+api() { # api METHOD PATH [JSON]
+  local m=$1 p=$2 body=${3:-}
+  if [ -n "$body" ]; then
+    curl -sS -X "$m" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$HTTP_PORT$p"
+  else
+    curl -sS -X "$m" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT$p"
+  fi
+}
+
+# wait_for SECONDS COMMAND...: poll a condition until it holds or time runs out.
+wait_for() {
+  local secs=$1; shift
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -le $end ]; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  "$@"
+}
+
+# registered EXT [TRANSPORT]: the API lists a registration for EXT (over TRANSPORT).
+registered() {
+  api GET /v1/registrations | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+ext, tr = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+sys.exit(0 if any(i["extension"] == ext and (tr is None or i["transport"] == tr) for i in items) else 1)' "$@"
+}
+not_registered() { ! registered "$@"; }
+
+# new_extension EXT: create it over the API; prints the generated password.
+new_extension() {
+  api POST /v1/extensions "{\"number\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])'
+}
+
+# start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode]: a headless
+# baresip registered to the switch; sets BARESIP_PID and BARESIP_CTRL.
+start_baresip() {
+  local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto}
+  local dir=$OUT/$name.baresip
+  rm -rf "$dir"; mkdir -p "$dir"
+  local sip_port; sip_port=$(free_port)
+  BARESIP_CTRL=$(free_port)
+  local rtp; rtp=$(free_port)
+  cat >"$dir/config" <<CFG
+poll_method		epoll
+sip_listen		127.0.0.1:$sip_port
+net_interface		127.0.0.1
+audio_player		aubridge,nil
+audio_source		aubridge,nil
+rtp_ports		$rtp-$((rtp + 10))
+dns_server		127.0.0.1:53
+module_path		/usr/lib/baresip/modules
+module			g711.so
+module			aubridge.so
+module			aufile.so
+module_app		account.so
+module_app		ctrl_tcp.so
+ctrl_tcp_listen		127.0.0.1:$BARESIP_CTRL
+CFG
+  echo "<sip:$ext@$DOMAIN>;auth_pass=$pw;outbound=\"sip:127.0.0.1:$SIP_PORT;transport=$tr\";regint=${REGINT:-300};answermode=$answer" >"$dir/accounts"
+  : >"$dir/contacts"
+  baresip -f "$dir" </dev/null >"$OUT/$name.baresip.log" 2>&1 &
+  BARESIP_PID=$!
+  PIDS+=("$BARESIP_PID")
+}
+
+# baresip_cmd CTRL_PORT COMMAND [PARAMS]: one ctrl_tcp command (netstring JSON).
+baresip_cmd() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, socket, sys
+port, cmd, params = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+body = json.dumps({"command": cmd, "params": params, "token": "t"}).encode()
+s = socket.create_connection(("127.0.0.1", port), timeout=3)
+s.sendall(str(len(body)).encode() + b":" + body + b",")
+try:
+    print(s.recv(65535).decode(errors="replace"))
+except socket.timeout:
+    pass
+PY
 }

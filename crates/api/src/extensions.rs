@@ -201,6 +201,7 @@ pub async fn create(State(st): State<ApiState>, body: Result<Json<NewExtensionRe
     new.record = req.record;
     new.tags = tags;
     let e = st.store.create_extension(&new, (st.now_ms)()).await?;
+    st.control.directory_changed().await;
     Ok((StatusCode::CREATED, Json(ExtensionCreated { extension: e.into(), password })).into_response())
 }
 
@@ -254,6 +255,7 @@ pub async fn patch(State(st): State<ApiState>, Path(number): Path<String>, body:
         credentials: password.as_deref().map(|p| credentials(&number, &st.realm, p)),
     };
     let e = st.store.update_extension(&number, &patch, (st.now_ms)()).await?.ok_or_else(|| ApiError::not_found("extension"))?;
+    st.control.directory_changed().await;
     Ok(Json(ExtensionCreated { extension: e.into(), password: password.unwrap_or_default() }).into_response())
 }
 
@@ -261,6 +263,7 @@ pub async fn patch(State(st): State<ApiState>, Path(number): Path<String>, body:
 #[utoipa::path(delete, path = "/v1/extensions/{number}", params(("number" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove(State(st): State<ApiState>, Path(number): Path<String>) -> Result<StatusCode, ApiError> {
     if st.store.delete_extension(&number).await? {
+        st.control.directory_changed().await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("extension"))

@@ -48,6 +48,9 @@ pub trait Control: Send + Sync + 'static {
     fn clear_block(&self, ip: IpAddr) -> BoxFuture<'_, bool>;
     /// Is the switch draining (shutting down)?
     fn draining(&self) -> bool;
+    /// The directory was written: make the running switch use it before
+    /// the API answers, so a phone can register with it right away.
+    fn directory_changed(&self) -> BoxFuture<'_, ()>;
 }
 
 /// Shared state of the handlers.

@@ -55,6 +55,8 @@ pub struct Registrar {
 #[serde(deny_unknown_fields)]
 pub struct Security {
     pub digest_algorithms: Vec<String>,
+    pub md5_only_user_agents: Vec<String>,
+    pub nonce_lifetime: u64,
     pub auth_ban: bool,
     pub auth_ban_failures: u32,
     pub auth_ban_window: u64,

@@ -116,6 +116,8 @@ async fn add_extension(store: &store::Store, realm: &str, number: &str, password
 struct ControlImpl {
     handle: runtime::Handle<Command>,
     draining: Arc<AtomicBool>,
+    store: store::Store,
+    realm: String,
 }
 
 impl api::Control for ControlImpl {
@@ -142,6 +144,16 @@ impl api::Control for ControlImpl {
     }
     fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+    fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match self.store.directory_snapshot().await {
+                Ok(snap) => {
+                    self.handle.command(Command::Directory(persist::directory_of(&snap.extensions, &self.realm))).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "directory reload after an API write failed; the watcher will retry"),
+            }
+        })
     }
 }
 
@@ -180,8 +192,9 @@ async fn run(cfg: config::Config) -> Result<()> {
                 window_ms: cfg.security.auth_ban_window * 1000,
                 ban_ms: cfg.security.auth_ban_time * 1000,
             },
+            md5_only_agents: cfg.security.md5_only_user_agents.clone(),
         },
-        DigestServer::new(&realm, secrets::digest_key(&cfg.data_dir)?, 300_000).with_algorithms(&cfg.digest_algorithms()?),
+        DigestServer::new(&realm, secrets::digest_key(&cfg.data_dir)?, cfg.security.nonce_lifetime.max(1) * 1000).with_algorithms(&cfg.digest_algorithms()?),
     );
     let bindings: Vec<_> = store.load_bindings(now_ms()).await?.into_iter().filter_map(persist::from_store).collect();
     let restored = bindings.len();
@@ -225,7 +238,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { handle: started.handle.clone(), draining: draining.clone() }),
+        control: Arc::new(ControlImpl { handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),

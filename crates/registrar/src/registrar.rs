@@ -23,6 +23,9 @@ pub struct RegistrarConfig {
     pub keepalive_ms: Option<u64>,
     /// Brute-force bans.
     pub bans: BanConfig,
+    /// User-Agent substrings of clients that get only the MD5 challenge
+    /// (they reject a 401 listing an algorithm they do not know).
+    pub md5_only_agents: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -34,6 +37,7 @@ impl Default for RegistrarConfig {
             max_contacts: 10,
             keepalive_ms: Some(30_000),
             bans: BanConfig::default(),
+            md5_only_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
         }
     }
 }
@@ -245,7 +249,9 @@ impl Registrar {
             ("Unauthorized", HeaderName::WwwAuthenticate)
         };
         let mut r = reply(req, code, reason, tag);
-        for c in self.digest.challenges(now_ms, stale) {
+        let ua = req.get(HeaderName::UserAgent).unwrap_or("");
+        let md5_only = self.cfg.md5_only_agents.iter().any(|a| !a.is_empty() && ua.contains(a.as_str()));
+        for c in self.digest.challenges_limited(now_ms, stale, md5_only) {
             r.push(header, &c);
         }
         r

@@ -269,3 +269,14 @@ fn outbound_instance_replaces_binding_with_new_contact() {
     assert!(matches!(&changes[0], Change::Delete { contact, .. } if contact == "sip:1001@192.0.2.10:5062"));
     assert!(reply.get(HeaderName::Contact).is_some_and(|c| c.contains("reg-id=1") && c.contains("+sip.instance")));
 }
+
+#[test]
+fn old_libre_clients_get_only_the_md5_challenge() {
+    let mut r = registrar();
+    let mut req = register("1001", 1, &["<sip:1001@192.0.2.10:5062>"], None, None);
+    req.push(HeaderName::UserAgent, "baresip v1.0.0 (x86_64/linux)");
+    let m = reply_of(r.handle_register(T0, &req, udp(5062), &dir(), "tg"));
+    let ch: Vec<_> = m.get_all(HeaderName::WwwAuthenticate).collect();
+    assert_eq!(ch.len(), 1);
+    assert!(ch[0].contains("algorithm=MD5"));
+}

@@ -171,10 +171,19 @@ impl DigestServer {
     /// Challenge header values, one per offered algorithm in order of
     /// preference (RFC 8760 §2.4), sharing one nonce.
     pub fn challenges(&mut self, now_ms: u64, stale: bool) -> Vec<String> {
+        self.challenges_limited(now_ms, stale, false)
+    }
+
+    /// Like [`DigestServer::challenges`], but with `md5_only` a single MD5
+    /// challenge: for clients known to fail on a challenge list that holds
+    /// an algorithm they lack (libre before SHA-256 support rejects the
+    /// whole 401 instead of skipping the challenge, against RFC 8760 §2.4).
+    pub fn challenges_limited(&mut self, now_ms: u64, stale: bool, md5_only: bool) -> Vec<String> {
         let nonce = self.nonce(now_ms);
         let stale = if stale { ", stale=true" } else { "" };
         self.offer
             .iter()
+            .filter(|a| !md5_only || **a == Algorithm::Md5)
             .map(|alg| format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", self.realm, alg.name()))
             .collect()
     }

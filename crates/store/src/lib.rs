@@ -67,6 +67,17 @@
 //! switch and a power cut. CDRs, webhook deliveries and registrations rely
 //! on this.
 //!
+//! PostgreSQL URLs take sqlx's parameters, including TLS
+//! (`?sslmode=require`, `sslrootcert=...`, via rustls).
+//!
+//! ## Testing
+//! `cargo test -p store` runs every check on a temporary SQLite file. With
+//! `FERROSWITCH_TEST_PG_URL` set (a role that may create databases;
+//! `scripts/pg-test-cluster.sh start` makes a throwaway cluster on
+//! 127.0.0.1 and prints one), the same checks also run on PostgreSQL, each
+//! in a database of its own; without it they are skipped with a note on
+//! stderr.
+//!
 //! ## Using it
 //! ```no_run
 //! # async fn demo() -> Result<(), store::StoreError> {

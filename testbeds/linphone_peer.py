@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Drive linphonec (Debian's linphone-cli) headless through its stdin.
+Usage: linphone_peer.py register EXT PASSWORD DOMAIN PROXY_URI SIP_PORT API_PORT TOKEN OUTDIR
+Registers, waits until the switch's API lists the registration, then
+unregisters and waits until it is gone. Exit 0 when both happened."""
+import json, os, subprocess, sys, time, urllib.request
+
+mode, ext, pw, domain, proxy, sip_port, api_port, token, outdir = sys.argv[1:10]
+home = os.path.join(outdir, f"linphone-{ext}")
+os.makedirs(os.path.join(home, ".local/share/linphone"), exist_ok=True)
+rc = os.path.join(home, "rc")
+tcp = "transport=tcp" in proxy
+with open(rc, "w") as f:
+    # The Debian build takes its TCP port from the config file only; UDP is
+    # set with the "ports" command below.
+    if tcp:
+        f.write(f"[sip]\nsip_port=0\nsip_tcp_port={sip_port}\nsip_tls_port=0\n")
+
+def registrations():
+    req = urllib.request.Request(f"http://127.0.0.1:{api_port}/v1/registrations", headers={"Authorization": "Bearer " + token})
+    return [r for r in json.load(urllib.request.urlopen(req, timeout=3))["items"] if r["extension"] == ext]
+
+def wait(pred, secs, what):
+    end = time.time() + secs
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    print("FAIL: timed out waiting for", what)
+    sys.exit(1)
+
+log = open(os.path.join(outdir, f"linphone-{ext}-{'tcp' if tcp else 'udp'}.log"), "w")
+p = subprocess.Popen(["linphonec", "-c", rc, "-d", "5"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                     env=dict(os.environ, HOME=home), text=True)
+def cmd(c):
+    p.stdin.write(c + "\n")
+    p.stdin.flush()
+try:
+    if not tcp:
+        cmd(f"ports sip {sip_port}")
+    cmd(f"register sip:{ext}@{domain} {proxy} {pw}")
+    regs = wait(registrations, 15, "registration to appear in GET /v1/registrations")
+    print("registered:", regs)
+    want = "tcp" if tcp else "udp"
+    if regs[0]["transport"] != want:
+        print(f"FAIL: registered over {regs[0]['transport']}, expected {want}")
+        sys.exit(1)
+    if "Linphone" not in (regs[0].get("user_agent") or ""):
+        print("FAIL: registration not from linphonec:", regs)
+        sys.exit(1)
+    cmd("unregister")
+    wait(lambda: not registrations(), 15, "the registration to go after unregister")
+    print("unregistered")
+finally:
+    try:
+        cmd("quit")
+        p.wait(timeout=10)
+    except Exception:
+        p.kill()
