@@ -166,6 +166,7 @@ module			g711.so
 module			aubridge.so
 module			aufile.so
 module_app		account.so
+module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$BARESIP_CTRL
 CFG

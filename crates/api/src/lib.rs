@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod calls;
 mod error;
 mod extensions;
 mod live;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
+pub use calls::CallView;
 pub use error::ApiError;
 pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
 pub use live::{BlockView, RegistrationView};
@@ -51,6 +53,10 @@ pub trait Control: Send + Sync + 'static {
     /// The directory was written: make the running switch use it before
     /// the API answers, so a phone can register with it right away.
     fn directory_changed(&self) -> BoxFuture<'_, ()>;
+    /// Live calls.
+    fn calls(&self) -> BoxFuture<'_, Vec<CallView>>;
+    /// Hang a call up; false if there is no such call.
+    fn hangup(&self, id: String) -> BoxFuture<'_, bool>;
 }
 
 /// Shared state of the handlers.
@@ -77,12 +83,14 @@ pub struct ApiState {
         health,
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
+        calls::list, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
     ),
     components(schemas(
         Health, error::ErrorBody, error::ErrorDetail,
         extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
+        calls::CallView, calls::CallPage, calls::CdrPage,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -152,6 +160,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/registrations", get(live::registrations))
         .route("/v1/security/blocks", get(live::blocks))
         .route("/v1/security/blocks/{ip}", delete(live::clear_block))
+        .route("/v1/calls", get(calls::list))
+        .route("/v1/calls/{id}", get(calls::get_one).delete(calls::hangup))
+        .route("/v1/cdrs", get(calls::cdrs))
+        .route("/v1/cdrs/{id}", get(calls::cdr))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/v1/health", get(health))

@@ -54,7 +54,7 @@ pub struct BlockPage {
     pub next_cursor: Option<String>,
 }
 
-fn page<T, K: Fn(&T) -> String>(all: Vec<T>, p: &Paging, key: K) -> Result<(Vec<T>, Option<String>), ApiError> {
+pub(crate) fn page<T, K: Fn(&T) -> String>(all: Vec<T>, p: &Paging, key: K) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = p.limit()? as usize;
     let mut items: Vec<T> = all.into_iter().filter(|x| p.cursor.as_ref().is_none_or(|c| key(x) > *c)).collect();
     let next = if items.len() > limit {

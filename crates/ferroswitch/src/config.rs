@@ -17,6 +17,7 @@ pub struct Config {
     pub registrar: Registrar,
     pub security: Security,
     pub directory: Directory,
+    pub calls: Calls,
     pub media: Media,
     pub http: Http,
     pub storage: Storage,
@@ -67,6 +68,12 @@ pub struct Security {
 #[serde(deny_unknown_fields)]
 pub struct Directory {
     pub first_run_extensions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calls {
+    pub ring_timeout: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -145,6 +145,20 @@ impl api::Control for ControlImpl {
     fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
+    fn calls(&self) -> api::BoxFuture<'_, Vec<api::CallView>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Calls(tx)).await;
+            rx.await.unwrap_or_default()
+        })
+    }
+    fn hangup(&self, id: String) -> api::BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Hangup(id, tx)).await;
+            rx.await.unwrap_or(false)
+        })
+    }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
             match self.store.directory_snapshot().await {
@@ -155,6 +169,25 @@ impl api::Control for ControlImpl {
             }
         })
     }
+}
+
+/// The address written into Via, Contact and SDP: `sip.external_ip`, else
+/// the bound address, else (bound to all interfaces) the address of the
+/// interface with the default route, found without sending anything.
+fn advertised_ip(cfg: &config::Config) -> Result<IpAddr> {
+    if let Some(ip) = cfg.external_ip()? {
+        return Ok(ip);
+    }
+    let bind = cfg.bind_ip()?;
+    if !bind.is_unspecified() {
+        return Ok(bind);
+    }
+    // connect() on UDP only selects a route; no packet leaves the host.
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    Ok(probe.map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1])))
 }
 
 async fn run(cfg: config::Config) -> Result<()> {
@@ -211,7 +244,7 @@ async fn run(cfg: config::Config) -> Result<()> {
             runtime::TlsSource::Files { cert: cfg.sip.tls_cert.clone().into(), key: cfg.sip.tls_key.clone().into() }
         }),
         ephemeral: false,
-        advertised: cfg.external_ip()?,
+        advertised: Some(advertised_ip(&cfg)?),
         max_message: cfg.sip.max_message_size,
         tcp_idle: Duration::from_secs(cfg.sip.tcp_idle_timeout),
         endpoint: sip_proto::EndpointConfig {
@@ -223,7 +256,17 @@ async fn run(cfg: config::Config) -> Result<()> {
         },
     };
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
-    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock);
+    let media_ip = advertised_ip(&cfg)?;
+    let b2bua = b2bua::B2bua::new(b2bua::B2buaConfig {
+        domain: realm.clone(),
+        media_ip,
+        media_mode: if cfg.media.mode == "bypass" { b2bua::MediaMode::Bypass } else { b2bua::MediaMode::Relay },
+        ring_timeout: Duration::from_secs(cfg.calls.ring_timeout),
+        user_agent: cfg.user_agent(),
+    });
+    let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
+    let media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock, b2bua, media);
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     tokio::spawn(persist::store_worker(store.clone(), jobs_rx, started.handle.clone(), clock));
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));

@@ -85,10 +85,16 @@ pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, 
             }
         }
         let now_ms = clock.now_ms();
+        for job in &batch {
+            if let Job::Cdr(c) = job {
+                write_cdr(&store, c, &clock).await;
+            }
+        }
         let changes: Vec<BindingChange> = batch
             .iter()
             .flat_map(|j| match j {
                 Job::Commit { changes, .. } | Job::Persist(changes) => changes.iter(),
+                Job::Cdr(_) => [].iter(),
             })
             .map(|c| to_change(c, now_ms))
             .collect();
@@ -126,6 +132,41 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "directory version check failed"),
+        }
+    }
+}
+
+async fn write_cdr(store: &Store, c: &b2bua::Cdr, clock: &crate::clock::Clock) {
+    let start = clock.unix_ms(c.start) as i64;
+    let end = clock.unix_ms(c.end) as i64;
+    let answer = c.answer.map(|a| clock.unix_ms(a) as i64);
+    let row = store::Cdr {
+        id: c.id.clone(),
+        caller: c.caller.clone(),
+        callee: c.callee.clone(),
+        a_call_id: c.a_call_id.clone(),
+        start_ms: start,
+        answer_ms: answer,
+        end_ms: end,
+        duration_ms: end - start,
+        billable_ms: answer.map(|a| end - a).unwrap_or(0),
+        disposition: c.disposition.as_str().to_owned(),
+        hangup_side: c.hangup_side.to_owned(),
+        hangup_cause: c.hangup_cause.clone(),
+        a_status: c.a_status as u32,
+        b_status: c.b_status as u32,
+        codec: c.codec.clone(),
+        packets_to_a: c.packets.0 as i64,
+        packets_to_b: c.packets.1 as i64,
+    };
+    // Retry a few times: a CDR is a record the business relies on.
+    for attempt in 0..5 {
+        match store.insert_cdr(&row).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(call = %c.id, attempt, error = %e, "could not write CDR");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
         }
     }
 }

@@ -70,3 +70,12 @@ pub fn digest_key(data_dir: &Path) -> Result<[u8; 32]> {
     }
     Ok(k)
 }
+
+/// A random (version 4) UUID.
+pub fn uuid() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}

@@ -8,7 +8,9 @@
 //! a REGISTER's 200 is sent only when the worker reports the commit.
 
 use crate::clock::Clock;
-use registrar::{Binding, Change, DirectoryEntry, Outcome, Registrar};
+use b2bua::{B2bua, CallEvent, Target};
+use registrar::{AuthOutcome, Binding, Change, DirectoryEntry, Outcome, Registrar};
+use runtime::RelayPool;
 use runtime::Service;
 use sip_msg::{HeaderName, Message, Method, Scheme};
 use sip_proto::{Endpoint, Event, TxId};
@@ -28,6 +30,8 @@ pub enum Job {
     Commit { tx: TxId, changes: Vec<Change>, reply: Message },
     /// Persist in the background (expiries, dead keep-alives).
     Persist(Vec<Change>),
+    /// Write a call detail record.
+    Cdr(Box<b2bua::Cdr>),
 }
 
 pub use api::{BlockView, RegistrationView};
@@ -46,6 +50,10 @@ pub enum Command {
     Blocks(oneshot::Sender<Vec<BlockView>>),
     /// Lift a ban.
     ClearBlock(IpAddr, oneshot::Sender<bool>),
+    /// Live calls.
+    Calls(oneshot::Sender<Vec<api::CallView>>),
+    /// Hang a call up.
+    Hangup(String, oneshot::Sender<bool>),
 }
 
 pub struct Switch {
@@ -57,6 +65,8 @@ pub struct Switch {
     jobs: mpsc::UnboundedSender<Job>,
     clock: Clock,
     pings: HashMap<TxId, (String, String)>,
+    b2bua: B2bua,
+    media: RelayPool,
 }
 
 impl Switch {
@@ -66,8 +76,58 @@ impl Switch {
         directory: HashMap<String, DirectoryEntry>,
         jobs: mpsc::UnboundedSender<Job>,
         clock: Clock,
+        b2bua: B2bua,
+        media: RelayPool,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media }
+    }
+
+    /// An INVITE outside a dialog: authenticate, find the callee, ring it.
+    fn handle_invite(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer) {
+        let now_ms = self.clock.unix_ms(now);
+        let tag = ep.new_tag();
+        let caller = match self.registrar.authenticate(now_ms, &req, source, &self.directory, &tag) {
+            AuthOutcome::Authenticated(u) => u,
+            AuthOutcome::Challenge(m) => return self.respond(now, ep, tx, m),
+            AuthOutcome::Ignore => return ep.discard(tx),
+        };
+        if req.max_forwards().ok().flatten() == Some(0) {
+            return self.reply(now, ep, tx, &req, 483, "Too Many Hops", &[]);
+        }
+        let Some(callee) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
+            return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
+        };
+        match self.directory.get(&callee) {
+            None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
+            Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+            Some(_) => {}
+        }
+        let targets: Vec<Target> = self.registrar.lookup(&callee).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
+        if targets.is_empty() {
+            return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        }
+        let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        let id = crate::secrets::uuid();
+        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &caller, display.as_deref(), &callee, targets, id) {
+            Ok(id) => tracing::info!(call = %id, %caller, %callee, "call started"),
+            Err(b2bua::StartError::NoMediaPorts) => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+            Err(_) => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+        }
+        self.drain_calls();
+    }
+
+    fn drain_calls(&mut self) {
+        while let Some(ev) = self.b2bua.poll_event() {
+            match ev {
+                CallEvent::Ended(cdr) => {
+                    tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
+                    let _ = self.jobs.send(Job::Cdr(cdr));
+                }
+                CallEvent::Answered { id } => tracing::info!(call = %id, "call answered"),
+                CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
+                CallEvent::Created { .. } => {}
+            }
+        }
     }
 
     fn respond(&self, now: Instant, ep: &mut Endpoint, tx: TxId, mut resp: Message) {
@@ -112,7 +172,12 @@ impl Switch {
             }
         }
         let in_dialog = req.to().map(|t| t.tag().is_some()).unwrap_or(false);
+        if in_dialog && self.b2bua.handle_in_dialog(now, ep, &mut self.media, tx, req.clone()) {
+            self.drain_calls();
+            return;
+        }
         match method {
+            Method::Invite if !in_dialog => self.handle_invite(now, ep, tx, req, source),
             Method::Register => {
                 let tag = ep.new_tag();
                 match self.registrar.handle_register(now_ms, &req, source, &self.directory, &tag) {
@@ -185,14 +250,20 @@ impl Service for Switch {
         match ev {
             Event::Request { tx, request, source } => self.handle_request(now, ep, tx, request, source),
             Event::Cancelled { tx, .. } => {
-                if let Some(req) = ep.server_request(tx).cloned() {
-                    self.reply(now, ep, tx, &req, 487, "Request Terminated", &[]);
+                if !self.b2bua.handle_cancel(now, ep, &mut self.media, tx) {
+                    if let Some(req) = ep.server_request(tx).cloned() {
+                        self.reply(now, ep, tx, &req, 487, "Request Terminated", &[]);
+                    }
                 }
             }
             Event::Response { tx, response } => {
-                if response.status().is_some_and(|c| c >= 200) {
-                    // Any final answer means the phone is reachable.
-                    self.pings.remove(&tx);
+                if self.pings.contains_key(&tx) {
+                    if response.status().is_some_and(|c| c >= 200) {
+                        // Any final answer means the phone is reachable.
+                        self.pings.remove(&tx);
+                    }
+                } else {
+                    self.b2bua.handle_response(now, ep, &mut self.media, tx, response);
                 }
             }
             Event::Timeout { tx } | Event::TransportError { tx } => {
@@ -201,10 +272,22 @@ impl Service for Switch {
                         tracing::info!(%aor, %contact, "keep-alive unanswered: binding dropped");
                         let _ = self.jobs.send(Job::Persist(vec![change]));
                     }
+                } else {
+                    self.b2bua.handle_tx_failure(now, ep, &mut self.media, tx);
                 }
+            }
+            Event::Ack { request, .. } => {
+                self.b2bua.handle_ack(&request);
+            }
+            Event::StrayResponse { response, .. } => {
+                self.b2bua.handle_stray_2xx(ep, &response);
+            }
+            Event::AckTimeout { tx } => {
+                self.b2bua.handle_ack_timeout(now, ep, &mut self.media, tx);
             }
             _ => {}
         }
+        self.drain_calls();
     }
 
     fn on_command(&mut self, now: Instant, ep: &mut Endpoint, cmd: Command) {
@@ -245,10 +328,35 @@ impl Service for Switch {
             Command::ClearBlock(ip, reply) => {
                 let _ = reply.send(self.registrar.clear_block(ip));
             }
+            Command::Calls(reply) => {
+                let v = self
+                    .b2bua
+                    .calls()
+                    .into_iter()
+                    .map(|c| api::CallView {
+                        id: c.id,
+                        caller: c.caller,
+                        callee: c.callee,
+                        state: format!("{:?}", c.state).to_ascii_lowercase(),
+                        start_ms: self.clock.unix_ms(c.start),
+                        answer_ms: c.answer.map(|a| self.clock.unix_ms(a)),
+                    })
+                    .collect();
+                let _ = reply.send(v);
+            }
+            Command::Hangup(id, reply) => {
+                let ok = self.b2bua.hangup(now, ep, &mut self.media, &id);
+                self.drain_calls();
+                let _ = reply.send(ok);
+            }
         }
     }
 
     fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        if self.b2bua.poll_timeout().is_some_and(|t| t <= now) {
+            self.b2bua.handle_timeout(now, ep, &mut self.media);
+            self.drain_calls();
+        }
         let now_ms = self.clock.unix_ms(now);
         let (changes, pings) = self.registrar.handle_timeout(now_ms);
         if !changes.is_empty() {
@@ -260,6 +368,10 @@ impl Service for Switch {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.registrar.poll_timeout().map(|ms| self.clock.instant(ms))
+        let r = self.registrar.poll_timeout().map(|ms| self.clock.instant(ms));
+        match (r, self.b2bua.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

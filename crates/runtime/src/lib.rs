@@ -23,8 +23,10 @@
 #![allow(clippy::disallowed_methods)] // the shell is where the clock lives
 
 mod core;
+mod relay;
 mod tcp;
 mod tls;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
+pub use crate::relay::RelayPool;
 pub use crate::tls::TlsSource;

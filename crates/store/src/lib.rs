@@ -121,6 +121,7 @@ macro_rules! with_pool {
 }
 
 mod bindings;
+mod cdrs;
 mod error;
 mod extensions;
 mod migrations;
@@ -129,6 +130,7 @@ mod row;
 mod validate;
 
 pub use bindings::{Binding, BindingChange, TRANSPORTS};
+pub use cdrs::{Cdr, CdrFilter};
 pub use error::{Fault, StoreError};
 pub use extensions::{DirectorySnapshot, Extension, ExtensionPatch, NewExtension};
 pub use validate::MAX_NUMBER_LEN;

@@ -1,0 +1,120 @@
+//! Live calls (`/v1/calls`) and call detail records (`/v1/cdrs`).
+
+use crate::{ApiError, ApiState};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+/// A live call.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CallView {
+    /// Call UUID.
+    pub id: String,
+    /// Calling extension.
+    pub caller: String,
+    /// Called number.
+    pub callee: String,
+    /// trying, ringing, answered, ending.
+    pub state: String,
+    /// Start, unix ms.
+    pub start_ms: u64,
+    /// Answer, unix ms.
+    pub answer_ms: Option<u64>,
+}
+
+/// Live calls.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CallPage {
+    /// Items, oldest first.
+    pub items: Vec<CallView>,
+    /// Cursor for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A CDR page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CdrPage {
+    /// Items, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<store::Cdr>,
+    /// Cursor for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of `GET /v1/cdrs`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CdrQuery {
+    /// Calls started at or after (unix ms).
+    pub from: Option<i64>,
+    /// Calls started before (unix ms).
+    pub to: Option<i64>,
+    /// Caller or callee.
+    pub extension: Option<String>,
+    /// answered, busy, no_answer, cancelled, declined, failed, interrupted.
+    pub disposition: Option<String>,
+    /// Items per page (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Cursor from `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Live calls.
+#[utoipa::path(get, path = "/v1/calls", params(crate::Paging), responses((status = 200, body = CallPage)))]
+pub async fn list(State(st): State<ApiState>, Query(p): Query<crate::Paging>) -> Result<Json<CallPage>, ApiError> {
+    let mut all = st.control.calls().await;
+    all.sort_by(|a, b| (a.start_ms, &a.id).cmp(&(b.start_ms, &b.id)));
+    let (items, next_cursor) = crate::live::page(all, &p, |c| format!("{:020}.{}", c.start_ms, c.id))?;
+    Ok(Json(CallPage { items, next_cursor }))
+}
+
+/// One live call.
+#[utoipa::path(get, path = "/v1/calls/{id}", params(("id" = String, Path)), responses((status = 200, body = CallView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_one(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Json<CallView>, ApiError> {
+    st.control.calls().await.into_iter().find(|c| c.id == id).map(Json).ok_or_else(|| ApiError::not_found("call"))
+}
+
+/// Hang a live call up.
+#[utoipa::path(delete, path = "/v1/calls/{id}", params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn hangup(State(st): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if st.control.hangup(id).await {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("call"))
+    }
+}
+
+const DISPOSITIONS: [&str; 7] = ["answered", "busy", "no_answer", "cancelled", "declined", "failed", "interrupted"];
+
+/// Call detail records, newest first.
+#[utoipa::path(get, path = "/v1/cdrs", params(CdrQuery), responses((status = 200, body = CdrPage), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn cdrs(State(st): State<ApiState>, Query(q): Query<CdrQuery>) -> Result<Json<CdrPage>, ApiError> {
+    let limit = crate::Paging { limit: q.limit, cursor: None }.limit()?;
+    if let Some(d) = &q.disposition {
+        if !DISPOSITIONS.contains(&d.as_str()) {
+            return Err(ApiError::invalid("disposition", format!("one of {}", DISPOSITIONS.join(", "))));
+        }
+    }
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let (s, id) = c.split_once('.').ok_or_else(|| ApiError::invalid("cursor", "not a cursor from this API"))?;
+            Some((s.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "not a cursor from this API"))?, id.to_owned()))
+        }
+    };
+    let filter = store::CdrFilter { from_ms: q.from, to_ms: q.to, extension: q.extension, disposition: q.disposition, after };
+    let mut rows = st.store.list_cdrs(&filter, limit + 1).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|c| format!("{}.{}", c.start_ms, c.id))
+    } else {
+        None
+    };
+    Ok(Json(CdrPage { items: rows, next_cursor }))
+}
+
+/// One CDR.
+#[utoipa::path(get, path = "/v1/cdrs/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn cdr(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Json<store::Cdr>, ApiError> {
+    st.store.get_cdr(&id).await?.map(Json).ok_or_else(|| ApiError::not_found("cdr"))
+}

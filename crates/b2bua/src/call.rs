@@ -1,0 +1,956 @@
+//! Calls: the legs, their state, and every SIP decision between them.
+
+use crate::sdp_rewrite::{self, MediaMode};
+use crate::Media;
+use bytes::Bytes;
+use sip_msg::{HeaderName, Message, Method};
+use sip_proto::{Dialog, Endpoint, Peer, TxId};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Which leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller's leg.
+    A,
+    /// The callee's leg.
+    B,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+    /// `caller` / `callee`.
+    pub fn party(self) -> &'static str {
+        match self {
+            Side::A => "caller",
+            Side::B => "callee",
+        }
+    }
+}
+
+/// Settings.
+#[derive(Clone, Debug)]
+pub struct B2buaConfig {
+    /// Domain used in From/To of B-legs.
+    pub domain: String,
+    /// Address written into relayed SDP.
+    pub media_ip: IpAddr,
+    /// Relay or bypass.
+    pub media_mode: MediaMode,
+    /// Give up ringing after this long (480 to the caller).
+    pub ring_timeout: Duration,
+    /// Server / User-Agent value.
+    pub user_agent: String,
+}
+
+/// One contact to ring.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// Request-URI (the registered Contact).
+    pub uri: String,
+    /// Where to send (the binding's source: works behind NAT).
+    pub dest: Peer,
+}
+
+/// Why a call could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// No target to ring.
+    NoTargets,
+    /// The relay has no free ports.
+    NoMediaPorts,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Answered.
+    Answered,
+    /// Callee busy (486/600).
+    Busy,
+    /// Nobody answered before the ring timeout, or 480/408.
+    NoAnswer,
+    /// Caller hung up before an answer.
+    Cancelled,
+    /// Callee declined (603).
+    Declined,
+    /// Anything else.
+    Failed,
+}
+
+impl Disposition {
+    /// Lower-case name for CDRs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::Busy => "busy",
+            Disposition::NoAnswer => "no_answer",
+            Disposition::Cancelled => "cancelled",
+            Disposition::Declined => "declined",
+            Disposition::Failed => "failed",
+        }
+    }
+}
+
+/// Call detail record (times as instants; the driver makes them wall time).
+#[derive(Clone, Debug)]
+pub struct Cdr {
+    /// Call UUID.
+    pub id: String,
+    /// Calling extension (authenticated).
+    pub caller: String,
+    /// Dialled number.
+    pub callee: String,
+    /// Caller's Call-ID.
+    pub a_call_id: String,
+    /// Creation.
+    pub start: Instant,
+    /// Answer, if any.
+    pub answer: Option<Instant>,
+    /// End.
+    pub end: Instant,
+    /// Outcome.
+    pub disposition: Disposition,
+    /// Who hung up: `caller`, `callee` or `system`.
+    pub hangup_side: &'static str,
+    /// Why, in words (`normal_clearing`, `no_answer`, `ack_timeout`, ...).
+    pub hangup_cause: String,
+    /// Final status sent to the caller.
+    pub a_status: u16,
+    /// Final status from the callee (the best fork), 0 if none.
+    pub b_status: u16,
+    /// Codec of the answer, e.g. `PCMU/8000`.
+    pub codec: Option<String>,
+    /// RTP packets relayed towards the caller and the callee.
+    pub packets: (u64, u64),
+}
+
+/// What the b2bua reports.
+#[derive(Clone, Debug)]
+pub enum CallEvent {
+    /// A call started.
+    Created {
+        /// Call UUID.
+        id: String,
+    },
+    /// The callee's phone rings (first 180/183).
+    Ringing {
+        /// Call UUID.
+        id: String,
+    },
+    /// Answered.
+    Answered {
+        /// Call UUID.
+        id: String,
+    },
+    /// Ended: the CDR.
+    Ended(Box<Cdr>),
+}
+
+/// Call state, for the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallState {
+    /// B-legs sent, nothing back yet.
+    Trying,
+    /// Ringing or early media.
+    Ringing,
+    /// Bridged.
+    Answered,
+    /// Tearing down.
+    Ending,
+}
+
+/// A live call, for the API.
+#[derive(Clone, Debug)]
+pub struct CallInfo {
+    /// UUID.
+    pub id: String,
+    /// Caller.
+    pub caller: String,
+    /// Callee.
+    pub callee: String,
+    /// State.
+    pub state: CallState,
+    /// Since.
+    pub start: Instant,
+    /// Answered at.
+    pub answer: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ForkState {
+    Calling,
+    Proceeding,
+    Done,
+}
+
+struct Fork {
+    tx: TxId,
+    target: Target,
+    request: Message,
+    state: ForkState,
+    cancel_pending: bool,
+    best: u16,
+}
+
+/// An in-dialog request relayed to the other leg, waiting for its answer.
+struct Relayed {
+    server_tx: TxId,
+    from: Side,
+    request: Message,
+}
+
+struct Call {
+    id: String,
+    caller: String,
+    callee: String,
+    a_tx: TxId,
+    a_req: Message,
+    a_source: Peer,
+    a_tag: String,
+    a_dialog: Option<Dialog>,
+    b_dialog: Option<Dialog>,
+    b_dest: Option<Peer>,
+    forks: Vec<Fork>,
+    state: CallState,
+    ports: Option<(u16, u16)>,
+    start: Instant,
+    answer: Option<Instant>,
+    ring_deadline: Instant,
+    a_status: u16,
+    b_status: u16,
+    codec: Option<String>,
+    cancelled: bool,
+    hangup: Option<(&'static str, String)>,
+    max_forwards: u8,
+}
+
+/// The call controller.
+pub struct B2bua {
+    cfg: B2buaConfig,
+    calls: HashMap<String, Call>,
+    by_a_tx: HashMap<TxId, String>,
+    by_fork: HashMap<TxId, (String, usize)>,
+    by_dialog: HashMap<(String, String), (String, Side)>,
+    relayed: HashMap<TxId, (String, Relayed)>,
+    byes: HashMap<TxId, String>,
+    deadlines: BTreeMap<(Instant, u64), String>,
+    seq: u64,
+    events: VecDeque<CallEvent>,
+}
+
+fn add_body(m: &mut Message, body: Option<Bytes>) {
+    if let Some(b) = body {
+        m.push(HeaderName::ContentType, "application/sdp");
+        m.set_body(b);
+    }
+}
+
+fn is_sdp(m: &Message) -> bool {
+    !m.body().is_empty()
+        && m.get(HeaderName::ContentType).and_then(|c| sip_msg::ContentType::parse(c).ok()).is_some_and(|c| c.is("application", "sdp"))
+}
+
+/// Preference among failure codes (RFC 3261 §16.7 step 6, simplified):
+/// 6xx beats everything, then 486/600-ish busy, then the lowest class.
+fn better(a: u16, b: u16) -> bool {
+    let rank = |c: u16| match c {
+        0 => 0,
+        600..=699 => 5,
+        486 => 4,
+        400..=499 if c != 408 && c != 480 => 3,
+        300..=399 => 2,
+        _ => 1,
+    };
+    rank(a) > rank(b)
+}
+
+impl B2bua {
+    /// A controller.
+    pub fn new(cfg: B2buaConfig) -> B2bua {
+        B2bua {
+            cfg,
+            calls: HashMap::new(),
+            by_a_tx: HashMap::new(),
+            by_fork: HashMap::new(),
+            by_dialog: HashMap::new(),
+            relayed: HashMap::new(),
+            byes: HashMap::new(),
+            deadlines: BTreeMap::new(),
+            seq: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// Earliest deadline (ring timeouts).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Live calls.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        self.calls
+            .values()
+            .map(|c| CallInfo { id: c.id.clone(), caller: c.caller.clone(), callee: c.callee.clone(), state: c.state, start: c.start, answer: c.answer })
+            .collect()
+    }
+
+    /// Number of live calls.
+    pub fn count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Is this server transaction an A-leg INVITE of ours?
+    pub fn owns_server_tx(&self, tx: TxId) -> bool {
+        self.by_a_tx.contains_key(&tx)
+    }
+
+    /// Does an in-dialog request belong to one of our calls?
+    pub fn owns_dialog(&self, req: &Message) -> bool {
+        self.dialog_of(req).is_some()
+    }
+
+    fn dialog_of(&self, req: &Message) -> Option<(String, Side)> {
+        let call_id = req.call_id().ok()?;
+        let tag = req.to().ok()?.tag()?.to_owned();
+        self.by_dialog.get(&(call_id.to_owned(), tag)).cloned()
+    }
+
+    fn contact(&self, ep: &Endpoint, dest: Peer) -> String {
+        let host = ep.config().sent_by(dest.transport);
+        match dest.transport {
+            sip_proto::Transport::Udp => format!("<sip:ferroswitch@{host}>"),
+            t => format!("<sip:ferroswitch@{host};transport={}>", t.via_name().to_ascii_lowercase()),
+        }
+    }
+
+    /// Start a call for an authenticated INVITE on server transaction `tx`
+    /// from `caller` to `callee`, ringing every target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_call(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        media: &mut dyn Media,
+        tx: TxId,
+        req: Message,
+        source: Peer,
+        caller: &str,
+        caller_display: Option<&str>,
+        callee: &str,
+        targets: Vec<Target>,
+        id: String,
+    ) -> Result<String, StartError> {
+        if targets.is_empty() {
+            return Err(StartError::NoTargets);
+        }
+        let ports = match self.cfg.media_mode {
+            MediaMode::Relay => Some(media.open(&id).ok_or(StartError::NoMediaPorts)?),
+            MediaMode::Bypass => None,
+        };
+        let offer = if is_sdp(&req) { Some(req.body().clone()) } else { None };
+        if let (Some((_, _)), Some(o)) = (ports, &offer) {
+            if let Some(addr) = sdp_rewrite::audio_addr(o) {
+                media.set_peer(&id, Side::A, addr);
+            }
+        }
+        let b_offer = match (ports, &offer) {
+            (Some((_, pb)), Some(o)) => sdp_rewrite::rewrite(o, self.cfg.media_ip, pb).or(Some(o.clone())),
+            (None, o) => o.clone(),
+            (Some(_), None) => None,
+        };
+        let max_forwards = req.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
+        let a_tag = ep.new_tag();
+        let b_call_id = ep.new_call_id();
+        let b_from_tag = ep.new_tag();
+        let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
+        let mut forks = Vec::with_capacity(targets.len());
+        for target in targets {
+            let mut m = Message::request(Method::Invite, &target.uri);
+            m.push(HeaderName::MaxForwards, &max_forwards.to_string());
+            m.push(HeaderName::From, &format!("{display}<sip:{caller}@{}>;tag={b_from_tag}", self.cfg.domain));
+            m.push(HeaderName::To, &format!("<sip:{callee}@{}>", self.cfg.domain));
+            m.push(HeaderName::CallId, &b_call_id);
+            m.push(HeaderName::CSeq, "1 INVITE");
+            let contact = self.contact(ep, target.dest);
+            m.push(HeaderName::Contact, &contact);
+            m.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+            m.push(HeaderName::UserAgent, &self.cfg.user_agent);
+            add_body(&mut m, b_offer.clone());
+            let sent = m.clone();
+            if let Ok(ftx) = ep.send_request(now, m, target.dest) {
+                self.by_fork.insert(ftx, (id.clone(), forks.len()));
+                forks.push(Fork { tx: ftx, target, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0 });
+            }
+        }
+        if forks.is_empty() {
+            if ports.is_some() {
+                media.close(&id);
+            }
+            return Err(StartError::NoTargets);
+        }
+        self.by_dialog.insert((b_call_id, b_from_tag), (id.clone(), Side::B));
+        let ring_deadline = now + self.cfg.ring_timeout;
+        self.seq += 1;
+        self.deadlines.insert((ring_deadline, self.seq), id.clone());
+        self.by_a_tx.insert(tx, id.clone());
+        self.calls.insert(
+            id.clone(),
+            Call {
+                id: id.clone(),
+                caller: caller.to_owned(),
+                callee: callee.to_owned(),
+                a_tx: tx,
+                a_req: req,
+                a_source: source,
+                a_tag,
+                a_dialog: None,
+                b_dialog: None,
+                b_dest: None,
+                forks,
+                state: CallState::Trying,
+                ports,
+                start: now,
+                answer: None,
+                ring_deadline,
+                a_status: 0,
+                b_status: 0,
+                codec: None,
+                cancelled: false,
+                hangup: None,
+                max_forwards,
+            },
+        );
+        self.events.push_back(CallEvent::Created { id: id.clone() });
+        Ok(id)
+    }
+
+    /// A response on one of our client transactions. Returns false if it
+    /// was not ours.
+    pub fn handle_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId, resp: Message) -> bool {
+        if let Some((id, idx)) = self.by_fork.get(&tx).cloned() {
+            self.fork_response(now, ep, media, &id, idx, resp);
+            return true;
+        }
+        if let Some((id, rel)) = self.relayed.remove(&tx) {
+            self.relay_response_back(now, ep, media, &id, rel, tx, resp);
+            return true;
+        }
+        if self.byes.contains_key(&tx) {
+            if resp.status().is_some_and(|c| c >= 200) {
+                self.byes.remove(&tx);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn to_a(&self, call: &Call, code: u16, reason: &str) -> Message {
+        let mut r = Message::response_to(&call.a_req, code, reason, Some(&call.a_tag));
+        r.push(HeaderName::Server, &self.cfg.user_agent);
+        r
+    }
+
+    fn fork_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, idx: usize, resp: Message) {
+        let Some(code) = resp.status() else { return };
+        let media_ip = self.cfg.media_ip;
+        let mode = self.cfg.media_mode;
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if code < 200 {
+            let stop = call.cancelled || call.winner_decided();
+            let fork = &mut call.forks[idx];
+            if fork.state == ForkState::Calling {
+                fork.state = ForkState::Proceeding;
+            }
+            if fork.cancel_pending || stop {
+                fork.cancel_pending = false;
+                let _ = ep.cancel(now, fork.tx, None);
+                return;
+            }
+            if code == 100 {
+                return;
+            }
+            // Relay 180/183 to the caller, with early media when there is SDP.
+            let mut r = Message::response_to(&call.a_req, code, resp.reason().unwrap_or(""), Some(&call.a_tag));
+            r.push(HeaderName::Server, &self.cfg.user_agent);
+            let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(call.a_source.transport));
+            r.push(HeaderName::Contact, &contact);
+            if is_sdp(&resp) {
+                if let Some((pa, _)) = call.ports {
+                    if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                        media.set_peer(id, Side::B, addr);
+                    }
+                    add_body(&mut r, sdp_rewrite::rewrite(resp.body(), media_ip, pa));
+                } else if mode == MediaMode::Bypass {
+                    add_body(&mut r, Some(resp.body().clone()));
+                }
+            }
+            if call.state == CallState::Trying {
+                call.state = CallState::Ringing;
+                self.events.push_back(CallEvent::Ringing { id: id.to_owned() });
+            }
+            let _ = ep.respond(now, call.a_tx, r);
+            return;
+        }
+        if (200..300).contains(&code) {
+            if call.winner_decided() || call.cancelled {
+                // A second fork answered, or the caller already left: hang it up.
+                call.forks[idx].state = ForkState::Done;
+                let req = call.forks[idx].request.clone();
+                let dest = call.forks[idx].target.dest;
+                if let Ok(mut d) = Dialog::from_uac(&req, &resp) {
+                    ep.send_ack(d.ack(1), dest);
+                    let bye = d.request(Method::Bye);
+                    if let Ok(btx) = ep.send_request(now, bye, dest) {
+                        self.byes.insert(btx, id.to_owned());
+                    }
+                }
+                if call.cancelled {
+                    self.maybe_finish_cancel(now, ep, media, id);
+                }
+                return;
+            }
+            let fork_tx = call.forks[idx].tx;
+            call.forks[idx].state = ForkState::Done;
+            call.b_status = code;
+            let req = call.forks[idx].request.clone();
+            let dest = call.forks[idx].target.dest;
+            let dialog = match Dialog::from_uac(&req, &resp) {
+                Ok(d) => d,
+                Err(_) => {
+                    // Unusable 2xx (no Contact): ACK it via the To/Contact we have and fail.
+                    return;
+                }
+            };
+            ep.send_ack(dialog.ack(1), dest);
+            call.b_dialog = Some(dialog);
+            call.b_dest = Some(dest);
+            // Cancel the other forks.
+            for (i, f) in call.forks.iter_mut().enumerate() {
+                if i != idx && f.state != ForkState::Done {
+                    match f.state {
+                        ForkState::Proceeding => {
+                            let _ = ep.cancel(now, f.tx, Some("SIP;cause=200;text=\"Call completed elsewhere\""));
+                        }
+                        _ => f.cancel_pending = true,
+                    }
+                }
+            }
+            let _ = fork_tx;
+            // Answer the caller.
+            let mut r = Message::response_to(&call.a_req, 200, "OK", Some(&call.a_tag));
+            r.push(HeaderName::Server, &self.cfg.user_agent);
+            let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(call.a_source.transport));
+            r.push(HeaderName::Contact, &contact);
+            r.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+            if is_sdp(&resp) {
+                call.codec = sdp_rewrite::codec(resp.body());
+                match call.ports {
+                    Some((pa, _)) => {
+                        if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                            media.set_peer(id, Side::B, addr);
+                        }
+                        add_body(&mut r, sdp_rewrite::rewrite(resp.body(), media_ip, pa));
+                    }
+                    None => add_body(&mut r, Some(resp.body().clone())),
+                }
+            }
+            if let Ok(a_dialog) = Dialog::from_uas(&call.a_req, &call.a_tag, true) {
+                self.by_dialog.insert((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), (id.to_owned(), Side::A));
+                call.a_dialog = Some(a_dialog);
+            }
+            call.state = CallState::Answered;
+            call.answer = Some(now);
+            call.a_status = 200;
+            let _ = ep.respond(now, call.a_tx, r);
+            self.events.push_back(CallEvent::Answered { id: id.to_owned() });
+            return;
+        }
+        // Final failure of one fork.
+        let fork = &mut call.forks[idx];
+        fork.state = ForkState::Done;
+        fork.best = code;
+        if better(code, call.b_status) || call.b_status == 0 {
+            call.b_status = code;
+        }
+        if code >= 600 {
+            // A global failure ends every fork (RFC 3261 §16.7 step 5).
+            for f in call.forks.iter_mut() {
+                if f.state == ForkState::Proceeding {
+                    let _ = ep.cancel(now, f.tx, None);
+                } else if f.state == ForkState::Calling {
+                    f.cancel_pending = true;
+                }
+            }
+        }
+        if call.cancelled {
+            self.maybe_finish_cancel(now, ep, media, id);
+            return;
+        }
+        let all_done = call.forks.iter().all(|f| f.state == ForkState::Done) || code >= 600;
+        if all_done && !call.winner_decided() {
+            let code = call.b_status;
+            let reason = match code {
+                486 => "Busy Here",
+                600 => "Busy Everywhere",
+                603 => "Decline",
+                404 => "Not Found",
+                408 | 480 => "Temporarily Unavailable",
+                487 => "Request Terminated",
+                _ => "Call Failed",
+            };
+            let out = match code {
+                408 => 480, // a timeout on the B-leg is "no answer" to the caller
+                c => c,
+            };
+            let r = self.to_a(self.calls.get(id).expect("call exists"), out, reason);
+            if let Some(call) = self.calls.get_mut(id) {
+                call.a_status = out;
+                let _ = ep.respond(now, call.a_tx, r);
+            }
+            let cause = match out {
+                486 | 600 => "user_busy",
+                603 => "call_rejected",
+                480 => "no_answer",
+                _ => "failed",
+            };
+            self.finish(ep, media, id, now, "callee", cause.into());
+        }
+    }
+
+    /// The caller cancelled (the endpoint already answered the CANCEL).
+    pub fn handle_cancel(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId) -> bool {
+        let Some(id) = self.by_a_tx.get(&tx).cloned() else { return false };
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if call.state == CallState::Answered || call.cancelled {
+            return true;
+        }
+        call.cancelled = true;
+        let r = Message::response_to(&call.a_req, 487, "Request Terminated", Some(&call.a_tag));
+        call.a_status = 487;
+        let _ = ep.respond(now, call.a_tx, r);
+        for f in call.forks.iter_mut() {
+            match f.state {
+                ForkState::Proceeding => {
+                    let _ = ep.cancel(now, f.tx, None);
+                }
+                ForkState::Calling => f.cancel_pending = true,
+                ForkState::Done => {}
+            }
+        }
+        call.hangup = Some(("caller", "originator_cancel".into()));
+        self.maybe_finish_cancel(now, ep, media, &id);
+        true
+    }
+
+    fn maybe_finish_cancel(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) {
+        // The CDR is written once the caller is answered; forks still
+        // unwinding do not keep the call alive: their CANCEL/BYE
+        // transactions finish on their own.
+        let _ = ep;
+        self.finish(ep, media, id, now, "caller", "originator_cancel".into());
+    }
+
+    /// A request inside one of our dialogs.
+    pub fn handle_in_dialog(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId, req: Message) -> bool {
+        let Some((id, side)) = self.dialog_of(&req) else { return false };
+        let Some(method) = req.method().cloned() else { return false };
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        // CSeq order and target refresh on the receiving dialog.
+        let dialog = match side {
+            Side::A => call.a_dialog.as_mut(),
+            Side::B => call.b_dialog.as_mut(),
+        };
+        let Some(dialog) = dialog else {
+            // B-leg request before the answer (e.g. BYE on an early dialog): refuse.
+            let r = Message::response_to(&req, 481, "Call/Transaction Does Not Exist", None);
+            let _ = ep.respond(now, tx, r);
+            return true;
+        };
+        if let Err(e) = dialog.on_request(&req) {
+            let r = Message::response_to(&req, e.status(), "Out Of Order", None);
+            let _ = ep.respond(now, tx, r);
+            return true;
+        }
+        if method == Method::Bye {
+            let r = Message::response_to(&req, 200, "OK", None);
+            let _ = ep.respond(now, tx, r);
+            self.hangup_from(now, ep, media, &id, side, "normal_clearing");
+            return true;
+        }
+        // Relay anything else (re-INVITE, UPDATE, INFO, ...) to the other leg.
+        let (other_dialog, dest) = match side.other() {
+            Side::A => (call.a_dialog.as_mut(), Some(call.a_source)),
+            Side::B => (call.b_dialog.as_mut(), call.b_dest),
+        };
+        let (Some(od), Some(dest)) = (other_dialog, dest) else { return true };
+        let mut out = od.request(method.clone());
+        let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(dest.transport));
+        if matches!(method, Method::Invite | Method::Update) {
+            out.push(HeaderName::Contact, &contact);
+        }
+        for h in [HeaderName::Event, HeaderName::SubscriptionState, HeaderName::ContentDisposition] {
+            if let Some(v) = req.get(h) {
+                out.push(h, v);
+            }
+        }
+        if is_sdp(&req) {
+            let (mine, theirs) = (side, side.other());
+            if let Some((pa, pb)) = call.ports {
+                if let Some(addr) = sdp_rewrite::audio_addr(req.body()) {
+                    media.set_peer(&id, mine, addr);
+                }
+                let port = if theirs == Side::A { pa } else { pb };
+                add_body(&mut out, sdp_rewrite::rewrite(req.body(), self.cfg.media_ip, port));
+            } else {
+                add_body(&mut out, Some(req.body().clone()));
+            }
+        } else if !req.body().is_empty() {
+            if let Some(ct) = req.get(HeaderName::ContentType) {
+                out.push(HeaderName::ContentType, ct);
+            }
+            out.set_body(req.body().clone());
+        }
+        match ep.send_request(now, out, dest) {
+            Ok(ctx) => {
+                self.relayed.insert(ctx, (id, Relayed { server_tx: tx, from: side, request: req }));
+            }
+            Err(_) => {
+                let r = Message::response_to(&req, 500, "Relay Failed", None);
+                let _ = ep.respond(now, tx, r);
+            }
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn relay_response_back(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, rel: Relayed, ctx: TxId, resp: Message) {
+        let Some(code) = resp.status() else { return };
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let method = rel.request.method().cloned().unwrap_or(Method::Options);
+        let responder = rel.from.other();
+        // The other leg answered: ACK a 2xx to a re-INVITE ourselves.
+        if method == Method::Invite && (200..300).contains(&code) {
+            let d = match responder {
+                Side::A => call.a_dialog.as_mut(),
+                Side::B => call.b_dialog.as_mut(),
+            };
+            let dest = match responder {
+                Side::A => Some(call.a_source),
+                Side::B => call.b_dest,
+            };
+            if let (Some(d), Some(dest)) = (d, dest) {
+                d.on_response(&method, &resp);
+                let seq = resp.cseq().map(|c| c.seq).unwrap_or(d.local_seq);
+                ep.send_ack(d.ack(seq), dest);
+            }
+        }
+        if code < 200 && code != 183 && code != 180 {
+            self.relayed.insert(ctx, (id.to_owned(), rel));
+            return;
+        }
+        let mut r = Message::response_to(&rel.request, code, resp.reason().unwrap_or(""), None);
+        if matches!(method, Method::Invite | Method::Update) && (200..300).contains(&code) {
+            let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(call.a_source.transport));
+            r.push(HeaderName::Contact, &contact);
+        }
+        if is_sdp(&resp) {
+            if let Some((pa, pb)) = call.ports {
+                if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                    media.set_peer(id, responder, addr);
+                }
+                let port = if rel.from == Side::A { pa } else { pb };
+                add_body(&mut r, sdp_rewrite::rewrite(resp.body(), self.cfg.media_ip, port));
+            } else {
+                add_body(&mut r, Some(resp.body().clone()));
+            }
+        }
+        let _ = ep.respond(now, rel.server_tx, r);
+        if code < 200 {
+            self.relayed.insert(ctx, (id.to_owned(), rel));
+        }
+    }
+
+    /// An ACK for a 2xx on an A-leg or B-leg dialog: nothing to relay (we
+    /// ACK each leg ourselves). Returns whether it was ours.
+    pub fn handle_ack(&mut self, req: &Message) -> bool {
+        self.dialog_of(req).is_some()
+    }
+
+    /// A 2xx retransmitted after our INVITE transaction ended: ACK again.
+    pub fn handle_stray_2xx(&mut self, ep: &mut Endpoint, resp: &Message) -> bool {
+        let Ok(call_id) = resp.call_id() else { return false };
+        let Some(tag) = resp.from().ok().and_then(|f| f.tag().map(str::to_owned)) else { return false };
+        let Some((id, Side::B)) = self.by_dialog.get(&(call_id.to_owned(), tag)).cloned() else { return false };
+        let Some(call) = self.calls.get(&id) else { return false };
+        if let (Some(d), Some(dest)) = (&call.b_dialog, call.b_dest) {
+            let seq = resp.cseq().map(|c| c.seq).unwrap_or(1);
+            ep.send_ack(d.ack(seq), dest);
+        }
+        true
+    }
+
+    /// A transaction of ours failed without a response (Timer B/F or transport).
+    pub fn handle_tx_failure(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId) -> bool {
+        if self.by_fork.contains_key(&tx) {
+            let timeout = Message::response(408, "Request Timeout");
+            // Feed a synthetic 408 through the normal path.
+            if let Some((id, idx)) = self.by_fork.get(&tx).cloned() {
+                self.fork_response(now, ep, media, &id, idx, timeout);
+            }
+            return true;
+        }
+        if let Some((id, rel)) = self.relayed.remove(&tx) {
+            let r = Message::response_to(&rel.request, 408, "Request Timeout", None);
+            let _ = ep.respond(now, rel.server_tx, r);
+            let _ = id;
+            return true;
+        }
+        self.byes.remove(&tx).is_some()
+    }
+
+    /// The caller never ACKed our 2xx (§13.3.1.4): end the call.
+    pub fn handle_ack_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId) -> bool {
+        let Some(id) = self.by_a_tx.get(&tx).cloned() else { return false };
+        self.hangup_from(now, ep, media, &id, Side::A, "ack_timeout");
+        true
+    }
+
+    /// Hang a call up from outside (API `DELETE /v1/calls/{id}`).
+    pub fn hangup(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if call.state != CallState::Answered {
+            // Not answered: refuse the caller and cancel the forks.
+            call.cancelled = true;
+            let r = Message::response_to(&call.a_req, 480, "Temporarily Unavailable", Some(&call.a_tag));
+            call.a_status = 480;
+            let _ = ep.respond(now, call.a_tx, r);
+            for f in call.forks.iter_mut() {
+                if f.state == ForkState::Proceeding {
+                    let _ = ep.cancel(now, f.tx, None);
+                } else if f.state == ForkState::Calling {
+                    f.cancel_pending = true;
+                }
+            }
+            self.finish(ep, media, id, now, "system", "api_hangup".into());
+            return true;
+        }
+        self.bye(now, ep, Side::A, id);
+        self.bye(now, ep, Side::B, id);
+        self.finish(ep, media, id, now, "system", "api_hangup".into());
+        true
+    }
+
+    fn bye(&mut self, now: Instant, ep: &mut Endpoint, side: Side, id: &str) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let (d, dest) = match side {
+            Side::A => (call.a_dialog.as_mut(), Some(call.a_source)),
+            Side::B => (call.b_dialog.as_mut(), call.b_dest),
+        };
+        if let (Some(d), Some(dest)) = (d, dest) {
+            let bye = d.request(Method::Bye);
+            if let Ok(btx) = ep.send_request(now, bye, dest) {
+                self.byes.insert(btx, id.to_owned());
+            }
+        }
+    }
+
+    fn hangup_from(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, side: Side, cause: &str) {
+        self.bye(now, ep, side.other(), id);
+        self.finish(ep, media, id, now, side.party(), cause.into());
+    }
+
+    fn finish(&mut self, _ep: &mut Endpoint, media: &mut dyn Media, id: &str, now: Instant, side: &'static str, cause: String) {
+        let Some(call) = self.calls.remove(id) else { return };
+        self.by_a_tx.remove(&call.a_tx);
+        for f in &call.forks {
+            self.by_fork.remove(&f.tx);
+        }
+        self.by_dialog.retain(|_, (cid, _)| cid != id);
+        self.relayed.retain(|_, (cid, _)| cid != id);
+        self.deadlines.retain(|_, cid| cid != id);
+        let packets = if call.ports.is_some() {
+            let s = media.stats(id);
+            media.close(id);
+            s
+        } else {
+            (0, 0)
+        };
+        let (hangup_side, hangup_cause) = call.hangup.clone().unwrap_or((side, cause));
+        let disposition = if call.answer.is_some() {
+            Disposition::Answered
+        } else if call.cancelled && call.a_status == 487 {
+            Disposition::Cancelled
+        } else {
+            match call.a_status {
+                486 | 600 => Disposition::Busy,
+                603 => Disposition::Declined,
+                480 | 408 => Disposition::NoAnswer,
+                _ => Disposition::Failed,
+            }
+        };
+        let _ = call.max_forwards;
+        let _ = call.ring_deadline;
+        self.events.push_back(CallEvent::Ended(Box::new(Cdr {
+            id: call.id,
+            caller: call.caller,
+            callee: call.callee,
+            a_call_id: call.a_req.call_id().unwrap_or("").to_owned(),
+            start: call.start,
+            answer: call.answer,
+            end: now,
+            disposition,
+            hangup_side,
+            hangup_cause,
+            a_status: call.a_status,
+            b_status: call.b_status,
+            codec: call.codec,
+            packets,
+        })));
+    }
+
+    /// Ring timeouts.
+    pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media) {
+        while let Some((&(t, s), _)) = self.deadlines.iter().next() {
+            if t > now {
+                break;
+            }
+            let Some(id) = self.deadlines.remove(&(t, s)) else { break };
+            let Some(call) = self.calls.get_mut(&id) else { continue };
+            if call.state == CallState::Answered || call.cancelled {
+                continue;
+            }
+            call.cancelled = true;
+            for f in call.forks.iter_mut() {
+                if f.state == ForkState::Proceeding {
+                    let _ = ep.cancel(now, f.tx, None);
+                } else if f.state == ForkState::Calling {
+                    f.cancel_pending = true;
+                }
+            }
+            let r = Message::response_to(&call.a_req, 480, "Temporarily Unavailable", Some(&call.a_tag));
+            call.a_status = 480;
+            call.b_status = call.b_status.max(408);
+            let _ = ep.respond(now, call.a_tx, r);
+            self.finish(ep, media, &id, now, "system", "no_answer".into());
+        }
+    }
+}
+
+impl Call {
+    fn winner_decided(&self) -> bool {
+        self.b_dialog.is_some()
+    }
+}

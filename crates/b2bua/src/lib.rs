@@ -1,0 +1,52 @@
+//! # b2bua
+//!
+//! Sans-IO call control of ferroswitch: a call is two independent dialogs,
+//! the A-leg (the caller's INVITE, answered by us) and the B-leg (our
+//! INVITE to the callee, forked to every registered contact). This crate
+//! decides what each leg is told; it acts on a [`sip_proto::Endpoint`]
+//! (itself sans-IO) and on a [`Media`] implementation that owns the relay
+//! sockets, and reports calls as [`CallEvent`]s (the CDR among them).
+//!
+//! It does not authenticate, look up registrations or resolve addresses:
+//! the caller of [`B2bua::start_call`] has done that and passes the
+//! targets. Time is passed in.
+//!
+//! Flow of one call (RFC 3261 §13, §15, §9):
+//!
+//! ```text
+//!   A                 ferroswitch                  B (1..n contacts)
+//!   |--INVITE (SDP a)-->|                             |
+//!   |<--100-------------|--INVITE (SDP a') fork 1..n->|
+//!   |<--180/183 (SDP b')|<--180/183 (SDP b)-----------|
+//!   |<--200 (SDP b')----|<--200 (first wins)----------|  other forks: CANCEL
+//!   |--ACK------------->|--ACK----------------------->|
+//!   |<======= RTP ======>relay<======= RTP ==========>|
+//!   |--BYE------------->|--BYE----------------------->|
+//!   |<--200-------------|<--200-----------------------|
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod call;
+mod sdp_rewrite;
+
+pub use call::{B2bua, B2buaConfig, CallEvent, CallInfo, CallState, Cdr, Disposition, Side, StartError, Target};
+pub use sdp_rewrite::MediaMode;
+
+use std::net::SocketAddr;
+
+/// Relay sockets, owned by the driver. The b2bua asks for a pair of local
+/// ports per call and tells where each side said it receives media.
+pub trait Media {
+    /// Open a relay for `call`: returns the local RTP port facing the
+    /// A-leg and the one facing the B-leg (RTCP on each port + 1).
+    fn open(&mut self, call: &str) -> Option<(u16, u16)>;
+    /// The address a side announced in SDP (symmetric RTP may override it
+    /// with the address packets really come from).
+    fn set_peer(&mut self, call: &str, side: Side, rtp: SocketAddr);
+    /// Packets relayed so far (towards A, towards B).
+    fn stats(&self, call: &str) -> (u64, u64);
+    /// Close the relay.
+    fn close(&mut self, call: &str);
+}
