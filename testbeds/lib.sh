@@ -144,12 +144,16 @@ new_extension() {
   api POST /v1/extensions "{\"number\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])'
 }
 
-# start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode]: a headless
-# baresip registered to the switch; sets BARESIP_PID and BARESIP_CTRL.
+# start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode] [WAV]: a
+# headless baresip registered to the switch; plays WAV (the call ends when it
+# ends) and records what it sends and receives into $OUT/NAME.baresip/snd;
+# sets BARESIP_PID and BARESIP_CTRL.
 start_baresip() {
-  local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto}
+  local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto} wav=${6:-}
+  local source="aubridge,nil"
+  [ -n "$wav" ] && source="aufile,$wav"
   local dir=$OUT/$name.baresip
-  rm -rf "$dir"; mkdir -p "$dir"
+  rm -rf "$dir"; mkdir -p "$dir/snd"
   local sip_port; sip_port=$(free_port)
   BARESIP_CTRL=$(free_port)
   local rtp; rtp=$(free_port)
@@ -158,13 +162,15 @@ poll_method		epoll
 sip_listen		127.0.0.1:$sip_port
 net_interface		127.0.0.1
 audio_player		aubridge,nil
-audio_source		aubridge,nil
+audio_source		$source
+snd_path		$dir/snd
 rtp_ports		$rtp-$((rtp + 10))
 dns_server		127.0.0.1:53
 module_path		/usr/lib/baresip/modules
 module			g711.so
 module			aubridge.so
 module			aufile.so
+module			sndfile.so
 module_app		account.so
 module_app		menu.so
 module_app		ctrl_tcp.so

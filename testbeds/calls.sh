@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 4 interop: extension-to-extension calls through the B2BUA with
+# anchored media, checked by ear (tones detected on the far side in both
+# directions), and the CDR that results.
+source "$(dirname "$0")/lib.sh"
+
+start_switch calls --set directory.first_run_extensions=
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+
+python3 "$ROOT/testbeds/tones.py" make "$OUT/a440.wav" 440 8
+python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 4
+
+# Callee auto-answers and plays 1000 Hz for 4 s, then hangs up (its file ends).
+start_baresip call_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CTRL
+start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
+check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
+check "call ends and a CDR is written"         wait_for 20 cdr_ready
+rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+check "caller hears the callee's 1000 Hz"       python3 "$ROOT/testbeds/tones.py" detect "$(rec call_a dec)" 1000 440
+check "callee hears the caller's 440 Hz"        python3 "$ROOT/testbeds/tones.py" detect "$(rec call_b dec)" 440 1000
+check "CDR: parties, disposition, callee hung up, ~4 s" python3 - "$HTTP_PORT" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+port, token = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/cdrs?extension=1000", headers={"Authorization": "Bearer " + token})
+c = json.load(urllib.request.urlopen(req))["items"][0]
+print(json.dumps(c, indent=1))
+assert c["caller"] == "1000" and c["callee"] == "1001", c
+assert c["disposition"] == "answered" and c["a_status"] == 200 and c["b_status"] == 200, c
+assert c["hangup_side"] == "callee" and c["hangup_cause"] == "normal_clearing", c
+assert abs(c["billable_ms"] - 4000) <= 1000, c["billable_ms"]
+assert c["codec"] and c["codec"].upper().startswith(("PCMU", "PCMA")), c["codec"]
+assert c["packets_to_a"] > 100 and c["packets_to_b"] > 100, (c["packets_to_a"], c["packets_to_b"])
+one = json.load(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/cdrs/{c['id']}", headers={"Authorization": "Bearer " + token})))
+assert one == c, one
+PY
+check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
+check "switch process still running"            alive
+
+summary "calls"

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Tone files and tone detection for audio checks (no dependencies).
+  tones.py make FILE FREQ SECONDS        write an 8 kHz mono 16-bit WAV
+  tones.py detect FILE FREQ [OTHER...]   exit 0 if FREQ dominates the file's
+                                         voiced part and each OTHER is absent
+  tones.py info FILE                     channels, rate, seconds"""
+import math, struct, sys, wave
+
+def make(path, freq, secs, rate=8000):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
+        n = int(secs * rate)
+        w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n)))
+
+def read(path):
+    with wave.open(path, "rb") as w:
+        ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+        raw = w.readframes(n)
+    if width != 2:
+        raise SystemExit(f"{path}: {width * 8}-bit samples, expected 16")
+    samples = struct.unpack("<%dh" % (len(raw) // 2), raw)
+    chans = [samples[c::ch] for c in range(ch)]
+    return chans, rate
+
+def goertzel(block, rate, freq):
+    k = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in block:
+        s1, s2 = x + k * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - k * s1 * s2
+
+def tone_share(samples, rate, freq, others):
+    """Over 20 ms blocks with energy: fraction of blocks where FREQ is the strongest of FREQ+others by 10x."""
+    blk = rate // 50
+    voiced = hits = 0
+    for i in range(0, len(samples) - blk, blk):
+        b = samples[i:i + blk]
+        energy = sum(x * x for x in b) / blk
+        if energy < 1e4:  # silence
+            continue
+        voiced += 1
+        p = goertzel(b, rate, freq)
+        if all(p > 10 * goertzel(b, rate, o) for o in others):
+            hits += 1
+    return voiced, hits
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "make":
+        make(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "detect":
+        path, freq = sys.argv[2], float(sys.argv[3])
+        others = [float(o) for o in sys.argv[4:]] or [freq * 1.5, freq / 2]
+        chans, rate = read(path)
+        voiced, hits = tone_share(chans[0], rate, freq, others)
+        print(f"{path}: {voiced * 20} ms voiced, {freq:.0f} Hz dominant in {hits}/{voiced} blocks")
+        if voiced < 25 or hits < 0.8 * voiced:
+            sys.exit(1)
+    elif cmd == "info":
+        chans, rate = read(sys.argv[2])
+        print(f"channels={len(chans)} rate={rate} seconds={len(chans[0]) / rate:.3f}")
+    else:
+        raise SystemExit(__doc__)
