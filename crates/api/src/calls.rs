@@ -1,6 +1,7 @@
 //! Live calls (`/v1/calls`) and call detail records (`/v1/cdrs`).
 
 use crate::{ApiError, ApiState};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -44,6 +45,7 @@ pub struct CdrPage {
 
 /// Filters of `GET /v1/cdrs`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CdrQuery {
     /// Calls started at or after (unix ms).
     pub from: Option<i64>,
@@ -61,7 +63,8 @@ pub struct CdrQuery {
 
 /// Live calls.
 #[utoipa::path(get, path = "/v1/calls", params(crate::Paging), responses((status = 200, body = CallPage)))]
-pub async fn list(State(st): State<ApiState>, Query(p): Query<crate::Paging>) -> Result<Json<CallPage>, ApiError> {
+pub async fn list(State(st): State<ApiState>, p: Result<Query<crate::Paging>, QueryRejection>) -> Result<Json<CallPage>, ApiError> {
+    let Query(p) = p?;
     let mut all = st.control.calls().await;
     all.sort_by(|a, b| (a.start_ms, &a.id).cmp(&(b.start_ms, &b.id)));
     let (items, next_cursor) = crate::live::page(all, &p, |c| format!("{:020}.{}", c.start_ms, c.id))?;
@@ -88,7 +91,8 @@ const DISPOSITIONS: [&str; 7] = ["answered", "busy", "no_answer", "cancelled", "
 
 /// Call detail records, newest first.
 #[utoipa::path(get, path = "/v1/cdrs", params(CdrQuery), responses((status = 200, body = CdrPage), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn cdrs(State(st): State<ApiState>, Query(q): Query<CdrQuery>) -> Result<Json<CdrPage>, ApiError> {
+pub async fn cdrs(State(st): State<ApiState>, q: Result<Query<CdrQuery>, QueryRejection>) -> Result<Json<CdrPage>, ApiError> {
+    let Query(q) = q?;
     let limit = crate::Paging { limit: q.limit, cursor: None }.limit()?;
     if let Some(d) = &q.disposition {
         if !DISPOSITIONS.contains(&d.as_str()) {

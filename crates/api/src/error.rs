@@ -63,6 +63,10 @@ impl ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> ApiError {
+        if e.fault() == store::Fault::Environment {
+            tracing::error!(error = %e, "store unavailable");
+            return ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: e.code(), message: "storage unavailable".into(), field: None };
+        }
         match e.code() {
             "not_found" => ApiError::not_found("resource"),
             "conflict" => ApiError::conflict(e.to_string()),
@@ -85,8 +89,32 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
                 message: "expected Content-Type: application/json".into(),
                 field: None,
             },
-            _ => ApiError::bad_json(r.body_text()),
+            _ => ApiError { status: r.status(), ..ApiError::bad_json(r.body_text()) },
         }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> ApiError {
+        let text = r.body_text();
+        let field = text.split("query string: ").nth(1).and_then(|rest| rest.split(':').next()).map(|f| f.trim().to_owned());
+        match field {
+            Some(f) if !f.is_empty() && !f.contains(' ') => ApiError::invalid(&f, text),
+            _ => ApiError { status: StatusCode::BAD_REQUEST, code: "invalid", message: text, field: None },
+        }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid", message: r.body_text(), field: None }
+    }
+}
+
+impl ApiError {
+    /// 405.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError { status: StatusCode::METHOD_NOT_ALLOWED, code: "method_not_allowed", message: "method not allowed on this path".into(), field: None }
     }
 }
 

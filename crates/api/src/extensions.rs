@@ -2,7 +2,7 @@
 //! shown once, at creation or reset) and are kept only as HA1 values.
 
 use crate::{ApiError, ApiState, Paging};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -94,7 +94,7 @@ pub struct NewExtensionRequest {
     #[serde(default)]
     pub record: bool,
     /// Free-form JSON object.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub tags: Option<serde_json::Value>,
 }
 
@@ -207,7 +207,8 @@ pub async fn create(State(st): State<ApiState>, body: Result<Json<NewExtensionRe
 
 /// List extensions, ordered by number.
 #[utoipa::path(get, path = "/v1/extensions", params(Paging), responses((status = 200, body = ExtensionPage), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn list(State(st): State<ApiState>, Query(p): Query<Paging>) -> Result<Json<ExtensionPage>, ApiError> {
+pub async fn list(State(st): State<ApiState>, p: Result<Query<Paging>, QueryRejection>) -> Result<Json<ExtensionPage>, ApiError> {
+    let Query(p) = p?;
     let limit = p.limit()?;
     let mut rows = st.store.list_extensions(limit + 1, p.cursor.as_deref()).await?;
     let next = if rows.len() > limit as usize {
@@ -221,7 +222,8 @@ pub async fn list(State(st): State<ApiState>, Query(p): Query<Paging>) -> Result
 
 /// One extension.
 #[utoipa::path(get, path = "/v1/extensions/{number}", params(("number" = String, Path)), responses((status = 200, body = ExtensionView), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_one(State(st): State<ApiState>, Path(number): Path<String>) -> Result<Json<ExtensionView>, ApiError> {
+pub async fn get_one(State(st): State<ApiState>, number: Result<Path<String>, PathRejection>) -> Result<Json<ExtensionView>, ApiError> {
+    let Path(number) = number?;
     st.store.get_extension(&number).await?.map(|e| Json(e.into())).ok_or_else(|| ApiError::not_found("extension"))
 }
 
@@ -229,7 +231,8 @@ pub async fn get_one(State(st): State<ApiState>, Path(number): Path<String>) -> 
 /// carries the new password once.
 #[utoipa::path(patch, path = "/v1/extensions/{number}", params(("number" = String, Path)), request_body = PatchExtensionRequest,
     responses((status = 200, body = ExtensionCreated), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn patch(State(st): State<ApiState>, Path(number): Path<String>, body: Result<Json<PatchExtensionRequest>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn patch(State(st): State<ApiState>, number: Result<Path<String>, PathRejection>, body: Result<Json<PatchExtensionRequest>, JsonRejection>) -> Result<Response, ApiError> {
+    let Path(number) = number?;
     let Json(req) = body?;
     let password = match (req.password, req.reset_password.unwrap_or(false)) {
         (Some(_), true) => return Err(ApiError::invalid("reset_password", "give either password or reset_password")),
@@ -261,7 +264,8 @@ pub async fn patch(State(st): State<ApiState>, Path(number): Path<String>, body:
 
 /// Delete an extension (and its registrations).
 #[utoipa::path(delete, path = "/v1/extensions/{number}", params(("number" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn remove(State(st): State<ApiState>, Path(number): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(State(st): State<ApiState>, number: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
+    let Path(number) = number?;
     if st.store.delete_extension(&number).await? {
         st.control.directory_changed().await;
         Ok(StatusCode::NO_CONTENT)

@@ -101,8 +101,30 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{Content, RefOr, ResponseBuilder};
         if let Some(c) = openapi.components.as_mut() {
             c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        }
+        let err = |desc: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(desc)
+                    .content("application/json", Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))))
+                    .build(),
+            )
+        };
+        // Every operation but health needs the token; bodies must be JSON.
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put];
+            for op in ops.into_iter().flatten() {
+                if path != "/v1/health" {
+                    op.responses.responses.entry("401".into()).or_insert_with(|| err("missing or wrong bearer token"));
+                }
+                if op.request_body.is_some() {
+                    op.responses.responses.entry("415".into()).or_insert_with(|| err("body is not application/json"));
+                    op.responses.responses.entry("413".into()).or_insert_with(|| err("body larger than 64 KiB"));
+                }
+            }
         }
     }
 }
@@ -140,10 +162,11 @@ async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
         .unwrap_or("");
     // Constant-time comparison (length is not secret: tokens are fixed-size).
-    if bool::from(given.as_bytes().ct_eq(st.token.as_bytes())) {
+    // An empty configured token never authorises anything.
+    if !st.token.is_empty() && bool::from(given.as_bytes().ct_eq(st.token.as_bytes())) {
         next.run(req).await
     } else {
         ApiError::unauthorized().into_response()
@@ -169,6 +192,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/health", get(health))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -180,6 +204,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown:
 
 /// Paging parameters.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Items per page (1–1000, default 100).
     pub limit: Option<u32>,

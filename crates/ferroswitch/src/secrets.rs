@@ -9,17 +9,14 @@ use std::path::Path;
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut b).is_ok() {
-            return b;
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => b,
+        Err(e) => {
+            // Fail closed: passwords, tokens and nonces must not be guessable.
+            eprintln!("ferroswitch: cannot read /dev/urandom ({e}); refusing to run without randomness");
+            std::process::exit(70);
         }
     }
-    // /dev/urandom always exists on Linux; this is never reached in practice.
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(7);
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (t >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
-    }
-    b
 }
 
 /// A random password: 16 characters from an unambiguous alphabet (~93 bits).

@@ -111,11 +111,17 @@ impl Harness {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("api-tests")
-            .join(format!("{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+            .join(format!(
+                "{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("ferroswitch.db");
-        let store = store::Store::open(&format!("sqlite://{}", db.display())).await.expect("open store");
+        let store = store::Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("open store");
         let control = Arc::new(FakeControl::default());
         control.store.set(store.clone()).unwrap();
         let state = ApiState {
@@ -127,7 +133,13 @@ impl Harness {
             now_ms,
         };
         set_now(T0);
-        Harness { control, store, dir, db, state }
+        Harness {
+            control,
+            store,
+            dir,
+            db,
+            state,
+        }
     }
 
     pub fn state(&self) -> ApiState {
@@ -152,17 +164,34 @@ impl Harness {
 
     /// Send a request as built.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let res = api::router(self.state()).oneshot(req).await.expect("router is infallible");
+        let res = api::router(self.state())
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
         let json = serde_json::from_slice(&bytes).ok();
-        Resp { status, headers, bytes, json }
+        Resp {
+            status,
+            headers,
+            bytes,
+            json,
+        }
     }
 
     /// A request with the right token and, when `body` is given, a JSON body.
     pub async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Resp {
-        let mut b = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
         let body = match body {
             Some(v) => {
                 b = b.header(header::CONTENT_TYPE, "application/json");
@@ -174,8 +203,17 @@ impl Harness {
     }
 
     /// A request with the right token and a raw body and content type.
-    pub async fn call_raw(&self, method: Method, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Resp {
-        let mut b = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
         if let Some(ct) = content_type {
             b = b.header(header::CONTENT_TYPE, ct);
         }
@@ -201,7 +239,12 @@ impl Harness {
     /// Create an extension, asserting 201; returns the password.
     pub async fn create(&self, body: Value) -> String {
         let r = self.post("/v1/extensions", body.clone()).await;
-        assert_eq!(r.status, StatusCode::CREATED, "creating {body}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "creating {body}: {}",
+            r.text()
+        );
         r.json()["password"].as_str().expect("password").to_owned()
     }
 
@@ -236,11 +279,15 @@ impl Resp {
 
     /// The body as JSON; panics (showing the body) when it is not.
     pub fn json(&self) -> &Value {
-        self.json.as_ref().unwrap_or_else(|| panic!("{} body is not JSON: {:?}", self.status, self.text()))
+        self.json
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} body is not JSON: {:?}", self.status, self.text()))
     }
 
     pub fn content_type(&self) -> Option<&str> {
-        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// Asserts the status and a JSON body exactly `expected`.
@@ -254,7 +301,12 @@ impl Resp {
     /// and field (`None`: no `field` key) and a non-empty message.
     pub fn assert_error(&self, status: StatusCode, code: &str, field: Option<&str>) {
         assert_eq!(self.status, status, "body: {}", self.text());
-        assert_eq!(self.content_type(), Some("application/json"), "body: {}", self.text());
+        assert_eq!(
+            self.content_type(),
+            Some("application/json"),
+            "body: {}",
+            self.text()
+        );
         let body = self.json();
         assert_eq!(keys(body), set(&["error"]), "{body}");
         let e = &body["error"];
@@ -264,7 +316,10 @@ impl Resp {
         }
         assert_eq!(keys(e), want, "{body}");
         assert_eq!(e["code"], code, "{body}");
-        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
         if let Some(f) = field {
             assert_eq!(e["field"], f, "{body}");
         }
@@ -279,7 +334,11 @@ impl Resp {
 
 /// The keys of a JSON object.
 pub fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
 }
 
 pub fn set(items: &[&str]) -> BTreeSet<String> {
@@ -340,9 +399,20 @@ pub fn registration(ext: &str, contact: &str) -> RegistrationView {
 }
 
 pub fn call(id: &str) -> CallView {
-    CallView { id: id.into(), caller: "1001".into(), callee: "1002".into(), state: "answered".into(), start_ms: T0 as u64, answer_ms: Some(T0 as u64 + 2_000) }
+    CallView {
+        id: id.into(),
+        caller: "1001".into(),
+        callee: "1002".into(),
+        state: "answered".into(),
+        start_ms: T0 as u64,
+        answer_ms: Some(T0 as u64 + 2_000),
+    }
 }
 
 pub fn block(ip: &str) -> BlockView {
-    BlockView { ip: ip.into(), expires_in: 600, failures: 5 }
+    BlockView {
+        ip: ip.into(),
+        expires_in: 600,
+        failures: 5,
+    }
 }
