@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Issue 4 interop with sipp on both legs: busy, no answer with ring timeout,
+# CANCEL before answer, BYE from each side, re-INVITE hold/resume, early
+# media with 183, forking to two registered contacts; each call leaves a
+# CDR with the right disposition.
+source "$(dirname "$0")/lib.sh"
+
+start_switch b2bua --set directory.first_run_extensions= --set calls.ring_timeout=3
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+echo "SEQUENTIAL" >"$OUT/caller.csv"; echo "1000;$DOMAIN" >>"$OUT/caller.csv"
+echo "SEQUENTIAL" >"$OUT/callee.csv"; echo "1001;$DOMAIN" >>"$OUT/callee.csv"
+
+# register_uas PORT: register 1001's contact at 127.0.0.1:PORT (sipp, digest).
+register_uas() {
+  sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$1" -t u1 -inf "$OUT/callee.csv" \
+       -au 1001 -ap "$P1001" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/reg_uas_$1.log" 2>&1
+}
+unregister_all() { # drop every binding of 1001 (Contact: *)
+  python3 - "$SIP_PORT" "$P1001" <<'PY'
+import hashlib, re, socket, sys
+port, pw = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(3)
+lp = s.getsockname()[1]
+def reg(cseq, auth=""):
+    m = (f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bKun{cseq}\r\nFrom: <sip:1001@127.0.0.1>;tag=u\r\n"
+         f"To: <sip:1001@127.0.0.1>\r\nCall-ID: unreg-{lp}\r\nCSeq: {cseq} REGISTER\r\nContact: *\r\nExpires: 0\r\n{auth}Content-Length: 0\r\n\r\n")
+    s.sendto(m.encode(), ("127.0.0.1", port)); return s.recv(65535).decode()
+r = reg(1); n = re.search(r'nonce="([^"]+)"', r).group(1)
+md5 = lambda x: hashlib.md5(x.encode()).hexdigest()
+resp = md5(f"{md5('1001:127.0.0.1:' + pw)}:{n}:00000001:c:auth:{md5('REGISTER:sip:127.0.0.1')}")
+r = reg(2, f'Authorization: Digest username="1001", realm="127.0.0.1", nonce="{n}", uri="sip:127.0.0.1", response="{resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c"\r\n')
+sys.exit(0 if r.startswith("SIP/2.0 200") else 1)
+PY
+}
+# call_case NAME UAS_SCENARIO UAC_SCENARIO: one call, both sipp runs must succeed.
+call_case() {
+  local uas=$2 uac=$3 port; port=$(free_port)
+  unregister_all && register_uas "$port" || return 1
+  sipp -sf "$SCEN/$uas" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 20 -timeout_error -nostdin \
+       -trace_err -error_file "$OUT/$1.uas.err" >"$OUT/$1.uas.log" 2>&1 &
+  local uas_pid=$!
+  sipp -sf "$SCEN/$uac" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
+       -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/$1.uac.err" >"$OUT/$1.uac.log" 2>&1
+  local uac_rc=$?
+  wait "$uas_pid"; local uas_rc=$?
+  echo "uac=$uac_rc uas=$uas_rc"
+  [ "$uac_rc" -eq 0 ] && [ "$uas_rc" -eq 0 ]
+}
+# last_cdr FIELD=VALUE...: the newest CDR has these values.
+last_cdr() {
+  api GET "/v1/cdrs?limit=1" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    if str(c[k]) != v:
+        print(json.dumps(c, indent=1)); sys.exit(f"{k} = {c[k]}, expected {v}")' "$@"
+}
+
+check "answered, caller hangs up"          call_case bye uas_answer.xml uac_bye.xml
+check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller a_status=200
+check "answered, callee hangs up"          call_case calleebye uas_answer_bye.xml uac_callee_bye.xml
+check "  CDR: answered, callee hung up"     wait_for 3 last_cdr disposition=answered hangup_side=callee
+check "busy: 486 relayed"                  call_case busy uas_busy.xml uac_busy.xml
+check "  CDR: busy, 486 on both legs"       wait_for 3 last_cdr disposition=busy a_status=486 b_status=486
+check "no answer: 480 after ring timeout"  call_case noanswer uas_ring.xml uac_noanswer.xml
+check "  CDR: no_answer"                    wait_for 3 last_cdr disposition=no_answer a_status=480
+check "CANCEL before answer"               call_case cancel uas_ring.xml uac_cancel.xml
+check "  CDR: cancelled by the caller"      wait_for 3 last_cdr disposition=cancelled hangup_side=caller a_status=487
+check "early media: 183 with SDP relayed"  call_case early uas_early.xml uac_early.xml
+check "re-INVITE hold and resume relayed"  call_case hold uas_hold.xml uac_hold.xml
+
+# Forking: two contacts for 1001; one rings on, the other answers; the
+# ringing one is cancelled.
+fork_case() {
+  local p1 p2; p1=$(free_port); p2=$(free_port)
+  unregister_all && register_uas "$p1" && register_uas "$p2" || return 1
+  sipp -sf "$SCEN/uas_ring.xml" -i 127.0.0.1 -p "$p1" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/fork.ring.log" 2>&1 &
+  local ring=$!
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$p2" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/fork.answer.log" 2>&1 &
+  local ans=$!
+  sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
+       -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/fork.uac.log" 2>&1
+  local rc=$?
+  wait "$ring"; local r1=$?; wait "$ans"; local r2=$?
+  echo "uac=$rc ringing-fork=$r1 answering-fork=$r2"
+  [ $rc -eq 0 ] && [ $r1 -eq 0 ] && [ $r2 -eq 0 ]
+}
+check "forking: first 200 wins, other fork cancelled" fork_case
+check "no call left behind"                bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
+check "switch process still running"       alive
+
+summary "b2bua"
