@@ -9,7 +9,7 @@ for bed in *.sh; do
   echo "== testbed ${bed%.sh}"
   bash "$bed" | tee "out/${bed%.sh}.summary"
   rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed' "out/${bed%.sh}.summary" | tail -1)
+  line=$(grep -E '^[a-z0-9_]+: [0-9]+ passed, [0-9]+ failed' "out/${bed%.sh}.summary" | tail -1)
   p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
   total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-0}))
   if [ "$rc" -ne 0 ] || [ -z "$line" ]; then failed_beds+=("${bed%.sh}"); [ -z "$line" ] && total_fail=$((total_fail + 1)); fi

@@ -1,0 +1,313 @@
+//! The b2bua on a virtual clock: caller A, the switch S (endpoint + b2bua),
+//! callees B1/B2, over the testkit network. No sleeps; a 60 s ring
+//! timeout runs in microseconds.
+
+use b2bua::*;
+use bytes::Bytes;
+use sip_msg::{HeaderName, Message, Method};
+use sip_proto::{Dialog, EndpointConfig, Event, TxId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use testkit::sim::SimNet;
+
+#[derive(Default)]
+struct FakeMedia {
+    open: HashMap<String, (u16, u16)>,
+    peers: Vec<(String, Side, SocketAddr)>,
+    closed: Vec<String>,
+}
+
+impl Media for FakeMedia {
+    fn open(&mut self, call: &str) -> Option<(u16, u16)> {
+        let n = self.open.len() as u16;
+        self.open.insert(call.to_owned(), (20000 + 4 * n, 20002 + 4 * n));
+        self.open.get(call).copied()
+    }
+    fn set_peer(&mut self, call: &str, side: Side, rtp: SocketAddr) {
+        self.peers.push((call.to_owned(), side, rtp));
+    }
+    fn stats(&self, _call: &str) -> (u64, u64) {
+        (10, 20)
+    }
+    fn close(&mut self, call: &str) {
+        self.open.remove(call);
+        self.closed.push(call.to_owned());
+    }
+}
+
+const A: usize = 0;
+const S: usize = 1;
+const B1: usize = 2;
+const B2: usize = 3;
+
+struct World {
+    net: SimNet,
+    b2b: B2bua,
+    media: FakeMedia,
+    cdrs: Vec<Cdr>,
+    /// Requests that reached a scripted peer: (node, tx, request).
+    inbox: Vec<(usize, TxId, Message)>,
+    /// Responses that reached A: (tx, response).
+    a_responses: Vec<(TxId, Message)>,
+    callees: usize,
+}
+
+fn sdp(ip: &str, port: u16) -> Bytes {
+    Bytes::from(format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"))
+}
+
+impl World {
+    fn new(callees: usize) -> World {
+        let mut net = SimNet::new(42);
+        for addr in ["10.0.0.1:5060", "10.0.0.2:5060", "10.0.0.3:5060", "10.0.0.4:5060"] {
+            net.add(addr, EndpointConfig::default());
+        }
+        let b2b = B2bua::new(B2buaConfig {
+            domain: "pbx.test".into(),
+            media_ip: "10.0.0.2".parse().expect("ip"),
+            media_mode: MediaMode::Relay,
+            ring_timeout: Duration::from_secs(60),
+            user_agent: "ferroswitch-test".into(),
+        });
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees }
+    }
+
+    /// Run the network for `d`, letting the switch's b2bua handle its events.
+    fn run(&mut self, d: Duration) {
+        let end = self.net.now() + d;
+        while self.net.now() < end {
+            let step = Duration::from_millis(5);
+            self.net.run_for(step);
+            let now = self.net.now();
+            for (_, ev) in self.net.take_events(S) {
+                let ep = &mut self.net.node(S).ep;
+                match ev {
+                    Event::Request { tx, request, source } => {
+                        let in_dialog = request.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+                        if in_dialog {
+                            assert!(self.b2b.handle_in_dialog(now, ep, &mut self.media, tx, request), "in-dialog request not ours");
+                        } else {
+                            let targets = [B1, B2][..self.callees]
+                                .iter()
+                                .map(|n| Target { uri: format!("sip:1001@10.0.0.{}:5060", n + 1), dest: sip_proto::Peer::udp(format!("10.0.0.{}:5060", n + 1).parse().expect("addr")) })
+                                .collect();
+                            self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, format!("call-{}", tx)).expect("start");
+                        }
+                    }
+                    Event::Response { tx, response } => {
+                        self.b2b.handle_response(now, ep, &mut self.media, tx, response);
+                    }
+                    Event::Cancelled { tx, .. } => {
+                        assert!(self.b2b.handle_cancel(now, ep, &mut self.media, tx));
+                    }
+                    Event::Timeout { tx } | Event::TransportError { tx } => {
+                        self.b2b.handle_tx_failure(now, ep, &mut self.media, tx);
+                    }
+                    Event::Ack { request, .. } => {
+                        self.b2b.handle_ack(&request);
+                    }
+                    Event::StrayResponse { response, .. } => {
+                        self.b2b.handle_stray_2xx(ep, &response);
+                    }
+                    Event::AckTimeout { tx } => {
+                        self.b2b.handle_ack_timeout(now, ep, &mut self.media, tx);
+                    }
+                    _ => {}
+                }
+            }
+            if self.b2b.poll_timeout().is_some_and(|t| t <= now) {
+                let ep = &mut self.net.node(S).ep;
+                self.b2b.handle_timeout(now, ep, &mut self.media);
+            }
+            while let Some(ev) = self.b2b.poll_event() {
+                if let CallEvent::Ended(c) = ev {
+                    self.cdrs.push(*c);
+                }
+            }
+            self.net.flush();
+            for node in [A, B1, B2] {
+                for (_, ev) in self.net.take_events(node) {
+                    match ev {
+                        Event::Request { tx, request, .. } => self.inbox.push((node, tx, request)),
+                        Event::Response { tx, response } if node == A => self.a_responses.push((tx, response)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn invite(&mut self) -> (TxId, Message) {
+        let mut m = Message::request(Method::Invite, "sip:1001@pbx.test");
+        m.push(HeaderName::From, "\"Alice\" <sip:1000@pbx.test>;tag=a1");
+        m.push(HeaderName::To, "<sip:1001@pbx.test>");
+        m.push(HeaderName::CallId, "a-call-1");
+        m.push(HeaderName::CSeq, "1 INVITE");
+        m.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+        m.push(HeaderName::ContentType, "application/sdp");
+        m.set_body(sdp("10.0.0.1", 4000));
+        let now = self.net.now();
+        let dest = self.net.peer(S);
+        let tx = self.net.node(A).ep.send_request(now, m.clone(), dest).expect("send");
+        (tx, m)
+    }
+
+    fn take(&mut self, node: usize, method: Method) -> (TxId, Message) {
+        let i = self.inbox.iter().position(|(n, _, r)| *n == node && r.method() == Some(&method)).unwrap_or_else(|| panic!("no {method} at node {node}: {:?}", self.inbox.iter().map(|(n, _, r)| (*n, r.method().cloned())).collect::<Vec<_>>()));
+        let (_, tx, r) = self.inbox.remove(i);
+        (tx, r)
+    }
+
+    fn respond(&mut self, node: usize, tx: TxId, req: &Message, code: u16, tag: &str, body: Option<Bytes>) {
+        let mut r = Message::response_to(req, code, "X", Some(tag));
+        r.push(HeaderName::Contact, &format!("<sip:1001@10.0.0.{}:5060>", node + 1));
+        if let Some(b) = body {
+            r.push(HeaderName::ContentType, "application/sdp");
+            r.set_body(b);
+        }
+        let now = self.net.now();
+        self.net.node(node).ep.respond(now, tx, r).expect("respond");
+    }
+
+    fn a_codes(&self, tx: TxId) -> Vec<u16> {
+        self.a_responses.iter().filter(|(t, _)| *t == tx).filter_map(|(_, r)| r.status()).collect()
+    }
+}
+
+fn audio_port(body: &[u8]) -> (String, u16) {
+    let s = sdp::Session::parse_bytes(body).expect("sdp");
+    let m = s.media().next().expect("m=");
+    (m.effective_connection().expect("c=").address.to_owned(), m.port())
+}
+
+#[test]
+fn answered_call_bridges_both_legs_and_caller_hangs_up() {
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    // The B-leg is a new dialog, with SDP pointing at the relay port facing B.
+    assert_ne!(binv.call_id().expect("cid"), "a-call-1");
+    assert_eq!(binv.from().expect("from").display().as_deref(), Some("Alice"));
+    assert_eq!(audio_port(binv.body()), ("10.0.0.2".into(), 20002));
+    w.respond(B1, btx, &binv, 180, "b1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 180]);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 180, 200]);
+    let ok = w.a_responses.iter().find(|(_, r)| r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    assert_eq!(audio_port(ok.body()), ("10.0.0.2".into(), 20000), "caller talks to the relay port facing A");
+    // Both sides' real media addresses were handed to the relay.
+    let peers: Vec<_> = w.media.peers.iter().map(|(_, s, a)| (*s, a.to_string())).collect();
+    assert!(peers.contains(&(Side::A, "10.0.0.1:4000".into())) && peers.contains(&(Side::B, "10.0.0.3:6000".into())), "{peers:?}");
+    assert!(w.net.count_wire(S, "ACK") >= 1, "the switch ACKed B's 200");
+    // A ACKs and hangs up.
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    let bye = d.request(Method::Bye);
+    let now = w.net.now();
+    w.net.node(A).ep.send_request(now, bye, dest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (bbye_tx, bbye) = w.take(B1, Method::Bye);
+    assert_eq!(bbye.call_id(), binv.call_id());
+    w.respond(B1, bbye_tx, &bbye, 200, "b1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.cdrs.len(), 1);
+    let c = &w.cdrs[0];
+    assert_eq!((c.disposition, c.hangup_side, c.a_status, c.b_status), (Disposition::Answered, "caller", 200, 200));
+    assert_eq!(c.codec.as_deref(), Some("PCMU/8000"));
+    assert!(w.media.open.is_empty() && w.media.closed.len() == 1, "relay closed");
+    assert_eq!(w.b2b.count(), 0);
+}
+
+#[test]
+fn busy_is_relayed_and_recorded() {
+    let mut w = World::new(1);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 486, "b1", None);
+    w.run(Duration::from_millis(100));
+    assert_eq!(w.a_codes(atx), vec![100, 486]);
+    assert_eq!(w.cdrs[0].disposition, Disposition::Busy);
+    assert_eq!(w.net.count_wire(A, "ACK"), 1, "the caller's transaction ACKed the 486");
+}
+
+#[test]
+fn caller_cancel_cancels_the_b_leg() {
+    let mut w = World::new(1);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 180, "b1", None);
+    w.run(Duration::from_millis(50));
+    let now = w.net.now();
+    w.net.node(A).ep.cancel(now, atx, None).expect("cancel");
+    w.run(Duration::from_millis(50));
+    assert!(w.a_codes(atx).contains(&487));
+    // B saw the CANCEL (its endpoint answered 200 and reported it).
+    assert!(w.net.wire.iter().any(|x| x.to.to_string() == "10.0.0.3:5060" && x.first_line().starts_with("CANCEL")));
+    assert_eq!(w.cdrs[0].disposition, Disposition::Cancelled);
+    assert_eq!(w.cdrs[0].hangup_side, "caller");
+}
+
+#[test]
+fn ring_timeout_gives_480_and_cancels_in_virtual_time() {
+    let mut w = World::new(1);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 180, "b1", None);
+    w.run(Duration::from_secs(61));
+    assert!(w.a_codes(atx).contains(&480), "{:?}", w.a_codes(atx));
+    assert!(w.net.wire.iter().any(|x| x.first_line().starts_with("CANCEL")));
+    assert_eq!(w.cdrs[0].disposition, Disposition::NoAnswer);
+    assert_eq!(w.cdrs[0].hangup_cause, "no_answer");
+}
+
+#[test]
+fn forking_first_answer_wins_and_the_other_is_cancelled() {
+    let mut w = World::new(2);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (t1, i1) = w.take(B1, Method::Invite);
+    let (t2, i2) = w.take(B2, Method::Invite);
+    w.respond(B1, t1, &i1, 180, "b1", None);
+    w.respond(B2, t2, &i2, 180, "b2", None);
+    w.run(Duration::from_millis(50));
+    w.respond(B2, t2, &i2, 200, "b2", Some(sdp("10.0.0.4", 7000)));
+    w.run(Duration::from_millis(100));
+    assert_eq!(w.a_codes(atx).iter().filter(|c| **c == 200).count(), 1);
+    assert!(w.net.wire.iter().any(|x| x.to.to_string() == "10.0.0.3:5060" && x.first_line().starts_with("CANCEL")), "B1 cancelled");
+    assert!(!w.net.wire.iter().any(|x| x.to.to_string() == "10.0.0.4:5060" && x.first_line().starts_with("CANCEL")), "B2 not cancelled");
+    assert_eq!(w.b2b.count(), 1);
+}
+
+#[test]
+fn callee_bye_ends_the_caller_leg() {
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    // B hangs up: its BYE goes to the switch's Contact.
+    let mut bd = Dialog::from_uas(&binv, "b1", true).expect("b dialog");
+    let bye = bd.request(Method::Bye);
+    let now = w.net.now();
+    let sdest = w.net.peer(S);
+    w.net.node(B1).ep.send_request(now, bye, sdest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (abye_tx, abye) = w.take(A, Method::Bye);
+    assert_eq!(abye.call_id(), Ok("a-call-1"));
+    w.respond(A, abye_tx, &abye, 200, "a", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_side), (Disposition::Answered, "callee"));
+}
