@@ -4,7 +4,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${FERROSWITCH_BIN:-$ROOT/target/debug/ferroswitch}
+BIN=${FS_BIN:-$ROOT/target/debug/ferroswitch}
 SCEN=$ROOT/testbeds/scenarios
 OUT=${TESTBED_OUT:-$ROOT/testbeds/out}
 mkdir -p "$OUT"

@@ -27,6 +27,24 @@ check "Expires below minimum → 423 Min-Expires: 60"     reg_sipp register_423.
 check "replayed nonce-count refused"                     python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" replay 1003 "$P1003"
 check "wrong password and unknown user look the same"   python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" same-answer 1003 "$P1003"
 
+# The offline CLI writes to the same store while the switch runs; the
+# switch picks the change up (directory version) without a restart.
+cli() { "$BIN" extension "$@" --set data_dir="$DATA" --set sip.domain="$DOMAIN"; }
+check "CLI: extension add with a password"               cli add 3000 --password cli-pass-3000
+check "CLI: extension list shows it"                     bash -c "$(declare -f cli); BIN='$BIN' DATA='$DATA' DOMAIN='$DOMAIN'; cli list | grep -q '^3000 '"
+echo "SEQUENTIAL" >"$OUT/cli.csv"; echo "3000;$DOMAIN" >>"$OUT/cli.csv"
+# Wait for the switch to report the reload (a failed attempt would count
+# towards the brute-force ban of 127.0.0.1).
+reloads() { grep -c "directory reloaded" "$SWITCH_LOG"; }
+R0=$(reloads)
+check "switch reloads the directory after the CLI write" wait_for 5 bash -c "[ \$(grep -c 'directory reloaded' '$SWITCH_LOG') -gt $R0 ]"
+check "CLI-made extension registers (running switch)"  sipp_run register_auth.xml u1 -inf "$OUT/cli.csv" -au 3000 -ap cli-pass-3000 -m 1
+check "CLI: generated password is printed once"          bash -c "$(declare -f cli); BIN='$BIN' DATA='$DATA' DOMAIN='$DOMAIN'; cli add 3001 | grep -Eq 'password: [A-Za-z0-9]{16}$'"
+R0=$(reloads)
+check "CLI: extension del"                               cli del 3000
+check "switch reloads the directory after the delete"  wait_for 5 bash -c "[ \$(grep -c 'directory reloaded' '$SWITCH_LOG') -gt $R0 ]"
+check "deleted extension can no longer register"         sipp_run register_refused.xml u1 -inf "$OUT/cli.csv" -au 3000 -ap cli-pass-3000 -m 1
+
 # Real softphones.
 start_baresip bs1000 1000 "$P1000" udp; BS1000_PID=$BARESIP_PID; BS1000_CTRL=$BARESIP_CTRL
 start_baresip bs1001 1001 "$P1001" tcp; BS1001_PID=$BARESIP_PID; BS1001_CTRL=$BARESIP_CTRL
@@ -51,10 +69,20 @@ check "switch process still running"                     alive
 
 # Short nonce lifetime and brute force, on their own switch so neither
 # disturbs the phones above.
-start_switch registrar_ban --set security.auth_ban_failures=4 --set security.nonce_lifetime=2 --set directory.first_run_extensions=
+start_switch registrar_ban --set security.auth_ban_failures=4 --set security.nonce_lifetime=2 --set directory.first_run_extensions= \
+  --set registrar.keepalive_interval=1 --set sip.t1_ms=50
 PBAN=$(new_extension 2000)
+PKA=$(new_extension 2001)
 echo "SEQUENTIAL" >"$OUT/users.csv"; echo "2000;$DOMAIN" >>"$OUT/users.csv"
 check "old nonce → 401 stale=true"                       reg_sipp register_stale.xml u1 2000 "$PBAN"
+# NAT keep-alive: OPTIONS every second (T1 = 50 ms, so Timer F = 3.2 s). A
+# contact nobody answers for (sipp exits after registering) is dropped; a
+# live phone (baresip answers OPTIONS) keeps its binding.
+echo "SEQUENTIAL" >"$OUT/ka.csv"; echo "2001;$DOMAIN" >>"$OUT/ka.csv"
+check "keep-alive: registered contact"                   sipp_run register_auth.xml u1 -inf "$OUT/ka.csv" -au 2001 -ap "$PKA" -m 1
+check "keep-alive: unanswered contact is dropped"        wait_for 15 not_registered 2001
+start_baresip ka_live 2001 "$PKA" udp
+check "keep-alive: a phone that answers stays registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 2001 && sleep 6 && registered 2001"
 check "failed digests get the source blocked"            python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" ban 2000 wrong
 check "blocked source listed by the API"                 bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/security/blocks | grep -q '\"127.0.0.1\"'"
 check "blocked source cannot register even correctly"    bash -c "! python3 '$ROOT/testbeds/register_peer.py' $SIP_PORT $DOMAIN unbanned 2000 '$PBAN'"
