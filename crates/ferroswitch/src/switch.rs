@@ -191,15 +191,16 @@ impl Switch {
                 }
             }
             Method::Options if !in_dialog => {
-                self.reply(
-                    now,
-                    ep,
-                    tx,
-                    &req,
-                    200,
-                    "OK",
-                    &[(HeaderName::Allow, ALLOW), (HeaderName::Accept, "application/sdp"), (HeaderName::AcceptLanguage, "en"), (HeaderName::Supported, &SUPPORTED.join(", "))],
-                );
+                // Answered statelessly: OPTIONS pings (NAT keep-alives,
+                // monitoring) must not fill the transaction table for 32 s.
+                let tag = ep.new_tag();
+                let mut resp = Message::response_to(&req, 200, "OK", Some(&tag));
+                for (h, v) in [(HeaderName::Allow, ALLOW), (HeaderName::Accept, "application/sdp"), (HeaderName::AcceptLanguage, "en"), (HeaderName::Supported, &SUPPORTED.join(", ")), (HeaderName::Server, &self.user_agent)] {
+                    resp.push(h, v);
+                }
+                if let Err(e) = ep.respond_stateless(tx, resp) {
+                    tracing::debug!(%tx, ?e, "could not answer OPTIONS");
+                }
             }
             Method::Extension(_) => {
                 self.reply(now, ep, tx, &req, 501, "Not Implemented", &[(HeaderName::Allow, ALLOW)]);

@@ -626,6 +626,24 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Answer a server transaction statelessly (RFC 3261 §8.2.7) and forget
+    /// it at once: a retransmitted request is then a new request and is
+    /// answered again. For cheap idempotent answers (OPTIONS) this keeps
+    /// no state for Timer J's 32 s, as a stateless proxy would.
+    pub fn respond_stateless(&mut self, tx: TxId, resp: Message) -> Result<(), ProtoError> {
+        if resp.status().is_none() {
+            return Err(ProtoError::NotAResponse);
+        }
+        let dest = match self.entries.get(&tx).map(|e| &e.machine) {
+            Some(Machine::NonInviteServer(t)) => t.response_dest,
+            Some(Machine::InviteServer(_)) => return Err(ProtoError::WrongState),
+            _ => return Err(ProtoError::UnknownTransaction),
+        };
+        self.transmits.push_back(Transmit { dest, data: resp.to_bytes() });
+        self.discard(tx);
+        Ok(())
+    }
+
     /// Drop a server transaction without answering (a banned source):
     /// retransmissions of its request will be new requests again.
     pub fn discard(&mut self, tx: TxId) {

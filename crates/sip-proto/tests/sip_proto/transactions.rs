@@ -388,3 +388,18 @@ fn discarded_transaction_sends_nothing_and_is_forgotten() {
     assert_eq!(requests(net.take_events(b)).len(), 1);
     assert_eq!(net.count_wire(b, "SIP/2.0"), 0, "nothing was ever sent back");
 }
+
+#[test]
+fn stateless_answer_keeps_no_transaction() {
+    let (mut net, a, b) = pair(17);
+    let now = net.now();
+    let dest = net.peer(b);
+    let tx = net.node(a).ep.send_request(now, request(Method::Options, "sip:b.example", "sl1", 1, "t"), dest).expect("send");
+    net.run_for(Duration::from_millis(15));
+    let (stx, req) = requests(net.take_events(b)).remove(0);
+    let now = net.now();
+    net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 200, "OK", Some("x"))).expect("respond");
+    assert_eq!(net.node(b).ep.transaction_count(), 0);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(responses(&net.take_events(a), tx), vec![200]);
+}
