@@ -10,8 +10,8 @@
 # every call finished, and sipp really started calls at >= 95% of the asked
 # rate (otherwise sipp, not the server, set the pace). The server is
 # restarted before every step, so each step starts from an empty transaction
-# table and does not depend on the steps before it (ferroswitch keeps each
-# answered UDP transaction for Timer J = 32 s).
+# table and does not depend on the steps before it. (ferroswitch answers
+# out-of-dialog OPTIONS statelessly, RFC 3261 §8.2.7, as Kamailio's sl does.)
 #
 # Everything listens on 127.0.0.1 on ports the kernel hands out. Results go
 # to benches/out/ (git-ignored); nothing is written elsewhere but a temp dir
@@ -252,25 +252,8 @@ save K
 
 # ---- report -------------------------------------------------------------
 CORES=$(nproc)
-# Sustained-load bound of ferroswitch from its documented defaults: a UDP
-# non-INVITE server transaction stays for Timer J = 64*T1 after its final
-# response, and beyond sip.max_transactions new requests get 503.
-state_note() {
-  local f=$ROOT/configs/default.toml t1 maxtx
-  [ -f "$f" ] || return 0
-  t1=$(sed -n 's/^t1_ms *= *\([0-9]*\).*/\1/p' "$f" | head -n 1)
-  maxtx=$(sed -n 's/^max_transactions *= *\([0-9]*\).*/\1/p' "$f" | head -n 1)
-  [ -n "$t1" ] && [ -n "$maxtx" ] || return 0
-  awk -v t1="$t1" -v m="$maxtx" -v s="$STEP_SECONDS" -v kind="$F_KIND" -v lr="$F_LRATE" 'BEGIN {
-    j = 64 * t1 / 1000
-    printf "note: ferroswitch keeps each answered UDP OPTIONS transaction for Timer J = 64*T1 = %gs and\n", j
-    printf "      answers 503 beyond sip.max_transactions = %d (defaults), so it cannot SUSTAIN more than\n", m
-    printf "      %d OPTIONS/s for longer than %gs (Kamailio sl keeps no state). A %gs step on a restarted\n", m / j, j, s
-    printf "      server reaches that table limit above %d/s", m / s
-    if (kind == "refused" && lr * s > m)
-      printf ": the ferroswitch stop at %d/s (%d transactions) is\n      that limit, not CPU; its processing capacity is higher", lr, lr * s
-    printf ".\n" }'
-}
+# (OPTIONS are answered statelessly: no transaction-table bound to report.)
+state_note() { :; }
 
 report() {
   echo
