@@ -52,10 +52,14 @@ impl RelayPool {
     }
 
     fn bind_pair(&mut self) -> Option<(u16, std::net::UdpSocket, std::net::UdpSocket)> {
-        let span = (self.max.saturating_sub(self.min) / 2).max(1) as usize;
-        for _ in 0..span {
+        // Even RTP ports p with p + 1 (RTCP) still in range.
+        if self.max <= self.min {
+            return None;
+        }
+        let slots = ((self.max - 1 - self.min) / 2 + 1) as usize;
+        for _ in 0..slots {
             let p = self.next;
-            self.next = if self.next + 3 > self.max { self.min } else { self.next + 2 };
+            self.next = if p + 3 > self.max { self.min } else { p + 2 };
             let rtp = std::net::UdpSocket::bind(SocketAddr::new(self.ip, p));
             let rtcp = std::net::UdpSocket::bind(SocketAddr::new(self.ip, p + 1));
             if let (Ok(a), Ok(b)) = (rtp, rtcp) {
@@ -136,6 +140,8 @@ impl Media for RelayPool {
             .unwrap_or((0, 0))
     }
 
+    /// The task is aborted; its sockets are released when the runtime
+    /// drops it, a moment later (ports are reused after that).
     fn close(&mut self, call: &str) {
         if let Some(r) = self.relays.remove(call) {
             r.task.abort();

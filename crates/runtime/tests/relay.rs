@@ -1,0 +1,88 @@
+//! The RTP relay with real loopback sockets: packets cross untouched in
+//! both directions, and symmetric latching reaches a phone that announced
+//! an address it cannot be reached at (behind NAT).
+
+use b2bua::{Media, Side};
+use runtime::RelayPool;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+async fn recv(s: &UdpSocket) -> Vec<u8> {
+    let mut b = [0u8; 2048];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut b)).await.expect("packet within 2 s").expect("recv");
+    b[..n].to_vec()
+}
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef]);
+    p.extend(std::iter::repeat_n(0xff, 160));
+    p
+}
+
+#[tokio::test]
+async fn relays_both_ways_and_latches_behind_nat() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41000, 41100);
+    let (pa, pb) = pool.open("call-1").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    // A announces its real address; B announces one where nothing listens
+    // (like a private address behind NAT): loopback, so nothing leaves the host.
+    pool.set_peer("call-1", Side::A, phone_a.local_addr().expect("addr"));
+    let unreachable: SocketAddr = "127.0.0.99:9".parse().expect("addr");
+    pool.set_peer("call-1", Side::B, unreachable);
+    let relay_a: SocketAddr = format!("127.0.0.1:{pa}").parse().expect("addr");
+    let relay_b: SocketAddr = format!("127.0.0.1:{pb}").parse().expect("addr");
+    // B (behind NAT) sends first: the relay latches onto where it really is,
+    // and B's packet reaches A untouched.
+    phone_b.send_to(&rtp(1), relay_b).await.expect("send");
+    assert_eq!(recv(&phone_a).await, rtp(1));
+    // A's packets now reach B at its real address, not the announced one.
+    for seq in 10..20 {
+        phone_a.send_to(&rtp(seq), relay_a).await.expect("send");
+        assert_eq!(recv(&phone_b).await, rtp(seq));
+    }
+    // RTCP on port + 1 is relayed the same way (latched on its own socket).
+    let rtcp_b = UdpSocket::bind("127.0.0.1:0").await.expect("rtcp b");
+    rtcp_b.send_to(b"rtcp-rr", SocketAddr::new(relay_b.ip(), pb + 1)).await.expect("send");
+    let rtcp_a = UdpSocket::bind(SocketAddr::new(relay_a.ip(), 0)).await.expect("rtcp a");
+    let _ = &rtcp_a; // A announced RTP only; its RTCP goes to RTP port + 1, checked below via B.
+    phone_a.send_to(b"rtcp-sr", SocketAddr::new(relay_a.ip(), pa + 1)).await.expect("send");
+    assert_eq!(recv(&rtcp_b).await, b"rtcp-sr".to_vec(), "A's RTCP reaches B's latched RTCP address");
+    let (to_a, to_b) = pool.stats("call-1");
+    assert_eq!((to_a, to_b), (1, 10));
+    // A new SDP address from a re-INVITE re-arms latching.
+    let phone_b2 = UdpSocket::bind("127.0.0.1:0").await.expect("b2");
+    pool.set_peer("call-1", Side::B, phone_b2.local_addr().expect("addr"));
+    phone_a.send_to(&rtp(30), relay_a).await.expect("send");
+    assert_eq!(recv(&phone_b2).await, rtp(30));
+    pool.close("call-1");
+    assert!(pool.is_empty());
+    // The ports are released (the aborted task drops its sockets).
+    assert!(bindable_soon(relay_a).await);
+}
+
+async fn bindable_soon(addr: SocketAddr) -> bool {
+    for _ in 0..200 {
+        if std::net::UdpSocket::bind(addr).is_ok() {
+            return true;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn pool_runs_out_then_recovers() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 42000, 42007);
+    // 8 ports = two calls (4 ports each).
+    assert!(pool.open("a").is_some());
+    assert!(pool.open("b").is_some());
+    assert!(pool.open("c").is_none(), "no ports left");
+    pool.close("a");
+    assert!(bindable_soon("127.0.0.1:42000".parse().expect("addr")).await);
+    assert!(pool.open("c").is_some());
+}
