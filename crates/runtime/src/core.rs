@@ -164,64 +164,12 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
     let (conn_tx, conn_rx) = mpsc::channel(4096);
     let next_conn = Arc::new(AtomicU64::new(1));
     let limits = || ConnLimits { max_message: cfg.max_message, idle: cfg.tcp_idle };
+    let accept = AcceptCtx { conn_tx: conn_tx.clone(), next_conn: next_conn.clone(), max_message: cfg.max_message, idle: cfg.tcp_idle };
     if let Some(listener) = tcp {
-        let conn_tx = conn_tx.clone();
-        let next_conn = next_conn.clone();
-        let max_message = cfg.max_message;
-        let idle = cfg.tcp_idle;
-        let mut sd = sd_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = sd.changed() => break,
-                    r = listener.accept() => match r {
-                        Ok((stream, peer)) => {
-                            let id = next_conn.fetch_add(1, Ordering::Relaxed);
-                            let _ = stream.set_nodelay(true);
-                            tokio::spawn(serve(stream, Transport::Tcp, id, peer, conn_tx.clone(), ConnLimits { max_message, idle }, None));
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(accept_loop(listener, None, accept.clone(), sd_rx.clone()));
     }
     if let Some((listener, acceptor)) = tls {
-        let conn_tx = conn_tx.clone();
-        let next_conn = next_conn.clone();
-        let max_message = cfg.max_message;
-        let idle = cfg.tcp_idle;
-        let mut sd = sd_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = sd.changed() => break,
-                    r = listener.accept() => match r {
-                        Ok((stream, peer)) => {
-                            let id = next_conn.fetch_add(1, Ordering::Relaxed);
-                            let _ = stream.set_nodelay(true);
-                            let acceptor = acceptor.clone();
-                            let conn_tx = conn_tx.clone();
-                            tokio::spawn(async move {
-                                // A handshake that stalls must not hold a task forever.
-                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                                    Ok(Ok(tls)) => serve(tls, Transport::Tls, id, peer, conn_tx, ConnLimits { max_message, idle }, None).await,
-                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                                }
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(accept_loop(listener, Some(acceptor), accept.clone(), sd_rx.clone()));
     }
     let core = Core {
         ep: Endpoint::new(cfg.endpoint.clone()),
@@ -409,6 +357,52 @@ impl<S: Service> Core<S> {
                         }
                     });
                 }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AcceptCtx {
+    conn_tx: mpsc::Sender<ConnEvent>,
+    next_conn: Arc<AtomicU64>,
+    max_message: usize,
+    idle: Duration,
+}
+
+/// Accept TCP connections (TLS when `tls` is given) until shutdown; each
+/// connection is served by its own task.
+async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ctx: AcceptCtx, mut sd: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = sd.changed() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        };
+        let id = ctx.next_conn.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        let limits = ConnLimits { max_message: ctx.max_message, idle: ctx.idle };
+        let conn_tx = ctx.conn_tx.clone();
+        match &tls {
+            None => {
+                tokio::spawn(serve(stream, Transport::Tcp, id, peer, conn_tx, limits, None));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A handshake that stalls must not hold a task forever.
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve(tls, Transport::Tls, id, peer, conn_tx, limits, None).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
             }
         }
     }

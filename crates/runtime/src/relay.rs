@@ -83,10 +83,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     loop {
         let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
-            r = socks[0].recv_from(b0) => (0usize, r),
-            r = socks[1].recv_from(b1) => (1, r),
-            r = socks[2].recv_from(b2) => (2, r),
-            r = socks[3].recv_from(b3) => (3, r),
+            // Control first: an SDP address set before a packet arrived
+            // must be in force when that packet is relayed.
+            biased;
             c = ctl.recv() => match c {
                 Some(Ctl::Peer(side, addr)) => {
                     let (rtp, rtcp) = if side == Side::A { (0, 1) } else { (2, 3) };
@@ -98,6 +97,10 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 None => return,
             },
+            r = socks[0].recv_from(b0) => (0usize, r),
+            r = socks[1].recv_from(b1) => (1, r),
+            r = socks[2].recv_from(b2) => (2, r),
+            r = socks[3].recv_from(b3) => (3, r),
         };
         let Ok((n, from)) = r else { continue };
         // Symmetric RTP: the first packet on a socket fixes where its side is.

@@ -47,10 +47,18 @@ async fn relays_both_ways_and_latches_behind_nat() {
     // RTCP on port + 1 is relayed the same way (latched on its own socket).
     let rtcp_b = UdpSocket::bind("127.0.0.1:0").await.expect("rtcp b");
     rtcp_b.send_to(b"rtcp-rr", SocketAddr::new(relay_b.ip(), pb + 1)).await.expect("send");
-    let rtcp_a = UdpSocket::bind(SocketAddr::new(relay_a.ip(), 0)).await.expect("rtcp a");
-    let _ = &rtcp_a; // A announced RTP only; its RTCP goes to RTP port + 1, checked below via B.
-    phone_a.send_to(b"rtcp-sr", SocketAddr::new(relay_a.ip(), pa + 1)).await.expect("send");
-    assert_eq!(recv(&rtcp_b).await, b"rtcp-sr".to_vec(), "A's RTCP reaches B's latched RTCP address");
+    // RTCP is periodic: A keeps sending until B's latch is in place (the
+    // relay may see A's first report before B's).
+    let mut got = None;
+    for _ in 0..50 {
+        phone_a.send_to(b"rtcp-sr", SocketAddr::new(relay_a.ip(), pa + 1)).await.expect("send");
+        let mut b = [0u8; 64];
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(40), rtcp_b.recv_from(&mut b)).await {
+            got = Some(b[..n].to_vec());
+            break;
+        }
+    }
+    assert_eq!(got, Some(b"rtcp-sr".to_vec()), "A's RTCP reaches B's latched RTCP address");
     let (to_a, to_b) = pool.stats("call-1");
     assert_eq!((to_a, to_b), (1, 10));
     // A new SDP address from a re-INVITE re-arms latching.
