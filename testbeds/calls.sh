@@ -39,4 +39,18 @@ PY
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"            alive
 
+# media.mode = bypass: SDP passes untouched, the phones talk directly,
+# the switch relays nothing (and the audio still gets through).
+start_switch calls_bypass --set directory.first_run_extensions= --set media.mode=bypass
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+start_baresip byp_b 1001 "$P1001" udp auto "$OUT/b1000.wav"
+start_baresip byp_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
+check "bypass: both phones registered"          bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+check "bypass: call ends with a CDR"            wait_for 20 cdr_ready
+check "bypass: caller hears 1000 Hz directly"   python3 "$ROOT/testbeds/tones.py" detect "$(rec byp_a dec)" 1000 440
+check "bypass: callee hears 440 Hz directly"    python3 "$ROOT/testbeds/tones.py" detect "$(rec byp_b dec)" 440 1000
+check "bypass: the switch relayed no packet"    bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1000' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"packets_to_a\"]==0 and c[\"packets_to_b\"]==0 else 1)'"
+
 summary "calls"
