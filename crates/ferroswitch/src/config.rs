@@ -74,6 +74,7 @@ pub struct Directory {
 #[serde(deny_unknown_fields)]
 pub struct Calls {
     pub ring_timeout: u64,
+    pub drain_timeout: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

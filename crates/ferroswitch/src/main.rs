@@ -307,9 +307,33 @@ async fn run(cfg: config::Config) -> Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
     }
-    // No calls exist yet to drain; refuse new work and stop.
+    // Drain: refuse new work (503 + Retry-After, health reports draining),
+    // let live calls finish for up to calls.drain_timeout, then hang up the
+    // rest and stop. A second signal skips the wait.
     draining.store(true, Ordering::Relaxed);
     started.handle.command(Command::Drain).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.calls.drain_timeout);
+    loop {
+        let (tx, rx) = oneshot::channel();
+        started.handle.command(Command::Calls(tx)).await;
+        let live = rx.await.map(|c| c.len()).unwrap_or(0);
+        if live == 0 {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(live, "drain timeout: hanging up the remaining calls");
+            started.handle.command(Command::HangupAll).await;
+            // Let the BYEs and CDRs go out.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break;
+        }
+        tracing::info!(live, "draining: waiting for live calls to end");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::signal::ctrl_c() => { started.handle.command(Command::HangupAll).await; tokio::time::sleep(Duration::from_millis(500)).await; break; }
+            _ = term.recv() => { started.handle.command(Command::HangupAll).await; tokio::time::sleep(Duration::from_millis(500)).await; break; }
+        }
+    }
     started.handle.shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(5), started.join).await;
     let _ = http_stop_tx.send(());

@@ -54,6 +54,8 @@ pub enum Command {
     Calls(oneshot::Sender<Vec<api::CallView>>),
     /// Hang a call up.
     Hangup(String, oneshot::Sender<bool>),
+    /// Hang every call up (end of a drain).
+    HangupAll,
 }
 
 pub struct Switch {
@@ -153,7 +155,10 @@ impl Switch {
             ep.discard(tx);
             return;
         }
-        if self.draining {
+        let in_dialog_early = req.to().map(|t| t.tag().is_some()).unwrap_or(false);
+        if self.draining && !in_dialog_early {
+            // Shutting down: live calls go on (their in-dialog requests are
+            // served below), new work is refused with a hint to retry.
             self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[(HeaderName::RetryAfter, "30")]);
             return;
         }
@@ -344,6 +349,12 @@ impl Service for Switch {
                     })
                     .collect();
                 let _ = reply.send(v);
+            }
+            Command::HangupAll => {
+                for c in self.b2bua.calls() {
+                    self.b2bua.hangup(now, ep, &mut self.media, &c.id);
+                }
+                self.drain_calls();
             }
             Command::Hangup(id, reply) => {
                 let ok = self.b2bua.hangup(now, ep, &mut self.media, &id);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 8 (lifecycle): SIGTERM during a live call. The call goes on (audio
+# still flows), a new call gets 503 with Retry-After, health reports
+# draining, and the process exits by itself once the call has ended, with
+# the call's CDR written.
+source "$(dirname "$0")/lib.sh"
+
+start_switch lifecycle --set directory.first_run_extensions= --set calls.drain_timeout=30
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+python3 "$ROOT/testbeds/tones.py" make "$OUT/lc_a.wav" 440 12
+python3 "$ROOT/testbeds/tones.py" make "$OUT/lc_b.wav" 1000 6
+start_baresip lc_b 1001 "$P1001" udp auto "$OUT/lc_b.wav"
+start_baresip lc_a 1000 "$P1000" udp manual "$OUT/lc_a.wav"; A_CTRL=$BARESIP_CTRL
+wait_for 10 registered 1000 >/dev/null; wait_for 10 registered 1001 >/dev/null
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
+check "call answered"                                 wait_for 10 answered
+kill -TERM "$SWITCH_PID"
+check "health reports draining (503)"                 wait_for 5 bash -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$HTTP_PORT/v1/health | grep -q 503"
+check "a new call gets 503 with Retry-After"          sipp_run invite_503.xml u1 -m 1
+check "the live call is still up"                     answered
+check "the switch exits by itself after the call"     wait_for 20 bash -c "! kill -0 $SWITCH_PID 2>/dev/null"
+check "caller heard the callee throughout"            python3 "$ROOT/testbeds/tones.py" detect "$(ls "$OUT"/lc_a.baresip/snd/*dec.wav | head -1)" 1000 440
+check "the call's CDR was written before exit"        python3 - "$DATA/ferroswitch.db" <<'PY'
+import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("select disposition, hangup_side, billable_ms from cdrs").fetchall()
+print(rows)
+assert len(rows) == 1 and rows[0][0] == "answered" and rows[0][1] == "callee" and rows[0][2] > 4000, rows
+PY
+check "log says it drained"                           grep -q "draining: waiting for live calls" "$SWITCH_LOG"
+
+summary "lifecycle"
