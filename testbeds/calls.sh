@@ -38,6 +38,32 @@ assert one == c, one
 PY
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"            alive
+check "/metrics needs the token"                bash -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$HTTP_PORT/metrics | grep -q 401"
+check "/metrics parses and moved with the call" python3 - "$HTTP_PORT" "$TOKEN" <<'PY'
+import re, sys, urllib.request
+port, token = sys.argv[1], sys.argv[2]
+r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer " + token}))
+assert r.headers["Content-Type"].startswith("text/plain"), r.headers["Content-Type"]
+samples, typed = {}, set()
+for line in r.read().decode().splitlines():
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split(" ", 3)
+        assert kind in ("counter", "gauge"), line
+        typed.add(name)
+    elif line.startswith("#") or not line:
+        continue
+    else:
+        m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+)', line)
+        assert m, f"not Prometheus text: {line!r}"
+        assert m.group(1) in typed, f"sample before its TYPE: {line}"
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(4))
+print(samples)
+assert samples['ferroswitch_calls_ended_total{disposition="answered"}'] == 1
+assert samples["ferroswitch_calls_started_total"] == 1
+assert samples["ferroswitch_calls_active"] == 0 and samples["ferroswitch_relay_sessions"] == 0
+assert samples["ferroswitch_registrations"] == 2
+assert samples["process_resident_memory_bytes"] > 1e6
+PY
 
 # media.mode = bypass: SDP passes untouched, the phones talk directly,
 # the switch relays nothing (and the audio still gets through).

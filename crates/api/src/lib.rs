@@ -57,6 +57,8 @@ pub trait Control: Send + Sync + 'static {
     fn calls(&self) -> BoxFuture<'_, Vec<CallView>>;
     /// Hang a call up; false if there is no such call.
     fn hangup(&self, id: String) -> BoxFuture<'_, bool>;
+    /// Prometheus text exposition of the switch's metrics.
+    fn metrics(&self) -> BoxFuture<'_, String>;
 }
 
 /// Shared state of the handlers.
@@ -153,6 +155,12 @@ async fn health(State(st): State<ApiState>) -> Response {
     }
 }
 
+/// Prometheus metrics (text format 0.0.4); needs the token like /v1.
+async fn metrics(State(st): State<ApiState>) -> Response {
+    let body = st.control.metrics().await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
 async fn openapi_json() -> Response {
     Json(openapi()).into_response()
 }
@@ -178,6 +186,7 @@ async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> 
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/v1/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route("/v1/extensions", get(extensions::list).post(extensions::create))
         .route("/v1/extensions/{number}", get(extensions::get_one).patch(extensions::patch).delete(extensions::remove))
         .route("/v1/registrations", get(live::registrations))

@@ -159,6 +159,13 @@ impl api::Control for ControlImpl {
             rx.await.unwrap_or(false)
         })
     }
+    fn metrics(&self) -> api::BoxFuture<'_, String> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Metrics(tx)).await;
+            rx.await.unwrap_or_default()
+        })
+    }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
             match self.store.directory_snapshot().await {

@@ -56,6 +56,8 @@ pub enum Command {
     Hangup(String, oneshot::Sender<bool>),
     /// Hang every call up (end of a drain).
     HangupAll,
+    /// Prometheus text.
+    Metrics(oneshot::Sender<String>),
 }
 
 pub struct Switch {
@@ -69,6 +71,8 @@ pub struct Switch {
     pings: HashMap<TxId, (String, String)>,
     b2bua: B2bua,
     media: RelayPool,
+    calls_ended: HashMap<&'static str, u64>,
+    calls_started: u64,
 }
 
 impl Switch {
@@ -81,7 +85,7 @@ impl Switch {
         b2bua: B2bua,
         media: RelayPool,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0 }
     }
 
     /// An INVITE outside a dialog: authenticate, find the callee, ring it.
@@ -122,12 +126,13 @@ impl Switch {
         while let Some(ev) = self.b2bua.poll_event() {
             match ev {
                 CallEvent::Ended(cdr) => {
+                    *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     let _ = self.jobs.send(Job::Cdr(cdr));
                 }
                 CallEvent::Answered { id } => tracing::info!(call = %id, "call answered"),
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
-                CallEvent::Created { .. } => {}
+                CallEvent::Created { .. } => self.calls_started += 1,
             }
         }
     }
@@ -234,6 +239,39 @@ impl Switch {
             }
             Err(e) => tracing::debug!(?e, "keep-alive not sent"),
         }
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    fn metrics(&self, ep: &Endpoint) -> String {
+        use std::fmt::Write;
+        let mut o = String::with_capacity(2048);
+        let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(o, "{name}{labels} {v}");
+            }
+        };
+        let st = ep.stats();
+        let (auth_fail, bans) = self.registrar.auth_counters();
+        gauge("ferroswitch_calls_active", "Calls in progress.", "gauge", &[(String::new(), self.b2bua.count() as f64)]);
+        gauge("ferroswitch_calls_started_total", "Calls started.", "counter", &[(String::new(), self.calls_started as f64)]);
+        let mut ended: Vec<_> = self.calls_ended.iter().map(|(d, n)| (format!("{{disposition=\"{d}\"}}"), *n as f64)).collect();
+        ended.sort_by(|a, b| a.0.cmp(&b.0));
+        gauge("ferroswitch_calls_ended_total", "Calls ended, by disposition.", "counter", &ended);
+        gauge("ferroswitch_relay_sessions", "Open media relays.", "gauge", &[(String::new(), self.media.len() as f64)]);
+        gauge("ferroswitch_registrations", "Registered contacts.", "gauge", &[(String::new(), self.registrar.count() as f64)]);
+        gauge("ferroswitch_auth_failures_total", "Failed digest authentications.", "counter", &[(String::new(), auth_fail as f64)]);
+        gauge("ferroswitch_auth_bans_total", "Sources banned for failed authentications.", "counter", &[(String::new(), bans as f64)]);
+        gauge("ferroswitch_sip_transactions", "Live SIP transactions.", "gauge", &[(String::new(), ep.transaction_count() as f64)]);
+        gauge("ferroswitch_sip_parse_errors_total", "Messages that failed to parse or lacked core headers.", "counter", &[(String::new(), st.parse_errors as f64)]);
+        gauge("ferroswitch_sip_bad_requests_total", "Stateless 400/505 answers.", "counter", &[(String::new(), st.bad_requests_answered as f64)]);
+        gauge("ferroswitch_sip_retransmissions_absorbed_total", "Request retransmissions absorbed.", "counter", &[(String::new(), st.retransmissions_absorbed as f64)]);
+        gauge("ferroswitch_sip_overload_rejections_total", "Requests refused with 503 (transaction table full).", "counter", &[(String::new(), st.overload_rejections as f64)]);
+        gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);
+        if let Some(rss) = std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok())) {
+            gauge("process_resident_memory_bytes", "Resident memory.", "gauge", &[(String::new(), rss * 4096.0)]);
+        }
+        o
     }
 
     fn view(&self, b: &Binding, now_ms: u64) -> RegistrationView {
@@ -349,6 +387,9 @@ impl Service for Switch {
                     })
                     .collect();
                 let _ = reply.send(v);
+            }
+            Command::Metrics(reply) => {
+                let _ = reply.send(self.metrics(ep));
             }
             Command::HangupAll => {
                 for c in self.b2bua.calls() {

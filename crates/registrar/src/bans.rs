@@ -42,6 +42,8 @@ pub struct Bans {
     failures: HashMap<IpAddr, VecDeque<u64>>,
     order: VecDeque<IpAddr>,
     blocked: HashMap<IpAddr, BlockedSource>,
+    failures_total: u64,
+    bans_total: u64,
 }
 
 const MAX_TRACKED: usize = 100_000;
@@ -62,6 +64,7 @@ impl Bans {
         if !self.cfg.enabled {
             return false;
         }
+        self.failures_total += 1;
         let already = self.is_blocked(ip, now_ms);
         let q = match self.failures.get_mut(&ip) {
             Some(q) => q,
@@ -83,6 +86,7 @@ impl Bans {
             let failures = q.len() as u32;
             q.clear();
             self.blocked.insert(ip, BlockedSource { ip, until_ms: now_ms + self.cfg.ban_ms, failures });
+            self.bans_total += 1;
             return true;
         }
         false
@@ -101,6 +105,16 @@ impl Bans {
         let mut v: Vec<_> = self.blocked.values().cloned().collect();
         v.sort_by_key(|b| b.ip);
         v
+    }
+
+    /// Failed authentications counted since start.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
+    }
+
+    /// Bans imposed since start.
+    pub fn bans_total(&self) -> u64 {
+        self.bans_total
     }
 
     /// Lift a ban; returns whether there was one.

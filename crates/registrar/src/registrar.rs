@@ -232,6 +232,11 @@ impl Registrar {
         self.bans.list(now_ms)
     }
 
+    /// (failed authentications, bans) since start.
+    pub fn auth_counters(&self) -> (u64, u64) {
+        (self.bans.failures_total(), self.bans.bans_total())
+    }
+
     /// Lift a ban.
     pub fn clear_block(&mut self, ip: IpAddr) -> bool {
         self.bans.clear(ip)

@@ -86,6 +86,10 @@ impl Control for FakeControl {
         self.draining.load(Ordering::SeqCst)
     }
 
+    fn metrics(&self) -> BoxFuture<'_, String> {
+        Box::pin(async move { "# HELP ferroswitch_calls_active Calls in progress.\n# TYPE ferroswitch_calls_active gauge\nferroswitch_calls_active 0\n".to_owned() })
+    }
+
     fn directory_changed(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.directory_changes.fetch_add(1, Ordering::SeqCst);
