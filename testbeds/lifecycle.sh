@@ -30,4 +30,17 @@ assert len(rows) == 1 and rows[0][0] == "answered" and rows[0][1] == "callee" an
 PY
 check "log says it drained"                           grep -q "draining: waiting for live calls" "$SWITCH_LOG"
 
+# kill -9 during a live call: after the restart the call has a CDR marked
+# interrupted (every call leaves a record), and the registrations are back.
+STARTS=$(( $(grep -c "ferroswitch started" "$SWITCH_LOG") + 1 )) RESTART=1 start_switch lifecycle
+wait_for 10 registered 1000 >/dev/null
+start_baresip lc_b2 1001 "$P1001" udp auto "$OUT/lc_b.wav"
+wait_for 10 registered 1001 >/dev/null
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+check "second call answered"                          wait_for 10 answered
+CALL_ID=$(api GET /v1/calls | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+restart_switch KILL
+check "after kill -9: the live call has an interrupted CDR" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL_ID | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if c[\"disposition\"]==\"interrupted\" and c[\"answer_ms\"] else 1)'"
+check "after kill -9: registrations are back"         registered 1000
+
 summary "lifecycle"

@@ -139,6 +139,14 @@ pub enum CallEvent {
     Created {
         /// Call UUID.
         id: String,
+        /// Calling extension.
+        caller: String,
+        /// Called number.
+        callee: String,
+        /// Caller's Call-ID.
+        a_call_id: String,
+        /// When.
+        start: Instant,
     },
     /// The callee's phone rings (first 180/183).
     Ringing {
@@ -149,6 +157,8 @@ pub enum CallEvent {
     Answered {
         /// Call UUID.
         id: String,
+        /// When.
+        at: Instant,
     },
     /// Ended: the CDR.
     Ended(Box<Cdr>),
@@ -433,7 +443,8 @@ impl B2bua {
                 max_forwards,
             },
         );
-        self.events.push_back(CallEvent::Created { id: id.clone() });
+        let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
+        self.events.push_back(CallEvent::Created { id: id.clone(), caller: caller.to_owned(), callee: callee.to_owned(), a_call_id, start: now });
         Ok(id)
     }
 
@@ -575,7 +586,7 @@ impl B2bua {
             call.answer = Some(now);
             call.a_status = 200;
             let _ = ep.respond(now, call.a_tx, r);
-            self.events.push_back(CallEvent::Answered { id: id.to_owned() });
+            self.events.push_back(CallEvent::Answered { id: id.to_owned(), at: now });
             return;
         }
         // Final failure of one fork.

@@ -212,6 +212,12 @@ async fn run(cfg: config::Config) -> Result<()> {
         }
         snapshot = store.directory_snapshot().await?;
     }
+    // Calls that were live when the process last died become CDRs marked
+    // interrupted, so every call leaves a record.
+    let interrupted = store.recover_interrupted_calls(now_ms()).await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(count = interrupted.len(), "calls interrupted by the last stop were recorded as CDRs");
+    }
     let stale_realm = snapshot.extensions.iter().filter(|e| e.realm != realm).count();
     if stale_realm > 0 {
         tracing::warn!(count = stale_realm, %realm, "extensions whose credentials were made for another realm cannot authenticate; reset their passwords");

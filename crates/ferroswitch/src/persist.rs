@@ -86,15 +86,26 @@ pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, 
         }
         let now_ms = clock.now_ms();
         for job in &batch {
-            if let Job::Cdr(c) = job {
-                write_cdr(&store, c, &clock).await;
+            match job {
+                Job::CallStarted { id, caller, callee, a_call_id, start } => {
+                    if let Err(e) = store.insert_live_call(id, caller, callee, a_call_id, clock.unix_ms(*start) as i64).await {
+                        tracing::error!(call = %id, error = %e, "could not note the live call");
+                    }
+                }
+                Job::CallAnswered { id, at } => {
+                    if let Err(e) = store.mark_live_call_answered(id, clock.unix_ms(*at) as i64).await {
+                        tracing::error!(call = %id, error = %e, "could not note the answer");
+                    }
+                }
+                Job::Cdr(c) => write_cdr(&store, c, &clock).await,
+                _ => {}
             }
         }
         let changes: Vec<BindingChange> = batch
             .iter()
             .flat_map(|j| match j {
                 Job::Commit { changes, .. } | Job::Persist(changes) => changes.iter(),
-                Job::Cdr(_) => [].iter(),
+                Job::Cdr(_) | Job::CallStarted { .. } | Job::CallAnswered { .. } => [].iter(),
             })
             .map(|c| to_change(c, now_ms))
             .collect();

@@ -32,6 +32,10 @@ pub enum Job {
     Persist(Vec<Change>),
     /// Write a call detail record.
     Cdr(Box<b2bua::Cdr>),
+    /// Note a call as live (becomes an interrupted CDR if we crash).
+    CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant },
+    /// Note a live call's answer.
+    CallAnswered { id: String, at: Instant },
 }
 
 pub use api::{BlockView, RegistrationView};
@@ -130,9 +134,15 @@ impl Switch {
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     let _ = self.jobs.send(Job::Cdr(cdr));
                 }
-                CallEvent::Answered { id } => tracing::info!(call = %id, "call answered"),
+                CallEvent::Answered { id, at } => {
+                    tracing::info!(call = %id, "call answered");
+                    let _ = self.jobs.send(Job::CallAnswered { id, at });
+                }
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
-                CallEvent::Created { .. } => self.calls_started += 1,
+                CallEvent::Created { id, caller, callee, a_call_id, start } => {
+                    self.calls_started += 1;
+                    let _ = self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start });
+                }
             }
         }
     }

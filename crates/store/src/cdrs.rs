@@ -86,13 +86,75 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
 }
 
 impl Store {
-    /// Insert a CDR (an existing id is left as it is: writing twice is harmless).
+    /// Record a call that started (removed when its CDR is written).
+    pub async fn insert_live_call(&self, id: &str, caller: &str, callee: &str, a_call_id: &str, start_ms: i64) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(caller)
+                .bind(callee)
+                .bind(a_call_id)
+                .bind(start_ms)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Note a live call's answer time.
+    pub async fn mark_live_call_answered(&self, id: &str, answer_ms: i64) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE live_calls SET answer_ms = $1 WHERE id = $2").bind(answer_ms).bind(id).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// After a crash: every call still marked live becomes a CDR with
+    /// disposition `interrupted`, ending at `now_ms`. Returns those CDRs.
+    pub async fn recover_interrupted_calls(&self, now_ms: i64) -> Result<Vec<Cdr>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms FROM live_calls ORDER BY start_ms").fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok((r.text("id")?, r.text("caller")?, r.text("callee")?, r.text("a_call_id")?, r.int("start_ms")?, r.opt_int("answer_ms")?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, caller, callee, a_call_id, start_ms, answer_ms) in rows {
+            let end = now_ms.max(start_ms);
+            let c = Cdr {
+                id,
+                caller,
+                callee,
+                a_call_id,
+                start_ms,
+                answer_ms,
+                end_ms: end,
+                duration_ms: end - start_ms,
+                billable_ms: answer_ms.map(|a| end - a).unwrap_or(0),
+                disposition: "interrupted".into(),
+                hangup_side: "system".into(),
+                hangup_cause: "switch_restart".into(),
+                a_status: 0,
+                b_status: 0,
+                codec: None,
+                packets_to_a: 0,
+                packets_to_b: 0,
+            };
+            self.insert_cdr(&c).await?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Insert a CDR and forget the call's live row, in one transaction (an
+    /// existing CDR id is left as it is: writing twice is harmless).
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO cdrs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (id) DO NOTHING"
         );
         with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
             sqlx::query(&sql)
                 .bind(&c.id)
                 .bind(&c.caller)
@@ -111,8 +173,10 @@ impl Store {
                 .bind(&c.codec)
                 .bind(c.packets_to_a)
                 .bind(c.packets_to_b)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM live_calls WHERE id = $1").bind(&c.id).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -222,6 +286,16 @@ mod tests {
         assert_eq!(window.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["id2", "id1"]);
         let page = store.list_cdrs(&CdrFilter { after: Some((1003, "id3".into())), ..Default::default() }, 2).await.expect("list");
         assert_eq!(page.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["id2", "id1"]);
+        // A call that was live when the process died becomes an interrupted CDR.
+        store.insert_live_call("live1", "1000", "1001", "c9", 5000).await.expect("live");
+        store.mark_live_call_answered("live1", 6000).await.expect("answered");
+        store.insert_live_call("done1", "1000", "1001", "c8", 5000).await.expect("live");
+        store.insert_cdr(&cdr("done1", 5000, "1000", "answered")).await.expect("cdr clears live row");
+        let rec = store.recover_interrupted_calls(9000).await.expect("recover");
+        assert_eq!(rec.len(), 1);
+        let got = store.get_cdr("live1").await.expect("get").expect("cdr");
+        assert_eq!((got.disposition.as_str(), got.answer_ms, got.end_ms, got.billable_ms), ("interrupted", Some(6000), 9000, 3000));
+        assert!(store.recover_interrupted_calls(10_000).await.expect("again").is_empty(), "recovered once only");
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }

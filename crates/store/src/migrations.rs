@@ -27,11 +27,13 @@ type Embedded = (i64, &'static str, &'static str);
 pub(crate) const SQLITE: &[Embedded] = &[
     (1, "directory and bindings", include_str!("../migrations/sqlite/0001_directory_and_bindings.sql")),
     (2, "cdrs", include_str!("../migrations/sqlite/0002_cdrs.sql")),
+    (3, "live calls", include_str!("../migrations/sqlite/0003_live_calls.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
     (1, "directory and bindings", include_str!("../migrations/postgres/0001_directory_and_bindings.sql")),
     (2, "cdrs", include_str!("../migrations/postgres/0002_cdrs.sql")),
+    (3, "live calls", include_str!("../migrations/postgres/0003_live_calls.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.
