@@ -16,6 +16,11 @@ start_baresip call_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CT
 start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
 baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
+check "call answered"                          wait_for 10 answered
+check "ctl status shows the live call"          bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status | tee /dev/stderr | grep -q 'calls: *1 live, 1 answered'"
+check "ctl show calls lists it"                 bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show calls | tee /dev/stderr | grep -Eq ' 1000 +1001 +answered '"
+check "ctl show registrations lists both"       bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; [ \$(ctl show registrations | grep -c ' udp ') -eq 2 ]"
 cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
 check "call ends and a CDR is written"         wait_for 20 cdr_ready
 rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
@@ -77,6 +82,15 @@ baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 check "bypass: call ends with a CDR"            wait_for 20 cdr_ready
 check "bypass: caller hears 1000 Hz directly"   python3 "$ROOT/testbeds/tones.py" detect "$(rec byp_a dec)" 1000 440
 check "bypass: callee hears 440 Hz directly"    python3 "$ROOT/testbeds/tones.py" detect "$(rec byp_b dec)" 440 1000
+# ctl hangup ends a live call; its CDR says so.
+python3 "$ROOT/testbeds/tones.py" make "$OUT/long.wav" 700 30
+start_baresip byp_b2 1001 "$P1001" udp auto "$OUT/long.wav"
+wait_for 10 registered 1001 >/dev/null
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+check "ctl: second call answered"              wait_for 10 answered
+CALL=$(api GET /v1/calls | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+check "ctl hangup UUID"                         ctl hangup "$CALL"
+check "hung-up call has a CDR: system, api_hangup" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL | grep -q '\"hangup_cause\":\"api_hangup\"'"
 check "bypass: the switch relayed no packet"    bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1000' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"packets_to_a\"]==0 and c[\"packets_to_b\"]==0 else 1)'"
 
 summary "calls"

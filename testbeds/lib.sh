@@ -197,3 +197,6 @@ except socket.timeout:
     pass
 PY
 }
+
+# ctl ARGS...: the ferroswitch ctl CLI against the switch started by start_switch.
+ctl() { "$BIN" ctl "$@" --set http.listen="127.0.0.1:$HTTP_PORT" --set data_dir="$DATA"; }

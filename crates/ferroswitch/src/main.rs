@@ -4,6 +4,7 @@
 
 mod clock;
 mod config;
+mod ctl;
 mod persist;
 mod secrets;
 mod switch;
@@ -46,6 +47,14 @@ enum Cmd {
     },
     /// Print the effective configuration (defaults < file < environment < flags).
     Config {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Talk to the running switch through its admin API:
+    /// status | show registrations|calls|cdrs|blocks | hangup UUID | unblock IP
+    Ctl {
+        #[arg(required = true)]
+        command: Vec<String>,
         #[command(flatten)]
         cfg: ConfigArgs,
     },
@@ -415,6 +424,10 @@ fn main() -> Result<()> {
             let cfg = load(&cfg)?;
             println!("{cfg:#?}");
             Ok(())
+        }
+        Cmd::Ctl { command, cfg } => {
+            let cfg = load(&cfg)?;
+            ctl::run(&cfg, &command)
         }
         Cmd::Extension { action, cfg } => {
             let cfg = load(&cfg)?;

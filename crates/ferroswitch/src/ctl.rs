@@ -1,0 +1,157 @@
+//! `ferroswitch ctl`: talks to a running switch through its admin API,
+//! found from the same configuration (http.listen, http.token or the token
+//! generated into data_dir). A small HTTP/1.1 client over std: the API is
+//! local and plain, and the binary stays free of an HTTP client stack.
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+struct Api {
+    addr: String,
+    token: String,
+}
+
+impl Api {
+    fn from_config(cfg: &Config) -> Result<Api> {
+        let token = if cfg.http.token.is_empty() {
+            std::fs::read_to_string(cfg.data_dir.join("admin-token"))
+                .with_context(|| format!("reading the admin token from {}", cfg.data_dir.join("admin-token").display()))?
+                .trim()
+                .to_owned()
+        } else {
+            cfg.http.token.clone()
+        };
+        Ok(Api { addr: cfg.http.listen.clone(), token })
+    }
+
+    fn call(&self, method: &str, path: &str) -> Result<(u16, String)> {
+        let mut s = TcpStream::connect(&self.addr).with_context(|| format!("connecting to the switch at {} (is it running?)", self.addr))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr, self.token)?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
+        let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).context("malformed status line")?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+        Ok((status, body))
+    }
+
+    fn json(&self, path: &str) -> Result<serde_json::Value> {
+        let (status, body) = self.call("GET", path)?;
+        if status != 200 {
+            bail!("{path}: HTTP {status}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Every item of a paged list.
+    fn all(&self, path: &str) -> Result<Vec<serde_json::Value>> {
+        let mut items = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let p = match &cursor {
+                Some(c) => format!("{path}{sep}limit=1000&cursor={}", urlencode(c)),
+                None => format!("{path}{sep}limit=1000"),
+            };
+            let page = self.json(&p)?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn table(rows: &[serde_json::Value], cols: &[&str]) {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let widths: Vec<usize> = cols.iter().map(|c| rows.iter().map(|r| cell(&r[*c]).len()).max().unwrap_or(0).max(c.len())).collect();
+    let line = |vals: Vec<String>| vals.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect::<Vec<_>>().join("  ");
+    println!("{}", line(cols.iter().map(|c| c.to_uppercase()).collect()));
+    for r in rows {
+        println!("{}", line(cols.iter().map(|c| cell(&r[*c])).collect()));
+    }
+}
+
+/// Run one ctl command.
+pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
+    let api = Api::from_config(cfg)?;
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["status"] => {
+            let (code, health) = api.call("GET", "/v1/health")?;
+            let calls = api.all("/v1/calls")?;
+            let regs = api.all("/v1/registrations")?;
+            let answered = calls.iter().filter(|c| c["state"] == "answered").count();
+            println!("health:        {} ({code})", serde_json::from_str::<serde_json::Value>(&health).map(|h| h["status"].to_string()).unwrap_or(health));
+            println!("calls:         {} live, {answered} answered", calls.len());
+            println!("registrations: {}", regs.len());
+            Ok(())
+        }
+        ["show", "registrations"] => {
+            table(&api.all("/v1/registrations")?, &["extension", "transport", "source", "contact", "expires_in", "user_agent"]);
+            Ok(())
+        }
+        ["show", "calls"] => {
+            table(&api.all("/v1/calls")?, &["id", "caller", "callee", "state", "start_ms"]);
+            Ok(())
+        }
+        ["show", "cdrs"] => {
+            let page = api.json("/v1/cdrs?limit=50")?;
+            table(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), &["id", "caller", "callee", "disposition", "billable_ms", "hangup_side"]);
+            Ok(())
+        }
+        ["show", "blocks"] => {
+            table(&api.all("/v1/security/blocks")?, &["ip", "failures", "expires_in"]);
+            Ok(())
+        }
+        ["hangup", id] => {
+            let (code, body) = api.call("DELETE", &format!("/v1/calls/{}", urlencode(id)))?;
+            match code {
+                204 => {
+                    println!("call {id} hung up");
+                    Ok(())
+                }
+                _ => bail!("hangup {id}: HTTP {code}: {body}"),
+            }
+        }
+        ["unblock", ip] => {
+            let (code, body) = api.call("DELETE", &format!("/v1/security/blocks/{}", urlencode(ip)))?;
+            if code != 204 {
+                bail!("unblock {ip}: HTTP {code}: {body}");
+            }
+            println!("{ip} unblocked");
+            Ok(())
+        }
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks | hangup UUID | unblock IP"),
+    }
+}
