@@ -15,6 +15,9 @@ python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 4
 start_baresip call_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CTRL
 start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "extension=1000" collect "$OUT/events.jsonl" 30 channel_hangup &
+WS_PID=$!
+wait_for 5 bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics >/dev/null"
 baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
 check "call answered"                          wait_for 10 answered
@@ -43,6 +46,22 @@ assert one == c, one
 PY
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"            alive
+gone() { ! kill -0 "$1" 2>/dev/null; }
+check "event stream: created, answered, hangup in order" bash -c "$(declare -f wait_for gone); wait_for 30 gone $WS_PID; python3 - '$OUT/events.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+types = [e['type'] for e in evs]
+print(types)
+seqs = [e['seq'] for e in evs]
+assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+calls = {e['call'] for e in evs if e['type'].startswith('channel_')}
+assert len(calls) == 1, calls
+want = ['channel_created', 'channel_ringing', 'channel_answered', 'channel_hangup']
+it = iter(types)
+assert all(w in it for w in want), types
+h = [e for e in evs if e['type'] == 'channel_hangup'][0]
+assert h['disposition'] == 'answered' and h['hangup_side'] == 'callee', h
+PY"
 check "/metrics needs the token"                bash -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$HTTP_PORT/metrics | grep -q 401"
 check "/metrics parses and moved with the call" python3 - "$HTTP_PORT" "$TOKEN" <<'PY'
 import re, sys, urllib.request
@@ -72,7 +91,7 @@ PY
 
 # media.mode = bypass: SDP passes untouched, the phones talk directly,
 # the switch relays nothing (and the audio still gets through).
-start_switch calls_bypass --set directory.first_run_extensions= --set media.mode=bypass
+start_switch calls_bypass --set directory.first_run_extensions= --set media.mode=bypass --set http.events_buffer=8
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 start_baresip byp_b 1001 "$P1001" udp auto "$OUT/b1000.wav"
@@ -93,4 +112,12 @@ check "ctl hangup UUID"                         ctl hangup "$CALL"
 check "hung-up call has a CDR: system, api_hangup" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL | grep -q '\"hangup_cause\":\"api_hangup\"'"
 check "bypass: the switch relayed no packet"    bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1000' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"packets_to_a\"]==0 and c[\"packets_to_b\"]==0 else 1)'"
 
+# A client that stops reading /v1/events is dropped; registrations meanwhile
+# go on at full rate (300 REGISTERs, each an event).
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "" stall 8 >"$OUT/stall.log" 2>&1 &
+STALL=$!
+echo "SEQUENTIAL" >"$OUT/u1000.csv"; echo "1000;$DOMAIN" >>"$OUT/u1000.csv"
+check "300 REGISTERs succeed while a client stalls"   sipp_run register_auth.xml u1 -inf "$OUT/u1000.csv" -au 1000 -ap "$P1000" -m 300 -r 100
+check "the stalled event client was dropped"          bash -c "$(declare -f wait_for gone); wait_for 30 gone $STALL; cat '$OUT/stall.log'; grep -Eq 'dropped|closed|overflow' '$OUT/stall.log'"
+check "switch process still running"                  alive
 summary "calls"

@@ -15,6 +15,7 @@
 
 mod calls;
 mod error;
+mod events;
 mod extensions;
 mod live;
 
@@ -33,6 +34,7 @@ use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
 pub use calls::CallView;
+pub use events::LiveEvent;
 pub use error::ApiError;
 pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
 pub use live::{BlockView, RegistrationView};
@@ -59,6 +61,8 @@ pub trait Control: Send + Sync + 'static {
     fn hangup(&self, id: String) -> BoxFuture<'_, bool>;
     /// Prometheus text exposition of the switch's metrics.
     fn metrics(&self) -> BoxFuture<'_, String>;
+    /// A receiver of the switch's events (bounded; lagging is reported).
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveEvent>>;
 }
 
 /// Shared state of the handlers.
@@ -86,6 +90,7 @@ pub struct ApiState {
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
         calls::list, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
+        events::events,
     ),
     components(schemas(
         Health, error::ErrorBody, error::ErrorDetail,
@@ -171,7 +176,15 @@ async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
-        .unwrap_or("");
+        .map(str::to_owned)
+        .or_else(|| {
+            // Browsers cannot set headers on a WebSocket: accept ?token= there.
+            (req.uri().path() == "/v1/events")
+                .then(|| req.uri().query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("token=").map(str::to_owned)))
+                .flatten()
+        })
+        .unwrap_or_default();
+    let given = given.as_str();
     // Constant-time comparison (length is not secret: tokens are fixed-size).
     // An empty configured token never authorises anything.
     if !st.token.is_empty() && bool::from(given.as_bytes().ct_eq(st.token.as_bytes())) {
@@ -187,6 +200,7 @@ pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
+        .route("/v1/events", get(events::events))
         .route("/v1/extensions", get(extensions::list).post(extensions::create))
         .route("/v1/extensions/{number}", get(extensions::get_one).patch(extensions::patch).delete(extensions::remove))
         .route("/v1/registrations", get(live::registrations))

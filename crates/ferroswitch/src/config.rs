@@ -90,6 +90,7 @@ pub struct Media {
 pub struct Http {
     pub listen: String,
     pub token: String,
+    pub events_buffer: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

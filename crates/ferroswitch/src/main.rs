@@ -123,6 +123,7 @@ async fn add_extension(store: &store::Store, realm: &str, number: &str, password
 }
 
 struct ControlImpl {
+    events: tokio::sync::broadcast::Sender<Arc<api::LiveEvent>>,
     handle: runtime::Handle<Command>,
     draining: Arc<AtomicBool>,
     store: store::Store,
@@ -167,6 +168,9 @@ impl api::Control for ControlImpl {
             self.handle.command(Command::Hangup(id, tx)).await;
             rx.await.unwrap_or(false)
         })
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<api::LiveEvent>> {
+        self.events.subscribe()
     }
     fn metrics(&self) -> api::BoxFuture<'_, String> {
         Box::pin(async move {
@@ -288,7 +292,9 @@ async fn run(cfg: config::Config) -> Result<()> {
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
     let media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
-    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock, b2bua, media);
+    // Bounded: a subscriber that falls this far behind is disconnected.
+    let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
+    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock, b2bua, media, events_tx.clone());
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     tokio::spawn(persist::store_worker(store.clone(), jobs_rx, started.handle.clone(), clock));
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
@@ -303,7 +309,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
+        control: Arc::new(ControlImpl { events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),

@@ -77,6 +77,10 @@ pub struct Switch {
     media: RelayPool,
     calls_ended: HashMap<&'static str, u64>,
     calls_started: u64,
+    events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
+    seq: u64,
+    pending_events: HashMap<TxId, Vec<(&'static str, String, serde_json::Value)>>,
+    parties: HashMap<String, (String, String)>,
 }
 
 impl Switch {
@@ -88,8 +92,9 @@ impl Switch {
         clock: Clock,
         b2bua: B2bua,
         media: RelayPool,
+        events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0 }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: authenticate, find the callee, ring it.
@@ -126,8 +131,41 @@ impl Switch {
         self.drain_calls();
     }
 
+    /// Publish an event to /v1/events subscribers (never waits).
+    fn publish(&mut self, kind: &'static str, call: Option<&str>, extensions: &[&str], mut body: serde_json::Value) {
+        self.seq += 1;
+        if let Some(o) = body.as_object_mut() {
+            o.insert("seq".into(), self.seq.into());
+            o.insert("type".into(), kind.into());
+            o.insert("ts_ms".into(), self.clock.now_ms().into());
+            if let Some(c) = call {
+                o.insert("call".into(), c.into());
+            }
+        }
+        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions: extensions.iter().map(|e| e.to_string()).collect(), json: body.to_string() };
+        let _ = self.events.send(std::sync::Arc::new(ev));
+    }
+
     fn drain_calls(&mut self) {
         while let Some(ev) = self.b2bua.poll_event() {
+            match &ev {
+                CallEvent::Created { id, caller, callee, .. } => {
+                    self.parties.insert(id.clone(), (caller.clone(), callee.clone()));
+                    let body = serde_json::json!({"caller": caller, "callee": callee});
+                    self.publish("channel_created", Some(id), &[caller, callee], body);
+                }
+                CallEvent::Ringing { id } | CallEvent::Answered { id, .. } => {
+                    let kind = if matches!(ev, CallEvent::Ringing { .. }) { "channel_ringing" } else { "channel_answered" };
+                    let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
+                    self.publish(kind, Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b}));
+                }
+                CallEvent::Ended(c) => {
+                    self.parties.remove(&c.id);
+                    let body = serde_json::json!({"caller": c.caller, "callee": c.callee, "disposition": c.disposition.as_str(), "hangup_side": c.hangup_side, "hangup_cause": c.hangup_cause});
+                    let (id, caller, callee) = (c.id.clone(), c.caller.clone(), c.callee.clone());
+                    self.publish("channel_hangup", Some(&id), &[&caller, &callee], body);
+                }
+            }
             match ev {
                 CallEvent::Ended(cdr) => {
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
@@ -203,6 +241,15 @@ impl Switch {
                 match self.registrar.handle_register(now_ms, &req, source, &self.directory, &tag) {
                     Outcome::Reply(r) => self.respond(now, ep, tx, r),
                     Outcome::Commit { changes, reply } => {
+                        let evs: Vec<_> = changes
+                            .iter()
+                            .map(|c| match c {
+                                Change::Upsert(b) => ("registration", b.aor.clone(), serde_json::json!({"extension": b.aor, "contact": b.contact, "source": b.source.addr.to_string(), "expires_at_ms": b.expires_at_ms})),
+                                Change::Delete { aor, contact } => ("unregistration", aor.clone(), serde_json::json!({"extension": aor, "contact": contact})),
+                                Change::DeleteAll { aor } => ("unregistration", aor.clone(), serde_json::json!({"extension": aor, "contact": "*"})),
+                            })
+                            .collect();
+                        self.pending_events.insert(tx, evs);
                         if self.jobs.send(Job::Commit { tx, changes, reply }).is_err() {
                             self.reply(now, ep, tx, &req, 500, "Store Unavailable", &[]);
                         }
@@ -348,7 +395,11 @@ impl Service for Switch {
         match cmd {
             Command::Drain => self.draining = true,
             Command::Committed { tx, reply, ok } => {
+                let evs = self.pending_events.remove(&tx).unwrap_or_default();
                 if ok {
+                    for (kind, ext, body) in evs {
+                        self.publish(kind, None, &[&ext], body);
+                    }
                     self.respond(now, ep, tx, reply);
                 } else {
                     // The 200 was not made durable: say so instead.

@@ -86,6 +86,10 @@ impl Control for FakeControl {
         self.draining.load(Ordering::SeqCst)
     }
 
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<api::LiveEvent>> {
+        tokio::sync::broadcast::channel(16).1
+    }
+
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move { "# HELP ferroswitch_calls_active Calls in progress.\n# TYPE ferroswitch_calls_active gauge\nferroswitch_calls_active 0\n".to_owned() })
     }
