@@ -79,10 +79,10 @@ elif mode == "stall":
     try:
         for op, data in frames(s):
             if op == 1 and b'"overflow"' in data:
-                print("overflow notice received"); sys.exit(0)
+                print("RESULT=overflow-notice"); sys.exit(0)
             if op == 8:
-                print("closed by the server"); sys.exit(0)
+                print("RESULT=closed-by-server"); sys.exit(0)
     except (EOFError, ConnectionResetError):
-        print("connection dropped by the server"); sys.exit(0)
+        print("RESULT=dropped-by-server"); sys.exit(0)
     except socket.timeout:
-        print("still connected: the slow client was not dropped"); sys.exit(1)
+        print("RESULT=still-connected"); sys.exit(1)

@@ -59,7 +59,9 @@ pub async fn events(
     let Query(filter) = q?;
     let ws = ws.map_err(|_| ApiError::bad_json("expected a WebSocket upgrade"))?;
     let rx = st.control.subscribe();
-    Ok(ws.on_upgrade(move |socket| pump(socket, rx, filter)))
+    // Bound what may wait for a client: past this the send fails and the
+    // client is dropped (tungstenite's default would buffer without limit).
+    Ok(ws.write_buffer_size(16 * 1024).max_write_buffer_size(128 * 1024).on_upgrade(move |socket| pump(socket, rx, filter)))
 }
 
 async fn pump(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<LiveEvent>>, filter: EventFilter) {

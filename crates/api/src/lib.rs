@@ -222,6 +222,13 @@ pub fn router(state: ApiState) -> Router {
 
 /// Serve until `shutdown` resolves.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // A modest kernel send buffer per connection bounds what a client that
+    // stops reading (an event stream) can hold up before it is dropped.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
