@@ -5,7 +5,7 @@
 # CDR with the right disposition.
 source "$(dirname "$0")/lib.sh"
 
-start_switch b2bua --set directory.first_run_extensions= --set calls.ring_timeout=3
+start_switch b2bua --set directory.first_run_extensions= --set calls.ring_timeout=3 --set media.timeout=3
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 echo "SEQUENTIAL" >"$OUT/caller.csv"; echo "1000;$DOMAIN" >>"$OUT/caller.csv"
@@ -70,6 +70,9 @@ check "CANCEL before answer"               call_case cancel uas_ring.xml uac_can
 check "  CDR: cancelled by the caller"      wait_for 3 last_cdr disposition=cancelled hangup_side=caller a_status=487
 check "early media: 183 with SDP relayed"  call_case early uas_early.xml uac_early.xml
 check "re-INVITE hold and resume relayed"  call_case hold uas_hold.xml uac_hold.xml
+# Neither sipp sends RTP: after media.timeout (3 s) the switch hangs up both legs.
+check "media timeout: BYE to both legs"    call_case mediatimeout uas_answer.xml uac_callee_bye.xml
+check "  CDR: system hung up, media_timeout" wait_for 3 last_cdr disposition=answered hangup_side=system hangup_cause=media_timeout
 
 # Forking: two contacts for 1001; one rings on, the other answers; the
 # ringing one is cancelled.

@@ -841,6 +841,12 @@ impl B2bua {
 
     /// Hang a call up from outside (API `DELETE /v1/calls/{id}`).
     pub fn hangup(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) -> bool {
+        self.hangup_with(now, ep, media, id, "api_hangup")
+    }
+
+    /// Hang a call up on the switch's own initiative, naming the cause
+    /// (`media_timeout`, `shutdown`, ...).
+    pub fn hangup_with(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, cause: &str) -> bool {
         let Some(call) = self.calls.get_mut(id) else { return false };
         if call.state != CallState::Answered {
             // Not answered: refuse the caller and cancel the forks.
@@ -855,12 +861,12 @@ impl B2bua {
                     f.cancel_pending = true;
                 }
             }
-            self.finish(ep, media, id, now, "system", "api_hangup".into());
+            self.finish(ep, media, id, now, "system", cause.into());
             return true;
         }
         self.bye(now, ep, Side::A, id);
         self.bye(now, ep, Side::B, id);
-        self.finish(ep, media, id, now, "system", "api_hangup".into());
+        self.finish(ep, media, id, now, "system", cause.into());
         true
     }
 

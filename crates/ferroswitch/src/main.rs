@@ -295,6 +295,8 @@ async fn run(cfg: config::Config) -> Result<()> {
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
     let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock, b2bua, media, events_tx.clone());
+    let mut service = service;
+    service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     tokio::spawn(persist::store_worker(store.clone(), jobs_rx, started.handle.clone(), clock));
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));

@@ -81,6 +81,9 @@ pub struct Switch {
     seq: u64,
     pending_events: HashMap<TxId, Vec<(&'static str, String, serde_json::Value)>>,
     parties: HashMap<String, (String, String)>,
+    /// Hang up calls whose media stopped this long ago (None: never).
+    pub media_timeout: Option<std::time::Duration>,
+    next_media_check: Option<Instant>,
 }
 
 impl Switch {
@@ -94,7 +97,7 @@ impl Switch {
         media: RelayPool,
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None }
     }
 
     /// An INVITE outside a dialog: authenticate, find the callee, ring it.
@@ -147,6 +150,10 @@ impl Switch {
     }
 
     fn drain_calls(&mut self) {
+        // Check relays for silence once a second while any is open.
+        if self.media_timeout.is_some() && !self.media.is_empty() && self.next_media_check.is_none() {
+            self.next_media_check = Some(tokio::time::Instant::now().into_std() + std::time::Duration::from_secs(1));
+        }
         while let Some(ev) = self.b2bua.poll_event() {
             match &ev {
                 CallEvent::Created { id, caller, callee, .. } => {
@@ -467,6 +474,16 @@ impl Service for Switch {
     }
 
     fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        if self.next_media_check.is_some_and(|t| t <= now) {
+            self.next_media_check = None;
+            if let Some(limit) = self.media_timeout {
+                for id in self.media.idle(limit) {
+                    tracing::info!(call = %id, "no media for {limit:?}: hanging up");
+                    self.b2bua.hangup_with(now, ep, &mut self.media, &id, "media_timeout");
+                }
+                self.drain_calls();
+            }
+        }
         if self.b2bua.poll_timeout().is_some_and(|t| t <= now) {
             self.b2bua.handle_timeout(now, ep, &mut self.media);
             self.drain_calls();
@@ -483,9 +500,6 @@ impl Service for Switch {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let r = self.registrar.poll_timeout().map(|ms| self.clock.instant(ms));
-        match (r, self.b2bua.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [r, self.b2bua.poll_timeout(), self.next_media_check].into_iter().flatten().min()
     }
 }

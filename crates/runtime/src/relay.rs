@@ -22,11 +22,14 @@ enum Ctl {
 struct Relay {
     ctl: mpsc::UnboundedSender<Ctl>,
     stats: Arc<[AtomicU64; 2]>,
+    /// Milliseconds since the pool's epoch of the last packet (RTP or RTCP, either way).
+    last: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// The pool of relay ports.
 pub struct RelayPool {
+    epoch: tokio::time::Instant,
     ip: IpAddr,
     min: u16,
     max: u16,
@@ -38,7 +41,7 @@ impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { ip, min, max, next: min, relays: HashMap::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new() }
     }
 
     /// Relays open.
@@ -49,6 +52,14 @@ impl RelayPool {
     /// No relays open.
     pub fn is_empty(&self) -> bool {
         self.relays.is_empty()
+    }
+
+    /// Calls whose relay has seen no packet (RTP or RTCP, either
+    /// direction) for `timeout`: the phones are gone or the network is.
+    pub fn idle(&self, timeout: std::time::Duration) -> Vec<String> {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let limit = timeout.as_millis() as u64;
+        self.relays.iter().filter(|(_, r)| now.saturating_sub(r.last.load(Ordering::Relaxed)) >= limit).map(|(id, _)| id.clone()).collect()
     }
 
     fn bind_pair(&mut self) -> Option<(u16, std::net::UdpSocket, std::net::UdpSocket)> {
@@ -75,7 +86,7 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
     UdpSocket::from_std(s).ok()
 }
 
-async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>) {
+async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant) {
     // socks: A-rtp, A-rtcp, B-rtp, B-rtcp. peer[i]: where socket i sends.
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
@@ -103,6 +114,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             r = socks[3].recv_from(b3) => (3, r),
         };
         let Ok((n, from)) = r else { continue };
+        last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         // Symmetric RTP: the first packet on a socket fixes where its side is.
         if !latched[i] {
             peer[i] = Some(from);
@@ -125,8 +137,9 @@ impl Media for RelayPool {
         let socks = [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?];
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-        let task = tokio::spawn(run(socks, rx, stats.clone()));
-        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, task });
+        let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
+        let task = tokio::spawn(run(socks, rx, stats.clone(), last.clone(), self.epoch));
+        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, last, task });
         Some((pa, pb))
     }
 
