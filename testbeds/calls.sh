@@ -17,7 +17,7 @@ start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_C
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
 python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "extension=1000" collect "$OUT/events.jsonl" 30 channel_hangup &
 WS_PID=$!
-wait_for 5 bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics >/dev/null"
+check "event client subscribed"               wait_for 5 test -e "$OUT/events.jsonl.ready"
 baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
 check "call answered"                          wait_for 10 answered

@@ -2,7 +2,8 @@
 """A minimal WebSocket client (RFC 6455) for /v1/events, standard library only.
   ws_events.py PORT TOKEN QUERY collect OUTFILE SECONDS UNTIL_TYPE
       write each JSON event (one per line) to OUTFILE until an event of
-      UNTIL_TYPE arrives or SECONDS pass; exit 0 if UNTIL_TYPE was seen
+      UNTIL_TYPE arrives or SECONDS pass; exit 0 if UNTIL_TYPE was seen.
+      OUTFILE.ready appears once subscribed.
   ws_events.py PORT TOKEN QUERY stall SECONDS
       connect with a tiny receive buffer and read nothing for SECONDS, then
       read what is there: exit 0 if the server sent an overflow notice or
@@ -55,6 +56,7 @@ def frames(s):
 if mode == "collect":
     out, secs, until = sys.argv[5], float(sys.argv[6]), sys.argv[7]
     s = connect()
+    open(out + ".ready", "w").close()  # subscribed: the test may go on
     s.settimeout(secs)
     end = time.time() + secs
     seen = False
