@@ -15,6 +15,7 @@ python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 4
 start_baresip call_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CTRL
 start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+rm -f "$OUT/events.jsonl.ready"
 python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "extension=1000" collect "$OUT/events.jsonl" 30 channel_hangup &
 WS_PID=$!
 check "event client subscribed"               wait_for 5 test -e "$OUT/events.jsonl.ready"
