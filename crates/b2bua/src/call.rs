@@ -233,13 +233,11 @@ struct Call {
     ports: Option<(u16, u16)>,
     start: Instant,
     answer: Option<Instant>,
-    ring_deadline: Instant,
     a_status: u16,
     b_status: u16,
     codec: Option<String>,
     cancelled: bool,
     hangup: Option<(&'static str, String)>,
-    max_forwards: u8,
 }
 
 /// The call controller.
@@ -434,13 +432,11 @@ impl B2bua {
                 ports,
                 start: now,
                 answer: None,
-                ring_deadline,
                 a_status: 0,
                 b_status: 0,
                 codec: None,
                 cancelled: false,
                 hangup: None,
-                max_forwards,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
@@ -466,12 +462,6 @@ impl B2bua {
             return true;
         }
         false
-    }
-
-    fn to_a(&self, call: &Call, code: u16, reason: &str) -> Message {
-        let mut r = Message::response_to(&call.a_req, code, reason, Some(&call.a_tag));
-        r.push(HeaderName::Server, &self.cfg.user_agent);
-        r
     }
 
     fn fork_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, idx: usize, resp: Message) {
@@ -533,7 +523,6 @@ impl B2bua {
                 }
                 return;
             }
-            let fork_tx = call.forks[idx].tx;
             call.forks[idx].state = ForkState::Done;
             call.b_status = code;
             let req = call.forks[idx].request.clone();
@@ -559,7 +548,6 @@ impl B2bua {
                     }
                 }
             }
-            let _ = fork_tx;
             // Answer the caller.
             let mut r = Message::response_to(&call.a_req, 200, "OK", Some(&call.a_tag));
             r.push(HeaderName::Server, &self.cfg.user_agent);
@@ -626,8 +614,10 @@ impl B2bua {
                 408 => 480, // a timeout on the B-leg is "no answer" to the caller
                 c => c,
             };
-            let r = self.to_a(self.calls.get(id).expect("call exists"), out, reason);
+            let user_agent = self.cfg.user_agent.clone();
             if let Some(call) = self.calls.get_mut(id) {
+                let mut r = Message::response_to(&call.a_req, out, reason, Some(&call.a_tag));
+                r.push(HeaderName::Server, &user_agent);
                 call.a_status = out;
                 let _ = ep.respond(now, call.a_tx, r);
             }
@@ -666,11 +656,9 @@ impl B2bua {
         true
     }
 
+    /// The caller has its 487: record the call. Forks still unwinding do
+    /// not keep it alive; their CANCEL/BYE transactions finish on their own.
     fn maybe_finish_cancel(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) {
-        // The CDR is written once the caller is answered; forks still
-        // unwinding do not keep the call alive: their CANCEL/BYE
-        // transactions finish on their own.
-        let _ = ep;
         self.finish(ep, media, id, now, "caller", "originator_cancel".into());
     }
 
@@ -918,8 +906,6 @@ impl B2bua {
                 _ => Disposition::Failed,
             }
         };
-        let _ = call.max_forwards;
-        let _ = call.ring_deadline;
         self.events.push_back(CallEvent::Ended(Box::new(Cdr {
             id: call.id,
             caller: call.caller,
