@@ -44,6 +44,25 @@ PY
 
 DOMAIN=127.0.0.1  # an address, so no peer ever asks DNS
 
+# free_port_pair: a port P with P and P+1 free (UDP and TCP); baresip also
+# listens for TLS on P+1.
+free_port_pair() {
+  python3 - <<'PY'
+import socket
+def free(p):
+    try:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", p)); s.close()
+        return True
+    except OSError:
+        return False
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]; t.close()
+    if p % 2 == 0 and p < 65000 and free(p) and free(p + 1):
+        print(p); break
+PY
+}
+
 # start_switch NAME [extra --set args...]: sets SIP_PORT, HTTP_PORT, TOKEN,
 # SWITCH_PID, SWITCH_LOG, DATA. Reuses DATA/ports when RESTART=1.
 start_switch() {
@@ -154,7 +173,7 @@ start_baresip() {
   [ -n "$wav" ] && source="aufile,$wav"
   local dir=$OUT/$name.baresip
   rm -rf "$dir"; mkdir -p "$dir/snd"
-  local sip_port; sip_port=$(free_port)
+  local sip_port; sip_port=$(free_port_pair)
   BARESIP_CTRL=$(free_port)
   local rtp; rtp=$(free_port)
   cat >"$dir/config" <<CFG
