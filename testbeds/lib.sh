@@ -1,7 +1,10 @@
 # Shared helpers for the interop testbeds. Source it; do not run it.
 # Every testbed starts its own ferroswitch on ports nobody else uses, in its
 # own data directory, on 127.0.0.1 only, and stops it on exit.
-set -euo pipefail
+# No -e: every assertion is an explicit check, and a failing setup step
+# must not end the testbed before its summary (run-all counts a missing
+# summary as a failure anyway).
+set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${FS_BIN:-$ROOT/target/debug/ferroswitch}
@@ -56,10 +59,13 @@ def free(p):
         return True
     except OSError:
         return False
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]; t.close()
-    if p % 2 == 0 and p < 65000 and free(p) and free(p + 1):
+for _ in range(1000):
+    # Linux hands out odd ports for bind(0); use the even port below it.
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1] & ~1; t.close()
+    if 1024 < p < 65000 and free(p) and free(p + 1):
         print(p); break
+else:
+    raise SystemExit("no free port pair")
 PY
 }
 

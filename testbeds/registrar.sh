@@ -60,7 +60,7 @@ check "after kill -9: baresip (tcp) binding restored"    registered 1001 tcp
 check "after kill -9: sipp binding restored"             registered 1003
 # baresip re-registers (TCP reconnects) and unregisters on quit.
 baresip_cmd "$BS1001_CTRL" reginfo >/dev/null 2>&1 || true
-kill "$BS1001_PID" 2>/dev/null; wait "$BS1001_PID" 2>/dev/null
+kill "$BS1001_PID" 2>/dev/null || true; wait "$BS1001_PID" 2>/dev/null || true
 start_baresip bs1001b 1001 "$P1001" tcp; BS1001_PID=$BARESIP_PID; BS1001_CTRL=$BARESIP_CTRL
 check "baresip re-registers over TCP after the restart" wait_for 10 registered 1001 tcp
 baresip_cmd "$BS1000_CTRL" quit >/dev/null 2>&1
