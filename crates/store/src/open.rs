@@ -70,10 +70,21 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
                 source,
             })?;
         }
-        SqlitePoolOptions::new()
-            .max_connections(SQLITE_MAX_CONNECTIONS)
-            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-            .await?
+        // Switching a fresh file to WAL takes an exclusive lock that the
+        // busy timeout does not cover: when several processes open the same
+        // new file at once (switch and CLI), one may see SQLITE_BUSY. Retry.
+        let options = options.journal_mode(SqliteJournalMode::Wal);
+        let mut attempt = 1;
+        loop {
+            match SqlitePoolOptions::new().max_connections(SQLITE_MAX_CONNECTIONS).connect_with(options.clone()).await {
+                Ok(pool) => break pool,
+                Err(sqlx::Error::Database(e)) if attempt < SQLITE_MIGRATE_ATTEMPTS && is_busy(e.code().as_deref()) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
 
     migrate_sqlite(&pool).await?;
@@ -107,6 +118,11 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with or without extended bits.
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
