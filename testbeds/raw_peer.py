@@ -93,13 +93,16 @@ def check_garbage_udp():
     print(f"sent {sent} hostile datagrams; switch still answers")
 
 def check_timer_g():
-    """INVITE over UDP, never ACKed at first: the final response must come
-    again after T1 and 2*T1 (Timer G), and stop once the ACK arrives."""
+    """A re-INVITE for a dialog the switch does not have (answered 481 by
+    a stateful INVITE server transaction), never ACKed at first: the final
+    response must come again after T1 and 2*T1 (Timer G), and stop once the
+    ACK arrives. (Challenges to new INVITEs are stateless, so they are not
+    retransmitted.)"""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((HOST, 0))
     lport = s.getsockname()[1]
     inv = (f"INVITE sip:nobody@{HOST}:{PORT} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{lport};branch=z9hG4bKtg1\r\n"
-           f"From: <sip:raw@{HOST}>;tag=tg\r\nTo: <sip:nobody@{HOST}>\r\nCall-ID: timer-g\r\nCSeq: 1 INVITE\r\n"
+           f"From: <sip:raw@{HOST}>;tag=tg\r\nTo: <sip:nobody@{HOST}>;tag=nosuchdialog\r\nCall-ID: timer-g\r\nCSeq: 1 INVITE\r\n"
            f"Contact: <sip:raw@{HOST}:{lport}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
     t0 = time.time()
     s.sendto(inv, (HOST, PORT))

@@ -106,7 +106,7 @@ impl Switch {
         let tag = ep.new_tag();
         let caller = match self.registrar.authenticate(now_ms, &req, source, &self.directory, &tag) {
             AuthOutcome::Authenticated(u) => u,
-            AuthOutcome::Challenge(m) => return self.respond(now, ep, tx, m),
+            AuthOutcome::Challenge(m) => return self.respond_stateless(ep, tx, m),
             AuthOutcome::Ignore => return ep.discard(tx),
         };
         if req.max_forwards().ok().flatten() == Some(0) {
@@ -199,6 +199,13 @@ impl Switch {
         }
     }
 
+    fn respond_stateless(&self, ep: &mut Endpoint, tx: TxId, mut resp: Message) {
+        resp.push(HeaderName::Server, &self.user_agent);
+        if let Err(e) = ep.respond_stateless(tx, resp) {
+            tracing::debug!(%tx, ?e, "could not respond");
+        }
+    }
+
     fn reply(&self, now: Instant, ep: &mut Endpoint, tx: TxId, req: &Message, code: u16, reason: &str, extra: &[(HeaderName, &str)]) {
         let tag = ep.new_tag();
         let mut resp = Message::response_to(req, code, reason, Some(&tag));
@@ -246,7 +253,10 @@ impl Switch {
             Method::Register => {
                 let tag = ep.new_tag();
                 match self.registrar.handle_register(now_ms, &req, source, &self.directory, &tag) {
-                    Outcome::Reply(r) => self.respond(now, ep, tx, r),
+                    // Challenges and refusals change nothing: answered
+                    // statelessly (RFC 3261 §8.2.7), so they hold no
+                    // transaction for Timer J's 32 s.
+                    Outcome::Reply(r) => self.respond_stateless(ep, tx, r),
                     Outcome::Commit { changes, reply } => {
                         let evs: Vec<_> = changes
                             .iter()

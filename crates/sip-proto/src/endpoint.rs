@@ -636,6 +636,10 @@ impl Endpoint {
         }
         let dest = match self.entries.get(&tx).map(|e| &e.machine) {
             Some(Machine::NonInviteServer(t)) => t.response_dest,
+            // A final non-2xx to an INVITE (a 407 challenge): a lost answer
+            // is recovered by the UAC's retransmission getting a new one;
+            // its ACK then matches nothing and is dropped.
+            Some(Machine::InviteServer(t)) if resp.status().is_some_and(|c| c >= 300) => t.response_dest,
             Some(Machine::InviteServer(_)) => return Err(ProtoError::WrongState),
             _ => return Err(ProtoError::UnknownTransaction),
         };

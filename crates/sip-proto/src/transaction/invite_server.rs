@@ -65,6 +65,7 @@ pub(crate) struct InviteServer {
     id: TxId,
     pub(crate) state: State,
     last_response: Option<Bytes>,
+    /// Where responses go (§18.2.2).
     pub(crate) response_dest: Peer,
     timer_g: Backoff,
     timer_h: Deadline,

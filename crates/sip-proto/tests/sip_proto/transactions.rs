@@ -403,3 +403,20 @@ fn stateless_answer_keeps_no_transaction() {
     net.run_for(Duration::from_secs(1));
     assert_eq!(responses(&net.take_events(a), tx), vec![200]);
 }
+
+#[test]
+fn stateless_rejection_of_an_invite_and_no_stateless_2xx() {
+    let (mut net, a, b) = pair(18);
+    let now = net.now();
+    let dest = net.peer(b);
+    let tx = net.node(a).ep.send_request(now, request(Method::Invite, "sip:b.example", "sl2", 1, "t"), dest).expect("send");
+    net.run_for(Duration::from_millis(15));
+    let (stx, req) = requests(net.take_events(b)).remove(0);
+    let now = net.now();
+    assert!(net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 200, "OK", Some("x"))).is_err(), "a 2xx needs its transaction");
+    net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 407, "Proxy Authentication Required", Some("x"))).expect("407");
+    assert_eq!(net.node(b).ep.transaction_count(), 0);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(responses(&net.take_events(a), tx), vec![100, 407]);
+    assert_eq!(net.count_wire(a, "ACK"), 1, "the client transaction still ACKs it");
+}
