@@ -185,12 +185,12 @@ report() {
     [ -n "$t1" ] && [ -n "$maxtx" ] && awk -v t1="$t1" -v m="$maxtx" -v s="$STEP_SECONDS" \
         -v lr="${F_L_RATE:-0}" -v n2="${F_L_NON200:-0}" 'BEGIN {
       j = 64 * t1 / 1000
-      printf "note: each registration is 2 UDP server transactions in ferroswitch (the challenged REGISTER and\n"
-      printf "      the authenticated one), each kept for Timer J = %gs; beyond sip.max_transactions = %d\n", j, m
-      printf "      new requests get 503. So a %gs step on a fresh server meets that limit above %d REG/s, and\n", s, m / 2 / s
-      printf "      no rate above %d REG/s can be SUSTAINED for longer than %gs with the defaults.\n", m / 2 / j, j
-      if (lr * s * 2 > m && n2 > 0)
-        printf "      The first unclean ferroswitch step (%d/s: %d transactions) was past that limit; expect its\n      %d non-200 failures to be those 503s.\n", lr, lr * s * 2, n2 }'
+      printf "note: ferroswitch sends the 401 statelessly; the authenticated REGISTER is a UDP server\n"
+      printf "      transaction kept for Timer J = %gs, and beyond sip.max_transactions = %d new requests\n", j, m
+      printf "      get 503. So a %gs step on a fresh server meets that limit above %d REG/s, and no rate\n", s, m / s
+      printf "      above %d REG/s can be SUSTAINED for longer than %gs with the defaults.\n", m / j, j
+      if (lr * s > m && n2 > 0)
+        printf "      The first unclean ferroswitch step (%d/s: %d transactions) was past that limit; expect its\n      %d non-200 failures to be those 503s.\n", lr, lr * s, n2 }'
   fi
   echo "details: benches/out/$NAME/ (steps.csv, sipp CSVs and error logs, server logs)"
 }

@@ -9,7 +9,7 @@
 # R_OK R_FAILED R_ACHIEVED R_WHY R_KIND (and whatever else it reports).
 # It also sets KAM_CHILDREN and KAM_SHM (Kamailio's shared memory in MB).
 # It may use: BIN, ROOT, BENCH, LOGS, RUN, STEP, MEM, PIDS, SERVER_PID, PORT,
-# free_port, forget, start_ferroswitch, start_kamailio, stop_server,
+# free_port, forget, start_ferroswitch, start_kamailio, stop_server, stop_pid,
 # verdict, measure, next_rate, cpu_of.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -139,11 +139,32 @@ start_kamailio() {
   wait_ready kamailio "$PORT"
 }
 
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  forget "$SERVER_PID"
+# running PID: the process exists and is not a zombie.
+running() {
+  [ -r "/proc/$1/stat" ] && ! awk '{ sub(/^.*\) /, ""); exit ($1 == "Z" ? 0 : 1) }' "/proc/$1/stat" 2>/dev/null
 }
+
+# stop_pid PID: SIGTERM; if still there after 2 s a second SIGTERM
+# (ferroswitch drains live calls for up to calls.drain_timeout = 300 s after
+# the first one and skips the wait on the second), then SIGKILL after 5 s
+# more. Reaps it and drops it from the cleanup list.
+stop_pid() {
+  local pid=$1 i
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do running "$pid" || break; sleep 0.1; done
+  if running "$pid"; then
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do running "$pid" || break; sleep 0.1; done
+    if running "$pid"; then
+      echo "$NAME: PID $pid did not stop on SIGTERM; SIGKILL" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  forget "$pid"
+}
+
+stop_server() { stop_pid "$SERVER_PID"; }
 
 # verdict LINE CALLS RATE: parse step.py's key=value line into the step
 # variables and decide whether the step is clean (< 0.1% failed, every call
