@@ -43,4 +43,35 @@ restart_switch KILL
 check "after kill -9: the live call has an interrupted CDR" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL_ID | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if c[\"disposition\"]==\"interrupted\" and c[\"answer_ms\"] else 1)'"
 check "after kill -9: registrations are back"         registered 1000
 
+# SIGTERM in the middle of a burst of calls: the calls in flight finish,
+# new ones get 503, and every call the switch started has its CDR when the
+# process has exited (the store worker drains its queue before the store
+# closes; CDRs are group-committed, so the queue keeps up with the calls).
+P1002=$(new_extension 1002)
+BENCH_SCEN=$ROOT/benches/scenarios
+echo SEQUENTIAL >"$OUT/lc_callee.csv"; echo "1002;$DOMAIN;[authentication username=1002 password=$P1002]" >>"$OUT/lc_callee.csv"
+echo SEQUENTIAL >"$OUT/lc_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/lc_caller.csv"
+UPORT=$(free_port)
+check "load callee 1002 registers"                    sipp -sf "$BENCH_SCEN/register_load.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UPORT" -t u1 \
+    -inf "$OUT/lc_callee.csv" -m 1 -recv_timeout 5000 -timeout 10s -timeout_error -nostdin
+sipp -sf "$BENCH_SCEN/call_uas.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -nostdin -bg >/dev/null 2>&1
+PIDS+=($(pgrep -f "sipp -sf $BENCH_SCEN/call_uas.xml -i 127.0.0.1 -p $UPORT" || true))
+db_count() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$DATA/ferroswitch.db" "$1"; }
+BEFORE=$(db_count "select count(*) from cdrs")
+LOG_FROM=$(wc -l <"$SWITCH_LOG")
+sipp -sf "$BENCH_SCEN/call_uac.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1002 -inf "$OUT/lc_caller.csv" \
+    -au 1000 -ap "$P1000" -m 3000 -r 250 -l 3000 -buff_size 4194304 -recv_timeout 5000 -timeout 40s -nostdin >"$OUT/lc_burst.log" 2>&1 &
+BURST=$!
+PIDS+=("$BURST")
+started_calls() { tail -n +"$((LOG_FROM + 1))" "$SWITCH_LOG" | grep -c "call started"; }
+check "the burst is under way (300 calls started)"   wait_for 20 bash -c "[ \$(tail -n +$((LOG_FROM + 1)) '$SWITCH_LOG' | grep -c 'call started') -ge 300 ]"
+kill -TERM "$SWITCH_PID"
+check "the switch exits after SIGTERM"                wait_for 60 bash -c "! kill -0 $SWITCH_PID 2>/dev/null"
+wait "$BURST" 2>/dev/null
+STARTED=$(started_calls)
+AFTER=$(db_count "select count(*) from cdrs")
+check "every started call has its CDR ($STARTED started, $((AFTER - BEFORE)) new CDRs)" test "$STARTED" -ge 300 -a "$((AFTER - BEFORE))" -eq "$STARTED"
+check "no call left marked live"                      test "$(db_count "select count(*) from live_calls")" = 0
+pkill -f "sipp -sf $BENCH_SCEN/call_uas.xml -i 127.0.0.1 -p $UPORT" 2>/dev/null || true
+
 summary "lifecycle"

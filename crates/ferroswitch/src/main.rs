@@ -281,7 +281,7 @@ async fn run(cfg: config::Config) -> Result<()> {
             ..Default::default()
         },
     };
-    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (jobs_tx, jobs_rx, jobs_depth) = persist::Jobs::new(STORE_QUEUE_LIMIT);
     let media_ip = advertised_ip(&cfg)?;
     let b2bua = b2bua::B2bua::new(b2bua::B2buaConfig {
         domain: realm.clone(),
@@ -298,13 +298,14 @@ async fn run(cfg: config::Config) -> Result<()> {
     let mut service = service;
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
-    tokio::spawn(persist::store_worker(store.clone(), jobs_rx, started.handle.clone(), clock));
+    let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock));
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.
     let (token, generated) = secrets::admin_token(&cfg.http.token, &cfg.data_dir)?;
     if generated {
-        eprintln!("ferroswitch: generated admin API token into {} : {token}", cfg.data_dir.join("admin-token").display());
+        // The token itself stays out of logs: it is read from the file.
+        eprintln!("ferroswitch: generated an admin API token into {}", cfg.data_dir.join("admin-token").display());
     }
     let draining = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen).await.with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
@@ -368,6 +369,12 @@ async fn run(cfg: config::Config) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), started.join).await;
     let _ = http_stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    // The core is gone, so is the worker's last sender: wait for the
+    // worker to write what is queued (CDRs of the calls just hung up)
+    // before closing the store.
+    if tokio::time::timeout(Duration::from_secs(60), worker).await.is_err() {
+        tracing::error!("the store worker did not finish within 60 s; records still queued are lost");
+    }
     store.close().await;
     tracing::info!("ferroswitch stopped");
     Ok(())
@@ -418,6 +425,10 @@ async fn extension_cmd(cfg: config::Config, action: ExtAction) -> Result<()> {
     store.close().await;
     Ok(())
 }
+
+/// Records the store may fall behind by before new calls and registrations
+/// are refused with 503.
+const STORE_QUEUE_LIMIT: usize = 20_000;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();

@@ -1,6 +1,6 @@
 //! The edge between the switch's cores and the store: the worker that
-//! makes binding changes durable (group commit: every change queued while
-//! one transaction runs goes into the next one), the directory watcher, and
+//! makes registrations and call records durable (group commit: everything
+//! queued while one transaction runs goes into the next one), the directory watcher, and
 //! conversions between core and store types.
 
 use crate::switch::{Command, Job};
@@ -10,7 +10,11 @@ use sip_proto::digest::Ha1s;
 use sip_proto::{Peer, Transport};
 use std::collections::HashMap;
 use std::time::Duration;
-use store::{BindingChange, Store};
+use sip_msg::Message;
+use sip_proto::TxId;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use store::{BindingChange, LiveCall, Store, WriteBatch};
 use tokio::sync::mpsc;
 
 pub fn to_store(b: &Binding, now_ms: u64) -> store::Binding {
@@ -73,55 +77,151 @@ pub fn directory_of(exts: &[store::Extension], realm: &str) -> HashMap<String, D
         .collect()
 }
 
-/// Apply queued jobs in batches; report each commit back to the core.
-pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, handle: Handle<Command>, clock: crate::clock::Clock) {
-    let mut batch: Vec<Job> = Vec::with_capacity(256);
+/// The switch's end of the store worker's queue. Unbounded, because a
+/// CDR or a live call's answer is never dropped; but its depth is counted
+/// so the switch can turn new calls and registrations away (503) while the
+/// store is behind, which bounds it in practice: only calls already up can
+/// still add to it.
+#[derive(Clone)]
+pub struct Jobs {
+    tx: mpsc::UnboundedSender<Job>,
+    depth: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Jobs {
+    /// The queue, and the receiver and depth counter for [`store_worker`].
+    pub fn new(limit: usize) -> (Jobs, mpsc::UnboundedReceiver<Job>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let depth = Arc::new(AtomicUsize::new(0));
+        (Jobs { tx, depth: depth.clone(), limit }, rx, depth)
+    }
+
+    /// Queue a job; `false` if the worker is gone.
+    pub fn send(&self, job: Job) -> bool {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(job).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Jobs queued or being written.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// The store is this far behind: refuse new work.
+    pub fn overloaded(&self) -> bool {
+        self.depth() >= self.limit
+    }
+}
+
+/// Most jobs written by one transaction.
+const MAX_BATCH: usize = 4096;
+
+/// A REGISTER waiting for its commit, and where its changes sit in the batch.
+struct Waiting {
+    tx: TxId,
+    reply: Message,
+    changes: std::ops::Range<usize>,
+}
+
+/// Write queued jobs in group commits (one transaction for everything
+/// queued while the previous one ran); report each REGISTER's commit back
+/// to the core. Returns when every sender is gone and the queue is empty,
+/// so awaiting it before closing the store loses nothing.
+pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, depth: Arc<AtomicUsize>, handle: Handle<Command>, clock: crate::clock::Clock) {
+    let mut batch = WriteBatch::default();
+    let mut waiting: Vec<Waiting> = Vec::new();
     while let Some(first) = jobs.recv().await {
-        batch.push(first);
-        while batch.len() < 512 {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
         let now_ms = clock.now_ms();
-        for job in &batch {
+        let mut taken = 0;
+        let mut next = Some(first);
+        while let Some(job) = next {
+            taken += 1;
             match job {
+                Job::Commit { tx, changes, reply } => {
+                    let start = batch.bindings.len();
+                    batch.bindings.extend(changes.iter().map(|c| to_change(c, now_ms)));
+                    waiting.push(Waiting { tx, reply, changes: start..batch.bindings.len() });
+                }
+                Job::Persist(changes) => batch.bindings.extend(changes.iter().map(|c| to_change(c, now_ms))),
                 Job::CallStarted { id, caller, callee, a_call_id, start } => {
-                    if let Err(e) = store.insert_live_call(id, caller, callee, a_call_id, clock.unix_ms(*start) as i64).await {
-                        tracing::error!(call = %id, error = %e, "could not note the live call");
-                    }
+                    batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64 })
                 }
-                Job::CallAnswered { id, at } => {
-                    if let Err(e) = store.mark_live_call_answered(id, clock.unix_ms(*at) as i64).await {
-                        tracing::error!(call = %id, error = %e, "could not note the answer");
-                    }
-                }
-                Job::Cdr(c) => write_cdr(&store, c, &clock).await,
-                _ => {}
+                Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
+                Job::Cdr(c) => batch.cdrs.push(cdr_row(&c, &clock)),
             }
+            if taken >= MAX_BATCH {
+                break;
+            }
+            next = jobs.try_recv().ok();
         }
-        let changes: Vec<BindingChange> = batch
-            .iter()
-            .flat_map(|j| match j {
-                Job::Commit { changes, .. } | Job::Persist(changes) => changes.iter(),
-                Job::Cdr(_) | Job::CallStarted { .. } | Job::CallAnswered { .. } => [].iter(),
-            })
-            .map(|c| to_change(c, now_ms))
-            .collect();
-        let ok = match store.apply_binding_changes(&changes).await {
-            Ok(()) => true,
+        let ok = match store.apply_batch(&batch).await {
+            Ok(()) => vec![true; waiting.len()],
             Err(e) => {
-                tracing::error!(error = %e, "could not persist registrations");
-                false
+                tracing::error!(error = %e, jobs = taken, "group commit failed; writing its records one by one");
+                write_separately(&store, &batch, &waiting).await
             }
         };
-        for job in batch.drain(..) {
-            if let Job::Commit { tx, reply, .. } = job {
-                handle.command(Command::Committed { tx, reply, ok }).await;
+        depth.fetch_sub(taken, Ordering::Relaxed);
+        batch.clear();
+        for (w, ok) in waiting.drain(..).zip(ok) {
+            handle.command(Command::Committed { tx: w.tx, reply: w.reply, ok }).await;
+        }
+    }
+}
+
+/// After a failed group commit: each REGISTER's changes on their own (so
+/// one bad binding fails only its REGISTER), then the call records, each
+/// retried: a CDR is a record the business relies on.
+async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]) -> Vec<bool> {
+    let mut ok = Vec::with_capacity(waiting.len());
+    let mut done = 0;
+    for w in waiting {
+        if done < w.changes.start {
+            if let Err(e) = store.apply_binding_changes(&batch.bindings[done..w.changes.start]).await {
+                tracing::error!(error = %e, "could not persist registration changes");
+            }
+        }
+        ok.push(match store.apply_binding_changes(&batch.bindings[w.changes.clone()]).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "could not persist a registration");
+                false
+            }
+        });
+        done = w.changes.end;
+    }
+    if done < batch.bindings.len() {
+        if let Err(e) = store.apply_binding_changes(&batch.bindings[done..]).await {
+            tracing::error!(error = %e, "could not persist registration changes");
+        }
+    }
+    for l in &batch.started {
+        if let Err(e) = store.insert_live_call(&l.id, &l.caller, &l.callee, &l.a_call_id, l.start_ms).await {
+            tracing::error!(call = %l.id, error = %e, "could not note the live call");
+        }
+    }
+    for (id, at) in &batch.answered {
+        if let Err(e) = store.mark_live_call_answered(id, *at).await {
+            tracing::error!(call = %id, error = %e, "could not note the answer");
+        }
+    }
+    for c in &batch.cdrs {
+        for attempt in 0..5u32 {
+            match store.insert_cdr(c).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(call = %c.id, attempt, error = %e, "could not write CDR");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
             }
         }
     }
+    ok
 }
 
 /// Reload the directory whenever its version changes (the API or the
@@ -147,11 +247,11 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
     }
 }
 
-async fn write_cdr(store: &Store, c: &b2bua::Cdr, clock: &crate::clock::Clock) {
+fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
     let start = clock.unix_ms(c.start) as i64;
     let end = clock.unix_ms(c.end) as i64;
     let answer = c.answer.map(|a| clock.unix_ms(a) as i64);
-    let row = store::Cdr {
+    store::Cdr {
         id: c.id.clone(),
         caller: c.caller.clone(),
         callee: c.callee.clone(),
@@ -169,15 +269,5 @@ async fn write_cdr(store: &Store, c: &b2bua::Cdr, clock: &crate::clock::Clock) {
         codec: c.codec.clone(),
         packets_to_a: c.packets.0 as i64,
         packets_to_b: c.packets.1 as i64,
-    };
-    // Retry a few times: a CDR is a record the business relies on.
-    for attempt in 0..5 {
-        match store.insert_cdr(&row).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(call = %c.id, attempt, error = %e, "could not write CDR");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-        }
     }
 }

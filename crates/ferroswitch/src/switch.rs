@@ -17,7 +17,7 @@ use sip_proto::{Endpoint, Event, TxId};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Methods this build serves.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
@@ -70,7 +70,7 @@ pub struct Switch {
     pub draining: bool,
     registrar: Registrar,
     directory: HashMap<String, DirectoryEntry>,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: crate::persist::Jobs,
     clock: Clock,
     pings: HashMap<TxId, (String, String)>,
     b2bua: B2bua,
@@ -84,6 +84,7 @@ pub struct Switch {
     /// Hang up calls whose media stopped this long ago (None: never).
     pub media_timeout: Option<std::time::Duration>,
     next_media_check: Option<Instant>,
+    store_overloads: u64,
 }
 
 impl Switch {
@@ -91,13 +92,13 @@ impl Switch {
         user_agent: String,
         registrar: Registrar,
         directory: HashMap<String, DirectoryEntry>,
-        jobs: mpsc::UnboundedSender<Job>,
+        jobs: crate::persist::Jobs,
         clock: Clock,
         b2bua: B2bua,
         media: RelayPool,
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0 }
     }
 
     /// An INVITE outside a dialog: authenticate, find the callee, ring it.
@@ -177,16 +178,16 @@ impl Switch {
                 CallEvent::Ended(cdr) => {
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
-                    let _ = self.jobs.send(Job::Cdr(cdr));
+                    self.jobs.send(Job::Cdr(cdr));
                 }
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
-                    let _ = self.jobs.send(Job::CallAnswered { id, at });
+                    self.jobs.send(Job::CallAnswered { id, at });
                 }
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
                 CallEvent::Created { id, caller, callee, a_call_id, start } => {
                     self.calls_started += 1;
-                    let _ = self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start });
+                    self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start });
                 }
             }
         }
@@ -229,6 +230,16 @@ impl Switch {
             self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[(HeaderName::RetryAfter, "30")]);
             return;
         }
+        if !in_dialog_early && matches!(method, Method::Invite | Method::Register) && self.jobs.overloaded() {
+            // The store is behind: what we would accept now could not be
+            // recorded in time. Stateless, so the refusal costs nothing.
+            self.store_overloads += 1;
+            let tag = ep.new_tag();
+            let mut resp = Message::response_to(&req, 503, "Store Overloaded", Some(&tag));
+            resp.push(HeaderName::RetryAfter, "5");
+            self.respond_stateless(ep, tx, resp);
+            return;
+        }
         if !matches!(req.request_uri().map(|u| u.scheme()), Some(Scheme::Sip | Scheme::Sips)) {
             self.reply(now, ep, tx, &req, 416, "Unsupported URI Scheme", &[]);
             return;
@@ -267,7 +278,7 @@ impl Switch {
                             })
                             .collect();
                         self.pending_events.insert(tx, evs);
-                        if self.jobs.send(Job::Commit { tx, changes, reply }).is_err() {
+                        if !self.jobs.send(Job::Commit { tx, changes, reply }) {
                             self.reply(now, ep, tx, &req, 500, "Store Unavailable", &[]);
                         }
                     }
@@ -341,6 +352,8 @@ impl Switch {
         gauge("ferroswitch_sip_bad_requests_total", "Stateless 400/505 answers.", "counter", &[(String::new(), st.bad_requests_answered as f64)]);
         gauge("ferroswitch_sip_retransmissions_absorbed_total", "Request retransmissions absorbed.", "counter", &[(String::new(), st.retransmissions_absorbed as f64)]);
         gauge("ferroswitch_sip_overload_rejections_total", "Requests refused with 503 (transaction table full).", "counter", &[(String::new(), st.overload_rejections as f64)]);
+        gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);
+        gauge("ferroswitch_store_overload_rejections_total", "INVITEs and REGISTERs refused with 503 because the store was behind.", "counter", &[(String::new(), self.store_overloads as f64)]);
         gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);
         if let Some(rss) = std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok())) {
             gauge("process_resident_memory_bytes", "Resident memory.", "gauge", &[(String::new(), rss * 4096.0)]);
@@ -388,7 +401,7 @@ impl Service for Switch {
                 if let Some((aor, contact)) = self.pings.remove(&tx) {
                     if let Some(change) = self.registrar.ping_failed(&aor, &contact) {
                         tracing::info!(%aor, %contact, "keep-alive unanswered: binding dropped");
-                        let _ = self.jobs.send(Job::Persist(vec![change]));
+                        self.jobs.send(Job::Persist(vec![change]));
                     }
                 } else {
                     self.b2bua.handle_tx_failure(now, ep, &mut self.media, tx);
@@ -501,7 +514,7 @@ impl Service for Switch {
         let now_ms = self.clock.unix_ms(now);
         let (changes, pings) = self.registrar.handle_timeout(now_ms);
         if !changes.is_empty() {
-            let _ = self.jobs.send(Job::Persist(changes));
+            self.jobs.send(Job::Persist(changes));
         }
         for p in pings {
             self.send_ping(now, ep, p);

@@ -69,7 +69,7 @@ pub enum BindingChange {
     },
 }
 
-fn check_binding(b: &Binding) -> Result<(), StoreError> {
+pub(crate) fn check_binding(b: &Binding) -> Result<(), StoreError> {
     validate::number("aor", &b.aor)?;
     validate::uri("contact", &b.contact)?;
     if let Some(instance) = &b.instance {
@@ -119,7 +119,7 @@ fn binding_from_row(r: &impl RowExt) -> Result<Binding, StoreError> {
     })
 }
 
-const UPSERT: &str = "INSERT INTO bindings (aor, contact, instance, reg_id, q, expires_at_ms, \
+pub(crate) const UPSERT: &str = "INSERT INTO bindings (aor, contact, instance, reg_id, q, expires_at_ms, \
        call_id, cseq, transport, source, user_agent, path, updated_at_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
      ON CONFLICT (aor, contact) DO UPDATE SET \
@@ -128,17 +128,17 @@ const UPSERT: &str = "INSERT INTO bindings (aor, contact, instance, reg_id, q, e
        cseq = excluded.cseq, transport = excluded.transport, source = excluded.source, \
        user_agent = excluded.user_agent, path = excluded.path, \
        updated_at_ms = excluded.updated_at_ms";
-const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
-const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1";
+pub(crate) const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
+pub(crate) const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1";
 const SELECT_LIVE: &str = "SELECT aor, contact, instance, reg_id, q, expires_at_ms, call_id, \
        cseq, transport, source, user_agent, path, updated_at_ms \
      FROM bindings WHERE expires_at_ms > $1 ORDER BY aor, contact";
 const PURGE: &str = "DELETE FROM bindings WHERE expires_at_ms <= $1";
 
 /// The upsert statement for a (validated) binding, ready to execute.
-macro_rules! upsert {
+macro_rules! upsert_binding_stmt {
     ($b:expr) => {
-        sqlx::query(UPSERT)
+        sqlx::query($crate::bindings::UPSERT)
             .bind(&$b.aor)
             .bind(&$b.contact)
             .bind($b.instance.as_deref())
@@ -155,13 +155,15 @@ macro_rules! upsert {
     };
 }
 
+pub(crate) use upsert_binding_stmt;
+
 impl Store {
     /// Inserts the binding or replaces the one with the same
     /// `(aor, contact)`. Durable when it returns.
     pub async fn upsert_binding(&self, binding: &Binding) -> Result<(), StoreError> {
         check_binding(binding)?;
         with_pool!(self, |pool| {
-            upsert!(binding).execute(pool).await?;
+            upsert_binding_stmt!(binding).execute(pool).await?;
         });
         Ok(())
     }
@@ -225,7 +227,7 @@ impl Store {
                         // Checked in order inside the transaction: an
                         // invalid change rolls back those before it.
                         check_binding(b)?;
-                        upsert!(b).execute(&mut *tx).await?;
+                        upsert_binding_stmt!(b).execute(&mut *tx).await?;
                     }
                     BindingChange::Delete { aor, contact } => {
                         sqlx::query(DELETE_ONE)

@@ -85,11 +85,48 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
     })
 }
 
+/// Inserts a CDR (an existing id is left as it is).
+pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, \
+    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO NOTHING";
+/// Forgets a live call (its CDR is written).
+pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
+/// Notes a live call.
+pub(crate) const INSERT_LIVE: &str =
+    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+/// Notes a live call's answer.
+pub(crate) const ANSWER_LIVE: &str = "UPDATE live_calls SET answer_ms = $1 WHERE id = $2";
+
+/// The insert statement for a CDR, ready to execute.
+macro_rules! insert_cdr_stmt {
+    ($c:expr) => {
+        sqlx::query($crate::cdrs::INSERT_CDR)
+            .bind(&$c.id)
+            .bind(&$c.caller)
+            .bind(&$c.callee)
+            .bind(&$c.a_call_id)
+            .bind($c.start_ms)
+            .bind($c.answer_ms)
+            .bind($c.end_ms)
+            .bind($c.duration_ms)
+            .bind($c.billable_ms)
+            .bind(&$c.disposition)
+            .bind(&$c.hangup_side)
+            .bind(&$c.hangup_cause)
+            .bind($c.a_status as i64)
+            .bind($c.b_status as i64)
+            .bind(&$c.codec)
+            .bind($c.packets_to_a)
+            .bind($c.packets_to_b)
+    };
+}
+pub(crate) use insert_cdr_stmt;
+
 impl Store {
     /// Record a call that started (removed when its CDR is written).
     pub async fn insert_live_call(&self, id: &str, caller: &str, callee: &str, a_call_id: &str, start_ms: i64) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query("INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
+            sqlx::query(INSERT_LIVE)
                 .bind(id)
                 .bind(caller)
                 .bind(callee)
@@ -104,7 +141,7 @@ impl Store {
     /// Note a live call's answer time.
     pub async fn mark_live_call_answered(&self, id: &str, answer_ms: i64) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query("UPDATE live_calls SET answer_ms = $1 WHERE id = $2").bind(answer_ms).bind(id).execute(pool).await?;
+            sqlx::query(ANSWER_LIVE).bind(answer_ms).bind(id).execute(pool).await?;
             Ok(())
         })
     }
@@ -149,33 +186,10 @@ impl Store {
     /// Insert a CDR and forget the call's live row, in one transaction (an
     /// existing CDR id is left as it is: writing twice is harmless).
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO cdrs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (id) DO NOTHING"
-        );
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(&sql)
-                .bind(&c.id)
-                .bind(&c.caller)
-                .bind(&c.callee)
-                .bind(&c.a_call_id)
-                .bind(c.start_ms)
-                .bind(c.answer_ms)
-                .bind(c.end_ms)
-                .bind(c.duration_ms)
-                .bind(c.billable_ms)
-                .bind(&c.disposition)
-                .bind(&c.hangup_side)
-                .bind(&c.hangup_cause)
-                .bind(c.a_status as i64)
-                .bind(c.b_status as i64)
-                .bind(&c.codec)
-                .bind(c.packets_to_a)
-                .bind(c.packets_to_b)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM live_calls WHERE id = $1").bind(&c.id).execute(&mut *tx).await?;
+            insert_cdr_stmt!(c).execute(&mut *tx).await?;
+            sqlx::query(DELETE_LIVE).bind(&c.id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -296,6 +310,54 @@ mod tests {
         let got = store.get_cdr("live1").await.expect("get").expect("cdr");
         assert_eq!((got.disposition.as_str(), got.answer_ms, got.end_ms, got.billable_ms), ("interrupted", Some(6000), 9000, 3000));
         assert!(store.recover_interrupted_calls(10_000).await.expect("again").is_empty(), "recovered once only");
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn batch_is_all_or_nothing() {
+        use crate::{Binding, BindingChange, LiveCall, WriteBatch};
+        let path = std::env::temp_dir().join(format!("fs-batch-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&format!("sqlite://{}", path.display())).await.expect("open");
+        let binding = |aor: &str| Binding {
+            aor: aor.into(),
+            contact: format!("<sip:{aor}@127.0.0.1:5070>"),
+            instance: None,
+            reg_id: None,
+            q: None,
+            expires_at_ms: 10_000_000,
+            call_id: "r1".into(),
+            cseq: 1,
+            transport: "udp".into(),
+            source: "127.0.0.1:5070".into(),
+            user_agent: None,
+            path: None,
+            updated_at_ms: 1,
+        };
+        let live = |id: &str| LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "c".into(), start_ms: 1000 };
+        // One batch: a registration, two calls starting, one answered, one
+        // ending within the same batch (its live row must not survive).
+        let mut b = WriteBatch::default();
+        b.bindings.push(BindingChange::Upsert(binding("1000")));
+        b.started.push(live("a"));
+        b.started.push(live("b"));
+        b.answered.push(("a".into(), 2000));
+        b.cdrs.push(cdr("b", 1000, "1000", "answered"));
+        store.apply_batch(&b).await.expect("batch");
+        assert_eq!(store.load_bindings(0).await.expect("bindings").len(), 1);
+        assert!(store.get_cdr("b").await.expect("get").is_some());
+        let rec = store.recover_interrupted_calls(5000).await.expect("recover");
+        assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.answer_ms)).collect::<Vec<_>>(), vec![("a", Some(2000))]);
+        // An invalid binding rolls the whole batch back, CDRs included.
+        let mut bad = WriteBatch::default();
+        bad.cdrs.push(cdr("c", 3000, "1000", "answered"));
+        let mut invalid = binding("1001");
+        invalid.transport = "carrier-pigeon".into();
+        bad.bindings.push(BindingChange::Upsert(invalid));
+        assert!(store.apply_batch(&bad).await.is_err());
+        assert!(store.get_cdr("c").await.expect("get").is_none());
+        assert!(store.apply_batch(&WriteBatch::default()).await.is_ok());
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }

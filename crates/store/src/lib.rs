@@ -120,6 +120,7 @@ macro_rules! with_pool {
     };
 }
 
+mod batch;
 mod bindings;
 mod cdrs;
 mod error;
@@ -129,6 +130,7 @@ mod open;
 mod row;
 mod validate;
 
+pub use batch::{LiveCall, WriteBatch};
 pub use bindings::{Binding, BindingChange, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
 pub use error::{Fault, StoreError};
