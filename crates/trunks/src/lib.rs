@@ -1,0 +1,1 @@
+//! Carrier trunks (work in progress).
