@@ -159,7 +159,7 @@ pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, 
             }
             next = jobs.try_recv().ok();
         }
-        let ok = match store.apply_batch(&batch).await {
+        let ok = match store.apply_batch(&batch, clock.now_ms() as i64).await {
             Ok(()) => vec![true; waiting.len()],
             Err(e) => {
                 tracing::error!(error = %e, jobs = taken, "group commit failed; writing its records one by one");
@@ -269,5 +269,6 @@ fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
         codec: c.codec.clone(),
         packets_to_a: c.packets.0 as i64,
         packets_to_b: c.packets.1 as i64,
+        gateway: None,
     }
 }

@@ -7,7 +7,8 @@
 
 use crate::bindings::{check_binding, upsert_binding_stmt, DELETE_AOR, DELETE_ONE};
 use crate::cdrs::{insert_cdr_stmt, ANSWER_LIVE, DELETE_LIVE, INSERT_LIVE};
-use crate::{BindingChange, Cdr, Store, StoreError};
+use crate::webhooks::INSERT_WEBHOOK;
+use crate::{BindingChange, Cdr, NewWebhook, Store, StoreError};
 
 /// A call that started: kept until its CDR is written, so a crash turns it
 /// into an `interrupted` CDR.
@@ -38,12 +39,14 @@ pub struct WriteBatch {
     pub answered: Vec<(String, i64)>,
     /// Finished calls; each also removes the call's live row.
     pub cdrs: Vec<Cdr>,
+    /// Webhook deliveries of those CDRs (due at once).
+    pub webhooks: Vec<NewWebhook>,
 }
 
 impl WriteBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty()
+        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty()
     }
 
     /// Empties the batch, keeping its allocations.
@@ -52,6 +55,7 @@ impl WriteBatch {
         self.started.clear();
         self.answered.clear();
         self.cdrs.clear();
+        self.webhooks.clear();
     }
 }
 
@@ -59,7 +63,7 @@ impl Store {
     /// Applies the whole batch in one transaction: all of it or, on any
     /// error (an invalid binding, a database failure), none. Durable when
     /// it returns `Ok`.
-    pub async fn apply_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    pub async fn apply_batch(&self, batch: &WriteBatch, now_ms: i64) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -100,6 +104,9 @@ impl Store {
             for c in &batch.cdrs {
                 insert_cdr_stmt!(c).execute(&mut *tx).await?;
                 sqlx::query(DELETE_LIVE).bind(&c.id).execute(&mut *tx).await?;
+            }
+            for w in &batch.webhooks {
+                sqlx::query(INSERT_WEBHOOK).bind(&w.cdr_id).bind(&w.url).bind(&w.body).bind(now_ms).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -43,6 +43,9 @@ pub struct Cdr {
     pub packets_to_a: i64,
     /// RTP packets relayed towards the callee.
     pub packets_to_b: i64,
+    /// The carrier gateway of the call, if one was involved.
+    #[serde(default)]
+    pub gateway: Option<String>,
 }
 
 /// Filters for [`Store::list_cdrs`]; all optional, combined with AND.
@@ -61,7 +64,7 @@ pub struct CdrFilter {
 }
 
 const COLUMNS: &str = "id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, billable_ms, disposition, \
-    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b";
+    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway";
 
 fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
     Ok(Cdr {
@@ -82,13 +85,14 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
         codec: r.opt_text("codec")?,
         packets_to_a: r.int("packets_to_a")?,
         packets_to_b: r.int("packets_to_b")?,
+        gateway: r.opt_text("gateway")?,
     })
 }
 
 /// Inserts a CDR (an existing id is left as it is).
 pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, \
-    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO NOTHING";
+    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO NOTHING";
 /// Forgets a live call (its CDR is written).
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
@@ -118,6 +122,7 @@ macro_rules! insert_cdr_stmt {
             .bind(&$c.codec)
             .bind($c.packets_to_a)
             .bind($c.packets_to_b)
+            .bind(&$c.gateway)
     };
 }
 pub(crate) use insert_cdr_stmt;
@@ -176,6 +181,7 @@ impl Store {
                 codec: None,
                 packets_to_a: 0,
                 packets_to_b: 0,
+                gateway: None,
             };
             self.insert_cdr(&c).await?;
             out.push(c);
@@ -276,6 +282,7 @@ mod tests {
             codec: Some("PCMU/8000".into()),
             packets_to_a: 200,
             packets_to_b: 199,
+            gateway: None,
         }
     }
 
@@ -344,7 +351,20 @@ mod tests {
         b.started.push(live("b"));
         b.answered.push(("a".into(), 2000));
         b.cdrs.push(cdr("b", 1000, "1000", "answered"));
-        store.apply_batch(&b).await.expect("batch");
+        b.webhooks.push(crate::NewWebhook { cdr_id: "b".into(), url: "http://127.0.0.1:9/h".into(), body: "{}".into() });
+        store.apply_batch(&b, 1).await.expect("batch");
+        // The outbox: due at once, retried, then delivered.
+        let due = store.due_webhooks(1, 10).await.expect("due");
+        assert_eq!(due.len(), 1);
+        store.webhook_attempted(due[0].id, 2, false, Some(500), Some(503), Some("busy")).await.expect("attempt");
+        assert!(store.due_webhooks(499, 10).await.expect("due").is_empty());
+        assert_eq!(store.next_webhook_due().await.expect("next"), Some(500));
+        let due = store.due_webhooks(500, 10).await.expect("due");
+        assert_eq!(due[0].attempts, 1);
+        store.webhook_attempted(due[0].id, 501, true, None, Some(200), None).await.expect("attempt");
+        let st = store.webhooks_of("b").await.expect("state");
+        assert_eq!((st[0].state.as_str(), st[0].attempts, st[0].delivered_ms, st[0].last_status), ("delivered", 2, Some(501), Some(200)));
+        assert_eq!(store.next_webhook_due().await.expect("next"), None);
         assert_eq!(store.load_bindings(0).await.expect("bindings").len(), 1);
         assert!(store.get_cdr("b").await.expect("get").is_some());
         let rec = store.recover_interrupted_calls(5000).await.expect("recover");
@@ -355,9 +375,9 @@ mod tests {
         let mut invalid = binding("1001");
         invalid.transport = "carrier-pigeon".into();
         bad.bindings.push(BindingChange::Upsert(invalid));
-        assert!(store.apply_batch(&bad).await.is_err());
+        assert!(store.apply_batch(&bad, 1).await.is_err());
         assert!(store.get_cdr("c").await.expect("get").is_none());
-        assert!(store.apply_batch(&WriteBatch::default()).await.is_ok());
+        assert!(store.apply_batch(&WriteBatch::default(), 1).await.is_ok());
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }

@@ -128,14 +128,18 @@ mod extensions;
 mod migrations;
 mod open;
 mod row;
+mod trunks;
 mod validate;
+mod webhooks;
 
 pub use batch::{LiveCall, WriteBatch};
 pub use bindings::{Binding, BindingChange, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
 pub use error::{Fault, StoreError};
 pub use extensions::{DirectorySnapshot, Extension, ExtensionPatch, NewExtension};
+pub use trunks::{ConfigKind, ConfigRow};
 pub use validate::MAX_NUMBER_LEN;
+pub use webhooks::{NewWebhook, Webhook, WebhookState};
 
 /// The handle to the database: cheap to clone (the pool is shared), safe
 /// to use from many tasks.

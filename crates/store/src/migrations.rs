@@ -28,12 +28,14 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (1, "directory and bindings", include_str!("../migrations/sqlite/0001_directory_and_bindings.sql")),
     (2, "cdrs", include_str!("../migrations/sqlite/0002_cdrs.sql")),
     (3, "live calls", include_str!("../migrations/sqlite/0003_live_calls.sql")),
+    (4, "trunks and webhooks", include_str!("../migrations/sqlite/0004_trunks_and_webhooks.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
     (1, "directory and bindings", include_str!("../migrations/postgres/0001_directory_and_bindings.sql")),
     (2, "cdrs", include_str!("../migrations/postgres/0002_cdrs.sql")),
     (3, "live calls", include_str!("../migrations/postgres/0003_live_calls.sql")),
+    (4, "trunks and webhooks", include_str!("../migrations/postgres/0004_trunks_and_webhooks.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.
