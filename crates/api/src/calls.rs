@@ -119,6 +119,18 @@ pub async fn cdrs(State(st): State<ApiState>, q: Result<Query<CdrQuery>, QueryRe
 
 /// One CDR.
 #[utoipa::path(get, path = "/v1/cdrs/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn cdr(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Json<store::Cdr>, ApiError> {
-    st.store.get_cdr(&id).await?.map(Json).ok_or_else(|| ApiError::not_found("cdr"))
+pub async fn cdr(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Json<CdrWithDeliveries>, ApiError> {
+    let cdr = st.store.get_cdr(&id).await?.ok_or_else(|| ApiError::not_found("cdr"))?;
+    let webhooks = st.store.webhooks_of(&id).await?;
+    Ok(Json(CdrWithDeliveries { cdr, webhooks }))
+}
+
+/// A CDR with the state of its webhook deliveries.
+#[derive(Serialize)]
+pub struct CdrWithDeliveries {
+    /// The record.
+    #[serde(flatten)]
+    pub cdr: store::Cdr,
+    /// Its webhook deliveries (pending, delivered or failed), oldest first.
+    pub webhooks: Vec<store::WebhookState>,
 }

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod extensions;
 mod live;
+mod trunks;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -38,6 +39,7 @@ pub use events::LiveEvent;
 pub use error::ApiError;
 pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
 pub use live::{BlockView, RegistrationView};
+pub use trunks::{parse_cidr, split_host_port, GatewayRegister, GatewaySpec, GatewayStatusView, RouteAction, RouteSpec};
 
 /// A boxed future, so [`Control`] stays object-safe without extra crates.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -61,6 +63,8 @@ pub trait Control: Send + Sync + 'static {
     fn hangup(&self, id: String) -> BoxFuture<'_, bool>;
     /// Prometheus text exposition of the switch's metrics.
     fn metrics(&self) -> BoxFuture<'_, String>;
+    /// Live state of the carrier gateways.
+    fn gateway_status(&self) -> BoxFuture<'_, Vec<GatewayStatusView>>;
     /// A receiver of the switch's events (bounded; lagging is reported).
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveEvent>>;
 }
@@ -91,6 +95,8 @@ pub struct ApiState {
         live::registrations, live::blocks, live::clear_block,
         calls::list, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
         events::events,
+        trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
+        trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
     ),
     components(schemas(
         Health, error::ErrorBody, error::ErrorDetail,
@@ -98,6 +104,9 @@ pub struct ApiState {
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
         calls::CallView, calls::CallPage, calls::CdrPage,
+        trunks::GatewaySpec, trunks::GatewayRegister, trunks::GatewayView, trunks::NewGatewayRequest, trunks::GatewayPage,
+        trunks::GatewayStatusView, trunks::GatewayStatusPage, trunks::RouteAction, trunks::RouteSpec, trunks::RouteView,
+        trunks::NewRouteRequest, trunks::RoutePage,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -210,6 +219,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/calls/{id}", get(calls::get_one).delete(calls::hangup))
         .route("/v1/cdrs", get(calls::cdrs))
         .route("/v1/cdrs/{id}", get(calls::cdr))
+        .route("/v1/gateways", get(trunks::list_gateways).post(trunks::create_gateway))
+        .route("/v1/gateways/status", get(trunks::gateway_status))
+        .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))
+        .route("/v1/routes", get(trunks::list_routes).post(trunks::create_route))
+        .route("/v1/routes/{name}", get(trunks::get_route).patch(trunks::patch_route).delete(trunks::delete_route))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/v1/health", get(health))

@@ -22,3 +22,5 @@ mod openapi;
 mod paging;
 #[path = "api/routing.rs"]
 mod routing;
+#[path = "api/trunks.rs"]
+mod trunks;

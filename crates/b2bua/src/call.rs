@@ -47,6 +47,9 @@ pub struct B2buaConfig {
     pub ring_timeout: Duration,
     /// Server / User-Agent value.
     pub user_agent: String,
+    /// A gateway that has not rung (180/183) or answered within this is
+    /// given up on (CANCEL) and the next gateway tried.
+    pub gateway_progress_timeout: Duration,
 }
 
 /// One contact to ring.
@@ -56,6 +59,29 @@ pub struct Target {
     pub uri: String,
     /// Where to send (the binding's source: works behind NAT).
     pub dest: Peer,
+}
+
+/// A leg through a carrier gateway (serial hunting: one at a time; the
+/// driver picks the next gateway when [`CallEvent::GatewayFailed`] comes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewayLeg {
+    /// The gateway's name (reported back in events and the CDR).
+    pub gateway: String,
+    /// Request-URI, e.g. `sip:0049301234@carrier.example`.
+    pub uri: String,
+    /// To URI (usually the Request-URI).
+    pub to: String,
+    /// The caller number to present (From user).
+    pub from_user: String,
+    /// Where to send.
+    pub dest: Peer,
+}
+
+/// Whether a gateway's final answer should make the call try the next
+/// gateway: server failures (5xx), 408 and no answer at all (0) do; a
+/// definite answer about the callee (404, 486, 603, other 4xx/6xx) does not.
+pub fn fails_over(code: u16) -> bool {
+    matches!(code, 0 | 408 | 500..=599)
 }
 
 /// Why a call could not start.
@@ -130,6 +156,8 @@ pub struct Cdr {
     pub codec: Option<String>,
     /// RTP packets relayed towards the caller and the callee.
     pub packets: (u64, u64),
+    /// The gateway of the B-leg, if the call went to a carrier.
+    pub gateway: Option<String>,
 }
 
 /// What the b2bua reports.
@@ -162,6 +190,44 @@ pub enum CallEvent {
     },
     /// Ended: the CDR.
     Ended(Box<Cdr>),
+    /// A gateway leg was sent: the driver counts it against the
+    /// gateway's limits until [`CallEvent::GatewayReleased`].
+    GatewayUsed {
+        /// Call UUID.
+        id: String,
+        /// Gateway name.
+        gateway: String,
+    },
+    /// A gateway leg is over (failed, or the call ended).
+    GatewayReleased {
+        /// Call UUID.
+        id: String,
+        /// Gateway name.
+        gateway: String,
+    },
+    /// A gateway leg failed with `code` (0: no answer). The call waits:
+    /// the driver calls [`B2bua::hunt_next`] with the next gateway or
+    /// [`B2bua::fail_call`].
+    GatewayFailed {
+        /// Call UUID.
+        id: String,
+        /// Gateway name.
+        gateway: String,
+        /// Final status (0 for a timeout or transport failure).
+        code: u16,
+    },
+    /// The gateway asked for credentials (401/407). The call waits: the
+    /// driver calls [`B2bua::authenticate`] or [`B2bua::fail_call`].
+    GatewayChallenged {
+        /// Call UUID.
+        id: String,
+        /// Gateway name.
+        gateway: String,
+        /// The 401/407.
+        challenge: Box<Message>,
+        /// The Request-URI the credentials are for.
+        uri: String,
+    },
 }
 
 /// Call state, for the API.
@@ -204,10 +270,22 @@ enum ForkState {
 struct Fork {
     tx: TxId,
     target: Target,
+    gateway: Option<String>,
     request: Message,
     state: ForkState,
     cancel_pending: bool,
     best: u16,
+    /// A 180/183 or 2xx arrived.
+    progressed: bool,
+}
+
+/// One B-leg to send.
+struct LegSpec {
+    uri: String,
+    to: String,
+    from_user: String,
+    dest: Peer,
+    gateway: Option<String>,
 }
 
 /// An in-dialog request relayed to the other leg, waiting for its answer.
@@ -238,6 +316,18 @@ struct Call {
     codec: Option<String>,
     cancelled: bool,
     hangup: Option<(&'static str, String)>,
+    /// The B-leg offer (kept to send again to the next gateway).
+    b_offer: Option<Bytes>,
+    max_forwards: u8,
+    display: String,
+    /// Gateway of the current (or answering) B-leg, held against its limits.
+    gateway: Option<String>,
+    /// The last gateway tried (for the CDR).
+    last_gateway: Option<String>,
+    /// Waiting for the driver: next gateway, credentials, or give up.
+    waiting: bool,
+    /// Credentials already sent on the current gateway leg.
+    auth_sent: bool,
 }
 
 /// The call controller.
@@ -250,6 +340,8 @@ pub struct B2bua {
     relayed: HashMap<TxId, (String, Relayed)>,
     byes: HashMap<TxId, String>,
     deadlines: BTreeMap<(Instant, u64), String>,
+    /// Gateway legs waiting for progress: (deadline, seq) -> (call, fork tx).
+    progress: BTreeMap<(Instant, u64), (String, TxId)>,
     seq: u64,
     events: VecDeque<CallEvent>,
 }
@@ -292,6 +384,7 @@ impl B2bua {
             relayed: HashMap::new(),
             byes: HashMap::new(),
             deadlines: BTreeMap::new(),
+            progress: BTreeMap::new(),
             seq: 0,
             events: VecDeque::new(),
         }
@@ -304,7 +397,9 @@ impl B2bua {
 
     /// Earliest deadline (ring timeouts).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.keys().next().map(|(t, _)| *t)
+        let ring = self.deadlines.keys().next().map(|(t, _)| *t);
+        let progress = self.progress.keys().next().map(|(t, _)| *t);
+        ring.into_iter().chain(progress).min()
     }
 
     /// Live calls.
@@ -361,7 +456,49 @@ impl B2bua {
         targets: Vec<Target>,
         id: String,
     ) -> Result<String, StartError> {
-        if targets.is_empty() {
+        let to = format!("sip:{callee}@{}", self.cfg.domain);
+        let legs = targets.into_iter().map(|t| LegSpec { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None }).collect();
+        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id)
+    }
+
+    /// Start a call that goes out through a carrier gateway (the first of
+    /// the driver's hunt list). On a failure that warrants it the call
+    /// waits for [`B2bua::hunt_next`] (see [`CallEvent::GatewayFailed`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_gateway_call(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        media: &mut dyn Media,
+        tx: TxId,
+        req: Message,
+        source: Peer,
+        caller: &str,
+        caller_display: Option<&str>,
+        callee: &str,
+        leg: GatewayLeg,
+        id: String,
+    ) -> Result<String, StartError> {
+        let spec = LegSpec { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway) };
+        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, vec![spec], id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_inner(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        media: &mut dyn Media,
+        tx: TxId,
+        req: Message,
+        source: Peer,
+        caller: &str,
+        caller_display: Option<&str>,
+        callee: &str,
+        legs: Vec<LegSpec>,
+        id: String,
+    ) -> Result<String, StartError> {
+        if legs.is_empty() {
             return Err(StartError::NoTargets);
         }
         let ports = match self.cfg.media_mode {
@@ -384,23 +521,26 @@ impl B2bua {
         let b_call_id = ep.new_call_id();
         let b_from_tag = ep.new_tag();
         let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
-        let mut forks = Vec::with_capacity(targets.len());
-        for target in targets {
-            let mut m = Message::request(Method::Invite, &target.uri);
-            m.push(HeaderName::MaxForwards, &max_forwards.to_string());
-            m.push(HeaderName::From, &format!("{display}<sip:{caller}@{}>;tag={b_from_tag}", self.cfg.domain));
-            m.push(HeaderName::To, &format!("<sip:{callee}@{}>", self.cfg.domain));
-            m.push(HeaderName::CallId, &b_call_id);
-            m.push(HeaderName::CSeq, "1 INVITE");
-            let contact = self.contact(ep, target.dest);
-            m.push(HeaderName::Contact, &contact);
-            m.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
-            m.push(HeaderName::UserAgent, &self.cfg.user_agent);
-            add_body(&mut m, b_offer.clone());
+        let mut forks = Vec::with_capacity(legs.len());
+        let mut gateway = None;
+        for leg in legs {
+            let m = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone());
             let sent = m.clone();
-            if let Ok(ftx) = ep.send_request(now, m, target.dest) {
+            if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
-                forks.push(Fork { tx: ftx, target, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0 });
+                if let Some(g) = &leg.gateway {
+                    gateway = Some(g.clone());
+                }
+                forks.push(Fork {
+                    tx: ftx,
+                    target: Target { uri: leg.uri, dest: leg.dest },
+                    gateway: leg.gateway,
+                    request: sent,
+                    state: ForkState::Calling,
+                    cancel_pending: false,
+                    best: 0,
+                    progressed: false,
+                });
             }
         }
         if forks.is_empty() {
@@ -437,11 +577,150 @@ impl B2bua {
                 codec: None,
                 cancelled: false,
                 hangup: None,
+                b_offer,
+                max_forwards,
+                display,
+                gateway: gateway.clone(),
+                last_gateway: gateway.clone(),
+                waiting: false,
+                auth_sent: false,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
         self.events.push_back(CallEvent::Created { id: id.clone(), caller: caller.to_owned(), callee: callee.to_owned(), a_call_id, start: now });
+        if let Some(g) = gateway {
+            if let Some(f) = self.calls.get(&id).and_then(|c| c.forks.last()) {
+                self.seq += 1;
+                self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.clone(), f.tx));
+            }
+            self.events.push_back(CallEvent::GatewayUsed { id: id.clone(), gateway: g });
+        }
         Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_invite(&self, ep: &Endpoint, leg: &LegSpec, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Message {
+        let mut m = Message::request(Method::Invite, &leg.uri);
+        m.push(HeaderName::MaxForwards, &max_forwards.to_string());
+        m.push(HeaderName::From, &format!("{display}<sip:{}@{}>;tag={from_tag}", leg.from_user, self.cfg.domain));
+        m.push(HeaderName::To, &format!("<{}>", leg.to));
+        m.push(HeaderName::CallId, call_id);
+        m.push(HeaderName::CSeq, "1 INVITE");
+        let contact = self.contact(ep, leg.dest);
+        m.push(HeaderName::Contact, &contact);
+        m.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+        m.push(HeaderName::UserAgent, &self.cfg.user_agent);
+        add_body(&mut m, offer);
+        m
+    }
+
+    /// Try the next gateway for a call waiting after
+    /// [`CallEvent::GatewayFailed`]. `false` if the call is not waiting (it
+    /// ended or was cancelled meanwhile) or the request could not be sent.
+    pub fn hunt_next(&mut self, now: Instant, ep: &mut Endpoint, id: &str, leg: GatewayLeg) -> bool {
+        let Some(call) = self.calls.get(id) else { return false };
+        if !call.waiting || call.cancelled || call.winner_decided() {
+            return false;
+        }
+        let spec = LegSpec { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway.clone()) };
+        let call_id = ep.new_call_id();
+        let from_tag = ep.new_tag();
+        let m = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone());
+        let sent = m.clone();
+        let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        self.by_fork.insert(ftx, (id.to_owned(), call.forks.len()));
+        call.forks.push(Fork { tx: ftx, target: Target { uri: spec.uri, dest: spec.dest }, gateway: spec.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+        call.waiting = false;
+        call.auth_sent = false;
+        call.gateway = Some(leg.gateway.clone());
+        call.last_gateway = Some(leg.gateway.clone());
+        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        self.seq += 1;
+        self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+        self.events.push_back(CallEvent::GatewayUsed { id: id.to_owned(), gateway: leg.gateway });
+        true
+    }
+
+    /// Answer a gateway's 401/407 (see [`CallEvent::GatewayChallenged`]):
+    /// send the INVITE again with `header: value` and the next CSeq.
+    pub fn authenticate(&mut self, now: Instant, ep: &mut Endpoint, id: &str, header: HeaderName, value: &str) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if !call.waiting || call.cancelled || call.winner_decided() {
+            return false;
+        }
+        let Some(idx) = call.forks.len().checked_sub(1) else { return false };
+        let fork = &mut call.forks[idx];
+        let mut m = fork.request.clone();
+        let seq = m.cseq().map(|c| c.seq).unwrap_or(1).saturating_add(1);
+        m.set(HeaderName::CSeq, &format!("{seq} INVITE"));
+        m.remove(HeaderName::Via);
+        m.remove(HeaderName::Authorization);
+        m.remove(HeaderName::ProxyAuthorization);
+        m.push(header, value);
+        let sent = m.clone();
+        let Ok(ftx) = ep.send_request(now, m, fork.target.dest) else { return false };
+        self.by_fork.remove(&fork.tx);
+        fork.tx = ftx;
+        fork.request = sent;
+        fork.state = ForkState::Calling;
+        fork.best = 0;
+        call.waiting = false;
+        call.auth_sent = true;
+        self.by_fork.insert(ftx, (id.to_owned(), idx));
+        self.seq += 1;
+        self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+        true
+    }
+
+    /// Give up on a call waiting for the driver (no gateway left, no
+    /// credentials): the caller gets the failure (`code`, or the best
+    /// seen so far when 0), a gateway failure maps to 503 when nothing
+    /// better is known.
+    pub fn fail_call(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, code: u16) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if call.winner_decided() || call.cancelled {
+            return;
+        }
+        if code != 0 {
+            call.b_status = code;
+        }
+        self.fail_caller(now, ep, media, id);
+    }
+
+    /// Refuse the caller with the best B-leg failure and end the call.
+    fn fail_caller(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) {
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let code = call.b_status;
+        let reason = match code {
+            486 => "Busy Here",
+            600 => "Busy Everywhere",
+            603 => "Decline",
+            404 => "Not Found",
+            408 | 480 => "Temporarily Unavailable",
+            487 => "Request Terminated",
+            500..=599 => "Service Unavailable",
+            _ => "Call Failed",
+        };
+        let out = match code {
+            408 => 480, // a timeout on the B-leg is "no answer" to the caller
+            0 => 480,
+            500..=599 => 503,
+            c => c,
+        };
+        let mut r = Message::response_to(&call.a_req, out, reason, Some(&call.a_tag));
+        r.push(HeaderName::Server, &user_agent);
+        call.a_status = out;
+        let _ = ep.respond(now, call.a_tx, r);
+        let cause = match out {
+            486 | 600 => "user_busy",
+            603 => "call_rejected",
+            480 => "no_answer",
+            503 => "gateway_failure",
+            _ => "failed",
+        };
+        self.finish(ep, media, id, now, "callee", cause.into());
     }
 
     /// A response on one of our client transactions. Returns false if it
@@ -470,8 +749,11 @@ impl B2bua {
         let mode = self.cfg.media_mode;
         let Some(call) = self.calls.get_mut(id) else { return };
         if code < 200 {
-            let stop = call.cancelled || call.winner_decided();
+            let stop = call.cancelled || call.winner_decided() || call.forks[idx].state == ForkState::Done;
             let fork = &mut call.forks[idx];
+            if code > 100 {
+                fork.progressed = true;
+            }
             if fork.state == ForkState::Calling {
                 fork.state = ForkState::Proceeding;
             }
@@ -506,7 +788,7 @@ impl B2bua {
             return;
         }
         if (200..300).contains(&code) {
-            if call.winner_decided() || call.cancelled {
+            if call.winner_decided() || call.cancelled || call.forks[idx].state == ForkState::Done {
                 // A second fork answered, or the caller already left: hang it up.
                 call.forks[idx].state = ForkState::Done;
                 let req = call.forks[idx].request.clone();
@@ -579,10 +861,39 @@ impl B2bua {
         }
         // Final failure of one fork.
         let fork = &mut call.forks[idx];
+        if fork.state == ForkState::Done {
+            // Already given up on (progress timeout): its 487 changes nothing.
+            return;
+        }
         fork.state = ForkState::Done;
         fork.best = code;
+        let gateway = fork.gateway.clone();
         if better(code, call.b_status) || call.b_status == 0 {
             call.b_status = code;
+        }
+        if let Some(gw) = gateway {
+            // Serial hunting through gateways: the driver decides what next.
+            if !call.cancelled && matches!(code, 401 | 407) && !call.auth_sent {
+                call.waiting = true;
+                let uri = call.forks[idx].target.uri.clone();
+                self.events.push_back(CallEvent::GatewayChallenged { id: id.to_owned(), gateway: gw, challenge: Box::new(resp), uri });
+                return;
+            }
+            call.gateway = None;
+            self.events.push_back(CallEvent::GatewayReleased { id: id.to_owned(), gateway: gw.clone() });
+            if call.cancelled {
+                self.maybe_finish_cancel(now, ep, media, id);
+                return;
+            }
+            if fails_over(code) {
+                call.b_status = code;
+                call.waiting = true;
+                self.events.push_back(CallEvent::GatewayFailed { id: id.to_owned(), gateway: gw, code });
+                return;
+            }
+            call.b_status = code;
+            self.fail_caller(now, ep, media, id);
+            return;
         }
         if code >= 600 {
             // A global failure ends every fork (RFC 3261 §16.7 step 5).
@@ -600,34 +911,7 @@ impl B2bua {
         }
         let all_done = call.forks.iter().all(|f| f.state == ForkState::Done) || code >= 600;
         if all_done && !call.winner_decided() {
-            let code = call.b_status;
-            let reason = match code {
-                486 => "Busy Here",
-                600 => "Busy Everywhere",
-                603 => "Decline",
-                404 => "Not Found",
-                408 | 480 => "Temporarily Unavailable",
-                487 => "Request Terminated",
-                _ => "Call Failed",
-            };
-            let out = match code {
-                408 => 480, // a timeout on the B-leg is "no answer" to the caller
-                c => c,
-            };
-            let user_agent = self.cfg.user_agent.clone();
-            if let Some(call) = self.calls.get_mut(id) {
-                let mut r = Message::response_to(&call.a_req, out, reason, Some(&call.a_tag));
-                r.push(HeaderName::Server, &user_agent);
-                call.a_status = out;
-                let _ = ep.respond(now, call.a_tx, r);
-            }
-            let cause = match out {
-                486 | 600 => "user_busy",
-                603 => "call_rejected",
-                480 => "no_answer",
-                _ => "failed",
-            };
-            self.finish(ep, media, id, now, "callee", cause.into());
+            self.fail_caller(now, ep, media, id);
         }
     }
 
@@ -886,6 +1170,7 @@ impl B2bua {
         self.by_dialog.retain(|_, (cid, _)| cid != id);
         self.relayed.retain(|_, (cid, _)| cid != id);
         self.deadlines.retain(|_, cid| cid != id);
+        self.progress.retain(|_, (cid, _)| cid != id);
         let packets = if call.ports.is_some() {
             let s = media.stats(id);
             media.close(id);
@@ -893,6 +1178,9 @@ impl B2bua {
         } else {
             (0, 0)
         };
+        if let Some(g) = call.gateway.clone() {
+            self.events.push_back(CallEvent::GatewayReleased { id: id.to_owned(), gateway: g });
+        }
         let (hangup_side, hangup_cause) = call.hangup.clone().unwrap_or((side, cause));
         let disposition = if call.answer.is_some() {
             Disposition::Answered
@@ -921,11 +1209,19 @@ impl B2bua {
             b_status: call.b_status,
             codec: call.codec,
             packets,
+            gateway: call.last_gateway,
         })));
     }
 
     /// Ring timeouts.
     pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media) {
+        while let Some((&(t, s), _)) = self.progress.iter().next() {
+            if t > now {
+                break;
+            }
+            let Some((id, ftx)) = self.progress.remove(&(t, s)) else { break };
+            self.progress_timeout(now, ep, media, &id, ftx);
+        }
         while let Some((&(t, s), _)) = self.deadlines.iter().next() {
             if t > now {
                 break;
@@ -949,6 +1245,28 @@ impl B2bua {
             let _ = ep.respond(now, call.a_tx, r);
             self.finish(ep, media, &id, now, "system", "no_answer".into());
         }
+    }
+}
+
+impl B2bua {
+    /// A gateway leg neither rang nor answered in time: CANCEL it and fail
+    /// over as if it had answered 408.
+    fn progress_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, ftx: TxId) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let Some(idx) = call.forks.iter().position(|f| f.tx == ftx) else { return };
+        let f = &call.forks[idx];
+        if f.progressed || f.state == ForkState::Done || call.cancelled || call.winner_decided() {
+            return;
+        }
+        match f.state {
+            ForkState::Proceeding => {
+                let _ = ep.cancel(now, ftx, None);
+            }
+            _ => call.forks[idx].cancel_pending = true,
+        }
+        let timeout = Message::response(408, "Request Timeout");
+        self.fork_response(now, ep, media, id, idx, timeout);
+        // fork_response marked it Done; its 487 (or late 2xx) is ignored.
     }
 }
 

@@ -51,6 +51,12 @@ struct World {
     /// Responses that reached A: (tx, response).
     a_responses: Vec<(TxId, Message)>,
     callees: usize,
+    /// Gateway mode: the hunt list (gateway name, node); None = extension call.
+    hunt: Option<Vec<(&'static str, usize)>>,
+    /// Gateway events seen, as text.
+    gw_events: Vec<String>,
+    /// Answer gateway challenges with this header value.
+    credentials: Option<String>,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -69,8 +75,9 @@ impl World {
             media_mode: MediaMode::Relay,
             ring_timeout: Duration::from_secs(60),
             user_agent: "ferroswitch-test".into(),
+            gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -87,6 +94,10 @@ impl World {
                         let in_dialog = request.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
                         if in_dialog {
                             assert!(self.b2b.handle_in_dialog(now, ep, &mut self.media, tx, request), "in-dialog request not ours");
+                        } else if let Some(hunt) = self.hunt.as_mut() {
+                            let (name, node) = hunt.remove(0);
+                            let leg = gw_leg(name, node);
+                            self.b2b.start_gateway_call(now, ep, &mut self.media, tx, request, source, "1000", None, "0301234", leg, format!("call-{}", tx)).expect("start");
                         } else {
                             let targets = [B1, B2][..self.callees]
                                 .iter()
@@ -121,8 +132,26 @@ impl World {
                 self.b2b.handle_timeout(now, ep, &mut self.media);
             }
             while let Some(ev) = self.b2b.poll_event() {
-                if let CallEvent::Ended(c) = ev {
-                    self.cdrs.push(*c);
+                let ep = &mut self.net.node(S).ep;
+                match ev {
+                    CallEvent::Ended(c) => self.cdrs.push(*c),
+                    CallEvent::GatewayUsed { gateway, .. } => self.gw_events.push(format!("used {gateway}")),
+                    CallEvent::GatewayReleased { gateway, .. } => self.gw_events.push(format!("released {gateway}")),
+                    CallEvent::GatewayFailed { id, gateway, code } => {
+                        self.gw_events.push(format!("failed {gateway} {code}"));
+                        match self.hunt.as_mut().filter(|h| !h.is_empty()).map(|h| h.remove(0)) {
+                            Some((name, node)) => assert!(self.b2b.hunt_next(now, ep, &id, gw_leg(name, node))),
+                            None => self.b2b.fail_call(now, ep, &mut self.media, &id, 0),
+                        }
+                    }
+                    CallEvent::GatewayChallenged { id, gateway, challenge, .. } => {
+                        self.gw_events.push(format!("challenged {gateway} {}", challenge.status().unwrap_or(0)));
+                        match &self.credentials {
+                            Some(c) => assert!(self.b2b.authenticate(now, ep, &id, HeaderName::ProxyAuthorization, c)),
+                            None => self.b2b.fail_call(now, ep, &mut self.media, &id, 0),
+                        }
+                    }
+                    _ => {}
                 }
             }
             self.net.flush();
@@ -130,6 +159,8 @@ impl World {
                 for (_, ev) in self.net.take_events(node) {
                     match ev {
                         Event::Request { tx, request, .. } => self.inbox.push((node, tx, request)),
+                        // The peer's endpoint answered a CANCEL itself; note it.
+                        Event::Cancelled { tx, cancel, .. } => self.inbox.push((node, tx, cancel)),
                         Event::Response { tx, response } if node == A => self.a_responses.push((tx, response)),
                         _ => {}
                     }
@@ -173,6 +204,112 @@ impl World {
     fn a_codes(&self, tx: TxId) -> Vec<u16> {
         self.a_responses.iter().filter(|(t, _)| *t == tx).filter_map(|(_, r)| r.status()).collect()
     }
+}
+
+fn gw_leg(name: &str, node: usize) -> GatewayLeg {
+    let host = format!("10.0.0.{}:5060", node + 1);
+    GatewayLeg {
+        gateway: name.into(),
+        uri: format!("sip:90301234@{host}"),
+        to: format!("sip:90301234@{host}"),
+        from_user: "4930999".into(),
+        dest: sip_proto::Peer::udp(host.parse().expect("addr")),
+    }
+}
+
+fn gateway_world(hunt: Vec<(&'static str, usize)>) -> World {
+    let mut w = World::new(1);
+    w.hunt = Some(hunt);
+    w
+}
+
+#[test]
+fn gateway_503_fails_over_to_the_next_gateway() {
+    let mut w = gateway_world(vec![("gw1", B1), ("gw2", B2)]);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (t1, inv1) = w.take(B1, Method::Invite);
+    assert_eq!(inv1.request_uri().map(|u| u.to_string()).as_deref(), Some("sip:90301234@10.0.0.3:5060"));
+    assert!(inv1.get(HeaderName::From).is_some_and(|f| f.contains("sip:4930999@")), "caller number presented: {:?}", inv1.get(HeaderName::From));
+    w.respond(B1, t1, &inv1, 503, "g1", None);
+    w.run(Duration::from_millis(50));
+    let (t2, inv2) = w.take(B2, Method::Invite);
+    assert_ne!(inv2.call_id().ok(), inv1.call_id().ok(), "a new dialog per gateway");
+    assert_eq!(w.a_codes(atx), vec![100], "the caller saw nothing of the failed attempt");
+    w.respond(B2, t2, &inv2, 200, "g2", Some(sdp("10.0.0.4", 7000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 200]);
+    assert_eq!(w.gw_events, ["used gw1", "released gw1", "failed gw1 503", "used gw2"]);
+    // Hang up from the API: gw2 is released, the CDR names it.
+    let id = w.b2b.calls()[0].id.clone();
+    let now = w.net.now();
+    let ep = &mut w.net.node(S).ep;
+    assert!(w.b2b.hangup(now, ep, &mut w.media, &id));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.gw_events.last().map(String::as_str), Some("released gw2"));
+    assert_eq!(w.cdrs[0].gateway.as_deref(), Some("gw2"));
+    assert_eq!(w.cdrs[0].disposition, Disposition::Answered);
+}
+
+#[test]
+fn gateway_486_does_not_fail_over() {
+    let mut w = gateway_world(vec![("gw1", B1), ("gw2", B2)]);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (t1, inv1) = w.take(B1, Method::Invite);
+    w.respond(B1, t1, &inv1, 486, "g1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 486]);
+    assert!(!w.inbox.iter().any(|(n, _, r)| *n == B2 && r.method() == Some(&Method::Invite)), "486 is the callee's answer, not the gateway's failure");
+    assert_eq!(w.gw_events, ["used gw1", "released gw1"]);
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].gateway.as_deref()), (Disposition::Busy, Some("gw1")));
+}
+
+#[test]
+fn silent_gateway_fails_over_after_the_progress_timeout_and_the_last_failure_is_503() {
+    let mut w = gateway_world(vec![("gw1", B1), ("gw2", B2)]);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (t1, inv1) = w.take(B1, Method::Invite); // 100 Trying (automatic), then nothing
+    w.run(Duration::from_millis(9_900));
+    assert!(!w.inbox.iter().any(|(n, _, _)| *n == B2), "not before the progress timeout");
+    w.run(Duration::from_millis(200));
+    let _ = w.take(B1, Method::Cancel);
+    let (t2, inv2) = w.take(B2, Method::Invite);
+    // gw1's 487 for the cancelled INVITE changes nothing.
+    w.respond(B1, t1, &inv1, 487, "g1", None);
+    w.run(Duration::from_millis(50));
+    w.respond(B2, t2, &inv2, 500, "g2", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 503], "no gateway left: 503 to the caller");
+    assert_eq!(w.gw_events, ["used gw1", "released gw1", "failed gw1 408", "used gw2", "released gw2", "failed gw2 500"]);
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_cause.as_str()), (Disposition::Failed, "gateway_failure"));
+}
+
+#[test]
+fn gateway_challenge_is_answered_once_with_credentials() {
+    let mut w = gateway_world(vec![("gw1", B1)]);
+    w.credentials = Some("Digest username=\"acct\", realm=\"carrier\", nonce=\"n\", uri=\"sip:90301234@10.0.0.3:5060\", response=\"00\"".into());
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (t1, inv1) = w.take(B1, Method::Invite);
+    let mut ch = Message::response_to(&inv1, 407, "Proxy Authentication Required", Some("g1"));
+    ch.push(HeaderName::ProxyAuthenticate, "Digest realm=\"carrier\", nonce=\"n\", qop=\"auth\"");
+    let now = w.net.now();
+    w.net.node(B1).ep.respond(now, t1, ch).expect("respond");
+    w.run(Duration::from_millis(50));
+    let (t2, inv2) = w.take(B1, Method::Invite);
+    assert_eq!(inv2.cseq().map(|c| c.seq).ok(), Some(2));
+    assert_eq!(inv2.call_id().ok(), inv1.call_id().ok(), "same dialog attempt, next CSeq");
+    assert!(inv2.get(HeaderName::ProxyAuthorization).is_some_and(|v| v.contains("username=\"acct\"")));
+    // A second challenge is a wrong password: no loop, the caller fails.
+    let mut ch = Message::response_to(&inv2, 407, "Proxy Authentication Required", Some("g1"));
+    ch.push(HeaderName::ProxyAuthenticate, "Digest realm=\"carrier\", nonce=\"n2\"");
+    let now = w.net.now();
+    w.net.node(B1).ep.respond(now, t2, ch).expect("respond");
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx), vec![100, 407]);
+    assert_eq!(w.gw_events, ["used gw1", "challenged gw1 407", "released gw1"]);
 }
 
 fn audio_port(body: &[u8]) -> (String, u16) {

@@ -41,6 +41,7 @@ pub struct FakeControl {
     pub blocks: Mutex<Vec<BlockView>>,
     pub cleared: Mutex<Vec<IpAddr>>,
     pub calls: Mutex<Vec<CallView>>,
+    pub gateway_status: Mutex<Vec<api::GatewayStatusView>>,
     pub hangups: Mutex<Vec<String>>,
     pub draining: AtomicBool,
     pub directory_changes: AtomicUsize,
@@ -84,6 +85,10 @@ impl Control for FakeControl {
 
     fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    fn gateway_status(&self) -> BoxFuture<'_, Vec<api::GatewayStatusView>> {
+        Box::pin(async move { self.gateway_status.lock().unwrap().clone() })
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<api::LiveEvent>> {
