@@ -700,13 +700,15 @@ impl B2bua {
             404 => "Not Found",
             408 | 480 => "Temporarily Unavailable",
             487 => "Request Terminated",
-            500..=599 => "Service Unavailable",
+            401 | 407 | 500..=599 => "Service Unavailable",
             _ => "Call Failed",
         };
         let out = match code {
             408 => 480, // a timeout on the B-leg is "no answer" to the caller
             0 => 480,
-            500..=599 => 503,
+            // Never pass a gateway's challenge to the caller (it would try
+            // to authenticate to us with it).
+            401 | 407 | 500..=599 => 503,
             c => c,
         };
         let mut r = Message::response_to(&call.a_req, out, reason, Some(&call.a_tag));
@@ -885,7 +887,9 @@ impl B2bua {
                 self.maybe_finish_cancel(now, ep, media, id);
                 return;
             }
-            if fails_over(code) {
+            // A gateway refusing our credentials is the gateway's problem,
+            // not an answer about the callee: try the next one.
+            if fails_over(code) || matches!(code, 401 | 407) {
                 call.b_status = code;
                 call.waiting = true;
                 self.events.push_back(CallEvent::GatewayFailed { id: id.to_owned(), gateway: gw, code });

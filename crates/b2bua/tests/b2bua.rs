@@ -308,8 +308,8 @@ fn gateway_challenge_is_answered_once_with_credentials() {
     let now = w.net.now();
     w.net.node(B1).ep.respond(now, t2, ch).expect("respond");
     w.run(Duration::from_millis(50));
-    assert_eq!(w.a_codes(atx), vec![100, 407]);
-    assert_eq!(w.gw_events, ["used gw1", "challenged gw1 407", "released gw1"]);
+    assert_eq!(w.a_codes(atx), vec![100, 503], "the gateway's challenge is not passed to the caller");
+    assert_eq!(w.gw_events, ["used gw1", "challenged gw1 407", "released gw1", "failed gw1 407"]);
 }
 
 fn audio_port(body: &[u8]) -> (String, u16) {

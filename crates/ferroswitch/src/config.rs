@@ -20,6 +20,7 @@ pub struct Config {
     pub calls: Calls,
     pub media: Media,
     pub http: Http,
+    pub webhooks: Webhooks,
     pub storage: Storage,
     pub log: Log,
 }
@@ -75,6 +76,16 @@ pub struct Directory {
 pub struct Calls {
     pub ring_timeout: u64,
     pub drain_timeout: u64,
+    pub gateway_progress_timeout: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub url: String,
+    pub secret: String,
+    pub max_attempts: u32,
+    pub timeout: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -8,6 +8,8 @@ mod ctl;
 mod persist;
 mod secrets;
 mod switch;
+mod trunk_config;
+mod webhooks;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -181,12 +183,19 @@ impl api::Control for ControlImpl {
     }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
-            match self.store.directory_snapshot().await {
-                Ok(snap) => {
-                    self.handle.command(Command::Directory(persist::directory_of(&snap.extensions, &self.realm))).await;
+            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
+                (Ok(snap), Ok((gateways, routes))) => {
+                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), gateways, routes }).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "directory reload after an API write failed; the watcher will retry"),
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
+        })
+    }
+    fn gateway_status(&self) -> api::BoxFuture<'_, Vec<api::GatewayStatusView>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::GatewayStatus(tx)).await;
+            rx.await.unwrap_or_default()
         })
     }
 }
@@ -288,17 +297,34 @@ async fn run(cfg: config::Config) -> Result<()> {
         media_ip,
         media_mode: if cfg.media.mode == "bypass" { b2bua::MediaMode::Bypass } else { b2bua::MediaMode::Relay },
         ring_timeout: Duration::from_secs(cfg.calls.ring_timeout),
+        gateway_progress_timeout: Duration::from_secs(cfg.calls.gateway_progress_timeout.max(1)),
         user_agent: cfg.user_agent(),
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
     let media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
-    let service = switch::Switch::new(cfg.user_agent(), registrar, directory, jobs_tx, clock, b2bua, media, events_tx.clone());
+    let contact_host = match media_ip {
+        IpAddr::V6(ip) => format!("[{ip}]:{}", cfg.sip.udp_port),
+        ip => format!("{ip}:{}", cfg.sip.udp_port),
+    };
+    let trunks = trunks::Trunks::new(contact_host, cfg.user_agent());
+    let service = switch::Switch::new(cfg.user_agent(), registrar, directory.clone(), jobs_tx, clock, b2bua, media, events_tx.clone(), trunks);
     let mut service = service;
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
-    let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock));
+    let wake_webhooks = Arc::new(tokio::sync::Notify::new());
+    let default_webhook = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
+    let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock, default_webhook, wake_webhooks.clone()));
+    let hooks = webhooks::Settings {
+        secret: secrets::webhook_secret(&cfg.webhooks.secret, &cfg.data_dir)?,
+        max_attempts: cfg.webhooks.max_attempts.max(1),
+        timeout: Duration::from_secs(cfg.webhooks.timeout.max(1)),
+    };
+    tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
+    // Gateways and routes of the version just loaded.
+    let (gateways, routes) = trunk_config::load(&store).await?;
+    started.handle.command(Command::Config { directory, gateways, routes }).await;
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.

@@ -132,7 +132,16 @@ struct Waiting {
 /// queued while the previous one ran); report each REGISTER's commit back
 /// to the core. Returns when every sender is gone and the queue is empty,
 /// so awaiting it before closing the store loses nothing.
-pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, depth: Arc<AtomicUsize>, handle: Handle<Command>, clock: crate::clock::Clock) {
+#[allow(clippy::too_many_arguments)]
+pub async fn store_worker(
+    store: Store,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    depth: Arc<AtomicUsize>,
+    handle: Handle<Command>,
+    clock: crate::clock::Clock,
+    webhook_url: Option<String>,
+    wake_webhooks: Arc<tokio::sync::Notify>,
+) {
     let mut batch = WriteBatch::default();
     let mut waiting: Vec<Waiting> = Vec::new();
     while let Some(first) = jobs.recv().await {
@@ -152,7 +161,14 @@ pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, 
                     batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64 })
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
-                Job::Cdr(c) => batch.cdrs.push(cdr_row(&c, &clock)),
+                Job::Cdr(c) => {
+                    let row = cdr_row(&c, &clock);
+                    if let Some(url) = &webhook_url {
+                        let body = crate::webhooks::body(&row, None, None);
+                        batch.webhooks.push(store::NewWebhook { cdr_id: row.id.clone(), url: url.clone(), body });
+                    }
+                    batch.cdrs.push(row);
+                }
             }
             if taken >= MAX_BATCH {
                 break;
@@ -167,6 +183,9 @@ pub async fn store_worker(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, 
             }
         };
         depth.fetch_sub(taken, Ordering::Relaxed);
+        if !batch.webhooks.is_empty() {
+            wake_webhooks.notify_one();
+        }
         batch.clear();
         for (w, ok) in waiting.drain(..).zip(ok) {
             handle.command(Command::Committed { tx: w.tx, reply: w.reply, ok }).await;
@@ -211,8 +230,10 @@ async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]
         }
     }
     for c in &batch.cdrs {
+        let hooks: Vec<_> = batch.webhooks.iter().filter(|w| w.cdr_id == c.id).cloned().collect();
+        let one = WriteBatch { cdrs: vec![c.clone()], webhooks: hooks, ..Default::default() };
         for attempt in 0..5u32 {
-            match store.insert_cdr(c).await {
+            match store.apply_batch(&one, c.end_ms).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::error!(call = %c.id, attempt, error = %e, "could not write CDR");
@@ -231,15 +252,16 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
     loop {
         tick.tick().await;
         match store.directory_version().await {
-            Ok(v) if v != version => match store.directory_snapshot().await {
-                Ok(snap) => {
+            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await) {
+                (Ok(snap), Ok((gateways, routes))) => {
                     version = snap.version;
-                    if !handle.command(Command::Directory(directory_of(&snap.extensions, &realm))).await {
+                    let (g, r) = (gateways.len(), routes.len());
+                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), gateways, routes }).await {
                         return;
                     }
-                    tracing::info!(version, extensions = snap.extensions.len(), "directory reloaded");
+                    tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, "configuration reloaded");
                 }
-                Err(e) => tracing::warn!(error = %e, "directory reload failed"),
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload failed"),
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "directory version check failed"),
@@ -269,6 +291,6 @@ fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
         codec: c.codec.clone(),
         packets_to_a: c.packets.0 as i64,
         packets_to_b: c.packets.1 as i64,
-        gateway: None,
+        gateway: c.gateway.clone(),
     }
 }

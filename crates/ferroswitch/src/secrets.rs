@@ -57,6 +57,14 @@ pub fn admin_token(configured: &str, data_dir: &Path) -> Result<(String, bool)> 
     load_or_create(&data_dir.join("admin-token"), || hex(&random_bytes::<24>()))
 }
 
+/// The webhook signing key: configured, or generated into the data dir.
+pub fn webhook_secret(configured: &str, data_dir: &Path) -> Result<String> {
+    if !configured.is_empty() {
+        return Ok(configured.to_owned());
+    }
+    Ok(load_or_create(&data_dir.join("webhook-secret"), || hex(&random_bytes::<32>()))?.0)
+}
+
 /// The nonce-signing key.
 pub fn digest_key(data_dir: &Path) -> Result<[u8; 32]> {
     let (h, _) = load_or_create(&data_dir.join("digest.key"), || hex(&random_bytes::<32>()))?;

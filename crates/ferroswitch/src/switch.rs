@@ -46,8 +46,10 @@ pub enum Command {
     Drain,
     /// A commit finished.
     Committed { tx: TxId, reply: Message, ok: bool },
-    /// A new directory snapshot.
-    Directory(HashMap<String, DirectoryEntry>),
+    /// A new directory snapshot, with the gateways and routes of that version.
+    Config { directory: HashMap<String, DirectoryEntry>, gateways: Vec<trunks::GatewayConfig>, routes: Vec<trunks::routes::Route> },
+    /// Gateway states.
+    GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
     /// List registrations.
     Registrations(oneshot::Sender<Vec<RegistrationView>>),
     /// List banned sources.
@@ -85,9 +87,25 @@ pub struct Switch {
     pub media_timeout: Option<std::time::Duration>,
     next_media_check: Option<Instant>,
     store_overloads: u64,
+    /// Carrier gateways: registration, health, limits, number rules.
+    pub trunks: trunks::Trunks,
+    routes: Vec<trunks::routes::Route>,
+    /// Gateway calls still hunting: the gateways left to try, and the
+    /// number and caller as routed.
+    hunts: HashMap<String, Hunt>,
+    /// Calls that came in from a gateway, counted against its limit.
+    inbound_calls: HashMap<String, String>,
+}
+
+/// What a gateway call needs to try the next gateway.
+struct Hunt {
+    left: std::collections::VecDeque<String>,
+    number: String,
+    caller: String,
 }
 
 impl Switch {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         user_agent: String,
         registrar: Registrar,
@@ -97,24 +115,62 @@ impl Switch {
         b2bua: B2bua,
         media: RelayPool,
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
+        trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0 }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new() }
     }
 
-    /// An INVITE outside a dialog: authenticate, find the callee, ring it.
+    /// An INVITE outside a dialog: from a carrier gateway (by source
+    /// address) or an authenticated extension; to an extension, or through
+    /// the route table to gateways.
     fn handle_invite(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer) {
         let now_ms = self.clock.unix_ms(now);
-        let tag = ep.new_tag();
-        let caller = match self.registrar.authenticate(now_ms, &req, source, &self.directory, &tag) {
-            AuthOutcome::Authenticated(u) => u,
-            AuthOutcome::Challenge(m) => return self.respond_stateless(ep, tx, m),
-            AuthOutcome::Ignore => return ep.discard(tx),
+        let Some(dialled) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
+            return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
+        };
+        let from_gateway = self.trunks.gateway_for_source(source.addr.ip()).map(str::to_owned);
+        let caller = match &from_gateway {
+            // A carrier on its listed address: no credentials (IP trust).
+            Some(_) => req.from().ok().and_then(|f| f.uri().user_decoded().map(|u| u.into_owned())).unwrap_or_else(|| "anonymous".into()),
+            None => {
+                let tag = ep.new_tag();
+                match self.registrar.authenticate(now_ms, &req, source, &self.directory, &tag) {
+                    AuthOutcome::Authenticated(u) => u,
+                    AuthOutcome::Challenge(m) => return self.respond_stateless(ep, tx, m),
+                    AuthOutcome::Ignore => return ep.discard(tx),
+                }
+            }
         };
         if req.max_forwards().ok().flatten() == Some(0) {
             return self.reply(now, ep, tx, &req, 483, "Too Many Hops", &[]);
         }
-        let Some(callee) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
-            return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
+        // A local extension is rung directly (from a phone, or a carrier's DID
+        // equal to an extension number); anything else goes by the routes.
+        let origin = match &from_gateway {
+            Some(g) => trunks::routes::Origin::Gateway(g),
+            None => trunks::routes::Origin::Extension(&caller),
+        };
+        let decision = if self.directory.contains_key(&dialled) { None } else { trunks::routes::route(&self.routes, &dialled, &caller, origin) };
+        let (callee, presented) = match decision {
+            None => (dialled, caller.clone()),
+            Some(d) => match d.action {
+                trunks::routes::Action::Extension(e) => (e, d.caller_id.unwrap_or_else(|| caller.clone())),
+                trunks::routes::Action::Reject { code, reason } => return self.reply(now, ep, tx, &req, code, &reason, &[]),
+                trunks::routes::Action::Queue(q) => {
+                    tracing::warn!(route = %d.route, queue = %q, "route to a queue, but queues are not available in this build");
+                    return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+                }
+                trunks::routes::Action::Gateways(list) => {
+                    // Transit (carrier to carrier) only where a route says so
+                    // for calls from gateways explicitly: no open relay.
+                    let from_gw_ok = from_gateway.is_none() || self.routes.iter().any(|r| r.name == d.route && matches!(r.source, trunks::routes::Source::Gateway(_)));
+                    if !from_gw_ok {
+                        return self.reply(now, ep, tx, &req, 403, "Forbidden", &[]);
+                    }
+                    let presented = d.caller_id.unwrap_or_else(|| caller.clone());
+                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list);
+                }
+            },
         };
         match self.directory.get(&callee) {
             None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
@@ -125,14 +181,93 @@ impl Switch {
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
+        if let Some(g) = &from_gateway {
+            if let Err(why) = self.trunks.acquire_inbound(now, g) {
+                tracing::info!(gateway = %g, why = why.as_str(), "inbound call over the gateway's limit");
+                return self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[(HeaderName::RetryAfter, "5")]);
+            }
+        }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         let id = crate::secrets::uuid();
-        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &caller, display.as_deref(), &callee, targets, id) {
-            Ok(id) => tracing::info!(call = %id, %caller, %callee, "call started"),
-            Err(b2bua::StartError::NoMediaPorts) => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-            Err(_) => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, id) {
+            Ok(id) => {
+                tracing::info!(call = %id, caller = %presented, %callee, gateway = from_gateway.as_deref().unwrap_or(""), "call started");
+                if let Some(g) = from_gateway {
+                    self.inbound_calls.insert(id, g);
+                }
+            }
+            Err(e) => {
+                if let Some(g) = &from_gateway {
+                    self.trunks.release(g);
+                }
+                match e {
+                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+                }
+            }
         }
-        self.drain_calls();
+        self.drain_calls(now, ep);
+    }
+
+    /// The first gateway of `list` that admits the call (up, under its
+    /// limits), as a leg; the rest stay in `left`.
+    fn next_leg(&mut self, now: Instant, left: &mut std::collections::VecDeque<String>, number: &str, caller: &str) -> Option<b2bua::GatewayLeg> {
+        while let Some(g) = left.pop_front() {
+            match self.trunks.acquire(now, &g) {
+                Ok(()) => {
+                    let (Some(cfg), Some(num), Some(from)) = (self.trunks.get(&g), self.trunks.callee_number(&g, number), self.trunks.caller_number(&g, caller)) else {
+                        self.trunks.release(&g);
+                        continue;
+                    };
+                    let host = if cfg.domain.parse::<std::net::Ipv6Addr>().is_ok() { format!("[{}]", cfg.domain) } else { cfg.domain.clone() };
+                    let uri = if cfg.proxy.port() == 5060 || cfg.domain != cfg.proxy.ip().to_string() { format!("sip:{num}@{host}") } else { format!("sip:{num}@{host}:{}", cfg.proxy.port()) };
+                    return Some(b2bua::GatewayLeg { gateway: g, to: uri.clone(), uri, from_user: from, dest: cfg.peer() });
+                }
+                Err(why) => tracing::info!(gateway = %g, why = why.as_str(), "gateway skipped"),
+            }
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_gateway_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, presented: &str, number: &str, list: Vec<String>) {
+        let mut left: std::collections::VecDeque<String> = list.into();
+        let Some(leg) = self.next_leg(now, &mut left, number, presented) else {
+            return self.reply(now, ep, tx, &req, 503, "No Gateway Available", &[(HeaderName::RetryAfter, "5")]);
+        };
+        let gw = leg.gateway.clone();
+        let id = crate::secrets::uuid();
+        let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        match self.b2bua.start_gateway_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), number, leg, id) {
+            Ok(id) => {
+                tracing::info!(call = %id, %caller, %number, gateway = %gw, "call started through a gateway");
+                self.hunts.insert(id, Hunt { left, number: number.to_owned(), caller: presented.to_owned() });
+            }
+            Err(e) => {
+                self.trunks.release(&gw);
+                match e {
+                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    _ => self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[]),
+                }
+            }
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// A gateway leg failed over: the next gateway, or give up.
+    fn hunt_next(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        let Some(mut h) = self.hunts.remove(id) else {
+            return self.b2bua.fail_call(now, ep, &mut self.media, id, 0);
+        };
+        while let Some(leg) = self.next_leg(now, &mut h.left, &h.number, &h.caller) {
+            let gw = leg.gateway.clone();
+            if self.b2bua.hunt_next(now, ep, id, leg) {
+                self.hunts.insert(id.to_owned(), h);
+                return;
+            }
+            self.trunks.release(&gw);
+        }
+        self.b2bua.fail_call(now, ep, &mut self.media, id, 0);
     }
 
     /// Publish an event to /v1/events subscribers (never waits).
@@ -150,10 +285,10 @@ impl Switch {
         let _ = self.events.send(std::sync::Arc::new(ev));
     }
 
-    fn drain_calls(&mut self) {
+    fn drain_calls(&mut self, now: Instant, ep: &mut Endpoint) {
         // Check relays for silence once a second while any is open.
         if self.media_timeout.is_some() && !self.media.is_empty() && self.next_media_check.is_none() {
-            self.next_media_check = Some(tokio::time::Instant::now().into_std() + std::time::Duration::from_secs(1));
+            self.next_media_check = Some(now + std::time::Duration::from_secs(1));
         }
         while let Some(ev) = self.b2bua.poll_event() {
             match &ev {
@@ -173,9 +308,27 @@ impl Switch {
                     let (id, caller, callee) = (c.id.clone(), c.caller.clone(), c.callee.clone());
                     self.publish("channel_hangup", Some(&id), &[&caller, &callee], body);
                 }
+                _ => {}
             }
             match ev {
+                CallEvent::GatewayUsed { id, gateway } => tracing::info!(call = %id, %gateway, "trying gateway"),
+                CallEvent::GatewayReleased { gateway, .. } => self.trunks.release(&gateway),
+                CallEvent::GatewayFailed { id, gateway, code } => {
+                    tracing::info!(call = %id, %gateway, code, "gateway failed; trying the next");
+                    self.hunt_next(now, ep, &id);
+                }
+                CallEvent::GatewayChallenged { id, gateway, challenge, uri } => match self.trunks.authorize(&gateway, &challenge, "INVITE", &uri) {
+                    Some((h, v)) if self.b2bua.authenticate(now, ep, &id, h, &v) => {}
+                    _ => {
+                        tracing::warn!(call = %id, %gateway, "gateway challenged the call and we have no credentials for it");
+                        self.b2bua.fail_call(now, ep, &mut self.media, &id, 503);
+                    }
+                },
                 CallEvent::Ended(cdr) => {
+                    self.hunts.remove(&cdr.id);
+                    if let Some(g) = self.inbound_calls.remove(&cdr.id) {
+                        self.trunks.release(&g);
+                    }
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.jobs.send(Job::Cdr(cdr));
@@ -256,7 +409,7 @@ impl Switch {
         }
         let in_dialog = req.to().map(|t| t.tag().is_some()).unwrap_or(false);
         if in_dialog && self.b2bua.handle_in_dialog(now, ep, &mut self.media, tx, req.clone()) {
-            self.drain_calls();
+            self.drain_calls(now, ep);
             return;
         }
         match method {
@@ -393,10 +546,11 @@ impl Service for Switch {
                         // Any final answer means the phone is reachable.
                         self.pings.remove(&tx);
                     }
-                } else {
+                } else if !self.trunks.handle_response(now, ep, tx, &response) {
                     self.b2bua.handle_response(now, ep, &mut self.media, tx, response);
                 }
             }
+            Event::Timeout { tx } | Event::TransportError { tx } if self.trunks.handle_tx_failure(now, ep, tx) => {}
             Event::Timeout { tx } | Event::TransportError { tx } => {
                 if let Some((aor, contact)) = self.pings.remove(&tx) {
                     if let Some(change) = self.registrar.ping_failed(&aor, &contact) {
@@ -418,7 +572,7 @@ impl Service for Switch {
             }
             _ => {}
         }
-        self.drain_calls();
+        self.drain_calls(now, ep);
     }
 
     fn on_command(&mut self, now: Instant, ep: &mut Endpoint, cmd: Command) {
@@ -443,7 +597,35 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
-            Command::Directory(d) => self.directory = d,
+            Command::Config { directory, gateways, routes } => {
+                self.directory = directory;
+                self.trunks.set_gateways(now, ep, gateways);
+                self.routes = routes;
+            }
+            Command::GatewayStatus(reply) => {
+                let v = self
+                    .trunks
+                    .status(now)
+                    .into_iter()
+                    .map(|g| {
+                        let expires = match g.registration {
+                            trunks::RegState::Registered { expires_in_secs } => Some(expires_in_secs),
+                            trunks::RegState::Failed { retry_in_secs, .. } => Some(retry_in_secs),
+                            _ => None,
+                        };
+                        api::GatewayStatusView {
+                            name: g.name,
+                            registration: g.registration.as_str().to_owned(),
+                            registration_expires_in: expires,
+                            ping: g.ping.as_str().to_owned(),
+                            latency_ms: g.latency_ms,
+                            calls: g.calls,
+                            last_error: g.last_error,
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(v);
+            }
             Command::Registrations(reply) => {
                 let now_ms = self.clock.unix_ms(now);
                 let mut v: Vec<_> = self.registrar.all().map(|b| self.view(b, now_ms)).collect();
@@ -486,11 +668,11 @@ impl Service for Switch {
                 for c in self.b2bua.calls() {
                     self.b2bua.hangup(now, ep, &mut self.media, &c.id);
                 }
-                self.drain_calls();
+                self.drain_calls(now, ep);
             }
             Command::Hangup(id, reply) => {
                 let ok = self.b2bua.hangup(now, ep, &mut self.media, &id);
-                self.drain_calls();
+                self.drain_calls(now, ep);
                 let _ = reply.send(ok);
             }
         }
@@ -504,12 +686,15 @@ impl Service for Switch {
                     tracing::info!(call = %id, "no media for {limit:?}: hanging up");
                     self.b2bua.hangup_with(now, ep, &mut self.media, &id, "media_timeout");
                 }
-                self.drain_calls();
+                self.drain_calls(now, ep);
             }
         }
         if self.b2bua.poll_timeout().is_some_and(|t| t <= now) {
             self.b2bua.handle_timeout(now, ep, &mut self.media);
-            self.drain_calls();
+            self.drain_calls(now, ep);
+        }
+        if self.trunks.poll_timeout().is_some_and(|t| t <= now) {
+            self.trunks.handle_timeout(now, ep);
         }
         let now_ms = self.clock.unix_ms(now);
         let (changes, pings) = self.registrar.handle_timeout(now_ms);
@@ -523,6 +708,6 @@ impl Service for Switch {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let r = self.registrar.poll_timeout().map(|ms| self.clock.instant(ms));
-        [r, self.b2bua.poll_timeout(), self.next_media_check].into_iter().flatten().min()
+        [r, self.b2bua.poll_timeout(), self.next_media_check, self.trunks.poll_timeout()].into_iter().flatten().min()
     }
 }

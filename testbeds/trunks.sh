@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Issue 6 interop (carrier trunks) with sipp playing the carriers: outbound
+# registration with a 401 challenge and again after the carrier restarts,
+# failover from a 503 gateway to the next, no failover on 486, and an
+# INVITE from an address that is neither a gateway nor authenticated never
+# reaching a gateway.
+source "$(dirname "$0")/lib.sh"
+
+start_switch trunks --set directory.first_run_extensions= --set calls.ring_timeout=10
+P1000=$(new_extension 1000)
+echo "SEQUENTIAL" >"$OUT/tk_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/tk_caller.csv"
+gw_status() { # gw_status NAME FIELD: one field of the gateway's live state
+  api GET /v1/gateways/status | python3 -c 'import json,sys; g=[g for g in json.load(sys.stdin)["items"] if g["name"]==sys.argv[1]]; print(g[0][sys.argv[2]] if g else "")' "$1" "$2"
+}
+
+# --- outbound registration -------------------------------------------------
+CPORT=$(free_port)
+carrier() { sipp -sf "$SCEN/carrier_register.xml" -i 127.0.0.1 -p "$CPORT" -t u1 -m 1 -timeout 30 -timeout_error -nostdin \
+              -trace_err -error_file "$OUT/tk_carrier.$1.err" >"$OUT/tk_carrier.$1.log" 2>&1; }
+carrier 1 & C1=$!
+PIDS+=("$C1")
+check "gateway with registration created"             bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/gateways '{\"name\":\"reg\",\"proxy\":\"127.0.0.1:$CPORT\",\"register\":{\"username\":\"acct\",\"password\":\"carrier-pw\",\"expires\":10}}' | grep -q '\"name\":\"reg\"'"
+check "carrier challenged, credentials accepted"      wait "$C1"
+check "gateway shows registered"                      wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status reg registration)\" = registered ]"
+# The carrier restarts (a new process with no memory of us): the next
+# refresh (at ~85% of 10 s) is challenged again and accepted.
+carrier 2 & C2=$!
+PIDS+=("$C2")
+check "re-registered with the restarted carrier"      wait "$C2"
+check "still registered"                              wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status reg registration)\" = registered ]"
+check "the password is never shown"                   bash -c "! (curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/gateways/reg | grep -q carrier-pw)"
+
+# --- failover ----------------------------------------------------------------
+PA=$(free_port); PB=$(free_port)
+api POST /v1/gateways "{\"name\":\"gwa\",\"proxy\":\"127.0.0.1:$PA\"}" >/dev/null
+api POST /v1/gateways "{\"name\":\"gwb\",\"proxy\":\"127.0.0.1:$PB\",\"caller_id\":\"4930999\"}" >/dev/null
+api POST /v1/routes '{"name":"out","destination_prefix":"9","strip":1,"source":"extension","action":{"gateways":["gwa","gwb"]}}' >/dev/null
+# outbound_case NAME UAS_A UAS_B UAC: carriers A and B answer per their scenario; B may be "none".
+outbound_case() {
+  local name=$1 a=$2 b=$3 uac=$4 pa pb
+  sipp -sf "$SCEN/$a" -i 127.0.0.1 -p "$PA" -t u1 -m 1 -timeout 20 -timeout_error -nostdin -trace_msg -message_file "$OUT/tk_$name.a.msg" >"$OUT/tk_$name.a.log" 2>&1 & pa=$!
+  if [ "$b" != none ]; then
+    sipp -sf "$SCEN/$b" -i 127.0.0.1 -p "$PB" -t u1 -m 1 -timeout 20 -timeout_error -nostdin -trace_msg -message_file "$OUT/tk_$name.b.msg" >"$OUT/tk_$name.b.log" 2>&1 & pb=$!
+  fi
+  sleep 0.3 # let both sipp bind (checked below by their exit codes)
+  sipp -sf "$SCEN/$uac" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 90301234 -inf "$OUT/tk_caller.csv" \
+       -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_$name.uac.err" >"$OUT/tk_$name.uac.log" 2>&1
+  local rc=$? ra rb=0
+  wait "$pa"; ra=$?
+  [ "$b" != none ] && { wait "$pb"; rb=$?; }
+  echo "uac=$rc carrierA=$ra carrierB=$rb"
+  [ $rc -eq 0 ] && [ $ra -eq 0 ] && [ $rb -eq 0 ]
+}
+last_cdr() {
+  api GET "/v1/cdrs?limit=1" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    if str(c[k]) != v:
+        print(json.dumps(c, indent=1)); sys.exit(f"{k} = {c[k]}, expected {v}")' "$@"
+}
+check "503 from the first gateway fails over to the second" outbound_case failover uas_503.xml uas_answer.xml uac_bye.xml
+check "the carrier got the number stripped and B's caller ID" bash -c "grep -q '^INVITE sip:0301234@127.0.0.1:$PB' '$OUT/tk_failover.b.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/tk_failover.b.msg'"
+check "CDR: answered through gwb"                      last_cdr disposition=answered gateway=gwb
+check "486 does not fail over"                        outbound_case busy uas_busy.xml none uac_busy.xml
+check "CDR: busy at gwa"                               last_cdr disposition=busy gateway=gwa b_status=486
+check "gateways released (no calls counted)"           bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwa calls)\" = 0 ] && [ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwb calls)\" = 0 ]"
+
+# --- no open relay -----------------------------------------------------------
+# An INVITE to a gateway-routed number from an address that is no gateway's
+# and without credentials is challenged, never forwarded.
+TRIED=$(grep -c "trying gateway" "$SWITCH_LOG")
+unauth_invite() {
+  python3 - "$SIP_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(3)
+lp = s.getsockname()[1]
+m = (f"INVITE sip:90301234@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bKfraud1\r\nFrom: <sip:1000@127.0.0.1>;tag=f\r\n"
+     f"To: <sip:90301234@127.0.0.1>\r\nCall-ID: fraud-{lp}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:{lp}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s.sendto(m.encode(), ("127.0.0.1", port))
+codes = []
+try:
+    while True:
+        r = s.recv(65535).decode(errors="replace")
+        codes.append(int(r.split(" ", 2)[1]))
+        if codes[-1] >= 200:
+            break
+except socket.timeout:
+    pass
+print(codes)
+sys.exit(0 if codes and codes[-1] == 407 else 1)
+PY
+}
+check "unauthenticated INVITE to a routed number gets 407" unauth_invite
+check "... and no gateway was tried"                   test "$(grep -c "trying gateway" "$SWITCH_LOG")" = "$TRIED"
+check "switch process still running"                  alive
+summary "trunks"
