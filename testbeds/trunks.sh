@@ -3,7 +3,8 @@
 # registration with a 401 challenge and again after the carrier restarts,
 # failover from a 503 gateway to the next, no failover on 486, and an
 # INVITE from an address that is neither a gateway nor authenticated never
-# reaching a gateway.
+# reaching a gateway; a carrier's call in from its listed address routed by
+# DID to an extension, and no carrier-to-carrier transit.
 source "$(dirname "$0")/lib.sh"
 
 start_switch trunks --set directory.first_run_extensions= --set calls.ring_timeout=10
@@ -94,6 +95,49 @@ sys.exit(0 if codes and codes[-1] == 407 else 1)
 PY
 }
 check "unauthenticated INVITE to a routed number gets 407" unauth_invite
+check "... and no gateway was tried"                   test "$(grep -c "trying gateway" "$SWITCH_LOG")" = "$TRIED"
+# --- inbound from a carrier ---------------------------------------------------
+# The carrier sends from 127.0.0.2 (its listed address): no credentials asked,
+# the DID is routed to extension 1001 (a sipp phone registered with digest).
+P1001=$(new_extension 1001)
+echo "SEQUENTIAL" >"$OUT/tk_callee.csv"; echo "1001;$DOMAIN" >>"$OUT/tk_callee.csv"
+echo "SEQUENTIAL" >"$OUT/tk_carrier.csv"; echo "4930111222;carrier.test" >>"$OUT/tk_carrier.csv"
+UPORT=$(free_port)
+api POST /v1/gateways '{"name":"incoming","proxy":"127.0.0.2:5060","inbound":["127.0.0.2/32"]}' >/dev/null
+api POST /v1/routes '{"name":"did","destination_prefix":"4930555","source":"gateway","action":{"extension":"1001"}}' >/dev/null
+inbound_call() {
+  sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UPORT" -t u1 -inf "$OUT/tk_callee.csv" \
+       -au 1001 -ap "$P1001" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/tk_in.reg.log" 2>&1 || return 1
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_in.uas.log" 2>&1 & local u=$!
+  sleep 0.3
+  sipp -sf "$SCEN/carrier_inbound.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -t u1 -s 49305551001 -inf "$OUT/tk_carrier.csv" \
+       -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_in.uac.err" >"$OUT/tk_in.uac.log" 2>&1
+  local rc=$?; wait "$u"; local ru=$?
+  echo "carrier=$rc phone=$ru"; [ $rc -eq 0 ] && [ $ru -eq 0 ]
+}
+check "carrier call from its address reaches the DID's extension" inbound_call
+check "CDR: answered, caller is the carrier's caller" last_cdr disposition=answered caller=4930111222 callee=1001
+transit() { # from the carrier's address to a number only extensions may route out: refused, no gateway tried
+  python3 - "$SIP_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.2", 0)); s.settimeout(3)
+lp = s.getsockname()[1]
+m = (f"INVITE sip:90301234@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:{lp};branch=z9hG4bKtransit1\r\nFrom: <sip:4930111222@carrier.test>;tag=t\r\n"
+     f"To: <sip:90301234@127.0.0.1>\r\nCall-ID: transit-{lp}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.2:{lp}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s.sendto(m.encode(), ("127.0.0.1", port))
+codes = []
+try:
+    while not codes or codes[-1] < 200:
+        codes.append(int(s.recv(65535).decode(errors="replace").split(" ", 2)[1]))
+except socket.timeout:
+    pass
+print(codes)
+sys.exit(0 if codes and codes[-1] in (403, 404) else 1)
+PY
+}
+TRIED=$(grep -c "trying gateway" "$SWITCH_LOG")
+check "carrier-to-carrier transit is refused"          transit
 check "... and no gateway was tried"                   test "$(grep -c "trying gateway" "$SWITCH_LOG")" = "$TRIED"
 check "switch process still running"                  alive
 summary "trunks"
