@@ -68,6 +68,23 @@ check "486 does not fail over"                        outbound_case busy uas_bus
 check "CDR: busy at gwa"                               last_cdr disposition=busy gateway=gwa b_status=486
 check "gateways released (no calls counted)"           bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwa calls)\" = 0 ] && [ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwb calls)\" = 0 ]"
 
+# --- concurrency limit ---------------------------------------------------------
+# gwl1 takes at most 2 calls: of 3 calls up at once, the third goes to gwl2.
+L1=$(free_port); L2=$(free_port)
+api POST /v1/gateways "{\"name\":\"gwl1\",\"proxy\":\"127.0.0.1:$L1\",\"max_calls\":2}" >/dev/null
+api POST /v1/gateways "{\"name\":\"gwl2\",\"proxy\":\"127.0.0.1:$L2\"}" >/dev/null
+api POST /v1/routes '{"name":"lim","destination_prefix":"8","strip":1,"source":"extension","action":{"gateways":["gwl1","gwl2"]}}' >/dev/null
+limit_case() {
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$L1" -t u1 -m 2 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.1.log" 2>&1 & local a=$!
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$L2" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.2.log" 2>&1 & local b=$!
+  sleep 0.3
+  # Three calls, 20 ms apart, each held for 1 s (uac_bye pauses before its BYE).
+  sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 80301234 -inf "$OUT/tk_caller.csv" \
+       -au 1000 -ap "$P1000" -m 3 -l 3 -r 50 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.uac.log" 2>&1
+  local rc=$?; wait "$a"; local ra=$?; wait "$b"; local rb=$?
+  echo "uac=$rc gwl1(2 calls)=$ra gwl2(1 call)=$rb"; [ $rc -eq 0 ] && [ $ra -eq 0 ] && [ $rb -eq 0 ]
+}
+check "max_calls 2: the third call takes the next gateway" limit_case
 # --- no open relay -----------------------------------------------------------
 # An INVITE to a gateway-routed number from an address that is no gateway's
 # and without credentials is challenged, never forwarded.
