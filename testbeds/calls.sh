@@ -43,6 +43,7 @@ assert abs(c["billable_ms"] - 4000) <= 1000, c["billable_ms"]
 assert c["codec"] and c["codec"].upper().startswith(("PCMU", "PCMA")), c["codec"]
 assert c["packets_to_a"] > 100 and c["packets_to_b"] > 100, (c["packets_to_a"], c["packets_to_b"])
 one = json.load(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/cdrs/{c['id']}", headers={"Authorization": "Bearer " + token})))
+assert one.pop("webhooks") == [], one  # no webhooks.url configured: no delivery
 assert one == c, one
 PY
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
