@@ -35,14 +35,14 @@ check "CLI: extension list shows it"                     bash -c "$(declare -f c
 echo "SEQUENTIAL" >"$OUT/cli.csv"; echo "3000;$DOMAIN" >>"$OUT/cli.csv"
 # Wait for the switch to report the reload (a failed attempt would count
 # towards the brute-force ban of 127.0.0.1).
-reloads() { grep -c "directory reloaded" "$SWITCH_LOG"; }
+reloads() { grep -c "configuration reloaded" "$SWITCH_LOG"; }
 R0=$(reloads)
-check "switch reloads the directory after the CLI write" wait_for 5 bash -c "[ \$(grep -c 'directory reloaded' '$SWITCH_LOG') -gt $R0 ]"
+check "switch reloads the directory after the CLI write" wait_for 5 bash -c "[ \$(grep -c 'configuration reloaded' '$SWITCH_LOG') -gt $R0 ]"
 check "CLI-made extension registers (running switch)"  sipp_run register_auth.xml u1 -inf "$OUT/cli.csv" -au 3000 -ap cli-pass-3000 -m 1
 check "CLI: generated password is printed once"          bash -c "$(declare -f cli); BIN='$BIN' DATA='$DATA' DOMAIN='$DOMAIN'; cli add 3001 | grep -Eq 'password: [A-Za-z0-9]{16}$'"
 R0=$(reloads)
 check "CLI: extension del"                               cli del 3000
-check "switch reloads the directory after the delete"  wait_for 5 bash -c "[ \$(grep -c 'directory reloaded' '$SWITCH_LOG') -gt $R0 ]"
+check "switch reloads the directory after the delete"  wait_for 5 bash -c "[ \$(grep -c 'configuration reloaded' '$SWITCH_LOG') -gt $R0 ]"
 check "deleted extension can no longer register"         sipp_run register_refused.xml u1 -inf "$OUT/cli.csv" -au 3000 -ap cli-pass-3000 -m 1
 
 # Real softphones.
