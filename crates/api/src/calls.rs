@@ -24,6 +24,87 @@ pub struct CallView {
     pub answer_ms: Option<u64>,
 }
 
+/// `POST /v1/calls`: click-to-call. The switch rings the caller first
+/// (an extension's phones, or a number through a gateway) and, when the
+/// caller answers, dials the callee and bridges them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginateRequest {
+    /// Who is rung first: an extension (the agent) or an external number.
+    pub caller: String,
+    /// Who is dialled once the caller answered: an extension or a number.
+    pub callee: String,
+    /// Gateways to reach an external number through, in failover order
+    /// (default: the route table).
+    #[serde(default)]
+    pub gateways: Option<Vec<String>>,
+    /// Caller number the callee sees (default: the caller).
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Record the call (needs the media engine; refused by this build).
+    #[serde(default)]
+    pub record: Option<bool>,
+    /// Opaque data echoed byte for byte in the call's webhook.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub ext_data: Option<Box<serde_json::value::RawValue>>,
+    /// Where to POST this call's CDR (default: `webhooks.url`).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+/// The call just started.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Originated {
+    /// Call UUID (`GET /v1/calls/{id}`, `GET /v1/cdrs/{id}` once it ended).
+    pub id: String,
+}
+
+fn is_party(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'*' | b'#' | b'.' | b'-' | b'_'))
+}
+
+/// Click-to-call: returns the call's UUID at once; the call goes on.
+#[utoipa::path(post, path = "/v1/calls", request_body = OriginateRequest,
+    responses((status = 201, body = Originated), (status = 422, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn originate(State(st): State<ApiState>, body: Result<Json<OriginateRequest>, axum::extract::rejection::JsonRejection>) -> Result<(StatusCode, Json<Originated>), ApiError> {
+    let Json(req) = body?;
+    if !is_party(&req.caller) {
+        return Err(ApiError::invalid("caller", "an extension or a number (up to 32 characters)"));
+    }
+    if !is_party(&req.callee) {
+        return Err(ApiError::invalid("callee", "an extension or a number (up to 32 characters)"));
+    }
+    if let Some(g) = &req.gateways {
+        if g.is_empty() || g.len() > 16 || g.iter().any(|n| n.is_empty() || n.len() > 64) {
+            return Err(ApiError::invalid("gateways", "1 to 16 gateway names"));
+        }
+    }
+    if let Some(c) = &req.caller_id {
+        if c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'*' | b'#')) {
+            return Err(ApiError::invalid("caller_id", "digits, + * # (up to 32)"));
+        }
+    }
+    if req.record == Some(true) {
+        return Err(ApiError::invalid("record", "recording needs the media engine, which this build does not have yet"));
+    }
+    if req.ext_data.as_ref().is_some_and(|e| e.get().len() > 16 * 1024) {
+        return Err(ApiError::invalid("ext_data", "at most 16 KiB of JSON"));
+    }
+    if let Some(u) = &req.webhook_url {
+        let ok = u.len() <= 2048 && (u.starts_with("http://") || u.starts_with("https://")) && u.len() > 8 && !u.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+        if !ok {
+            return Err(ApiError::invalid("webhook_url", "an http:// or https:// URL"));
+        }
+    }
+    if st.control.draining() {
+        return Err(ApiError::status(503, "draining", "the switch is shutting down"));
+    }
+    let id = st.control.originate(req).await?;
+    Ok((StatusCode::CREATED, Json(Originated { id })))
+}
+
 /// Live calls.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CallPage {

@@ -54,6 +54,10 @@ impl ApiError {
     pub fn bad_json(msg: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: msg.into(), field: None }
     }
+    /// Any status with a code and message (the switch refusing an action).
+    pub fn status(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), code, message: message.into(), field: None }
+    }
     /// 500.
     pub fn internal(msg: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %msg, "API internal error");

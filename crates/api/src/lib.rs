@@ -34,7 +34,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
-pub use calls::CallView;
+pub use calls::{CallView, OriginateRequest};
 pub use events::LiveEvent;
 pub use error::ApiError;
 pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
@@ -63,6 +63,9 @@ pub trait Control: Send + Sync + 'static {
     fn hangup(&self, id: String) -> BoxFuture<'_, bool>;
     /// Prometheus text exposition of the switch's metrics.
     fn metrics(&self) -> BoxFuture<'_, String>;
+    /// Start a click-to-call; the call's UUID, or why not (404 unknown
+    /// caller, 409 caller not reachable, 503 no gateway).
+    fn originate(&self, req: OriginateRequest) -> BoxFuture<'_, Result<String, ApiError>>;
     /// Live state of the carrier gateways.
     fn gateway_status(&self) -> BoxFuture<'_, Vec<GatewayStatusView>>;
     /// A receiver of the switch's events (bounded; lagging is reported).
@@ -93,7 +96,7 @@ pub struct ApiState {
         health,
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
-        calls::list, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
+        calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
         events::events,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
@@ -103,7 +106,7 @@ pub struct ApiState {
         extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
-        calls::CallView, calls::CallPage, calls::CdrPage,
+        calls::CallView, calls::CallPage, calls::CdrPage, calls::OriginateRequest, calls::Originated,
         trunks::GatewaySpec, trunks::GatewayRegister, trunks::GatewayView, trunks::NewGatewayRequest, trunks::GatewayPage,
         trunks::GatewayStatusView, trunks::GatewayStatusPage, trunks::RouteAction, trunks::RouteSpec, trunks::RouteView,
         trunks::NewRouteRequest, trunks::RoutePage,
@@ -215,7 +218,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/registrations", get(live::registrations))
         .route("/v1/security/blocks", get(live::blocks))
         .route("/v1/security/blocks/{ip}", delete(live::clear_block))
-        .route("/v1/calls", get(calls::list))
+        .route("/v1/calls", get(calls::list).post(calls::originate))
         .route("/v1/calls/{id}", get(calls::get_one).delete(calls::hangup))
         .route("/v1/cdrs", get(calls::cdrs))
         .route("/v1/cdrs/{id}", get(calls::cdr))

@@ -190,6 +190,12 @@ pub enum CallEvent {
     },
     /// Ended: the CDR.
     Ended(Box<Cdr>),
+    /// An originated call's caller answered: the driver dials the callee
+    /// with [`B2bua::dial_b`] (or gives up with [`B2bua::fail_call`]).
+    CallerAnswered {
+        /// Call UUID.
+        id: String,
+    },
     /// A gateway leg was sent: the driver counts it against the
     /// gateway's limits until [`CallEvent::GatewayReleased`].
     GatewayUsed {
@@ -279,13 +285,25 @@ struct Fork {
     progressed: bool,
 }
 
-/// One B-leg to send.
-struct LegSpec {
-    uri: String,
-    to: String,
-    from_user: String,
-    dest: Peer,
-    gateway: Option<String>,
+/// One leg to send an INVITE on (for calls the switch originates).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leg {
+    /// Request-URI.
+    pub uri: String,
+    /// To URI.
+    pub to: String,
+    /// From user (the number the called party sees).
+    pub from_user: String,
+    /// Where to send.
+    pub dest: Peer,
+    /// The gateway, if the leg goes to a carrier.
+    pub gateway: Option<String>,
+}
+
+impl From<GatewayLeg> for Leg {
+    fn from(g: GatewayLeg) -> Leg {
+        Leg { uri: g.uri, to: g.to, from_user: g.from_user, dest: g.dest, gateway: Some(g.gateway) }
+    }
 }
 
 /// An in-dialog request relayed to the other leg, waiting for its answer.
@@ -328,6 +346,19 @@ struct Call {
     waiting: bool,
     /// Credentials already sent on the current gateway leg.
     auth_sent: bool,
+    /// The fork whose 2xx won (its retransmitted 2xx are only re-ACKed).
+    winner: Option<usize>,
+    /// Originated by us (click-to-call): the A-leg is our UAC dialog too.
+    originated: bool,
+    /// Originated calls: index of the first B-leg fork (usize::MAX while
+    /// the caller's phone rings).
+    b_start: usize,
+    /// Originated calls: the caller's answer SDP (the B-leg's offer).
+    a_answer: Option<Bytes>,
+    /// Originated calls: the A-leg's winning fork.
+    a_winner: Option<usize>,
+    /// Originated calls: the gateway of the A-leg, held against its limits.
+    a_gateway: Option<String>,
 }
 
 /// The call controller.
@@ -457,7 +488,7 @@ impl B2bua {
         id: String,
     ) -> Result<String, StartError> {
         let to = format!("sip:{callee}@{}", self.cfg.domain);
-        let legs = targets.into_iter().map(|t| LegSpec { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None }).collect();
+        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None }).collect();
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id)
     }
 
@@ -479,7 +510,7 @@ impl B2bua {
         leg: GatewayLeg,
         id: String,
     ) -> Result<String, StartError> {
-        let spec = LegSpec { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway) };
+        let spec = Leg { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway) };
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, vec![spec], id)
     }
 
@@ -495,7 +526,7 @@ impl B2bua {
         caller: &str,
         caller_display: Option<&str>,
         callee: &str,
-        legs: Vec<LegSpec>,
+        legs: Vec<Leg>,
         id: String,
     ) -> Result<String, StartError> {
         if legs.is_empty() {
@@ -584,6 +615,12 @@ impl B2bua {
                 last_gateway: gateway.clone(),
                 waiting: false,
                 auth_sent: false,
+                winner: None,
+                originated: false,
+                b_start: 0,
+                a_answer: None,
+                a_winner: None,
+                a_gateway: None,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
@@ -599,7 +636,7 @@ impl B2bua {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build_invite(&self, ep: &Endpoint, leg: &LegSpec, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Message {
+    fn build_invite(&self, ep: &Endpoint, leg: &Leg, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Message {
         let mut m = Message::request(Method::Invite, &leg.uri);
         m.push(HeaderName::MaxForwards, &max_forwards.to_string());
         m.push(HeaderName::From, &format!("{display}<sip:{}@{}>;tag={from_tag}", leg.from_user, self.cfg.domain));
@@ -622,7 +659,7 @@ impl B2bua {
         if !call.waiting || call.cancelled || call.winner_decided() {
             return false;
         }
-        let spec = LegSpec { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway.clone()) };
+        let spec = Leg { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway.clone()) };
         let call_id = ep.new_call_id();
         let from_tag = ep.new_tag();
         let m = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone());
@@ -692,6 +729,18 @@ impl B2bua {
     fn fail_caller(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str) {
         let user_agent = self.cfg.user_agent.clone();
         let Some(call) = self.calls.get_mut(id) else { return };
+        if call.originated {
+            // The caller's phone is up (or still ringing): hang it up.
+            let cause = match call.b_status {
+                486 | 600 => "user_busy",
+                603 => "call_rejected",
+                0 | 408 | 480 => "no_answer",
+                401 | 407 | 500..=599 => "gateway_failure",
+                _ => "failed",
+            };
+            self.abandon_originated(now, ep, id);
+            return self.finish(ep, media, id, now, "callee", cause.into());
+        }
         let code = call.b_status;
         let reason = match code {
             486 => "Busy Here",
@@ -750,6 +799,9 @@ impl B2bua {
         let media_ip = self.cfg.media_ip;
         let mode = self.cfg.media_mode;
         let Some(call) = self.calls.get_mut(id) else { return };
+        if call.originated && idx < call.b_start {
+            return self.a_leg_response(now, ep, media, id, idx, resp, code);
+        }
         if code < 200 {
             let stop = call.cancelled || call.winner_decided() || call.forks[idx].state == ForkState::Done;
             let fork = &mut call.forks[idx];
@@ -765,6 +817,20 @@ impl B2bua {
                 return;
             }
             if code == 100 {
+                return;
+            }
+            if call.originated {
+                // The caller is already up: the callee's early media (a
+                // carrier's ringback) reaches it through the relay.
+                if is_sdp(&resp) {
+                    if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                        media.set_peer(id, Side::B, addr);
+                    }
+                }
+                if call.state == CallState::Trying {
+                    call.state = CallState::Ringing;
+                    self.events.push_back(CallEvent::Ringing { id: id.to_owned() });
+                }
                 return;
             }
             // Relay 180/183 to the caller, with early media when there is SDP.
@@ -790,6 +856,14 @@ impl B2bua {
             return;
         }
         if (200..300).contains(&code) {
+            if call.winner == Some(idx) {
+                // A retransmission of the winning 2xx: our ACK was lost.
+                if let (Some(d), Some(dest)) = (&call.b_dialog, call.b_dest) {
+                    let seq = resp.cseq().map(|c| c.seq).unwrap_or(1);
+                    ep.send_ack(d.ack(seq), dest);
+                }
+                return;
+            }
             if call.winner_decided() || call.cancelled || call.forks[idx].state == ForkState::Done {
                 // A second fork answered, or the caller already left: hang it up.
                 call.forks[idx].state = ForkState::Done;
@@ -808,6 +882,7 @@ impl B2bua {
                 return;
             }
             call.forks[idx].state = ForkState::Done;
+            call.winner = Some(idx);
             call.b_status = code;
             let req = call.forks[idx].request.clone();
             let dest = call.forks[idx].target.dest;
@@ -831,6 +906,19 @@ impl B2bua {
                         _ => f.cancel_pending = true,
                     }
                 }
+            }
+            if call.originated {
+                // The caller is already up: bridge the media and go.
+                if is_sdp(&resp) {
+                    call.codec = sdp_rewrite::codec(resp.body());
+                    if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                        media.set_peer(id, Side::B, addr);
+                    }
+                }
+                call.state = CallState::Answered;
+                call.answer = Some(now);
+                self.events.push_back(CallEvent::Answered { id: id.to_owned(), at: now });
+                return;
             }
             // Answer the caller.
             let mut r = Message::response_to(&call.a_req, 200, "OK", Some(&call.a_tag));
@@ -1080,9 +1168,15 @@ impl B2bua {
     pub fn handle_stray_2xx(&mut self, ep: &mut Endpoint, resp: &Message) -> bool {
         let Ok(call_id) = resp.call_id() else { return false };
         let Some(tag) = resp.from().ok().and_then(|f| f.tag().map(str::to_owned)) else { return false };
-        let Some((id, Side::B)) = self.by_dialog.get(&(call_id.to_owned(), tag)).cloned() else { return false };
+        let Some((id, side)) = self.by_dialog.get(&(call_id.to_owned(), tag)).cloned() else { return false };
         let Some(call) = self.calls.get(&id) else { return false };
-        if let (Some(d), Some(dest)) = (&call.b_dialog, call.b_dest) {
+        let (d, dest) = match side {
+            Side::B => (&call.b_dialog, call.b_dest),
+            // Only an originated call's A-leg is our UAC dialog.
+            Side::A if call.originated => (&call.a_dialog, Some(call.a_source)),
+            Side::A => return false,
+        };
+        if let (Some(d), Some(dest)) = (d, dest) {
             let seq = resp.cseq().map(|c| c.seq).unwrap_or(1);
             ep.send_ack(d.ack(seq), dest);
         }
@@ -1124,6 +1218,11 @@ impl B2bua {
     /// (`media_timeout`, `shutdown`, ...).
     pub fn hangup_with(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, cause: &str) -> bool {
         let Some(call) = self.calls.get_mut(id) else { return false };
+        if call.originated && call.state != CallState::Answered {
+            self.abandon_originated(now, ep, id);
+            self.finish(ep, media, id, now, "system", cause.into());
+            return true;
+        }
         if call.state != CallState::Answered {
             // Not answered: refuse the caller and cancel the forks.
             call.cancelled = true;
@@ -1161,6 +1260,19 @@ impl B2bua {
     }
 
     fn hangup_from(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, side: Side, cause: &str) {
+        if let Some(call) = self.calls.get_mut(id) {
+            // (Originated calls: the caller may hang up while the callee rings.)
+            call.cancelled = call.cancelled || call.state != CallState::Answered;
+            for f in call.forks.iter_mut() {
+                match f.state {
+                    ForkState::Proceeding => {
+                        let _ = ep.cancel(now, f.tx, None);
+                    }
+                    ForkState::Calling => f.cancel_pending = true,
+                    ForkState::Done => {}
+                }
+            }
+        }
         self.bye(now, ep, side.other(), id);
         self.finish(ep, media, id, now, side.party(), cause.into());
     }
@@ -1182,7 +1294,7 @@ impl B2bua {
         } else {
             (0, 0)
         };
-        if let Some(g) = call.gateway.clone() {
+        for g in [call.gateway.clone(), call.a_gateway.clone()].into_iter().flatten() {
             self.events.push_back(CallEvent::GatewayReleased { id: id.to_owned(), gateway: g });
         }
         let (hangup_side, hangup_cause) = call.hangup.clone().unwrap_or((side, cause));
@@ -1191,7 +1303,13 @@ impl B2bua {
         } else if call.cancelled && call.a_status == 487 {
             Disposition::Cancelled
         } else {
-            match call.a_status {
+            // What decided the outcome: the status sent to the caller, or,
+            // for a call we originated, the leg that failed.
+            let decisive = match (call.originated, call.a_dialog.is_some()) {
+                (true, true) => call.b_status,
+                _ => call.a_status,
+            };
+            match decisive {
                 486 | 600 => Disposition::Busy,
                 603 => Disposition::Declined,
                 480 | 408 => Disposition::NoAnswer,
@@ -1235,6 +1353,16 @@ impl B2bua {
             if call.state == CallState::Answered || call.cancelled {
                 continue;
             }
+            if call.originated {
+                if call.a_dialog.is_some() {
+                    call.b_status = call.b_status.max(408);
+                } else {
+                    call.a_status = 408;
+                }
+                self.abandon_originated(now, ep, &id);
+                self.finish(ep, media, &id, now, "system", "no_answer".into());
+                continue;
+            }
             call.cancelled = true;
             for f in call.forks.iter_mut() {
                 if f.state == ForkState::Proceeding {
@@ -1252,7 +1380,264 @@ impl B2bua {
     }
 }
 
+/// Our own SDP offer to an originated call's caller: the relay port facing
+/// A, G.711 both laws and RFC 4733 events.
+fn own_offer(ip: IpAddr, port: u16, version: u64) -> Bytes {
+    let (fam, addr) = match ip {
+        IpAddr::V4(a) => ("IP4", a.to_string()),
+        IpAddr::V6(a) => ("IP6", a.to_string()),
+    };
+    Bytes::from(format!(
+        "v=0\r\no=ferroswitch {version} 1 IN {fam} {addr}\r\ns=ferroswitch\r\nc=IN {fam} {addr}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    ))
+}
+
 impl B2bua {
+    /// Originate a call (click-to-call): ring the caller on every leg of
+    /// `legs` (its registered contacts, or a gateway leg) with our own
+    /// offer; when one answers, [`CallEvent::CallerAnswered`] asks the
+    /// driver to dial the callee ([`B2bua::dial_b`]). Media is always
+    /// relayed (both offers are ours).
+    #[allow(clippy::too_many_arguments)]
+    pub fn originate(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: String, caller: &str, callee: &str, shown: Option<&str>, legs: Vec<Leg>) -> Result<String, StartError> {
+        if legs.is_empty() {
+            return Err(StartError::NoTargets);
+        }
+        let ports = media.open(&id).ok_or(StartError::NoMediaPorts)?;
+        self.seq += 1;
+        let offer = own_offer(self.cfg.media_ip, ports.0, self.seq);
+        let call_id = ep.new_call_id();
+        let from_tag = ep.new_tag();
+        let display = shown.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
+        let mut forks: Vec<Fork> = Vec::with_capacity(legs.len());
+        let mut a_gateway = None;
+        for leg in legs {
+            let m = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, Some(offer.clone()));
+            let sent = m.clone();
+            if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
+                self.by_fork.insert(ftx, (id.clone(), forks.len()));
+                if leg.gateway.is_some() {
+                    a_gateway = leg.gateway.clone();
+                }
+                forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+            }
+        }
+        let Some(first) = forks.first() else {
+            media.close(&id);
+            return Err(StartError::NoTargets);
+        };
+        let (a_tx, a_req, a_source) = (first.tx, first.request.clone(), first.target.dest);
+        self.by_dialog.insert((call_id, from_tag.clone()), (id.clone(), Side::A));
+        self.seq += 1;
+        self.deadlines.insert((now + self.cfg.ring_timeout, self.seq), id.clone());
+        self.calls.insert(
+            id.clone(),
+            Call {
+                id: id.clone(),
+                caller: caller.to_owned(),
+                callee: callee.to_owned(),
+                a_tx,
+                a_req,
+                a_source,
+                a_tag: from_tag,
+                a_dialog: None,
+                b_dialog: None,
+                b_dest: None,
+                forks,
+                state: CallState::Trying,
+                ports: Some(ports),
+                start: now,
+                answer: None,
+                a_status: 0,
+                b_status: 0,
+                codec: None,
+                cancelled: false,
+                hangup: None,
+                b_offer: None,
+                max_forwards: 70,
+                display,
+                gateway: None,
+                last_gateway: None,
+                waiting: false,
+                auth_sent: false,
+                winner: None,
+                originated: true,
+                b_start: usize::MAX,
+                a_answer: None,
+                a_winner: None,
+                a_gateway: a_gateway.clone(),
+            },
+        );
+        let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
+        self.events.push_back(CallEvent::Created { id: id.clone(), caller: caller.to_owned(), callee: callee.to_owned(), a_call_id, start: now });
+        if let Some(g) = a_gateway {
+            self.events.push_back(CallEvent::GatewayUsed { id: id.clone(), gateway: g });
+        }
+        Ok(id)
+    }
+
+    /// Dial the callee of an originated call whose caller answered: one
+    /// INVITE per leg (forking to contacts, or one gateway leg; gateway
+    /// failover then works as for any gateway call). The offer is the
+    /// caller's answer, so both phones use the same codec. `false` if the
+    /// call is not in that state or nothing could be sent.
+    pub fn dial_b(&mut self, now: Instant, ep: &mut Endpoint, id: &str, legs: Vec<Leg>) -> bool {
+        let Some(call) = self.calls.get(id) else { return false };
+        if !call.originated || call.a_dialog.is_none() || call.b_start != call.forks.len() || call.cancelled {
+            return false;
+        }
+        let Some((_, pb)) = call.ports else { return false };
+        let offer = call.a_answer.as_ref().and_then(|a| sdp_rewrite::rewrite(a, self.cfg.media_ip, pb));
+        let call_id = ep.new_call_id();
+        let from_tag = ep.new_tag();
+        let display = call.display.clone();
+        let mut sent_forks = Vec::new();
+        for leg in legs {
+            let m = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone());
+            let sent = m.clone();
+            if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
+                sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+            }
+        }
+        if sent_forks.is_empty() {
+            return false;
+        }
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        let mut used = None;
+        for f in sent_forks {
+            self.by_fork.insert(f.tx, (id.to_owned(), call.forks.len()));
+            if let Some(g) = &f.gateway {
+                used = Some((g.clone(), f.tx));
+            }
+            call.forks.push(f);
+        }
+        call.b_offer = offer;
+        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        // The callee gets its own ring time.
+        self.deadlines.retain(|_, cid| cid != id);
+        self.seq += 1;
+        self.deadlines.insert((now + self.cfg.ring_timeout, self.seq), id.to_owned());
+        if let Some((g, ftx)) = used {
+            call.gateway = Some(g.clone());
+            call.last_gateway = Some(g.clone());
+            self.seq += 1;
+            self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+            self.events.push_back(CallEvent::GatewayUsed { id: id.to_owned(), gateway: g });
+        }
+        true
+    }
+
+    /// A response from an originated call's caller leg.
+    #[allow(clippy::too_many_arguments)]
+    fn a_leg_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, idx: usize, resp: Message, code: u16) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        let decided = call.a_dialog.is_some();
+        if code < 200 {
+            let fork = &mut call.forks[idx];
+            if fork.state == ForkState::Calling {
+                fork.state = ForkState::Proceeding;
+            }
+            if fork.cancel_pending || decided || call.cancelled {
+                fork.cancel_pending = false;
+                let _ = ep.cancel(now, fork.tx, None);
+                return;
+            }
+            if code > 100 && call.state == CallState::Trying {
+                call.state = CallState::Ringing;
+                self.events.push_back(CallEvent::Ringing { id: id.to_owned() });
+            }
+            return;
+        }
+        if (200..300).contains(&code) {
+            if call.a_winner == Some(idx) {
+                if let Some(d) = &call.a_dialog {
+                    let seq = resp.cseq().map(|c| c.seq).unwrap_or(1);
+                    ep.send_ack(d.ack(seq), call.a_source);
+                }
+                return;
+            }
+            let req = call.forks[idx].request.clone();
+            let dest = call.forks[idx].target.dest;
+            call.forks[idx].state = ForkState::Done;
+            let Ok(d) = Dialog::from_uac(&req, &resp) else { return };
+            if decided || call.cancelled {
+                // Another of the caller's phones answered first, or the call
+                // is over: this one is not wanted.
+                ep.send_ack(d.ack(1), dest);
+                let mut d = d;
+                let bye = d.request(Method::Bye);
+                if let Ok(btx) = ep.send_request(now, bye, dest) {
+                    self.byes.insert(btx, id.to_owned());
+                }
+                return;
+            }
+            ep.send_ack(d.ack(1), dest);
+            call.a_dialog = Some(d);
+            call.a_source = dest;
+            call.a_winner = Some(idx);
+            call.a_status = code;
+            if is_sdp(&resp) {
+                call.a_answer = Some(resp.body().clone());
+                call.codec = sdp_rewrite::codec(resp.body());
+                if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                    media.set_peer(id, Side::A, addr);
+                }
+            }
+            for (i, f) in call.forks.iter_mut().enumerate() {
+                if i != idx && f.state != ForkState::Done {
+                    match f.state {
+                        ForkState::Proceeding => {
+                            let _ = ep.cancel(now, f.tx, Some("SIP;cause=200;text=\"Call completed elsewhere\""));
+                        }
+                        _ => f.cancel_pending = true,
+                    }
+                }
+            }
+            call.b_start = call.forks.len();
+            call.state = CallState::Trying;
+            self.events.push_back(CallEvent::CallerAnswered { id: id.to_owned() });
+            return;
+        }
+        // The caller's phone refused or did not answer.
+        let fork = &mut call.forks[idx];
+        if fork.state == ForkState::Done {
+            return;
+        }
+        fork.state = ForkState::Done;
+        if better(code, call.a_status) || call.a_status == 0 {
+            call.a_status = code;
+        }
+        let all_done = call.forks.iter().all(|f| f.state == ForkState::Done);
+        if all_done && !decided && !call.cancelled {
+            let cause = match call.a_status {
+                486 | 600 => "user_busy",
+                603 => "call_rejected",
+                408 | 480 => "no_answer",
+                _ => "failed",
+            };
+            self.finish(ep, media, id, now, "caller", cause.into());
+        }
+    }
+
+    /// End what an originated call has going: cancel ringing legs, BYE an
+    /// answered caller.
+    fn abandon_originated(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        call.cancelled = true;
+        for f in call.forks.iter_mut() {
+            match f.state {
+                ForkState::Proceeding => {
+                    let _ = ep.cancel(now, f.tx, None);
+                }
+                ForkState::Calling => f.cancel_pending = true,
+                ForkState::Done => {}
+            }
+        }
+        self.bye(now, ep, Side::A, id);
+    }
+
     /// A gateway leg neither rang nor answered in time: CANCEL it and fail
     /// over as if it had answered 408.
     fn progress_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, ftx: TxId) {

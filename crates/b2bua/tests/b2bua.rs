@@ -57,6 +57,10 @@ struct World {
     gw_events: Vec<String>,
     /// Answer gateway challenges with this header value.
     credentials: Option<String>,
+    /// Click-to-call: the node to dial once the caller answered.
+    dial_b: Option<usize>,
+    /// Events seen for originated calls, as text.
+    orig_events: Vec<String>,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -77,7 +81,7 @@ impl World {
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![] }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -135,6 +139,15 @@ impl World {
                 let ep = &mut self.net.node(S).ep;
                 match ev {
                     CallEvent::Ended(c) => self.cdrs.push(*c),
+                    CallEvent::CallerAnswered { id } => {
+                        self.orig_events.push("caller answered".into());
+                        let node = self.dial_b.expect("a callee to dial");
+                        let host = format!("10.0.0.{}:5060", node + 1);
+                        let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None };
+                        assert!(self.b2b.dial_b(now, ep, &id, vec![leg]));
+                    }
+                    CallEvent::Ringing { .. } => self.orig_events.push("ringing".into()),
+                    CallEvent::Answered { .. } => self.orig_events.push("answered".into()),
                     CallEvent::GatewayUsed { gateway, .. } => self.gw_events.push(format!("used {gateway}")),
                     CallEvent::GatewayReleased { gateway, .. } => self.gw_events.push(format!("released {gateway}")),
                     CallEvent::GatewayFailed { id, gateway, code } => {
@@ -310,6 +323,102 @@ fn gateway_challenge_is_answered_once_with_credentials() {
     w.run(Duration::from_millis(50));
     assert_eq!(w.a_codes(atx), vec![100, 503], "the gateway's challenge is not passed to the caller");
     assert_eq!(w.gw_events, ["used gw1", "challenged gw1 407", "released gw1", "failed gw1 407"]);
+}
+
+/// Click-to-call: the switch rings the agent (A), then the customer (B1).
+fn originate(w: &mut World) -> String {
+    w.dial_b = Some(B1);
+    let now = w.net.now();
+    let ep = &mut w.net.node(S).ep;
+    let leg = Leg { uri: "sip:1000@10.0.0.1:5060".into(), to: "sip:1000@pbx.test".into(), from_user: "0301234".into(), dest: sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr")), gateway: None };
+    w.b2b.originate(now, ep, &mut w.media, "c2c-1".into(), "1000", "0301234", None, vec![leg]).expect("originate")
+}
+
+#[test]
+fn click_to_call_rings_the_caller_then_dials_the_callee_and_bridges() {
+    let mut w = World::new(1);
+    let id = originate(&mut w);
+    w.run(Duration::from_millis(50));
+    let (atx, ainv) = w.take(A, Method::Invite);
+    assert!(ainv.get(HeaderName::From).is_some_and(|f| f.contains("sip:0301234@")), "the agent sees whom it will be connected to");
+    assert_eq!(audio_port(ainv.body()), ("10.0.0.2".into(), 20000), "our own offer, relay port facing A");
+    assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1), "the callee is not dialled before the caller answers");
+    w.respond(A, atx, &ainv, 180, "a", None);
+    w.run(Duration::from_millis(50));
+    w.respond(A, atx, &ainv, 200, "a", Some(sdp("10.0.0.1", 4000)));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    assert_eq!(audio_port(binv.body()), ("10.0.0.2".into(), 20002), "the caller's answer, relay port facing B");
+    w.respond(B1, btx, &binv, 200, "b", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events, ["ringing", "caller answered", "answered"]);
+    let peers: Vec<_> = w.media.peers.iter().filter(|(c, _, _)| *c == id).map(|(_, s, a)| (*s, a.to_string())).collect();
+    assert_eq!(peers, vec![(Side::A, "10.0.0.1:4000".to_owned()), (Side::B, "10.0.0.3:6000".to_owned())]);
+    // The agent hangs up: BYE from A (to the switch's Contact) reaches B.
+    let ok = Message::response_to(&ainv, 200, "OK", Some("a"));
+    let mut ad = Dialog::from_uas(&ainv, "a", true).expect("a dialog");
+    let _ = ok;
+    let bye = ad.request(Method::Bye);
+    let now = w.net.now();
+    let sdest = w.net.peer(S);
+    w.net.node(A).ep.send_request(now, bye, sdest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (bbye_tx, bbye) = w.take(B1, Method::Bye);
+    w.respond(B1, bbye_tx, &bbye, 200, "b", None);
+    w.run(Duration::from_millis(50));
+    let c = &w.cdrs[0];
+    assert_eq!((c.caller.as_str(), c.callee.as_str(), c.disposition, c.hangup_side, c.a_status, c.b_status), ("1000", "0301234", Disposition::Answered, "caller", 200, 200));
+    assert_eq!(w.b2b.count(), 0);
+}
+
+#[test]
+fn click_to_call_busy_callee_hangs_up_the_caller() {
+    let mut w = World::new(1);
+    originate(&mut w);
+    w.run(Duration::from_millis(50));
+    let (atx, ainv) = w.take(A, Method::Invite);
+    w.respond(A, atx, &ainv, 200, "a", Some(sdp("10.0.0.1", 4000)));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 486, "b", None);
+    w.run(Duration::from_millis(50));
+    let (abye_tx, abye) = w.take(A, Method::Bye);
+    w.respond(A, abye_tx, &abye, 200, "a", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].b_status, w.cdrs[0].hangup_cause.as_str()), (Disposition::Busy, 486, "user_busy"));
+}
+
+#[test]
+fn click_to_call_caller_not_answering_ends_without_dialling() {
+    let mut w = World::new(1);
+    originate(&mut w);
+    w.run(Duration::from_millis(50));
+    let (atx, ainv) = w.take(A, Method::Invite);
+    w.respond(A, atx, &ainv, 180, "a", None);
+    w.run(Duration::from_secs(61)); // ring timeout 60 s: CANCEL to the caller
+    let _ = w.take(A, Method::Cancel);
+    assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1));
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_cause.as_str()), (Disposition::NoAnswer, "no_answer"));
+}
+
+#[test]
+fn retransmitted_2xx_of_the_winner_is_re_acked_not_hung_up() {
+    let mut w = World::new(1);
+    let (_atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    // B1 did not get our ACK and sends its 200 again (RFC 3261 §13.3.1.4).
+    let mut again = Message::response_to(&binv, 200, "OK", Some("b1"));
+    again.push(HeaderName::Contact, "<sip:1001@10.0.0.3:5060>");
+    again.push(HeaderName::ContentType, "application/sdp");
+    again.set_body(sdp("10.0.0.3", 6000));
+    let dest = w.net.peer(S);
+    w.net.node(B1).ep.send_stateless(&again, dest);
+    w.run(Duration::from_millis(50));
+    assert!(!w.inbox.iter().any(|(n, _, r)| *n == B1 && r.method() == Some(&Method::Bye)), "a retransmitted 200 must not hang the call up");
+    assert_eq!(w.b2b.count(), 1);
 }
 
 fn audio_port(body: &[u8]) -> (String, u16) {

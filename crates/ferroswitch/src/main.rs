@@ -191,6 +191,13 @@ impl api::Control for ControlImpl {
             }
         })
     }
+    fn originate(&self, req: api::OriginateRequest) -> api::BoxFuture<'_, Result<String, api::ApiError>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Originate(req, tx)).await;
+            rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
+        })
+    }
     fn gateway_status(&self) -> api::BoxFuture<'_, Vec<api::GatewayStatusView>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
@@ -311,6 +318,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     let trunks = trunks::Trunks::new(contact_host, cfg.user_agent());
     let service = switch::Switch::new(cfg.user_agent(), registrar, directory.clone(), jobs_tx, clock, b2bua, media, events_tx.clone(), trunks);
     let mut service = service;
+    service.domain = realm.clone();
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());

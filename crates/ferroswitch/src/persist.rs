@@ -161,11 +161,12 @@ pub async fn store_worker(
                     batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64 })
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
-                Job::Cdr(c) => {
+                Job::Cdr(c, extra) => {
                     let row = cdr_row(&c, &clock);
-                    if let Some(url) = &webhook_url {
-                        let body = crate::webhooks::body(&row, None, None);
-                        batch.webhooks.push(store::NewWebhook { cdr_id: row.id.clone(), url: url.clone(), body });
+                    let url = extra.as_ref().and_then(|e| e.webhook_url.clone()).or_else(|| webhook_url.clone());
+                    if let Some(url) = url {
+                        let body = crate::webhooks::body(&row, extra.as_ref().and_then(|e| e.ext_data.as_deref()), None);
+                        batch.webhooks.push(store::NewWebhook { cdr_id: row.id.clone(), url, body });
                     }
                     batch.cdrs.push(row);
                 }

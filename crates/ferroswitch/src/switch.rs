@@ -30,8 +30,8 @@ pub enum Job {
     Commit { tx: TxId, changes: Vec<Change>, reply: Message },
     /// Persist in the background (expiries, dead keep-alives).
     Persist(Vec<Change>),
-    /// Write a call detail record.
-    Cdr(Box<b2bua::Cdr>),
+    /// Write a call detail record (with a click-to-call's webhook details).
+    Cdr(Box<b2bua::Cdr>, Option<Box<CallExtra>>),
     /// Note a call as live (becomes an interrupted CDR if we crash).
     CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant },
     /// Note a live call's answer.
@@ -39,6 +39,22 @@ pub enum Job {
 }
 
 pub use api::{BlockView, RegistrationView};
+
+/// What a click-to-call carries to its CDR's webhook.
+pub struct CallExtra {
+    /// The CRM's opaque data, as given.
+    pub ext_data: Option<Box<serde_json::value::RawValue>>,
+    /// Its own webhook URL (else the configured default).
+    pub webhook_url: Option<String>,
+}
+
+/// A click-to-call waiting for its caller to answer.
+struct Origination {
+    caller: String,
+    callee: String,
+    gateways: Option<Vec<String>>,
+    caller_id: Option<String>,
+}
 
 /// Commands from the store worker, the API and the signal handler.
 pub enum Command {
@@ -50,6 +66,8 @@ pub enum Command {
     Config { directory: HashMap<String, DirectoryEntry>, gateways: Vec<trunks::GatewayConfig>, routes: Vec<trunks::routes::Route> },
     /// Gateway states.
     GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
+    /// Click-to-call.
+    Originate(api::OriginateRequest, oneshot::Sender<Result<String, api::ApiError>>),
     /// List registrations.
     Registrations(oneshot::Sender<Vec<RegistrationView>>),
     /// List banned sources.
@@ -95,6 +113,12 @@ pub struct Switch {
     hunts: HashMap<String, Hunt>,
     /// Calls that came in from a gateway, counted against its limit.
     inbound_calls: HashMap<String, String>,
+    /// Our SIP domain (To of legs to extensions).
+    pub domain: String,
+    /// Click-to-calls whose caller has not answered yet.
+    originations: HashMap<String, Origination>,
+    /// Webhook details of click-to-calls, until their CDR.
+    extras: HashMap<String, Box<CallExtra>>,
 }
 
 /// What a gateway call needs to try the next gateway.
@@ -117,7 +141,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -254,6 +278,102 @@ impl Switch {
         self.drain_calls(now, ep);
     }
 
+    /// The legs that ring `number` for an originated call: an extension's
+    /// registered phones, or the first admissible gateway (of `gateways`,
+    /// else of the route table's answer). `Err` is (status, code, why).
+    fn legs_for(&mut self, now: Instant, number: &str, shown: &str, gateways: Option<&[String]>, hunt_for: Option<&str>) -> Result<Vec<b2bua::Leg>, (u16, &'static str, String)> {
+        if let Some(e) = self.directory.get(number) {
+            if !e.enabled {
+                return Err((409, "unavailable", format!("extension {number} is disabled")));
+            }
+            let to = format!("sip:{number}@{}", self.registrar_domain());
+            let legs: Vec<b2bua::Leg> = self
+                .registrar
+                .lookup(number)
+                .iter()
+                .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: shown.to_owned(), dest: b.source, gateway: None })
+                .collect();
+            if legs.is_empty() {
+                return Err((409, "not_registered", format!("extension {number} is not registered")));
+            }
+            return Ok(legs);
+        }
+        let (list, routed) = match gateways {
+            Some(g) => (g.to_vec(), number.to_owned()),
+            None => match trunks::routes::route(&self.routes, number, shown, trunks::routes::Origin::Extension(shown)) {
+                Some(trunks::routes::Decision { action: trunks::routes::Action::Gateways(g), number: n, .. }) => (g, n),
+                Some(trunks::routes::Decision { action: trunks::routes::Action::Extension(e), .. }) => return self.legs_for(now, &e, shown, None, hunt_for),
+                _ => return Err((404, "no_route", format!("no extension or route for {number}"))),
+            },
+        };
+        let mut left: std::collections::VecDeque<String> = list.into();
+        let Some(leg) = self.next_leg(now, &mut left, &routed, shown) else {
+            return Err((503, "no_gateway", "no gateway is available (down or at its limits)".into()));
+        };
+        if let Some(id) = hunt_for {
+            self.hunts.insert(id.to_owned(), Hunt { left, number: routed, caller: shown.to_owned() });
+        }
+        Ok(vec![leg.into()])
+    }
+
+    fn registrar_domain(&self) -> String {
+        self.domain.clone()
+    }
+
+    /// Click-to-call: ring the caller now; the callee when the caller answers.
+    fn originate(&mut self, now: Instant, ep: &mut Endpoint, req: api::OriginateRequest) -> Result<String, api::ApiError> {
+        if self.draining {
+            return Err(api::ApiError::status(503, "draining", "the switch is shutting down"));
+        }
+        // The caller's phone shows whom it is about to be connected to.
+        let legs = self.legs_for(now, &req.caller, &req.callee, req.gateways.as_deref(), None).map_err(|(s, c, m)| api::ApiError::status(s, c, m))?;
+        let gw = legs.iter().find_map(|l| l.gateway.clone());
+        let id = crate::secrets::uuid();
+        match self.b2bua.originate(now, ep, &mut self.media, id, &req.caller, &req.callee, None, legs) {
+            Ok(id) => {
+                tracing::info!(call = %id, caller = %req.caller, callee = %req.callee, "click-to-call: ringing the caller");
+                self.originations.insert(id.clone(), Origination { caller: req.caller, callee: req.callee, gateways: req.gateways, caller_id: req.caller_id });
+                self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url }));
+                Ok(id)
+            }
+            Err(e) => {
+                if let Some(g) = gw {
+                    self.trunks.release(&g);
+                }
+                Err(match e {
+                    b2bua::StartError::NoMediaPorts => api::ApiError::status(503, "no_media_ports", "no free media ports"),
+                    _ => api::ApiError::status(409, "unreachable", "the caller could not be rung"),
+                })
+            }
+        }
+    }
+
+    /// A click-to-call's caller answered: dial the callee.
+    fn dial_callee(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        let Some(o) = self.originations.remove(id) else {
+            return self.b2bua.fail_call(now, ep, &mut self.media, id, 480);
+        };
+        let shown = o.caller_id.clone().unwrap_or_else(|| o.caller.clone());
+        match self.legs_for(now, &o.callee, &shown, o.gateways.as_deref(), Some(id)) {
+            Ok(legs) => {
+                let gw = legs.iter().find_map(|l| l.gateway.clone());
+                if self.b2bua.dial_b(now, ep, id, legs) {
+                    tracing::info!(call = %id, callee = %o.callee, "click-to-call: caller answered, dialling the callee");
+                } else {
+                    if let Some(g) = gw {
+                        self.trunks.release(&g);
+                    }
+                    self.hunts.remove(id);
+                    self.b2bua.fail_call(now, ep, &mut self.media, id, 480);
+                }
+            }
+            Err((status, code, why)) => {
+                tracing::info!(call = %id, callee = %o.callee, code, %why, "click-to-call: the callee cannot be dialled");
+                self.b2bua.fail_call(now, ep, &mut self.media, id, if status == 503 { 503 } else { 480 });
+            }
+        }
+    }
+
     /// A gateway leg failed over: the next gateway, or give up.
     fn hunt_next(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
         let Some(mut h) = self.hunts.remove(id) else {
@@ -312,6 +432,7 @@ impl Switch {
             }
             match ev {
                 CallEvent::GatewayUsed { id, gateway } => tracing::info!(call = %id, %gateway, "trying gateway"),
+                CallEvent::CallerAnswered { id } => self.dial_callee(now, ep, &id),
                 CallEvent::GatewayReleased { gateway, .. } => self.trunks.release(&gateway),
                 CallEvent::GatewayFailed { id, gateway, code } => {
                     tracing::info!(call = %id, %gateway, code, "gateway failed; trying the next");
@@ -331,7 +452,9 @@ impl Switch {
                     }
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
-                    self.jobs.send(Job::Cdr(cdr));
+                    self.originations.remove(&cdr.id);
+                    let extra = self.extras.remove(&cdr.id);
+                    self.jobs.send(Job::Cdr(cdr, extra));
                 }
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
@@ -601,6 +724,11 @@ impl Service for Switch {
                 self.directory = directory;
                 self.trunks.set_gateways(now, ep, gateways);
                 self.routes = routes;
+            }
+            Command::Originate(req, reply) => {
+                let r = self.originate(now, ep, req);
+                self.drain_calls(now, ep);
+                let _ = reply.send(r);
             }
             Command::GatewayStatus(reply) => {
                 let v = self

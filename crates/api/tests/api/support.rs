@@ -42,6 +42,7 @@ pub struct FakeControl {
     pub cleared: Mutex<Vec<IpAddr>>,
     pub calls: Mutex<Vec<CallView>>,
     pub gateway_status: Mutex<Vec<api::GatewayStatusView>>,
+    pub originated: Mutex<Vec<(String, String, Option<String>)>>,
     pub hangups: Mutex<Vec<String>>,
     pub draining: AtomicBool,
     pub directory_changes: AtomicUsize,
@@ -85,6 +86,17 @@ impl Control for FakeControl {
 
     fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    fn originate(&self, req: api::OriginateRequest) -> BoxFuture<'_, Result<String, api::ApiError>> {
+        Box::pin(async move {
+            if req.caller == "404" {
+                return Err(api::ApiError::status(404, "not_found", "no such caller"));
+            }
+            let id = format!("orig-{}-{}", req.caller, req.callee);
+            self.originated.lock().unwrap().push((req.caller, req.callee, req.ext_data.map(|e| e.get().to_owned())));
+            Ok(id)
+        })
     }
 
     fn gateway_status(&self) -> BoxFuture<'_, Vec<api::GatewayStatusView>> {

@@ -128,3 +128,34 @@ async fn routes_in_evaluation_order_with_validation() {
     h.delete("/v1/routes/mid").await.assert_no_content();
     h.get("/v1/routes/mid").await.assert_error(StatusCode::NOT_FOUND, "not_found", None);
 }
+
+#[tokio::test]
+async fn click_to_call_validates_and_passes_ext_data_through_untouched() {
+    let h = Harness::new().await;
+    // ext_data as raw JSON text: spacing and number forms must survive.
+    let body = r#"{"caller":"1000","callee":"004930123","gateways":["a"],"ext_data":{"crm_id": 42, "x":[1.50, "é"]},"webhook_url":"https://crm.example/hook"}"#;
+    let r = h.call_raw(axum::http::Method::POST, "/v1/calls", Some("application/json"), body.to_owned()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["id"], "orig-1000-004930123");
+    let got = h.control.originated.lock().unwrap().clone();
+    assert_eq!(got, vec![("1000".to_owned(), "004930123".to_owned(), Some(r#"{"crm_id": 42, "x":[1.50, "é"]}"#.to_owned()))]);
+    let cases = [
+        (json!({"caller": "", "callee": "1"}), "caller"),
+        (json!({"caller": "1000", "callee": "a b"}), "callee"),
+        (json!({"caller": "1000", "callee": "1", "gateways": []}), "gateways"),
+        (json!({"caller": "1000", "callee": "1", "caller_id": "x"}), "caller_id"),
+        (json!({"caller": "1000", "callee": "1", "record": true}), "record"),
+        (json!({"caller": "1000", "callee": "1", "webhook_url": "ftp://x"}), "webhook_url"),
+        (json!({"caller": "1000", "callee": "1", "surprise": 1}), "surprise"),
+    ];
+    for (body, field) in cases {
+        let r = h.post("/v1/calls", body.clone()).await;
+        assert!(r.status == StatusCode::UNPROCESSABLE_ENTITY || r.status == StatusCode::BAD_REQUEST, "{body}: {}", r.text());
+        if r.status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
+        }
+    }
+    h.post("/v1/calls", json!({"caller": "404", "callee": "1"})).await.assert_error(StatusCode::NOT_FOUND, "not_found", None);
+    h.set_draining(true);
+    h.post("/v1/calls", json!({"caller": "1000", "callee": "1"})).await.assert_error(StatusCode::SERVICE_UNAVAILABLE, "draining", None);
+}
