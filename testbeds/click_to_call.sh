@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Issue 6 (click-to-call): the CRM asks for a call with POST /v1/calls; the
+# switch rings the agent first, then the customer, and bridges them. Audio
+# is checked both ways (tones), and the CDR's webhook arrives signed with the
+# CRM's ext_data byte for byte. Then the same through a carrier gateway
+# (sipp as the customer's carrier).
+source "$(dirname "$0")/lib.sh"
+
+WPORT=$(free_port)
+HOOKS=$OUT/c2c_deliveries.jsonl; : >"$HOOKS"
+start_switch c2c --set directory.first_run_extensions= --set webhooks.secret=c2c-secret
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+python3 "$ROOT/testbeds/webhook_receiver.py" "$WPORT" c2c-secret "$HOOKS" & PIDS+=($!)
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent.wav" 440 5
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_customer.wav" 1000 4
+
+# The agent (1000) and, for the first call, the customer (1001) auto-answer;
+# the customer's file ends first and it hangs up.
+start_baresip c2c_agent 1000 "$P1000" udp auto "$OUT/c2c_agent.wav"
+start_baresip c2c_customer 1001 "$P1001" udp auto "$OUT/c2c_customer.wav"
+check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+EXT='{"crm_ticket": "T-42", "amount": 1.50, "tags":["vip" ,"é"]}'
+originate() { # originate JSON_BODY: prints the call id
+  api POST /v1/calls "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d)'
+}
+CALL1=$(originate "{\"caller\":\"1000\",\"callee\":\"1001\",\"ext_data\":$EXT,\"webhook_url\":\"http://127.0.0.1:$WPORT/crm\"}")
+check "POST /v1/calls returns the call id at once"     bash -c "[[ '$CALL1' =~ ^[0-9a-f-]{36}$ ]]"
+cdr_of() { api GET "/v1/cdrs/$1" | python3 -c 'import json,sys; c=json.load(sys.stdin); sys.exit(0 if c.get("id") else 1)'; }
+check "the call ends and its CDR is written"           wait_for 30 cdr_of "$CALL1"
+check "CDR: answered, agent then customer"             bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL1 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"caller\"], c[\"callee\"], c[\"hangup_side\"]) == (\"answered\", \"1000\", \"1001\", \"callee\") and c[\"billable_ms\"] > 2000 else 1)'"
+rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+check "the agent heard the customer's 1000 Hz"         python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent dec)" 1000 440
+check "the customer heard the agent's 440 Hz"          python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_customer dec)" 440 1000
+hook_ok() { # hook_ok CALL_ID: one delivery for it, signed, with ext_data exactly as sent
+  python3 - "$HOOKS" "$1" "$EXT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+mine = [r for r in rows if r["cdr_id"] == sys.argv[2]]
+print(mine)
+ok = len(mine) == 1 and mine[0]["sig_ok"] and mine[0]["ext_data_raw"].startswith(sys.argv[3] + ",")
+sys.exit(0 if ok else 1)
+PY
+}
+check "webhook at the call's URL: signed, ext_data byte for byte" wait_for 10 hook_ok "$CALL1"
+
+# Through a carrier: the customer is behind gateway "carrier" (sipp answers,
+# waits for the BYE); the agent's file ends and it hangs up.
+GW=$(free_port)
+api POST /v1/gateways "{\"name\":\"carrier\",\"proxy\":\"127.0.0.1:$GW\",\"prefix\":\"0\"}" >/dev/null
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent2.wav" 440 3
+kill "$BARESIP_PID" 2>/dev/null
+start_baresip c2c_agent2 1000 "$P1000" udp auto "$OUT/c2c_agent2.wav"
+AGENT2_PORT=$(awk '/^sip_listen/ {split($2, a, ":"); print a[2]}' "$OUT/c2c_agent2.baresip/config")
+check "the new agent phone registered"                 wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/registrations | grep -q '\"source\":\"127.0.0.1:$AGENT2_PORT\"'"
+sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_msg -message_file "$OUT/c2c_carrier.msg" >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
+PIDS+=("$CARRIER")
+CALL2=$(originate "{\"caller\":\"1000\",\"callee\":\"4930123456\",\"gateways\":[\"carrier\"],\"caller_id\":\"4930999\",\"ext_data\":\"opaque-string\"}")
+check "carrier leg answered and ended by the agent"    wait "$CARRIER"
+check "the carrier got the prefixed number and our caller ID" bash -c "grep -q '^INVITE sip:04930123456@' '$OUT/c2c_carrier.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/c2c_carrier.msg'"
+check "CDR: answered through the gateway"               wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL2 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"gateway\"], c[\"hangup_side\"]) == (\"answered\", \"carrier\", \"caller\") else 1)'"
+check "unknown caller: 404, nothing rung"              bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/calls '{\"caller\":\"7777\",\"callee\":\"1001\"}' | grep -q '\"code\":\"no_route\"'"
+check "no call left behind"                            bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
+check "switch process still running"                   alive
+summary "click_to_call"
