@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 6 (click-to-call): the CRM asks for a call with POST /v1/calls; the
 # switch rings the agent first, then the customer, and bridges them. Audio
-# is checked both ways (tones), and the CDR's webhook arrives signed with the
-# CRM's ext_data byte for byte. Then the same through a carrier gateway
+# is checked both ways (tones) and in the stereo recording, and the CDR's
+# webhook arrives signed with the CRM's ext_data byte for byte and the
+# recording's URL. Then the same through a carrier gateway
 # (sipp as the customer's carrier).
 source "$(dirname "$0")/lib.sh"
 
@@ -24,7 +25,7 @@ EXT='{"crm_ticket": "T-42", "amount": 1.50, "tags":["vip" ,"é"]}'
 originate() { # originate JSON_BODY: prints the call id
   api POST /v1/calls "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d)'
 }
-CALL1=$(originate "{\"caller\":\"1000\",\"callee\":\"1001\",\"ext_data\":$EXT,\"webhook_url\":\"http://127.0.0.1:$WPORT/crm\"}")
+CALL1=$(originate "{\"caller\":\"1000\",\"callee\":\"1001\",\"record\":true,\"ext_data\":$EXT,\"webhook_url\":\"http://127.0.0.1:$WPORT/crm\"}")
 check "POST /v1/calls returns the call id at once"     bash -c "[[ '$CALL1' =~ ^[0-9a-f-]{36}$ ]]"
 cdr_of() { api GET "/v1/cdrs/$1" | python3 -c 'import json,sys; c=json.load(sys.stdin); sys.exit(0 if c.get("id") else 1)'; }
 check "the call ends and its CDR is written"           wait_for 30 cdr_of "$CALL1"
@@ -43,6 +44,19 @@ sys.exit(0 if ok else 1)
 PY
 }
 check "webhook at the call's URL: signed, ext_data byte for byte" wait_for 10 hook_ok "$CALL1"
+# The recording: named in the CDR and the webhook, served by the API;
+# stereo, the agent (caller) left, the customer right, as long as the call.
+REC_URL=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["cdr_id"] == sys.argv[2]][0]["recording_url"])' "$HOOKS" "$CALL1")
+check "webhook carries the recording URL"                 bash -c "[ '$REC_URL' = 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$CALL1.wav' ]"
+check "the recording downloads with the token"            curl -sSf -H "Authorization: Bearer $TOKEN" -o "$OUT/c2c_rec.wav" "$REC_URL"
+check "stereo, 8 kHz"                                     bash -c "python3 '$ROOT/testbeds/tones.py' info '$OUT/c2c_rec.wav' | grep -q 'channels=2 rate=8000'"
+rec_len_ok() {
+  local secs; secs=$(python3 "$ROOT/testbeds/tones.py" info "$OUT/c2c_rec.wav" | sed 's/.*seconds=//')
+  api GET "/v1/cdrs/$CALL1" | python3 -c 'import json,sys; c=json.load(sys.stdin); s=float(sys.argv[1]); print(s, c["billable_ms"], c["duration_ms"]); sys.exit(0 if c["billable_ms"]/1000 - 0.5 <= s <= c["duration_ms"]/1000 + 0.5 else 1)' "$secs"
+}
+check "its length matches the call (CDR)"                 rec_len_ok
+check "left channel: the agent's 440 Hz"                  python3 "$ROOT/testbeds/tones.py" detectch "$OUT/c2c_rec.wav" 0 440 1000
+check "right channel: the customer's 1000 Hz"             python3 "$ROOT/testbeds/tones.py" detectch "$OUT/c2c_rec.wav" 1 1000 440
 
 # Through a carrier: the customer is behind gateway "carrier" (sipp answers,
 # waits for the BYE); the agent's file ends and it hangs up.

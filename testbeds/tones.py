@@ -3,6 +3,7 @@
   tones.py make FILE FREQ SECONDS        write an 8 kHz mono 16-bit WAV
   tones.py detect FILE FREQ [OTHER...]   exit 0 if FREQ dominates the file's
                                          voiced part and each OTHER is absent
+  tones.py detectch FILE CH FREQ [OTHER...]  the same on channel CH (0 = left)
   tones.py info FILE                     channels, rate, seconds"""
 import math, struct, sys, wave
 
@@ -54,6 +55,16 @@ if __name__ == "__main__":
         chans, rate = read(path)
         voiced, hits = tone_share(chans[0], rate, freq, others)
         print(f"{path}: {voiced * 20} ms voiced, {freq:.0f} Hz dominant in {hits}/{voiced} blocks")
+        if voiced < 25 or hits < 0.8 * voiced:
+            sys.exit(1)
+    elif cmd == "detectch":
+        path, ch, freq = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+        others = [float(o) for o in sys.argv[5:]] or [freq * 1.5, freq / 2]
+        chans, rate = read(path)
+        if ch >= len(chans):
+            raise SystemExit(f"{path}: no channel {ch} ({len(chans)} channels)")
+        voiced, hits = tone_share(chans[ch], rate, freq, others)
+        print(f"{path} channel {ch}: {voiced * 20} ms voiced, {freq:.0f} Hz dominant in {hits}/{voiced} blocks")
         if voiced < 25 or hits < 0.8 * voiced:
             sys.exit(1)
     elif cmd == "info":

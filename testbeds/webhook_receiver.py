@@ -2,7 +2,7 @@
 """A CRM's webhook endpoint for the testbeds: accepts POSTs, checks the
 X-Ferroswitch-Signature (HMAC-SHA256 of the body with SECRET), and appends
 one JSON line per delivery to LOG: {sig_ok, delivery, event, cdr_id,
-disposition, gateway, ext_data_raw}.
+disposition, gateway, ext_data_raw, recording_url, recording}.
 
 usage: webhook_receiver.py PORT SECRET LOG
 """
@@ -28,6 +28,8 @@ class H(BaseHTTPRequestHandler):
             "disposition": doc.get("cdr", {}).get("disposition"),
             "gateway": doc.get("cdr", {}).get("gateway"),
             "ext_data_raw": raw[i + 11:] if i >= 0 else None,
+            "recording_url": doc.get("recording_url"),
+            "recording": doc.get("cdr", {}).get("recording"),
         }
         with open(LOG, "a") as f:
             f.write(json.dumps(line) + "\n")

@@ -41,7 +41,7 @@ pub struct OriginateRequest {
     /// Caller number the callee sees (default: the caller).
     #[serde(default)]
     pub caller_id: Option<String>,
-    /// Record the call (needs the media engine; refused by this build).
+    /// Record the call (stereo WAV: caller left, callee right; relayed media).
     #[serde(default)]
     pub record: Option<bool>,
     /// Opaque data echoed byte for byte in the call's webhook.
@@ -85,9 +85,6 @@ pub async fn originate(State(st): State<ApiState>, body: Result<Json<OriginateRe
         if c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'*' | b'#')) {
             return Err(ApiError::invalid("caller_id", "digits, + * # (up to 32)"));
         }
-    }
-    if req.record == Some(true) {
-        return Err(ApiError::invalid("record", "recording needs the media engine, which this build does not have yet"));
     }
     if req.ext_data.as_ref().is_some_and(|e| e.get().len() > 16 * 1024) {
         return Err(ApiError::invalid("ext_data", "at most 16 KiB of JSON"));
@@ -214,4 +211,21 @@ pub struct CdrWithDeliveries {
     pub cdr: store::Cdr,
     /// Its webhook deliveries (pending, delivered or failed), oldest first.
     pub webhooks: Vec<store::WebhookState>,
+}
+
+/// A call recording (stereo WAV, 8 kHz, 16-bit: caller left, callee
+/// right), by the file name its CDR and webhook give.
+#[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav`")),
+    responses((status = 200, content_type = "audio/wav", description = "the WAV file"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // Only names the switch writes: a UUID and ".wav" (no paths).
+    let ok = file.len() <= 64 && file.ends_with(".wav") && file.trim_end_matches(".wav").bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !ok {
+        return Err(ApiError::not_found("recording"));
+    }
+    let f = tokio::fs::File::open(st.recordings_dir.join(&file)).await.map_err(|_| ApiError::not_found("recording"))?;
+    let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav".to_owned()), (axum::http::header::CONTENT_LENGTH, len.to_string())], body).into_response())
 }

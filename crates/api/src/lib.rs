@@ -87,6 +87,8 @@ pub struct ApiState {
     pub version: &'static str,
     /// Unix ms clock for created/updated stamps.
     pub now_ms: fn() -> i64,
+    /// Where call recordings are (served by `GET /v1/recordings/{file}`).
+    pub recordings_dir: std::path::PathBuf,
 }
 
 #[derive(OpenApi)]
@@ -96,7 +98,7 @@ pub struct ApiState {
         health,
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
-        calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr,
+        calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr, calls::recording,
         events::events,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
@@ -222,6 +224,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/calls/{id}", get(calls::get_one).delete(calls::hangup))
         .route("/v1/cdrs", get(calls::cdrs))
         .route("/v1/cdrs/{id}", get(calls::cdr))
+        .route("/v1/recordings/{file}", get(calls::recording))
         .route("/v1/gateways", get(trunks::list_gateways).post(trunks::create_gateway))
         .route("/v1/gateways/status", get(trunks::gateway_status))
         .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))

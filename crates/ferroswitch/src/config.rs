@@ -86,6 +86,7 @@ pub struct Webhooks {
     pub secret: String,
     pub max_attempts: u32,
     pub timeout: u64,
+    pub recording_url_base: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -185,7 +185,7 @@ impl api::Control for ControlImpl {
         Box::pin(async move {
             match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
                 (Ok(snap), Ok((gateways, routes))) => {
-                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), gateways, routes }).await;
+                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), recorded: persist::recorded_of(&snap.extensions), gateways, routes }).await;
                 }
                 (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
@@ -319,11 +319,13 @@ async fn run(cfg: config::Config) -> Result<()> {
     let service = switch::Switch::new(cfg.user_agent(), registrar, directory.clone(), jobs_tx, clock, b2bua, media, events_tx.clone(), trunks);
     let mut service = service;
     service.domain = realm.clone();
+    service.recordings_dir = cfg.data_dir.join("recordings");
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());
     let default_webhook = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
-    let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock, default_webhook, wake_webhooks.clone()));
+    let recording_base = if cfg.webhooks.recording_url_base.is_empty() { format!("http://{}/v1/recordings", cfg.http.listen) } else { cfg.webhooks.recording_url_base.clone() };
+    let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock, default_webhook, wake_webhooks.clone(), recording_base));
     let hooks = webhooks::Settings {
         secret: secrets::webhook_secret(&cfg.webhooks.secret, &cfg.data_dir)?,
         max_attempts: cfg.webhooks.max_attempts.max(1),
@@ -332,7 +334,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
     let (gateways, routes) = trunk_config::load(&store).await?;
-    started.handle.command(Command::Config { directory, gateways, routes }).await;
+    started.handle.command(Command::Config { directory, recorded: persist::recorded_of(&snapshot.extensions), gateways, routes }).await;
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.
@@ -351,6 +353,7 @@ async fn run(cfg: config::Config) -> Result<()> {
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),
         now_ms,
+        recordings_dir: cfg.data_dir.join("recordings"),
     };
     let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
     let http = tokio::spawn(api::serve(listener, state, async move {

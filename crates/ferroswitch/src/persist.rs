@@ -70,6 +70,11 @@ fn to_change(c: &Change, now_ms: u64) -> BindingChange {
     }
 }
 
+/// Extensions whose calls are recorded.
+pub fn recorded_of(exts: &[store::Extension]) -> std::collections::HashSet<String> {
+    exts.iter().filter(|e| e.record).map(|e| e.number.clone()).collect()
+}
+
 pub fn directory_of(exts: &[store::Extension], realm: &str) -> HashMap<String, DirectoryEntry> {
     exts.iter()
         .filter(|e| e.realm == realm)
@@ -141,6 +146,7 @@ pub async fn store_worker(
     clock: crate::clock::Clock,
     webhook_url: Option<String>,
     wake_webhooks: Arc<tokio::sync::Notify>,
+    recording_base: String,
 ) {
     let mut batch = WriteBatch::default();
     let mut waiting: Vec<Waiting> = Vec::new();
@@ -162,10 +168,12 @@ pub async fn store_worker(
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
                 Job::Cdr(c, extra) => {
-                    let row = cdr_row(&c, &clock);
-                    let url = extra.as_ref().and_then(|e| e.webhook_url.clone()).or_else(|| webhook_url.clone());
+                    let mut row = cdr_row(&c, &clock);
+                    row.recording = extra.recording.clone();
+                    let url = extra.webhook_url.clone().or_else(|| webhook_url.clone());
                     if let Some(url) = url {
-                        let body = crate::webhooks::body(&row, extra.as_ref().and_then(|e| e.ext_data.as_deref()), None);
+                        let rec_url = extra.recording.as_ref().map(|f| format!("{}/{f}", recording_base.trim_end_matches('/')));
+                        let body = crate::webhooks::body(&row, extra.ext_data.as_deref(), rec_url.as_deref());
                         batch.webhooks.push(store::NewWebhook { cdr_id: row.id.clone(), url, body });
                     }
                     batch.cdrs.push(row);
@@ -257,7 +265,7 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
                 (Ok(snap), Ok((gateways, routes))) => {
                     version = snap.version;
                     let (g, r) = (gateways.len(), routes.len());
-                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), gateways, routes }).await {
+                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), recorded: recorded_of(&snap.extensions), gateways, routes }).await {
                         return;
                     }
                     tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, "configuration reloaded");
@@ -293,5 +301,6 @@ fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
         packets_to_a: c.packets.0 as i64,
         packets_to_b: c.packets.1 as i64,
         gateway: c.gateway.clone(),
+        recording: None,
     }
 }

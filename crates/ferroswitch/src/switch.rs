@@ -30,8 +30,8 @@ pub enum Job {
     Commit { tx: TxId, changes: Vec<Change>, reply: Message },
     /// Persist in the background (expiries, dead keep-alives).
     Persist(Vec<Change>),
-    /// Write a call detail record (with a click-to-call's webhook details).
-    Cdr(Box<b2bua::Cdr>, Option<Box<CallExtra>>),
+    /// Write a call detail record (with its recording and webhook details).
+    Cdr(Box<b2bua::Cdr>, Box<CallExtra>),
     /// Note a call as live (becomes an interrupted CDR if we crash).
     CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant },
     /// Note a live call's answer.
@@ -40,12 +40,15 @@ pub enum Job {
 
 pub use api::{BlockView, RegistrationView};
 
-/// What a click-to-call carries to its CDR's webhook.
+/// What a call carries to its CDR besides the b2bua's record.
+#[derive(Default)]
 pub struct CallExtra {
-    /// The CRM's opaque data, as given.
+    /// A click-to-call's opaque data, as given.
     pub ext_data: Option<Box<serde_json::value::RawValue>>,
     /// Its own webhook URL (else the configured default).
     pub webhook_url: Option<String>,
+    /// The recording's file name under the recordings directory.
+    pub recording: Option<String>,
 }
 
 /// A click-to-call waiting for its caller to answer.
@@ -63,7 +66,7 @@ pub enum Command {
     /// A commit finished.
     Committed { tx: TxId, reply: Message, ok: bool },
     /// A new directory snapshot, with the gateways and routes of that version.
-    Config { directory: HashMap<String, DirectoryEntry>, gateways: Vec<trunks::GatewayConfig>, routes: Vec<trunks::routes::Route> },
+    Config { directory: HashMap<String, DirectoryEntry>, recorded: std::collections::HashSet<String>, gateways: Vec<trunks::GatewayConfig>, routes: Vec<trunks::routes::Route> },
     /// Gateway states.
     GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
     /// Click-to-call.
@@ -115,6 +118,10 @@ pub struct Switch {
     inbound_calls: HashMap<String, String>,
     /// Our SIP domain (To of legs to extensions).
     pub domain: String,
+    /// Extensions whose calls are recorded.
+    recorded: std::collections::HashSet<String>,
+    /// Where recordings go.
+    pub recordings_dir: std::path::PathBuf,
     /// Click-to-calls whose caller has not answered yet.
     originations: HashMap<String, Origination>,
     /// Webhook details of click-to-calls, until their CDR.
@@ -141,7 +148,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings") }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -320,6 +327,13 @@ impl Switch {
         self.domain.clone()
     }
 
+    /// Record this call (stereo WAV under the recordings directory).
+    fn start_recording(&mut self, id: &str) {
+        let path = self.recordings_dir.join(format!("{id}.wav"));
+        tracing::info!(call = %id, path = %path.display(), "recording");
+        self.media.record(id, path);
+    }
+
     /// Click-to-call: ring the caller now; the callee when the caller answers.
     fn originate(&mut self, now: Instant, ep: &mut Endpoint, req: api::OriginateRequest) -> Result<String, api::ApiError> {
         if self.draining {
@@ -332,8 +346,11 @@ impl Switch {
         match self.b2bua.originate(now, ep, &mut self.media, id, &req.caller, &req.callee, None, legs) {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %req.caller, callee = %req.callee, "click-to-call: ringing the caller");
+                if req.record == Some(true) && !(self.recorded.contains(&req.caller) || self.recorded.contains(&req.callee)) {
+                    self.start_recording(&id);
+                }
                 self.originations.insert(id.clone(), Origination { caller: req.caller, callee: req.callee, gateways: req.gateways, caller_id: req.caller_id });
-                self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url }));
+                self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url, recording: None }));
                 Ok(id)
             }
             Err(e) => {
@@ -413,6 +430,9 @@ impl Switch {
         while let Some(ev) = self.b2bua.poll_event() {
             match &ev {
                 CallEvent::Created { id, caller, callee, .. } => {
+                    if self.recorded.contains(caller) || self.recorded.contains(callee) {
+                        self.start_recording(id);
+                    }
                     self.parties.insert(id.clone(), (caller.clone(), callee.clone()));
                     let body = serde_json::json!({"caller": caller, "callee": callee});
                     self.publish("channel_created", Some(id), &[caller, callee], body);
@@ -453,8 +473,25 @@ impl Switch {
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.originations.remove(&cdr.id);
-                    let extra = self.extras.remove(&cdr.id);
-                    self.jobs.send(Job::Cdr(cdr, extra));
+                    let extra = self.extras.remove(&cdr.id).unwrap_or_default();
+                    match self.media.take_recording(&cdr.id) {
+                        // The CDR (and its webhook) wait for the file to be
+                        // complete and durable; a few milliseconds.
+                        Some(done) => {
+                            let jobs = self.jobs.clone();
+                            tokio::spawn(async move {
+                                let mut extra = extra;
+                                match tokio::time::timeout(std::time::Duration::from_secs(30), done).await {
+                                    Ok(Ok(Some(r))) => extra.recording = r.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                                    _ => tracing::error!(call = %cdr.id, "the recording could not be finished"),
+                                }
+                                jobs.send(Job::Cdr(cdr, extra));
+                            });
+                        }
+                        None => {
+                            self.jobs.send(Job::Cdr(cdr, extra));
+                        }
+                    }
                 }
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
@@ -720,8 +757,9 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
-            Command::Config { directory, gateways, routes } => {
+            Command::Config { directory, recorded, gateways, routes } => {
                 self.directory = directory;
+                self.recorded = recorded;
                 self.trunks.set_gateways(now, ep, gateways);
                 self.routes = routes;
             }

@@ -13,10 +13,80 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
 
 enum Ctl {
     Peer(Side, SocketAddr),
+    /// Record both directions (stereo WAV) into this file.
+    Record(PathBuf),
+    /// The call is over: finish the recording, then end.
+    Stop(oneshot::Sender<Option<Recording>>),
+}
+
+/// A finished recording.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    /// The WAV file (stereo, 8 kHz, 16-bit: caller left, callee right).
+    pub path: PathBuf,
+    /// Its length.
+    pub duration: std::time::Duration,
+}
+
+/// A recording in progress: the recorder and the file it goes to (written
+/// as `NAME.part`, renamed when complete, so a file with the final name is
+/// always whole).
+struct Rec {
+    recorder: media::Recorder,
+    file: std::fs::File,
+    part: PathBuf,
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl Rec {
+    fn start(path: PathBuf) -> Option<Rec> {
+        let part = path.with_extension("wav.part");
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut file = match std::fs::File::create(&part) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(path = %part.display(), error = %e, "cannot create the recording file");
+                return None;
+            }
+        };
+        use std::io::Write;
+        file.write_all(&media::wav::header(2, media::recorder::RATE, 0)).ok()?;
+        Some(Rec { recorder: media::Recorder::default(), file, part, path, bytes: 0 })
+    }
+
+    fn write_out(&mut self) {
+        use std::io::Write;
+        let out = self.recorder.take_output();
+        if !out.is_empty() && self.file.write_all(&out).is_ok() {
+            self.bytes += out.len() as u64;
+        }
+    }
+
+    /// Flush, fix the header, make it durable, give it its final name.
+    fn finish(mut self, now: std::time::Instant) -> Option<Recording> {
+        use std::io::{Seek, Write};
+        self.recorder.finish(now);
+        self.write_out();
+        let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
+        let ok = self.file.seek(std::io::SeekFrom::Start(0)).is_ok()
+            && self.file.write_all(&media::wav::header(2, media::recorder::RATE, len)).is_ok()
+            && self.file.sync_all().is_ok()
+            && std::fs::rename(&self.part, &self.path).is_ok();
+        if !ok {
+            tracing::error!(path = %self.part.display(), "could not finish the recording");
+            return None;
+        }
+        let frames = self.recorder.frames();
+        Some(Recording { path: self.path, duration: std::time::Duration::from_micros(frames * 1_000_000 / u64::from(media::recorder::RATE)) })
+    }
 }
 
 struct Relay {
@@ -25,6 +95,7 @@ struct Relay {
     /// Milliseconds since the pool's epoch of the last packet (RTP or RTCP, either way).
     last: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+    recording: bool,
 }
 
 /// The pool of relay ports.
@@ -35,13 +106,15 @@ pub struct RelayPool {
     max: u16,
     next: u16,
     relays: HashMap<String, Relay>,
+    /// Recordings being finished after their call closed.
+    finishing: HashMap<String, oneshot::Receiver<Option<Recording>>>,
 }
 
 impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new() }
     }
 
     /// Relays open.
@@ -60,6 +133,20 @@ impl RelayPool {
         let now = self.epoch.elapsed().as_millis() as u64;
         let limit = timeout.as_millis() as u64;
         self.relays.iter().filter(|(_, r)| now.saturating_sub(r.last.load(Ordering::Relaxed)) >= limit).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Record `call` (both directions, stereo WAV) into `path`.
+    pub fn record(&mut self, call: &str, path: PathBuf) {
+        if let Some(r) = self.relays.get_mut(call) {
+            r.recording = true;
+            let _ = r.ctl.send(Ctl::Record(path));
+        }
+    }
+
+    /// After `close`: the recording of `call`, once its file is complete
+    /// (`None` inside if it failed). `None` if the call was not recorded.
+    pub fn take_recording(&mut self, call: &str) -> Option<oneshot::Receiver<Option<Recording>>> {
+        self.finishing.remove(call)
     }
 
     fn bind_pair(&mut self) -> Option<(u16, std::net::UdpSocket, std::net::UdpSocket)> {
@@ -91,6 +178,8 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
     let mut bufs = [[0u8; 2048], [0u8; 2048], [0u8; 2048], [0u8; 2048]];
+    let mut rec: Option<Rec> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
@@ -106,7 +195,30 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     latched[rtcp] = false;
                     continue;
                 }
+                Some(Ctl::Record(path)) => {
+                    if rec.is_none() {
+                        rec = Rec::start(path);
+                    }
+                    continue;
+                }
+                Some(Ctl::Stop(done)) => {
+                    let now = tokio::time::Instant::now().into_std();
+                    let result = match rec.take() {
+                        // fsync and rename off the async workers.
+                        Some(r) => tokio::task::spawn_blocking(move || r.finish(now)).await.ok().flatten(),
+                        None => None,
+                    };
+                    let _ = done.send(result);
+                    return;
+                }
                 None => return,
+            },
+            _ = tick.tick(), if rec.is_some() => {
+                if let Some(r) = rec.as_mut() {
+                    r.recorder.advance(tokio::time::Instant::now().into_std());
+                    r.write_out();
+                }
+                continue;
             },
             r = socks[0].recv_from(b0) => (0usize, r),
             r = socks[1].recv_from(b1) => (1, r),
@@ -115,6 +227,13 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
         };
         let Ok((n, from)) = r else { continue };
         last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if i % 2 == 0 {
+            if let Some(r) = rec.as_mut() {
+                let side = if i == 0 { media::Side::Caller } else { media::Side::Callee };
+                r.recorder.push(tokio::time::Instant::now().into_std(), side, &bufs[i][..n]);
+                r.write_out();
+            }
+        }
         // Symmetric RTP: the first packet on a socket fixes where its side is.
         if !latched[i] {
             peer[i] = Some(from);
@@ -139,7 +258,7 @@ impl Media for RelayPool {
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
         let task = tokio::spawn(run(socks, rx, stats.clone(), last.clone(), self.epoch));
-        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, last, task });
+        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, last, task, recording: false });
         Some((pa, pb))
     }
 
@@ -156,10 +275,18 @@ impl Media for RelayPool {
             .unwrap_or((0, 0))
     }
 
-    /// The task is aborted; its sockets are released when the runtime
-    /// drops it, a moment later (ports are reused after that).
+    /// The task is aborted (or, when recording, finishes the file and
+    /// ends); its sockets are released when it is dropped, a moment later
+    /// (ports are reused after that).
     fn close(&mut self, call: &str) {
         if let Some(r) = self.relays.remove(call) {
+            if r.recording {
+                let (tx, rx) = oneshot::channel();
+                if r.ctl.send(Ctl::Stop(tx)).is_ok() {
+                    self.finishing.insert(call.to_owned(), rx);
+                    return;
+                }
+            }
             r.task.abort();
         }
     }

@@ -46,6 +46,9 @@ pub struct Cdr {
     /// The carrier gateway of the call, if one was involved.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// The recording's file name (under `data_dir/recordings`), if recorded.
+    #[serde(default)]
+    pub recording: Option<String>,
 }
 
 /// Filters for [`Store::list_cdrs`]; all optional, combined with AND.
@@ -64,7 +67,7 @@ pub struct CdrFilter {
 }
 
 const COLUMNS: &str = "id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, billable_ms, disposition, \
-    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway";
+    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording";
 
 fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
     Ok(Cdr {
@@ -86,13 +89,14 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
         packets_to_a: r.int("packets_to_a")?,
         packets_to_b: r.int("packets_to_b")?,
         gateway: r.opt_text("gateway")?,
+        recording: r.opt_text("recording")?,
     })
 }
 
 /// Inserts a CDR (an existing id is left as it is).
 pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, \
-    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO NOTHING";
+    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING";
 /// Forgets a live call (its CDR is written).
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
@@ -123,6 +127,7 @@ macro_rules! insert_cdr_stmt {
             .bind($c.packets_to_a)
             .bind($c.packets_to_b)
             .bind(&$c.gateway)
+            .bind(&$c.recording)
     };
 }
 pub(crate) use insert_cdr_stmt;
@@ -182,6 +187,7 @@ impl Store {
                 packets_to_a: 0,
                 packets_to_b: 0,
                 gateway: None,
+                recording: None,
             };
             self.insert_cdr(&c).await?;
             out.push(c);
@@ -283,6 +289,7 @@ mod tests {
             packets_to_a: 200,
             packets_to_b: 199,
             gateway: None,
+            recording: None,
         }
     }
 

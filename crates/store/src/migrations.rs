@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (2, "cdrs", include_str!("../migrations/sqlite/0002_cdrs.sql")),
     (3, "live calls", include_str!("../migrations/sqlite/0003_live_calls.sql")),
     (4, "trunks and webhooks", include_str!("../migrations/sqlite/0004_trunks_and_webhooks.sql")),
+    (5, "cdr recording", include_str!("../migrations/sqlite/0005_cdr_recording.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -36,6 +37,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (2, "cdrs", include_str!("../migrations/postgres/0002_cdrs.sql")),
     (3, "live calls", include_str!("../migrations/postgres/0003_live_calls.sql")),
     (4, "trunks and webhooks", include_str!("../migrations/postgres/0004_trunks_and_webhooks.sql")),
+    (5, "cdr recording", include_str!("../migrations/postgres/0005_cdr_recording.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

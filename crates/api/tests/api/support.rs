@@ -156,6 +156,7 @@ impl Harness {
             realm: REALM.into(),
             version: VERSION,
             now_ms,
+            recordings_dir: std::env::temp_dir().join("ferroswitch-api-test-recordings"),
         };
         set_now(T0);
         Harness {

@@ -144,7 +144,6 @@ async fn click_to_call_validates_and_passes_ext_data_through_untouched() {
         (json!({"caller": "1000", "callee": "a b"}), "callee"),
         (json!({"caller": "1000", "callee": "1", "gateways": []}), "gateways"),
         (json!({"caller": "1000", "callee": "1", "caller_id": "x"}), "caller_id"),
-        (json!({"caller": "1000", "callee": "1", "record": true}), "record"),
         (json!({"caller": "1000", "callee": "1", "webhook_url": "ftp://x"}), "webhook_url"),
         (json!({"caller": "1000", "callee": "1", "surprise": 1}), "surprise"),
     ];
@@ -158,4 +157,22 @@ async fn click_to_call_validates_and_passes_ext_data_through_untouched() {
     h.post("/v1/calls", json!({"caller": "404", "callee": "1"})).await.assert_error(StatusCode::NOT_FOUND, "not_found", None);
     h.set_draining(true);
     h.post("/v1/calls", json!({"caller": "1000", "callee": "1"})).await.assert_error(StatusCode::SERVICE_UNAVAILABLE, "draining", None);
+}
+
+#[tokio::test]
+async fn recordings_are_served_by_file_name_only() {
+    let h = Harness::new().await;
+    let dir = h.state().recordings_dir;
+    std::fs::create_dir_all(&dir).expect("dir");
+    let name = "0f8fad5b-d9cb-469f-a165-70867728950e.wav";
+    std::fs::write(dir.join(name), b"RIFF....WAVEfmt ").expect("write");
+    let r = h.get(&format!("/v1/recordings/{name}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), Some("audio/wav"));
+    assert_eq!(r.bytes, b"RIFF....WAVEfmt ");
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "x.wav", "0f8fad5b.txt", "nope.wav"] {
+        let r = h.get(&format!("/v1/recordings/{bad}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    let _ = std::fs::remove_file(dir.join(name));
 }

@@ -1,0 +1,112 @@
+//! G.711 μ-law and A-law (ITU-T G.711), as the classic reference
+//! implementations compute them (sign-magnitude segments, bias 0x84 for μ-law).
+
+/// μ-law byte to 16-bit linear.
+pub fn ulaw_to_linear(u: u8) -> i16 {
+    let u = !u;
+    let t = ((i32::from(u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
+    (if u & 0x80 != 0 { 0x84 - t } else { t - 0x84 }) as i16
+}
+
+/// 16-bit linear to μ-law.
+pub fn linear_to_ulaw(pcm: i16) -> u8 {
+    const CLIP: i32 = 32635;
+    let mut s = i32::from(pcm);
+    let sign: i32 = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    s = s.min(CLIP) + 0x84;
+    let mut exp = 7;
+    let mut mask = 0x4000;
+    while exp > 0 && s & mask == 0 {
+        exp -= 1;
+        mask >>= 1;
+    }
+    let mant = (s >> (exp + 3)) & 0x0f;
+    !((sign | (exp << 4) | mant) as u8)
+}
+
+/// A-law byte to 16-bit linear.
+pub fn alaw_to_linear(a: u8) -> i16 {
+    let a = a ^ 0x55;
+    let mut t = i32::from(a & 0x0f) << 4;
+    let seg = (a & 0x70) >> 4;
+    match seg {
+        0 => t += 8,
+        1 => t += 0x108,
+        _ => {
+            t += 0x108;
+            t <<= seg - 1;
+        }
+    }
+    (if a & 0x80 != 0 { t } else { -t }) as i16
+}
+
+/// 16-bit linear to A-law.
+pub fn linear_to_alaw(pcm: i16) -> u8 {
+    let mut s = i32::from(pcm);
+    let mask = if s >= 0 {
+        0xd5
+    } else {
+        s = -s - 1;
+        0x55
+    };
+    let s = s.min(32767);
+    let seg = match s {
+        0..=0xff => 0,
+        0x100..=0x1ff => 1,
+        0x200..=0x3ff => 2,
+        0x400..=0x7ff => 3,
+        0x800..=0xfff => 4,
+        0x1000..=0x1fff => 5,
+        0x2000..=0x3fff => 6,
+        _ => 7,
+    };
+    let aval = (seg << 4) | if seg < 2 { (s >> 4) & 0x0f } else { (s >> (seg + 3)) & 0x0f };
+    (aval as u8) ^ mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // Silence codes and full scale of both laws.
+        assert_eq!(ulaw_to_linear(0xff), 0);
+        assert_eq!(ulaw_to_linear(0x7f), 0);
+        assert_eq!(ulaw_to_linear(0x00), -32124);
+        assert_eq!(ulaw_to_linear(0x80), 32124);
+        assert_eq!(alaw_to_linear(0xd5), 8);
+        assert_eq!(alaw_to_linear(0x55), -8);
+        assert_eq!(alaw_to_linear(0xaa), 32256);
+        assert_eq!(linear_to_ulaw(0), 0xff);
+        assert_eq!(linear_to_alaw(0), 0xd5);
+    }
+
+    #[test]
+    fn every_code_survives_decode_encode() {
+        for c in 0..=255u8 {
+            // μ-law has two zeros (0x7f, 0xff); both decode to 0, which encodes to 0xff.
+            let back = linear_to_ulaw(ulaw_to_linear(c));
+            assert!(back == c || (ulaw_to_linear(c) == 0 && back == 0xff), "ulaw {c:#x} -> {back:#x}");
+            assert_eq!(linear_to_alaw(alaw_to_linear(c)), c, "alaw {c:#x}");
+        }
+    }
+
+    #[test]
+    fn encoding_error_is_within_the_segment_step() {
+        for s in (-32768i32..=32767).step_by(7) {
+            let s = s as i16;
+            let u = i32::from(ulaw_to_linear(linear_to_ulaw(s)));
+            let a = i32::from(alaw_to_linear(linear_to_alaw(s)));
+            // Half a quantisation step: about 1/32 of the magnitude.
+            let tol = (i32::from(s).abs() + 256) / 16 + 16;
+            assert!((u - i32::from(s)).abs() <= tol, "ulaw {s} -> {u}");
+            assert!((a - i32::from(s)).abs() <= tol, "alaw {s} -> {a}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! # media
+//!
+//! Sans-IO media building blocks: no sockets, no clock (time is passed in
+//! as `now`), no files (bytes come out of `poll_*`).
+//!
+//! * [`rtp`]: RTP fixed-header parsing (RFC 3550 §5.1), bounded and total:
+//!   any input gives a header or an error, never a panic.
+//! * [`g711`]: μ-law and A-law (ITU-T G.711) both ways.
+//! * [`recorder`]: a stereo call recorder (caller left, callee right) that
+//!   places each packet's samples by its RTP timestamp, anchored to wall
+//!   time at the first packet of each stream, so silence, gaps and late
+//!   streams keep their length and both channels stay aligned: recordings
+//!   neither speed up nor drop silence or early media.
+//! * [`wav`]: the RIFF/WAVE header for 16-bit PCM.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod g711;
+pub mod recorder;
+pub mod rtp;
+pub mod wav;
+
+pub use recorder::{Recorder, Side};

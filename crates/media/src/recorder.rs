@@ -1,0 +1,177 @@
+//! An exact stereo recorder for a two-party call.
+//!
+//! Each direction's RTP stream is placed on a common timeline by its RTP
+//! timestamps: the first packet of a stream (or of a new SSRC, after a
+//! re-INVITE or a transfer) is anchored to its arrival time since the
+//! recording started; later packets go where their timestamp says, so
+//! jitter and reordering do not move audio, lost packets and silence
+//! (no packets at all, e.g. VAD or hold) stay as silence of the right
+//! length, and a stream that starts late (early media, the callee
+//! answering) starts at the right moment. Samples are released once they
+//! are older than the jitter window, interleaved caller-left,
+//! callee-right, as 16-bit little-endian PCM at 8 kHz.
+//!
+//! G.711 (payload types 0 and 8) is decoded; other payloads (RFC 4733
+//! events, comfort noise, codecs the media engine does not decode yet)
+//! record as silence.
+
+use crate::{g711, rtp};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Sample rate of recordings.
+pub const RATE: u32 = 8000;
+
+/// Which party: the left or the right channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The caller (A-leg): left.
+    Caller,
+    /// The callee (B-leg): right.
+    Callee,
+}
+
+struct Stream {
+    ssrc: u32,
+    ts0: u32,
+    pos0: u64,
+}
+
+/// The recorder of one call. Feed it with [`Recorder::push`], tick it with
+/// [`Recorder::advance`], take bytes with [`Recorder::take_output`], end
+/// with [`Recorder::finish`].
+pub struct Recorder {
+    start: Option<Instant>,
+    streams: [Option<Stream>; 2],
+    bufs: [VecDeque<i16>; 2],
+    flushed: u64,
+    out: Vec<u8>,
+    jitter: u64,
+    max_ahead: u64,
+    finished: bool,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new(Duration::from_millis(200))
+    }
+}
+
+fn samples(d: Duration) -> u64 {
+    (d.as_micros() as u64).saturating_mul(u64::from(RATE)) / 1_000_000
+}
+
+impl Recorder {
+    /// A recorder that holds audio `jitter` long before releasing it (late
+    /// packets within that window still land in place).
+    pub fn new(jitter: Duration) -> Recorder {
+        Recorder {
+            start: None,
+            streams: [None, None],
+            bufs: [VecDeque::new(), VecDeque::new()],
+            flushed: 0,
+            out: Vec::new(),
+            jitter: samples(jitter),
+            max_ahead: u64::from(RATE) * 2,
+            finished: false,
+        }
+    }
+
+    fn now_pos(&mut self, now: Instant) -> u64 {
+        let t0 = *self.start.get_or_insert(now);
+        samples(now.saturating_duration_since(t0))
+    }
+
+    /// One RTP packet from `side`, arrived at `now`. Anything that is not
+    /// RTP is ignored.
+    pub fn push(&mut self, now: Instant, side: Side, packet: &[u8]) {
+        if self.finished {
+            return;
+        }
+        let Ok(p) = rtp::parse(packet) else { return };
+        let arrival = self.now_pos(now);
+        let i = side as usize;
+        let decode: fn(u8) -> i16 = match p.payload_type {
+            0 => g711::ulaw_to_linear,
+            8 => g711::alaw_to_linear,
+            _ => {
+                self.release(arrival.saturating_sub(self.jitter));
+                return;
+            }
+        };
+        // Anchor a new stream (or one whose timestamps jumped: a
+        // restarted sender) at its arrival.
+        let pos = match &self.streams[i] {
+            Some(s) if s.ssrc == p.ssrc => {
+                let delta = i64::from(p.timestamp.wrapping_sub(s.ts0) as i32);
+                let pos = s.pos0 as i64 + delta;
+                let drift = pos - arrival as i64;
+                if drift > self.max_ahead as i64 || drift < -(self.max_ahead as i64) {
+                    None
+                } else {
+                    Some(pos.max(0) as u64)
+                }
+            }
+            _ => None,
+        };
+        let pos = pos.unwrap_or_else(|| {
+            self.streams[i] = Some(Stream { ssrc: p.ssrc, ts0: p.timestamp, pos0: arrival });
+            arrival
+        });
+        if pos >= self.flushed {
+            let at = (pos - self.flushed) as usize;
+            let buf = &mut self.bufs[i];
+            let need = at + p.payload.len();
+            if buf.len() < need {
+                buf.resize(need, 0);
+            }
+            for (k, b) in p.payload.iter().enumerate() {
+                buf[at + k] = decode(*b);
+            }
+        }
+        // (Earlier than what was released: too late to place; dropped.)
+        self.release(arrival.saturating_sub(self.jitter));
+    }
+
+    /// Time passes: release what is older than the jitter window (silence
+    /// where no packet came).
+    pub fn advance(&mut self, now: Instant) {
+        if self.start.is_none() || self.finished {
+            return;
+        }
+        let p = self.now_pos(now);
+        self.release(p.saturating_sub(self.jitter));
+    }
+
+    fn release(&mut self, upto: u64) {
+        while self.flushed < upto {
+            let l = self.bufs[0].pop_front().unwrap_or(0);
+            let r = self.bufs[1].pop_front().unwrap_or(0);
+            self.out.extend_from_slice(&l.to_le_bytes());
+            self.out.extend_from_slice(&r.to_le_bytes());
+            self.flushed += 1;
+        }
+    }
+
+    /// The call ended at `now`: release everything up to the later of now
+    /// and the last sample received.
+    pub fn finish(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        let end = if self.start.is_some() { self.now_pos(now) } else { 0 };
+        let buffered = self.flushed + self.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64;
+        self.release(end.max(buffered));
+        self.finished = true;
+    }
+
+    /// Interleaved stereo PCM released since the last call.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Sample frames released so far.
+    pub fn frames(&self) -> u64 {
+        self.flushed
+    }
+}

@@ -1,0 +1,157 @@
+//! The recorder on a virtual clock: known tones in, the stereo PCM checked
+//! for channel placement, timing, silence and length.
+
+use media::recorder::{Recorder, Side, RATE};
+use media::{g711, rtp};
+use std::time::{Duration, Instant};
+
+/// 20 ms of a sine at `freq` starting at sample `n0`, encoded.
+fn frame(freq: f64, n0: u64, alaw: bool) -> Vec<u8> {
+    (0..160u64)
+        .map(|k| {
+            let t = (n0 + k) as f64 / f64::from(RATE);
+            let s = (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16;
+            if alaw {
+                g711::linear_to_alaw(s)
+            } else {
+                g711::linear_to_ulaw(s)
+            }
+        })
+        .collect()
+}
+
+/// Power of `freq` in `x` (Goertzel), normalised by length.
+fn power(x: &[i16], freq: f64) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(RATE);
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64 * x.len() as f64)
+}
+
+fn split(pcm: &[u8]) -> (Vec<i16>, Vec<i16>) {
+    let mut l = Vec::new();
+    let mut r = Vec::new();
+    for f in pcm.chunks_exact(4) {
+        l.push(i16::from_le_bytes([f[0], f[1]]));
+        r.push(i16::from_le_bytes([f[2], f[3]]));
+    }
+    (l, r)
+}
+
+/// Seconds `a..b` of a channel.
+fn span(x: &[i16], a: f64, b: f64) -> &[i16] {
+    let (a, b) = ((a * f64::from(RATE)) as usize, ((b * f64::from(RATE)) as usize).min(x.len()));
+    &x[a.min(b)..b]
+}
+
+#[test]
+fn two_streams_land_on_their_channels_at_the_right_time() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::new(Duration::from_millis(200));
+    let mut out = Vec::new();
+    // Caller: 440 Hz μ-law from 0 s to 3 s. Callee: 1000 Hz A-law from 1 s
+    // (answered late) to 3 s. Every fifth callee packet arrives 40 ms late
+    // (after its successor); packet 30 of the caller is lost.
+    let mut late: Option<(Instant, Vec<u8>)> = None;
+    for k in 0..150u64 {
+        let now = t0 + Duration::from_millis(20 * k);
+        if k != 30 {
+            rec.push(now, Side::Caller, &rtp::build(0, k == 0, k as u16, 1000 + 160 * k as u32, 0xaaaa, &frame(440.0, 160 * k, false)));
+        }
+        if k >= 50 {
+            let j = k - 50;
+            let p = rtp::build(8, j == 0, j as u16, 555 + 160 * j as u32, 0xbbbb, &frame(1000.0, 160 * j, true));
+            if j % 5 == 1 {
+                late = Some((now + Duration::from_millis(40), p));
+            } else {
+                rec.push(now, Side::Callee, &p);
+            }
+        }
+        if let Some((t, p)) = late.take() {
+            if t <= now {
+                rec.push(now, Side::Callee, &p);
+            } else {
+                late = Some((t, p));
+            }
+        }
+        rec.advance(now);
+        out.extend(rec.take_output());
+    }
+    if let Some((t, p)) = late.take() {
+        rec.push(t, Side::Callee, &p);
+    }
+    rec.finish(t0 + Duration::from_millis(3000));
+    out.extend(rec.take_output());
+    let (l, r) = split(&out);
+    assert_eq!(l.len(), 24_000, "3 s at 8 kHz, no more, no less");
+    // Left: 440 Hz throughout (but the lost 20 ms is silence).
+    assert!(power(span(&l, 0.0, 0.55), 440.0) > 100.0 * power(span(&l, 0.0, 0.55), 1000.0));
+    assert!(span(&l, 0.601, 0.619).iter().all(|&s| s == 0), "lost packet = silence of its length");
+    assert!(power(span(&l, 0.7, 3.0), 440.0) > 1000.0);
+    // Right: silent before the answer at 1 s, 1000 Hz after, reordered
+    // packets in place (no gap anywhere after 1 s).
+    assert!(span(&r, 0.0, 0.99).iter().all(|&s| s == 0), "nothing before the callee's stream");
+    assert!(power(span(&r, 1.0, 3.0), 1000.0) > 100.0 * power(span(&r, 1.0, 3.0), 440.0));
+    let longest_zero_run = span(&r, 1.01, 2.99).split(|&s| s != 0).map(<[i16]>::len).max().unwrap_or(0);
+    assert!(longest_zero_run < 4, "reordered packets were placed by timestamp (zero run {longest_zero_run})");
+}
+
+#[test]
+fn silence_without_packets_keeps_its_length() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::new(Duration::from_millis(100));
+    // 1 s of tone, 2 s with no packets at all (VAD), 1 s of tone: the
+    // timestamps say so and the arrival times agree.
+    for k in (0..50u64).chain(150..200) {
+        let now = t0 + Duration::from_millis(20 * k);
+        rec.push(now, Side::Caller, &rtp::build(0, false, k as u16, 160 * k as u32, 7, &frame(440.0, 160 * k, false)));
+        rec.advance(now);
+    }
+    rec.finish(t0 + Duration::from_millis(4000));
+    let (l, r) = split(&rec.take_output());
+    assert_eq!(l.len(), 32_000);
+    assert!(span(&l, 1.01, 2.99).iter().all(|&s| s == 0));
+    assert!(power(span(&l, 3.0, 4.0), 440.0) > 1000.0);
+    assert!(r.iter().all(|&s| s == 0), "the other channel is silent");
+}
+
+#[test]
+fn a_new_ssrc_is_anchored_at_its_arrival() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::new(Duration::from_millis(100));
+    for k in 0..25u64 {
+        let now = t0 + Duration::from_millis(20 * k);
+        rec.push(now, Side::Callee, &rtp::build(8, false, k as u16, 160 * k as u32, 1, &frame(1000.0, 160 * k, true)));
+    }
+    // After a re-INVITE: new SSRC, unrelated timestamps, from 1.5 s on.
+    for k in 75..100u64 {
+        let now = t0 + Duration::from_millis(20 * k);
+        rec.push(now, Side::Callee, &rtp::build(8, false, k as u16, 0x7000_0000 + 160 * k as u32, 2, &frame(1000.0, 160 * k, true)));
+    }
+    rec.finish(t0 + Duration::from_millis(2000));
+    let (_, r) = split(&rec.take_output());
+    assert_eq!(r.len(), 16_000);
+    assert!(span(&r, 0.51, 1.49).iter().all(|&s| s == 0));
+    assert!(power(span(&r, 1.5, 2.0), 1000.0) > 1000.0);
+}
+
+#[test]
+fn garbage_and_other_payloads_are_ignored() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::default();
+    rec.push(t0, Side::Caller, b"not rtp at all");
+    rec.push(t0, Side::Caller, &rtp::build(101, true, 1, 0, 3, &[5, 0, 0, 160])); // RFC 4733 event
+    rec.push(t0, Side::Callee, &[]);
+    rec.finish(t0 + Duration::from_millis(500));
+    let (l, r) = split(&rec.take_output());
+    assert_eq!(l.len(), 4000, "time still passes");
+    assert!(l.iter().chain(&r).all(|&s| s == 0));
+}
