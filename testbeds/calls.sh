@@ -12,6 +12,8 @@ python3 "$ROOT/testbeds/tones.py" make "$OUT/a440.wav" 440 8
 python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 4
 
 # Callee auto-answers and plays 1000 Hz for 4 s, then hangs up (its file ends).
+# 1001's calls are recorded (the extension's record flag).
+api PATCH /v1/extensions/1001 '{"record": true}' >/dev/null
 start_baresip call_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CTRL
 start_baresip call_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
@@ -46,6 +48,14 @@ one = json.load(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1
 assert one.pop("webhooks") == [], one  # no webhooks.url configured: no delivery
 assert one == c, one
 PY
+rec_ok() { # the CDR names the recording; the file is stereo with each party's tone on its side
+  local f; f=$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
+  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
+  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 440 1000 &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
+}
+check "record flag: the call is recorded, caller left, callee right" rec_ok
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"            alive
 gone() { ! kill -0 "$1" 2>/dev/null; }
