@@ -18,7 +18,7 @@ python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_customer.wav" 1000 4
 
 # The agent (1000) and, for the first call, the customer (1001) auto-answer;
 # the customer's file ends first and it hangs up.
-start_baresip c2c_agent 1000 "$P1000" udp auto "$OUT/c2c_agent.wav"
+start_baresip c2c_agent 1000 "$P1000" udp auto "$OUT/c2c_agent.wav"; AGENT_PID=$BARESIP_PID
 start_baresip c2c_customer 1001 "$P1001" udp auto "$OUT/c2c_customer.wav"
 check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
 EXT='{"crm_ticket": "T-42", "amount": 1.50, "tags":["vip" ,"é"]}'
@@ -58,20 +58,22 @@ check "its length matches the call (CDR)"                 rec_len_ok
 check "left channel: the agent's 440 Hz"                  python3 "$ROOT/testbeds/tones.py" detectch "$OUT/c2c_rec.wav" 0 440 1000
 check "right channel: the customer's 1000 Hz"             python3 "$ROOT/testbeds/tones.py" detectch "$OUT/c2c_rec.wav" 1 1000 440
 
-# Through a carrier: the customer is behind gateway "carrier" (sipp answers,
-# waits for the BYE); the agent's file ends and it hangs up.
+# Through a carrier: the customer is behind gateway "carrier" (sipp rings
+# 2.5 s without early media, answers, waits for the BYE): the agent hears
+# our ringback meanwhile; the agent's file ends and it hangs up.
 GW=$(free_port)
 api POST /v1/gateways "{\"name\":\"carrier\",\"proxy\":\"127.0.0.1:$GW\",\"prefix\":\"0\"}" >/dev/null
-python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent2.wav" 440 3
-kill "$BARESIP_PID" 2>/dev/null
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent2.wav" 1400 5
+kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
 start_baresip c2c_agent2 1000 "$P1000" udp auto "$OUT/c2c_agent2.wav"
 AGENT2_PORT=$(awk '/^sip_listen/ {split($2, a, ":"); print a[2]}' "$OUT/c2c_agent2.baresip/config")
 check "the new agent phone registered"                 wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/registrations | grep -q '\"source\":\"127.0.0.1:$AGENT2_PORT\"'"
-sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_msg -message_file "$OUT/c2c_carrier.msg" >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
+sipp -sf "$SCEN/uas_ring_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_msg -message_file "$OUT/c2c_carrier.msg" >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
 PIDS+=("$CARRIER")
 CALL2=$(originate "{\"caller\":\"1000\",\"callee\":\"4930123456\",\"gateways\":[\"carrier\"],\"caller_id\":\"4930999\",\"ext_data\":\"opaque-string\"}")
 check "carrier leg answered and ended by the agent"    wait "$CARRIER"
 check "the carrier got the prefixed number and our caller ID" bash -c "grep -q '^INVITE sip:04930123456@' '$OUT/c2c_carrier.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/c2c_carrier.msg'"
+check "the agent heard ringback (450 Hz) while the customer rang" python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent2 dec)" 450 1400 1000
 check "CDR: answered through the gateway"               wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL2 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"gateway\"], c[\"hangup_side\"]) == (\"answered\", \"carrier\", \"caller\") else 1)'"
 check "unknown caller: 404, nothing rung"              bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/calls '{\"caller\":\"7777\",\"callee\":\"1001\"}' | grep -q '\"code\":\"no_route\"'"
 check "no call left behind"                            bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"

@@ -441,6 +441,11 @@ impl B2bua {
             .collect()
     }
 
+    /// The codec a call negotiated so far (e.g. `PCMU/8000`).
+    pub fn codec_of(&self, id: &str) -> Option<String> {
+        self.calls.get(id).and_then(|c| c.codec.clone())
+    }
+
     /// Number of live calls.
     pub fn count(&self) -> usize {
         self.calls.len()

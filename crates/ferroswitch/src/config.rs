@@ -95,6 +95,7 @@ pub struct Media {
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
     pub mode: String,
+    pub ringback: String,
     pub timeout: u64,
 }
 

@@ -320,6 +320,10 @@ async fn run(cfg: config::Config) -> Result<()> {
     let mut service = service;
     service.domain = realm.clone();
     service.recordings_dir = cfg.data_dir.join("recordings");
+    service.ringback = match cfg.media.ringback.trim() {
+        "" => None,
+        s => Some(media::ToneSpec::parse(s).with_context(|| format!("media.ringback {s:?}: expected FREQ[+FREQ]@ON_MS/OFF_MS"))?),
+    };
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());

@@ -122,6 +122,8 @@ pub struct Switch {
     recorded: std::collections::HashSet<String>,
     /// Where recordings go.
     pub recordings_dir: std::path::PathBuf,
+    /// The ringback tone played to a click-to-call's caller (None: silence).
+    pub ringback: Option<media::ToneSpec>,
     /// Click-to-calls whose caller has not answered yet.
     originations: HashMap<String, Origination>,
     /// Webhook details of click-to-calls, until their CDR.
@@ -148,7 +150,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings") }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()) }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -376,6 +378,18 @@ impl Switch {
                 let gw = legs.iter().find_map(|l| l.gateway.clone());
                 if self.b2bua.dial_b(now, ep, id, legs) {
                     tracing::info!(call = %id, callee = %o.callee, "click-to-call: caller answered, dialling the callee");
+                    // Ringback to the caller in its codec, until the callee's
+                    // own early media or answer.
+                    let pt = match self.b2bua.codec_of(id).as_deref().map(|c| c.to_ascii_uppercase()) {
+                        Some(c) if c.starts_with("PCMA") => Some(8),
+                        Some(c) if c.starts_with("PCMU") => Some(0),
+                        _ => None,
+                    };
+                    tracing::debug!(call = %id, ?pt, "ringback");
+                    if let (Some(pt), Some(spec)) = (pt, self.ringback.clone()) {
+                        let ssrc = u32::from_le_bytes(crate::secrets::random_bytes::<4>());
+                        self.media.tone(id, media::ToneGen::new(spec, pt, ssrc, 1));
+                    }
                 } else {
                     if let Some(g) = gw {
                         self.trunks.release(&g);
@@ -495,6 +509,7 @@ impl Switch {
                 }
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
+                    self.media.tone(&id, None);
                     self.jobs.send(Job::CallAnswered { id, at });
                 }
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),

@@ -18,6 +18,8 @@
 pub mod g711;
 pub mod recorder;
 pub mod rtp;
+pub mod tone;
 pub mod wav;
 
 pub use recorder::{Recorder, Side};
+pub use tone::{ToneGen, ToneSpec};

@@ -20,6 +20,9 @@ enum Ctl {
     Peer(Side, SocketAddr),
     /// Record both directions (stereo WAV) into this file.
     Record(PathBuf),
+    /// Play a tone towards A (ringback) until None, or until B's media
+    /// arrives (the callee's early media or answer takes over).
+    Tone(Option<media::ToneGen>),
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
 }
@@ -143,6 +146,14 @@ impl RelayPool {
         }
     }
 
+    /// Play `tone` towards the A side of `call` (None stops it). It also
+    /// stops by itself when the B side starts sending.
+    pub fn tone(&mut self, call: &str, tone: Option<media::ToneGen>) {
+        if let Some(r) = self.relays.get(call) {
+            let _ = r.ctl.send(Ctl::Tone(tone));
+        }
+    }
+
     /// After `close`: the recording of `call`, once its file is complete
     /// (`None` inside if it failed). `None` if the call was not recorded.
     pub fn take_recording(&mut self, call: &str) -> Option<oneshot::Receiver<Option<Recording>>> {
@@ -180,6 +191,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut bufs = [[0u8; 2048], [0u8; 2048], [0u8; 2048], [0u8; 2048]];
     let mut rec: Option<Rec> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    let mut tone: Option<media::ToneGen> = None;
+    let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
@@ -193,6 +207,11 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     peer[rtcp] = Some(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
                     latched[rtp] = false;
                     latched[rtcp] = false;
+                    continue;
+                }
+                Some(Ctl::Tone(t)) => {
+                    tone = t;
+                    tone_tick.reset();
                     continue;
                 }
                 Some(Ctl::Record(path)) => {
@@ -213,6 +232,12 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 None => return,
             },
+            _ = tone_tick.tick(), if tone.is_some() => {
+                if let (Some(g), Some(dst)) = (tone.as_mut(), peer[0]) {
+                    let _ = socks[0].try_send_to(&g.next_packet(), dst);
+                }
+                continue;
+            },
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
@@ -227,6 +252,10 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
         };
         let Ok((n, from)) = r else { continue };
         last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if i == 2 && tone.is_some() {
+            // The callee's media (early or answered) replaces our tone.
+            tone = None;
+        }
         if i % 2 == 0 {
             if let Some(r) = rec.as_mut() {
                 let side = if i == 0 { media::Side::Caller } else { media::Side::Callee };

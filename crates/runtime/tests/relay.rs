@@ -94,3 +94,39 @@ async fn pool_runs_out_then_recovers() {
     assert!(bindable_soon("127.0.0.1:42000".parse().expect("addr")).await);
     assert!(pool.open("c").is_some());
 }
+
+#[tokio::test]
+async fn ringback_tone_flows_to_a_until_b_speaks() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41200, 41300);
+    let (_pa, pb) = pool.open("call-t").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("call-t", Side::A, phone_a.local_addr().expect("addr"));
+    pool.tone("call-t", media::ToneGen::new(media::ToneSpec::ringback_cn(), 0, 7, 1));
+    // 20 ms packets of our tone (PT 0, SSRC 7, consecutive sequence numbers).
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        let p = recv(&phone_a).await;
+        let r = media::rtp::parse(&p).expect("rtp");
+        assert_eq!((r.payload_type, r.ssrc, r.payload.len()), (0, 7, 160));
+        seqs.push(r.seq);
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    // B's media arrives: the tone stops and B's packets are what A gets.
+    pool.set_peer("call-t", Side::B, phone_b.local_addr().expect("addr"));
+    phone_b.send_to(&rtp(500), SocketAddr::new("127.0.0.1".parse().expect("ip"), pb)).await.expect("send");
+    let mut from_b = false;
+    for _ in 0..20 {
+        let p = recv(&phone_a).await;
+        if p == rtp(500) {
+            from_b = true;
+            break;
+        }
+    }
+    assert!(from_b, "B's packet reached A");
+    // No more tone after it.
+    let mut b = [0u8; 256];
+    let later = tokio::time::timeout(Duration::from_millis(200), phone_a.recv_from(&mut b)).await;
+    assert!(later.is_err(), "the tone stopped when B spoke");
+    pool.close("call-t");
+}
