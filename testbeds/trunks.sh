@@ -63,9 +63,9 @@ for kv in sys.argv[1:]:
 }
 check "503 from the first gateway fails over to the second" outbound_case failover uas_503.xml uas_answer.xml uac_bye.xml
 check "the carrier got the number stripped and B's caller ID" bash -c "grep -q '^INVITE sip:0301234@127.0.0.1:$PB' '$OUT/tk_failover.b.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/tk_failover.b.msg'"
-check "CDR: answered through gwb"                      last_cdr disposition=answered gateway=gwb
+check "CDR: answered through gwb"                      wait_for 5 last_cdr disposition=answered gateway=gwb
 check "486 does not fail over"                        outbound_case busy uas_busy.xml none uac_busy.xml
-check "CDR: busy at gwa"                               last_cdr disposition=busy gateway=gwa b_status=486
+check "CDR: busy at gwa"                               wait_for 5 last_cdr disposition=busy gateway=gwa b_status=486
 check "gateways released (no calls counted)"           bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwa calls)\" = 0 ] && [ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status gwb calls)\" = 0 ]"
 
 # --- concurrency limit ---------------------------------------------------------
@@ -133,7 +133,7 @@ inbound_call() {
   echo "carrier=$rc phone=$ru"; [ $rc -eq 0 ] && [ $ru -eq 0 ]
 }
 check "carrier call from its address reaches the DID's extension" inbound_call
-check "CDR: answered, caller is the carrier's caller" last_cdr disposition=answered caller=4930111222 callee=1001
+check "CDR: answered, caller is the carrier's caller" wait_for 5 last_cdr disposition=answered caller=4930111222 callee=1001
 transit() { # from the carrier's address to a number only extensions may route out: refused, no gateway tried
   python3 - "$SIP_PORT" <<'PY'
 import socket, sys

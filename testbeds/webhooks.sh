@@ -20,7 +20,15 @@ busy_call() { # one call the carrier answers 486; prints nothing, fails if sipp 
        -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/wh_uac.$1.log" 2>&1 || return 1
   wait "$g"
 }
-last_cdr_id() { api GET "/v1/cdrs?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])'; }
+cdr_count() { api GET "/v1/cdrs?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
+# new_cdr_id BEFORE: the newest CDR's id once there are more than BEFORE
+# (CDRs are written by the store worker a moment after the call ends).
+new_cdr_id() {
+  for _ in $(seq 1 100); do
+    [ "$(cdr_count)" -gt "$1" ] && { api GET "/v1/cdrs?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])'; return; }
+    sleep 0.05
+  done
+}
 delivered() { # delivered CDR_ID COUNT: the receiver got exactly COUNT deliveries of it, all correctly signed
   python3 - "$HOOKS" "$1" "$2" <<'PY'
 import json, sys
@@ -35,8 +43,9 @@ hook_state() { # hook_state CDR_ID: state of its first delivery as the API shows
 }
 
 receiver
+N0=$(cdr_count)
 check "a call through the carrier (busy)"              busy_call 1
-ID1=$(last_cdr_id)
+ID1=$(new_cdr_id "$N0")
 check "its CDR arrives signed at the webhook"          wait_for 10 delivered "$ID1" 1
 check "the delivery shows as delivered on the CDR"     bash -c "$(declare -f api hook_state); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; hook_state $ID1 | grep -q '^delivered 1'"
 check "the document carries the CDR (busy, gateway)"   python3 -c "import json,sys; r=[json.loads(l) for l in open('$HOOKS')][-1]; sys.exit(0 if (r['disposition'], r['gateway']) == ('busy', 'carrier') else 1)"
@@ -44,8 +53,9 @@ check "the document carries the CDR (busy, gateway)"   python3 -c "import json,s
 # Receiver down: the delivery fails and stays pending; kill -9; restart;
 # receiver up: delivered, once.
 kill "$RECV"; wait "$RECV" 2>/dev/null
+N1=$(cdr_count)
 check "second call while the receiver is down"         busy_call 2
-ID2=$(last_cdr_id)
+ID2=$(new_cdr_id "$N1")
 check "its delivery is pending after a failed attempt" wait_for 10 bash -c "$(declare -f api hook_state); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; hook_state $ID2 | grep -Eq '^pending [1-9]'"
 restart_switch KILL
 receiver
