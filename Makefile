@@ -11,7 +11,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages. Build: a C toolchain for -sys crates. Tests: the real
 # peers the testbeds drive. Each list is installed only if something is missing.
 BUILD_PKGS := build-essential pkg-config python3 ca-certificates
-TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 procps iproute2 curl
+TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 python3-venv procps iproute2 curl
+# Python peers from PyPI, in a venv of their own (testbeds/.venv): moto is
+# the S3-compatible object store recordings are uploaded to in the tests.
+TEST_PY    := moto[server]==5.*
 
 .PHONY: help run test bench build build-release deps-build deps-test toolchain unit interop fuzz-smoke clean
 
@@ -39,6 +42,8 @@ deps-build: toolchain
 
 deps-test: deps-build
 	$(call apt_ensure,$(TEST_PKGS))
+	@[ -x testbeds/.venv/bin/moto_server ] || { echo "installing (venv): $(TEST_PY)"; \
+	  python3 -m venv testbeds/.venv && testbeds/.venv/bin/pip install -q --disable-pip-version-check '$(TEST_PY)'; }
 
 build: deps-build
 	$(CARGO) build -p ferroswitch

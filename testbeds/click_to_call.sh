@@ -9,7 +9,14 @@ source "$(dirname "$0")/lib.sh"
 
 WPORT=$(free_port)
 HOOKS=$OUT/c2c_deliveries.jsonl; : >"$HOOKS"
-start_switch c2c --set directory.first_run_extensions= --set webhooks.secret=c2c-secret
+# An S3-compatible object store (moto) for the recordings, with a bucket.
+S3PORT=$(free_port)
+"$ROOT/testbeds/.venv/bin/moto_server" -H 127.0.0.1 -p "$S3PORT" >"$OUT/c2c_moto.log" 2>&1 & PIDS+=($!)
+wait_for 20 bash -c "curl -s -o /dev/null http://127.0.0.1:$S3PORT/" || { echo "moto did not start"; cat "$OUT/c2c_moto.log"; exit 1; }
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+"$ROOT/testbeds/.venv/bin/python" -c "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1').create_bucket(Bucket='calls')" "http://127.0.0.1:$S3PORT"
+start_switch c2c --set directory.first_run_extensions= --set webhooks.secret=c2c-secret \
+  --set recordings.s3_bucket=calls --set recordings.s3_endpoint="http://127.0.0.1:$S3PORT" --set recordings.s3_region=us-east-1
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 python3 "$ROOT/testbeds/webhook_receiver.py" "$WPORT" c2c-secret "$HOOKS" & PIDS+=($!)
@@ -47,8 +54,16 @@ check "webhook at the call's URL: signed, ext_data byte for byte" wait_for 10 ho
 # The recording: named in the CDR and the webhook, served by the API;
 # stereo, the agent (caller) left, the customer right, as long as the call.
 REC_URL=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["cdr_id"] == sys.argv[2]][0]["recording_url"])' "$HOOKS" "$CALL1")
-check "webhook carries the recording URL"                 bash -c "[ '$REC_URL' = 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$CALL1.wav' ]"
-check "the recording downloads with the token"            curl -sSf -H "Authorization: Bearer $TOKEN" -o "$OUT/c2c_rec.wav" "$REC_URL"
+check "webhook carries the uploaded recording's URL"     bash -c "[ '$REC_URL' = 'http://127.0.0.1:$S3PORT/calls/recordings/$CALL1.wav' ]"
+s3_copy_ok() { # the object in the store is the recording, byte for byte
+  "$ROOT/testbeds/.venv/bin/python" - "http://127.0.0.1:$S3PORT" "recordings/$CALL1.wav" "$OUT/c2c_rec_s3.wav" <<'PY'
+import boto3, sys
+boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1").download_file("calls", sys.argv[2], sys.argv[3])
+PY
+  cmp "$OUT/c2c_rec_s3.wav" "$OUT/c2c_rec.wav"
+}
+check "the API serves the local copy with the token"      curl -sSf -H "Authorization: Bearer $TOKEN" -o "$OUT/c2c_rec.wav" "http://127.0.0.1:$HTTP_PORT/v1/recordings/$CALL1.wav"
+check "the object store holds the same file"              s3_copy_ok
 check "stereo, 8 kHz"                                     bash -c "python3 '$ROOT/testbeds/tones.py' info '$OUT/c2c_rec.wav' | grep -q 'channels=2 rate=8000'"
 rec_len_ok() {
   local secs; secs=$(python3 "$ROOT/testbeds/tones.py" info "$OUT/c2c_rec.wav" | sed 's/.*seconds=//')

@@ -21,6 +21,7 @@ pub struct Config {
     pub media: Media,
     pub http: Http,
     pub webhooks: Webhooks,
+    pub recordings: Recordings,
     pub storage: Storage,
     pub log: Log,
 }
@@ -77,6 +78,18 @@ pub struct Calls {
     pub ring_timeout: u64,
     pub drain_timeout: u64,
     pub gateway_progress_timeout: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recordings {
+    pub s3_bucket: String,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    pub s3_prefix: String,
+    pub s3_public_url: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -9,6 +9,7 @@ mod persist;
 mod secrets;
 mod switch;
 mod trunk_config;
+mod uploads;
 mod webhooks;
 
 use anyhow::{bail, Context, Result};
@@ -320,6 +321,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     let mut service = service;
     service.domain = realm.clone();
     service.recordings_dir = cfg.data_dir.join("recordings");
+    service.s3 = uploads::S3::from_config(&cfg.recordings)?;
     service.ringback = match cfg.media.ringback.trim() {
         "" => None,
         s => Some(media::ToneSpec::parse(s).with_context(|| format!("media.ringback {s:?}: expected FREQ[+FREQ]@ON_MS/OFF_MS"))?),

@@ -172,7 +172,7 @@ pub async fn store_worker(
                     row.recording = extra.recording.clone();
                     let url = extra.webhook_url.clone().or_else(|| webhook_url.clone());
                     if let Some(url) = url {
-                        let rec_url = extra.recording.as_ref().map(|f| format!("{}/{f}", recording_base.trim_end_matches('/')));
+                        let rec_url = extra.recording_url.clone().or_else(|| extra.recording.as_ref().map(|f| format!("{}/{f}", recording_base.trim_end_matches('/'))));
                         let body = crate::webhooks::body(&row, extra.ext_data.as_deref(), rec_url.as_deref());
                         batch.webhooks.push(store::NewWebhook { cdr_id: row.id.clone(), url, body });
                     }

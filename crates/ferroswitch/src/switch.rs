@@ -49,6 +49,8 @@ pub struct CallExtra {
     pub webhook_url: Option<String>,
     /// The recording's file name under the recordings directory.
     pub recording: Option<String>,
+    /// Where the recording was uploaded (object storage), if it was.
+    pub recording_url: Option<String>,
 }
 
 /// A click-to-call waiting for its caller to answer.
@@ -122,6 +124,8 @@ pub struct Switch {
     recorded: std::collections::HashSet<String>,
     /// Where recordings go.
     pub recordings_dir: std::path::PathBuf,
+    /// Object storage for finished recordings (None: local only).
+    pub s3: Option<std::sync::Arc<crate::uploads::S3>>,
     /// The ringback tone played to a click-to-call's caller (None: silence).
     pub ringback: Option<media::ToneSpec>,
     /// Click-to-calls whose caller has not answered yet.
@@ -150,7 +154,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()) }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -352,7 +356,7 @@ impl Switch {
                     self.start_recording(&id);
                 }
                 self.originations.insert(id.clone(), Origination { caller: req.caller, callee: req.callee, gateways: req.gateways, caller_id: req.caller_id });
-                self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url, recording: None }));
+                self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url, ..Default::default() }));
                 Ok(id)
             }
             Err(e) => {
@@ -493,10 +497,22 @@ impl Switch {
                         // complete and durable; a few milliseconds.
                         Some(done) => {
                             let jobs = self.jobs.clone();
+                            let s3 = self.s3.clone();
                             tokio::spawn(async move {
                                 let mut extra = extra;
                                 match tokio::time::timeout(std::time::Duration::from_secs(30), done).await {
-                                    Ok(Ok(Some(r))) => extra.recording = r.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                                    Ok(Ok(Some(r))) => {
+                                        extra.recording = r.path.file_name().map(|f| f.to_string_lossy().into_owned());
+                                        if let Some(s3) = s3 {
+                                            match s3.upload_retrying(&r.path).await {
+                                                Ok(url) => {
+                                                    tracing::info!(call = %cdr.id, %url, "recording uploaded");
+                                                    extra.recording_url = Some(url);
+                                                }
+                                                Err(e) => tracing::error!(call = %cdr.id, error = %format!("{e:#}"), "recording upload failed; the webhook names the local copy"),
+                                            }
+                                        }
+                                    }
                                     _ => tracing::error!(call = %cdr.id, "the recording could not be finished"),
                                 }
                                 jobs.send(Job::Cdr(cdr, extra));
