@@ -134,6 +134,26 @@ inbound_call() {
 }
 check "carrier call from its address reaches the DID's extension" inbound_call
 check "CDR: answered, caller is the carrier's caller" wait_for 5 last_cdr disposition=answered caller=4930111222 callee=1001
+# A carrier calling from an address we do not list, with the digest
+# credentials we issued it: challenged (407), then let in as that gateway.
+api POST /v1/gateways '{"name":"digestcarrier","proxy":"127.0.0.3:5060","inbound_username":"carrier7","inbound_password":"in-pass-123"}' >/dev/null
+digest_inbound() {
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_din.uas.log" 2>&1 & local u=$!
+  sleep 0.3
+  sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 49305551001 -inf "$OUT/tk_carrier.csv" \
+       -au carrier7 -ap in-pass-123 -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_din.uac.err" >"$OUT/tk_din.uac.log" 2>&1
+  local rc=$?; wait "$u"; local ru=$?
+  echo "carrier=$rc phone=$ru"; [ $rc -eq 0 ] && [ $ru -eq 0 ]
+}
+check "carrier with issued digest credentials reaches the DID" digest_inbound
+check "CDR: answered, the carrier's caller"           wait_for 5 last_cdr disposition=answered caller=4930111222 callee=1001
+check "the carrier's password is never shown"         bash -c "! (curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/gateways/digestcarrier | grep -q in-pass-123)"
+reg_as_carrier() { # the carrier's credentials do not register (no AOR for them)
+  echo "SEQUENTIAL" >"$OUT/tk_c7.csv"; echo "carrier7;$DOMAIN" >>"$OUT/tk_c7.csv"
+  ! sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -inf "$OUT/tk_c7.csv" \
+       -au carrier7 -ap in-pass-123 -m 1 -timeout 5 -timeout_error -nostdin >"$OUT/tk_c7.log" 2>&1
+}
+check "... and do not register"                      reg_as_carrier
 transit() { # from the carrier's address to a number only extensions may route out: refused, no gateway tried
   python3 - "$SIP_PORT" <<'PY'
 import socket, sys

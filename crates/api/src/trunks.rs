@@ -80,6 +80,13 @@ pub struct GatewaySpec {
     /// Addresses or CIDRs the carrier sends calls from (`192.0.2.0/24`).
     #[serde(default)]
     pub inbound: Vec<String>,
+    /// Digest username issued to the carrier for calls it sends from
+    /// addresses not listed in `inbound`.
+    #[serde(default)]
+    pub inbound_username: Option<String>,
+    /// Its password; write-only: never returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_password: Option<String>,
     /// Disabled gateways neither register nor carry calls.
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -325,6 +332,22 @@ fn check_gateway(name: &str, spec: serde_json::Value, old: Option<&GatewaySpec>)
     if g.inbound.len() > 64 || g.inbound.iter().any(|c| parse_cidr(c).is_none()) {
         return Err(ApiError::invalid("inbound", "up to 64 addresses or CIDRs like 192.0.2.0/24"));
     }
+    if g.inbound_password.is_none() && g.inbound_username.is_some() {
+        g.inbound_password = old.filter(|o| o.inbound_username == g.inbound_username).and_then(|o| o.inbound_password.clone());
+    }
+    match (&g.inbound_username, &g.inbound_password) {
+        (None, None) => {}
+        (Some(u), Some(p)) => {
+            if u.is_empty() || u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+                return Err(ApiError::invalid("inbound_username", "1 to 64 letters, digits, '-', '_', '.'"));
+            }
+            if p.len() < 8 || p.len() > 128 || p.bytes().any(|b| b.is_ascii_control()) {
+                return Err(ApiError::invalid("inbound_password", "8 to 128 characters"));
+            }
+        }
+        (None, Some(_)) => return Err(ApiError::invalid("inbound_username", "required with inbound_password")),
+        (Some(_), None) => return Err(ApiError::invalid("inbound_password", "required with inbound_username")),
+    }
     Ok(g)
 }
 
@@ -410,6 +433,7 @@ fn gateway_view(row: ConfigRow) -> Result<GatewayView, ApiError> {
     if let Some(r) = &mut spec.register {
         r.password = None;
     }
+    spec.inbound_password = None;
     Ok(GatewayView { name: row.name, spec, created_at_ms: row.created_at_ms, updated_at_ms: row.updated_at_ms })
 }
 
@@ -478,6 +502,9 @@ pub async fn patch_gateway(State(st): State<ApiState>, name: Result<Path<String>
     if let Some(r) = spec.get_mut("register").and_then(|r| r.as_object_mut()) {
         // The stored password is re-added by check_gateway when the patch does not give one.
         r.remove("password");
+    }
+    if let Some(o) = spec.as_object_mut() {
+        o.remove("inbound_password");
     }
     merge(&mut spec, serde_json::Value::Object(patch));
     let spec = check_gateway(&name, spec, Some(&old))?;

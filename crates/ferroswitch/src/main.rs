@@ -185,8 +185,8 @@ impl api::Control for ControlImpl {
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
             match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
-                (Ok(snap), Ok((gateways, routes))) => {
-                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), recorded: persist::recorded_of(&snap.extensions), gateways, routes }).await;
+                (Ok(snap), Ok(trunking)) => {
+                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), recorded: persist::recorded_of(&snap.extensions), trunking }).await;
                 }
                 (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
@@ -339,8 +339,8 @@ async fn run(cfg: config::Config) -> Result<()> {
     };
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
-    let (gateways, routes) = trunk_config::load(&store).await?;
-    started.handle.command(Command::Config { directory, recorded: persist::recorded_of(&snapshot.extensions), gateways, routes }).await;
+    let trunking = trunk_config::load(&store).await?;
+    started.handle.command(Command::Config { directory, recorded: persist::recorded_of(&snapshot.extensions), trunking }).await;
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.

@@ -262,10 +262,10 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
         tick.tick().await;
         match store.directory_version().await {
             Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await) {
-                (Ok(snap), Ok((gateways, routes))) => {
+                (Ok(snap), Ok(trunking)) => {
                     version = snap.version;
-                    let (g, r) = (gateways.len(), routes.len());
-                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), recorded: recorded_of(&snap.extensions), gateways, routes }).await {
+                    let (g, r) = (trunking.gateways.len(), trunking.routes.len());
+                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), recorded: recorded_of(&snap.extensions), trunking }).await {
                         return;
                     }
                     tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, "configuration reloaded");

@@ -68,7 +68,7 @@ pub enum Command {
     /// A commit finished.
     Committed { tx: TxId, reply: Message, ok: bool },
     /// A new directory snapshot, with the gateways and routes of that version.
-    Config { directory: HashMap<String, DirectoryEntry>, recorded: std::collections::HashSet<String>, gateways: Vec<trunks::GatewayConfig>, routes: Vec<trunks::routes::Route> },
+    Config { directory: HashMap<String, DirectoryEntry>, recorded: std::collections::HashSet<String>, trunking: crate::trunk_config::Trunking },
     /// Gateway states.
     GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
     /// Click-to-call.
@@ -122,6 +122,11 @@ pub struct Switch {
     pub domain: String,
     /// Extensions whose calls are recorded.
     recorded: std::collections::HashSet<String>,
+    /// The directory INVITEs authenticate against: extensions plus the
+    /// digest users issued to carriers.
+    invite_directory: HashMap<String, DirectoryEntry>,
+    /// Carrier digest usernames, with their gateway.
+    carrier_users: HashMap<String, String>,
     /// Where recordings go.
     pub recordings_dir: std::path::PathBuf,
     /// Object storage for finished recordings (None: local only).
@@ -154,7 +159,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -165,14 +170,24 @@ impl Switch {
         let Some(dialled) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
             return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
         };
-        let from_gateway = self.trunks.gateway_for_source(source.addr.ip()).map(str::to_owned);
+        let mut from_gateway = self.trunks.gateway_for_source(source.addr.ip()).map(str::to_owned);
+        let from_user = || req.from().ok().and_then(|f| f.uri().user_decoded().map(|u| u.into_owned())).unwrap_or_else(|| "anonymous".into());
         let caller = match &from_gateway {
             // A carrier on its listed address: no credentials (IP trust).
-            Some(_) => req.from().ok().and_then(|f| f.uri().user_decoded().map(|u| u.into_owned())).unwrap_or_else(|| "anonymous".into()),
+            Some(_) => from_user(),
             None => {
                 let tag = ep.new_tag();
-                match self.registrar.authenticate(now_ms, &req, source, &self.directory, &tag) {
-                    AuthOutcome::Authenticated(u) => u,
+                let dir = if self.carrier_users.is_empty() { &self.directory } else { &self.invite_directory };
+                match self.registrar.authenticate(now_ms, &req, source, dir, &tag) {
+                    AuthOutcome::Authenticated(u) => match self.carrier_users.get(&u) {
+                        // A carrier with the credentials we issued it: the
+                        // caller is whom its From names.
+                        Some(g) => {
+                            from_gateway = Some(g.clone());
+                            from_user()
+                        }
+                        None => u,
+                    },
                     AuthOutcome::Challenge(m) => return self.respond_stateless(ep, tx, m),
                     AuthOutcome::Ignore => return ep.discard(tx),
                 }
@@ -788,11 +803,30 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
-            Command::Config { directory, recorded, gateways, routes } => {
+            Command::Config { directory, recorded, trunking } => {
+                // Carriers with digest credentials authenticate INVITEs
+                // only (never REGISTER): a directory of their own, merged
+                // under the extensions (an extension number wins).
+                let realm = self.domain.clone();
+                let mut invite_directory = directory.clone();
+                self.carrier_users.clear();
+                for c in trunking.carriers {
+                    if invite_directory.contains_key(&c.username) {
+                        tracing::warn!(username = %c.username, gateway = %c.gateway, "carrier username is also an extension number; the extension wins");
+                        continue;
+                    }
+                    let ha1 = sip_proto::digest::Ha1s {
+                        md5: sip_proto::digest::ha1(sip_proto::digest::Algorithm::Md5, &c.username, &realm, &c.password),
+                        sha256: sip_proto::digest::ha1(sip_proto::digest::Algorithm::Sha256, &c.username, &realm, &c.password),
+                    };
+                    invite_directory.insert(c.username.clone(), DirectoryEntry { enabled: true, ha1 });
+                    self.carrier_users.insert(c.username, c.gateway);
+                }
                 self.directory = directory;
+                self.invite_directory = invite_directory;
                 self.recorded = recorded;
-                self.trunks.set_gateways(now, ep, gateways);
-                self.routes = routes;
+                self.trunks.set_gateways(now, ep, trunking.gateways);
+                self.routes = trunking.routes;
             }
             Command::Originate(req, reply) => {
                 let r = self.originate(now, ep, req);

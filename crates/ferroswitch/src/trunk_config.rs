@@ -83,14 +83,35 @@ pub fn route(row: &store::ConfigRow) -> Option<Route> {
     })
 }
 
+/// Digest credentials issued to a carrier for inbound calls.
+#[derive(Clone, Debug)]
+pub struct Carrier {
+    pub username: String,
+    pub gateway: String,
+    pub password: String,
+}
+
+/// Gateways, routes and carrier credentials, as the switch reloads them.
+pub struct Trunking {
+    pub gateways: Vec<GatewayConfig>,
+    pub routes: Vec<Route>,
+    pub carriers: Vec<Carrier>,
+}
+
 /// Everything the switch reloads when the version changes.
-pub async fn load(store: &store::Store) -> Result<(Vec<GatewayConfig>, Vec<Route>), store::StoreError> {
-    let mut gws = Vec::new();
+pub async fn load(store: &store::Store) -> Result<Trunking, store::StoreError> {
+    let mut gateways = Vec::new();
+    let mut carriers = Vec::new();
     for row in store.list_configs(store::ConfigKind::Gateway).await? {
+        if let Ok(spec) = serde_json::from_value::<api::GatewaySpec>(row.spec.clone()) {
+            if let (true, Some(u), Some(p)) = (spec.enabled, spec.inbound_username, spec.inbound_password) {
+                carriers.push(Carrier { username: u, gateway: row.name.clone(), password: p });
+            }
+        }
         if let Some(g) = gateway(&row).await {
-            gws.push(g);
+            gateways.push(g);
         }
     }
     let routes = store.list_configs(store::ConfigKind::Route).await?.iter().filter_map(route).collect();
-    Ok((gws, routes))
+    Ok(Trunking { gateways, routes, carriers })
 }
