@@ -34,7 +34,7 @@ check "the password is never shown"                   bash -c "! (curl -sS -H 'A
 # --- failover ----------------------------------------------------------------
 PA=$(free_port); PB=$(free_port)
 api POST /v1/gateways "{\"name\":\"gwa\",\"proxy\":\"127.0.0.1:$PA\"}" >/dev/null
-api POST /v1/gateways "{\"name\":\"gwb\",\"proxy\":\"127.0.0.1:$PB\",\"caller_id\":\"4930999\"}" >/dev/null
+api POST /v1/gateways "{\"name\":\"gwb\",\"proxy\":\"127.0.0.1:$PB\",\"caller_id\":\"4930999\",\"codecs\":[\"PCMA\"]}" >/dev/null
 api POST /v1/routes '{"name":"out","destination_prefix":"9","strip":1,"source":"extension","action":{"gateways":["gwa","gwb"]}}' >/dev/null
 # outbound_case NAME UAS_A UAS_B UAC: carriers A and B answer per their scenario; B may be "none".
 outbound_case() {
@@ -63,6 +63,7 @@ for kv in sys.argv[1:]:
 }
 check "503 from the first gateway fails over to the second" outbound_case failover uas_503.xml uas_answer.xml uac_bye.xml
 check "the carrier got the number stripped and B's caller ID" bash -c "grep -q '^INVITE sip:0301234@127.0.0.1:$PB' '$OUT/tk_failover.b.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/tk_failover.b.msg'"
+check "gwb (codecs PCMA) was offered only PCMA and events" grep -q '^m=audio [0-9]* RTP/AVP 8 101' "$OUT/tk_failover.b.msg"
 check "CDR: answered through gwb"                      wait_for 5 last_cdr disposition=answered gateway=gwb
 check "486 does not fail over"                        outbound_case busy uas_busy.xml none uac_busy.xml
 check "CDR: busy at gwa"                               wait_for 5 last_cdr disposition=busy gateway=gwa b_status=486

@@ -75,6 +75,8 @@ pub struct GatewayLeg {
     pub from_user: String,
     /// Where to send.
     pub dest: Peer,
+    /// Codecs the gateway accepts (empty: any): the offer is restricted to them.
+    pub codecs: Vec<String>,
 }
 
 /// Whether a gateway's final answer should make the call try the next
@@ -298,11 +300,13 @@ pub struct Leg {
     pub dest: Peer,
     /// The gateway, if the leg goes to a carrier.
     pub gateway: Option<String>,
+    /// Codecs the far end accepts (empty: any).
+    pub codecs: Vec<String>,
 }
 
 impl From<GatewayLeg> for Leg {
     fn from(g: GatewayLeg) -> Leg {
-        Leg { uri: g.uri, to: g.to, from_user: g.from_user, dest: g.dest, gateway: Some(g.gateway) }
+        Leg { uri: g.uri, to: g.to, from_user: g.from_user, dest: g.dest, gateway: Some(g.gateway), codecs: g.codecs }
     }
 }
 
@@ -493,7 +497,7 @@ impl B2bua {
         id: String,
     ) -> Result<String, StartError> {
         let to = format!("sip:{callee}@{}", self.cfg.domain);
-        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None }).collect();
+        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: Vec::new() }).collect();
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id)
     }
 
@@ -515,7 +519,7 @@ impl B2bua {
         leg: GatewayLeg,
         id: String,
     ) -> Result<String, StartError> {
-        let spec = Leg { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway) };
+        let spec = Leg::from(leg);
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, vec![spec], id)
     }
 
@@ -560,7 +564,7 @@ impl B2bua {
         let mut forks = Vec::with_capacity(legs.len());
         let mut gateway = None;
         for leg in legs {
-            let m = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone());
+            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone()) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
@@ -641,7 +645,13 @@ impl B2bua {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build_invite(&self, ep: &Endpoint, leg: &Leg, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Message {
+    fn build_invite(&self, ep: &Endpoint, leg: &Leg, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Option<Message> {
+        // A gateway that takes only some codecs gets only those offered;
+        // none in common: this leg cannot be tried.
+        let offer = match offer {
+            Some(o) if !leg.codecs.is_empty() => Some(sdp_rewrite::restrict_codecs(&o, &leg.codecs)?),
+            o => o,
+        };
         let mut m = Message::request(Method::Invite, &leg.uri);
         m.push(HeaderName::MaxForwards, &max_forwards.to_string());
         m.push(HeaderName::From, &format!("{display}<sip:{}@{}>;tag={from_tag}", leg.from_user, self.cfg.domain));
@@ -653,7 +663,7 @@ impl B2bua {
         m.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
         m.push(HeaderName::UserAgent, &self.cfg.user_agent);
         add_body(&mut m, offer);
-        m
+        Some(m)
     }
 
     /// Try the next gateway for a call waiting after
@@ -664,10 +674,10 @@ impl B2bua {
         if !call.waiting || call.cancelled || call.winner_decided() {
             return false;
         }
-        let spec = Leg { uri: leg.uri, to: leg.to, from_user: leg.from_user, dest: leg.dest, gateway: Some(leg.gateway.clone()) };
+        let spec = Leg::from(leg.clone());
         let call_id = ep.new_call_id();
         let from_tag = ep.new_tag();
-        let m = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone());
+        let Some(m) = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone()) else { return false };
         let sent = m.clone();
         let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
         let Some(call) = self.calls.get_mut(id) else { return false };
@@ -1419,7 +1429,7 @@ impl B2bua {
         let mut forks: Vec<Fork> = Vec::with_capacity(legs.len());
         let mut a_gateway = None;
         for leg in legs {
-            let m = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, Some(offer.clone()));
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, Some(offer.clone())) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
@@ -1500,7 +1510,7 @@ impl B2bua {
         let display = call.display.clone();
         let mut sent_forks = Vec::new();
         for leg in legs {
-            let m = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone());
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone()) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });

@@ -61,6 +61,8 @@ struct World {
     dial_b: Option<usize>,
     /// Events seen for originated calls, as text.
     orig_events: Vec<String>,
+    /// Calls the b2bua refused to start.
+    start_errors: Vec<StartError>,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -81,7 +83,7 @@ impl World {
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![] }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![] }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -101,7 +103,9 @@ impl World {
                         } else if let Some(hunt) = self.hunt.as_mut() {
                             let (name, node) = hunt.remove(0);
                             let leg = gw_leg(name, node);
-                            self.b2b.start_gateway_call(now, ep, &mut self.media, tx, request, source, "1000", None, "0301234", leg, format!("call-{}", tx)).expect("start");
+                            if let Err(e) = self.b2b.start_gateway_call(now, ep, &mut self.media, tx, request, source, "1000", None, "0301234", leg, format!("call-{}", tx)) {
+                                self.start_errors.push(e);
+                            }
                         } else {
                             let targets = [B1, B2][..self.callees]
                                 .iter()
@@ -143,7 +147,7 @@ impl World {
                         self.orig_events.push("caller answered".into());
                         let node = self.dial_b.expect("a callee to dial");
                         let host = format!("10.0.0.{}:5060", node + 1);
-                        let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None };
+                        let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] };
                         assert!(self.b2b.dial_b(now, ep, &id, vec![leg]));
                     }
                     CallEvent::Ringing { .. } => self.orig_events.push("ringing".into()),
@@ -219,6 +223,11 @@ impl World {
     }
 }
 
+thread_local! {
+    /// Codecs the test gateways accept (empty: any).
+    static GW_CODECS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn gw_leg(name: &str, node: usize) -> GatewayLeg {
     let host = format!("10.0.0.{}:5060", node + 1);
     GatewayLeg {
@@ -227,6 +236,7 @@ fn gw_leg(name: &str, node: usize) -> GatewayLeg {
         to: format!("sip:90301234@{host}"),
         from_user: "4930999".into(),
         dest: sip_proto::Peer::udp(host.parse().expect("addr")),
+        codecs: GW_CODECS.with(|c| c.borrow().clone()),
     }
 }
 
@@ -262,6 +272,25 @@ fn gateway_503_fails_over_to_the_next_gateway() {
     assert_eq!(w.gw_events.last().map(String::as_str), Some("released gw2"));
     assert_eq!(w.cdrs[0].gateway.as_deref(), Some("gw2"));
     assert_eq!(w.cdrs[0].disposition, Disposition::Answered);
+}
+
+#[test]
+fn gateway_codecs_restrict_the_offer_and_a_gateway_without_common_codec_is_skipped() {
+    // gw1 takes only G.729 (not offered): skipped; gw2 takes PCMU: offered PCMU + events.
+    let mut w = gateway_world(vec![("gw1", B1)]);
+    GW_CODECS.with(|c| *c.borrow_mut() = vec!["G729".into()]);
+    let _ = w.invite();
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.start_errors, vec![StartError::NoTargets], "no INVITE can go to a gateway without a common codec");
+    assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1));
+    GW_CODECS.with(|c| *c.borrow_mut() = vec!["pcmu".into()]);
+    let mut w = gateway_world(vec![("gw2", B2)]);
+    let _ = w.invite();
+    w.run(Duration::from_millis(50));
+    let (_, inv) = w.take(B2, Method::Invite);
+    let body = std::str::from_utf8(inv.body()).expect("utf8").to_owned();
+    GW_CODECS.with(|c| c.borrow_mut().clear());
+    assert!(body.contains("RTP/AVP 0 101\r\n"), "{body}");
 }
 
 #[test]
@@ -330,7 +359,7 @@ fn originate(w: &mut World) -> String {
     w.dial_b = Some(B1);
     let now = w.net.now();
     let ep = &mut w.net.node(S).ep;
-    let leg = Leg { uri: "sip:1000@10.0.0.1:5060".into(), to: "sip:1000@pbx.test".into(), from_user: "0301234".into(), dest: sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr")), gateway: None };
+    let leg = Leg { uri: "sip:1000@10.0.0.1:5060".into(), to: "sip:1000@pbx.test".into(), from_user: "0301234".into(), dest: sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr")), gateway: None, codecs: vec![] };
     w.b2b.originate(now, ep, &mut w.media, "c2c-1".into(), "1000", "0301234", None, vec![leg]).expect("originate")
 }
 

@@ -273,7 +273,7 @@ impl Switch {
                     };
                     let host = if cfg.domain.parse::<std::net::Ipv6Addr>().is_ok() { format!("[{}]", cfg.domain) } else { cfg.domain.clone() };
                     let uri = if cfg.proxy.port() == 5060 || cfg.domain != cfg.proxy.ip().to_string() { format!("sip:{num}@{host}") } else { format!("sip:{num}@{host}:{}", cfg.proxy.port()) };
-                    return Some(b2bua::GatewayLeg { gateway: g, to: uri.clone(), uri, from_user: from, dest: cfg.peer() });
+                    return Some(b2bua::GatewayLeg { gateway: g, to: uri.clone(), uri, from_user: from, dest: cfg.peer(), codecs: cfg.codecs.clone() });
                 }
                 Err(why) => tracing::info!(gateway = %g, why = why.as_str(), "gateway skipped"),
             }
@@ -319,7 +319,7 @@ impl Switch {
                 .registrar
                 .lookup(number)
                 .iter()
-                .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: shown.to_owned(), dest: b.source, gateway: None })
+                .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: shown.to_owned(), dest: b.source, gateway: None, codecs: Vec::new() })
                 .collect();
             if legs.is_empty() {
                 return Err((409, "not_registered", format!("extension {number} is not registered")));
