@@ -31,6 +31,13 @@ check "re-registered with the restarted carrier"      wait "$C2"
 check "still registered"                              wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status reg registration)\" = registered ]"
 check "the password is never shown"                   bash -c "! (curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/gateways/reg | grep -q carrier-pw)"
 
+# --- health pings ------------------------------------------------------------
+# A gateway pinged every second: the far end (here the switch itself, which
+# answers OPTIONS) is up, with a latency (down after failed pings: trunks tests).
+api POST /v1/gateways "{\"name\":\"pinged\",\"proxy\":\"127.0.0.1:$SIP_PORT\",\"ping_interval\":1}" >/dev/null
+check "OPTIONS pings: gateway up with a latency"      wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status pinged ping)\" = up ] && [ -n \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status pinged latency_ms | grep -v None)\" ]"
+api DELETE /v1/gateways/pinged >/dev/null
+
 # --- failover ----------------------------------------------------------------
 PA=$(free_port); PB=$(free_port)
 api POST /v1/gateways "{\"name\":\"gwa\",\"proxy\":\"127.0.0.1:$PA\"}" >/dev/null
