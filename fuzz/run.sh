@@ -15,7 +15,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all_targets=(sip_parse sip_frame sdp_parse)
+all_targets=(sip_parse sip_frame sdp_parse media_rtp digest_auth)
 
 usage() { echo "usage: $0 SECONDS [TARGET...]   targets: ${all_targets[*]}" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -95,9 +95,10 @@ for t in "${targets[@]}"; do
         echo "fuzz $t: ${#regs[@]} regression inputs pass"
     fi
 
+    dict_args=()
     case "$t" in
-        sip_*) dict="$here/dict/sip.dict" ;;
-        sdp_*) dict="$here/dict/sdp.dict" ;;
+        sip_*|digest_*) dict_args=(-dict="$here/dict/sip.dict") ;;
+        sdp_*) dict_args=(-dict="$here/dict/sdp.dict") ;;
     esac
 
     echo "fuzz $t: running ${seconds}s (log: $log)"
@@ -105,7 +106,7 @@ for t in "${targets[@]}"; do
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
     "$bin" "$here/corpus/$t" \
         -max_total_time="$seconds" -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
-        -artifact_prefix="$here/artifacts/$t/" -print_final_stats=1 -dict="$dict" ${FUZZ_ARGS:-} \
+        -artifact_prefix="$here/artifacts/$t/" -print_final_stats=1 "${dict_args[@]}" ${FUZZ_ARGS:-} \
         >"$log" 2>&1 || rc=$?
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)"
     cov="$(grep -oE '^#[0-9]+.*cov: [0-9]+' "$log" | tail -n1 | sed 's/.*cov: //')"

@@ -41,3 +41,12 @@ for f in "$root"/crates/sip-msg/tests/fixtures/*.sip; do
     cat "$f" >>"$stream"
     printf '\r\n\r\n\r\n' >>"$stream"
 done
+
+# Digest credentials as phones send them.
+mkdir -p "$corpus/digest_auth"
+printf '%s' 'Digest username="1000", realm="fuzz.test", nonce="abc", uri="sip:fuzz.test", response="0123456789abcdef0123456789abcdef", algorithm=MD5, qop=auth, nc=00000001, cnonce="c"' >"$corpus/digest_auth/seed-md5"
+printf '%s' 'Digest username="1000",realm="fuzz.test",nonce="x",uri="sip:1@fuzz.test",response="00",algorithm=SHA-256,qop=auth,nc=0000000a,cnonce="zz",opaque="o"' >"$corpus/digest_auth/seed-sha256"
+
+# RTP: a μ-law packet and an A-law packet from each side.
+mkdir -p "$corpus/media_rtp"
+printf '\x14\x80\x00\x00\x01\x00\x00\x00\xa0\x00\x00\x00\x07\xd5\xd5\xd5\xd5\xff\x15\x80\x08\x00\x01\x00\x00\x00\xa0\x00\x00\x00\x08\x55\x55\x55' >"$corpus/media_rtp/seed-two-sides"

@@ -1,0 +1,42 @@
+//! Fuzz target for the media path a peer controls: RTP header parsing and
+//! the stereo recorder. Whatever parses must rebuild to the same fields;
+//! any byte stream fed to the recorder (as packets from either side, at
+//! advancing virtual times) must neither panic nor grow without bound.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use media::{rtp, Recorder, Side};
+use std::time::{Duration, Instant};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = rtp::parse(data) {
+        let again = rtp::build(p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload);
+        let q = rtp::parse(&again).expect("a rebuilt packet parses");
+        assert_eq!((q.payload_type, q.marker, q.seq, q.timestamp, q.ssrc, q.payload), (p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload));
+    }
+    // Split the input into packets at 0xff 0xff; the byte after each split
+    // picks the side and how far time moves (0–255 ms).
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut rec = Recorder::new(Duration::from_millis(60));
+    let mut out = 0usize;
+    for chunk in data.split(|&b| b == 0xff).filter(|c| !c.is_empty()) {
+        now += Duration::from_millis(u64::from(chunk[0]));
+        let side = if chunk[0] & 1 == 0 { Side::Caller } else { Side::Callee };
+        // Make most chunks RTP version 2 with a G.711 payload type.
+        let mut pkt = chunk[1..].to_vec();
+        if pkt.len() >= 12 {
+            pkt[0] = 0x80 | (pkt[0] & 0x3f);
+            pkt[1] &= 0x88;
+        }
+        rec.push(now, side, &pkt);
+        out += rec.take_output().len();
+    }
+    rec.finish(now);
+    out += rec.take_output().len();
+    // Output is bounded by the elapsed time plus what the jitter window
+    // and the 2 s look-ahead can hold, per channel pair of 4 bytes.
+    let elapsed = now.duration_since(t0).as_millis() as usize;
+    assert!(out <= (elapsed * 8 + 8000 * 3 + 2048 * 8) * 4, "{out} bytes for {elapsed} ms");
+});
