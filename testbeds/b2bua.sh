@@ -91,6 +91,27 @@ fork_case() {
   [ $rc -eq 0 ] && [ $r1 -eq 0 ] && [ $r2 -eq 0 ]
 }
 check "forking: first 200 wins, other fork cancelled" fork_case
+# Per-extension concurrent call limit: with max_calls 1 and a call up, a
+# second call to 1001 is busy (486) without ringing its phone.
+limit_case() {
+  api PATCH /v1/extensions/1001 '{"max_calls": 1}' >/dev/null || return 1
+  local port; port=$(free_port)
+  unregister_all && register_uas "$port" || return 1
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/limit.uas.log" 2>&1 &
+  local uas=$!
+  sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
+       -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/limit.first.log" 2>&1 &
+  local first=$!
+  wait_for 5 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/calls | grep -q '\"state\":\"answered\"'" || return 1
+  sipp -sf "$SCEN/uac_busy.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
+       -au 1000 -ap "$P1000" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/limit.second.log" 2>&1
+  local rc=$?
+  wait "$first"; local r1=$?; wait "$uas"; local ru=$?
+  api PATCH /v1/extensions/1001 '{"max_calls": 0}' >/dev/null
+  echo "second=$rc first=$r1 uas(one call only)=$ru"
+  [ $rc -eq 0 ] && [ $r1 -eq 0 ] && [ $ru -eq 0 ]
+}
+check "max_calls 1: a second call is busy (486)"  limit_case
 check "no call left behind"                bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"       alive
 

@@ -186,7 +186,7 @@ impl api::Control for ControlImpl {
         Box::pin(async move {
             match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
                 (Ok(snap), Ok(trunking)) => {
-                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), recorded: persist::recorded_of(&snap.extensions), trunking }).await;
+                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking }).await;
                 }
                 (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
@@ -340,7 +340,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
     let trunking = trunk_config::load(&store).await?;
-    started.handle.command(Command::Config { directory, recorded: persist::recorded_of(&snapshot.extensions), trunking }).await;
+    started.handle.command(Command::Config { directory, policy: persist::policy_of(&snapshot.extensions), trunking }).await;
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.

@@ -70,9 +70,20 @@ fn to_change(c: &Change, now_ms: u64) -> BindingChange {
     }
 }
 
-/// Extensions whose calls are recorded.
-pub fn recorded_of(exts: &[store::Extension]) -> std::collections::HashSet<String> {
-    exts.iter().filter(|e| e.record).map(|e| e.number.clone()).collect()
+/// Per-extension call policy from the directory.
+#[derive(Clone, Debug, Default)]
+pub struct ExtPolicy {
+    /// Extensions whose calls are recorded.
+    pub recorded: std::collections::HashSet<String>,
+    /// Most calls an extension may be in at once (absent: unlimited).
+    pub max_calls: HashMap<String, u32>,
+}
+
+pub fn policy_of(exts: &[store::Extension]) -> ExtPolicy {
+    ExtPolicy {
+        recorded: exts.iter().filter(|e| e.record).map(|e| e.number.clone()).collect(),
+        max_calls: exts.iter().filter(|e| e.max_calls > 0).map(|e| (e.number.clone(), e.max_calls)).collect(),
+    }
 }
 
 pub fn directory_of(exts: &[store::Extension], realm: &str) -> HashMap<String, DirectoryEntry> {
@@ -265,7 +276,7 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
                 (Ok(snap), Ok(trunking)) => {
                     version = snap.version;
                     let (g, r) = (trunking.gateways.len(), trunking.routes.len());
-                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), recorded: recorded_of(&snap.extensions), trunking }).await {
+                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), policy: policy_of(&snap.extensions), trunking }).await {
                         return;
                     }
                     tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, "configuration reloaded");

@@ -68,7 +68,7 @@ pub enum Command {
     /// A commit finished.
     Committed { tx: TxId, reply: Message, ok: bool },
     /// A new directory snapshot, with the gateways and routes of that version.
-    Config { directory: HashMap<String, DirectoryEntry>, recorded: std::collections::HashSet<String>, trunking: crate::trunk_config::Trunking },
+    Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking },
     /// Gateway states.
     GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
     /// Click-to-call.
@@ -122,6 +122,10 @@ pub struct Switch {
     pub domain: String,
     /// Extensions whose calls are recorded.
     recorded: std::collections::HashSet<String>,
+    /// Per-extension concurrent call limits.
+    max_calls: HashMap<String, u32>,
+    /// Calls each extension is in now (as caller or callee).
+    active: HashMap<String, u32>,
     /// The directory INVITEs authenticate against: extensions plus the
     /// digest users issued to carriers.
     invite_directory: HashMap<String, DirectoryEntry>,
@@ -159,7 +163,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -195,6 +199,10 @@ impl Switch {
         };
         if req.max_forwards().ok().flatten() == Some(0) {
             return self.reply(now, ep, tx, &req, 483, "Too Many Hops", &[]);
+        }
+        if from_gateway.is_none() && self.at_limit(&caller) {
+            tracing::info!(%caller, "caller at its concurrent call limit");
+            return self.reply(now, ep, tx, &req, 403, "Call Limit Reached", &[]);
         }
         // A local extension is rung directly (from a phone, or a carrier's DID
         // equal to an extension number); anything else goes by the routes.
@@ -232,6 +240,10 @@ impl Switch {
         let targets: Vec<Target> = self.registrar.lookup(&callee).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        }
+        if self.at_limit(&callee) {
+            // Its phones are as busy as the extension may be.
+            return self.reply(now, ep, tx, &req, 486, "Busy Here", &[]);
         }
         if let Some(g) = &from_gateway {
             if let Err(why) = self.trunks.acquire_inbound(now, g) {
@@ -348,6 +360,11 @@ impl Switch {
         self.domain.clone()
     }
 
+    /// Is this extension in as many calls as its `max_calls` allows?
+    fn at_limit(&self, ext: &str) -> bool {
+        self.max_calls.get(ext).is_some_and(|max| self.active.get(ext).copied().unwrap_or(0) >= *max)
+    }
+
     /// Record this call (stereo WAV under the recordings directory).
     fn start_recording(&mut self, id: &str) {
         let path = self.recordings_dir.join(format!("{id}.wav"));
@@ -359,6 +376,9 @@ impl Switch {
     fn originate(&mut self, now: Instant, ep: &mut Endpoint, req: api::OriginateRequest) -> Result<String, api::ApiError> {
         if self.draining {
             return Err(api::ApiError::status(503, "draining", "the switch is shutting down"));
+        }
+        if self.at_limit(&req.caller) {
+            return Err(api::ApiError::status(409, "call_limit", format!("{} is at its concurrent call limit", req.caller)));
         }
         // The caller's phone shows whom it is about to be connected to.
         let legs = self.legs_for(now, &req.caller, &req.callee, req.gateways.as_deref(), None).map_err(|(s, c, m)| api::ApiError::status(s, c, m))?;
@@ -463,6 +483,9 @@ impl Switch {
         while let Some(ev) = self.b2bua.poll_event() {
             match &ev {
                 CallEvent::Created { id, caller, callee, .. } => {
+                    for p in [caller, callee] {
+                        *self.active.entry(p.clone()).or_default() += 1;
+                    }
                     if self.recorded.contains(caller) || self.recorded.contains(callee) {
                         self.start_recording(id);
                     }
@@ -477,6 +500,14 @@ impl Switch {
                 }
                 CallEvent::Ended(c) => {
                     self.parties.remove(&c.id);
+                    for p in [&c.caller, &c.callee] {
+                        if let Some(n) = self.active.get_mut(p) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                self.active.remove(p);
+                            }
+                        }
+                    }
                     let body = serde_json::json!({"caller": c.caller, "callee": c.callee, "disposition": c.disposition.as_str(), "hangup_side": c.hangup_side, "hangup_cause": c.hangup_cause});
                     let (id, caller, callee) = (c.id.clone(), c.caller.clone(), c.callee.clone());
                     self.publish("channel_hangup", Some(&id), &[&caller, &callee], body);
@@ -803,7 +834,7 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
-            Command::Config { directory, recorded, trunking } => {
+            Command::Config { directory, policy, trunking } => {
                 // Carriers with digest credentials authenticate INVITEs
                 // only (never REGISTER): a directory of their own, merged
                 // under the extensions (an extension number wins).
@@ -824,7 +855,8 @@ impl Service for Switch {
                 }
                 self.directory = directory;
                 self.invite_directory = invite_directory;
-                self.recorded = recorded;
+                self.recorded = policy.recorded;
+                self.max_calls = policy.max_calls;
                 self.trunks.set_gateways(now, ep, trunking.gateways);
                 self.routes = trunking.routes;
             }
