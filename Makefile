@@ -13,8 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_PKGS := build-essential pkg-config python3 ca-certificates
 TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 python3-venv procps iproute2 curl
 # Python peers from PyPI, in a venv of their own (testbeds/.venv): moto is
-# the S3-compatible object store recordings are uploaded to in the tests.
-TEST_PY    := moto[server]==5.*
+# the S3-compatible object store recordings are uploaded to in the tests;
+# schemathesis checks the admin API against its OpenAPI document (hypothesis
+# pinned below 6.130: newer ones break hypothesis-jsonschema 0.23).
+TEST_PY    := moto[server]==5.* schemathesis==3.39.* hypothesis<6.130
 
 .PHONY: help run test bench build build-release deps-build deps-test toolchain unit interop fuzz-smoke clean
 
@@ -42,8 +44,8 @@ deps-build: toolchain
 
 deps-test: deps-build
 	$(call apt_ensure,$(TEST_PKGS))
-	@[ -x testbeds/.venv/bin/moto_server ] || { echo "installing (venv): $(TEST_PY)"; \
-	  python3 -m venv testbeds/.venv && testbeds/.venv/bin/pip install -q --disable-pip-version-check '$(TEST_PY)'; }
+	@{ [ -x testbeds/.venv/bin/moto_server ] && [ -x testbeds/.venv/bin/st ]; } || { echo "installing (venv): $(TEST_PY)"; \
+	  python3 -m venv testbeds/.venv && testbeds/.venv/bin/pip install -q --disable-pip-version-check $(foreach p,$(TEST_PY),'$(p)'); }
 
 build: deps-build
 	$(CARGO) build -p ferroswitch

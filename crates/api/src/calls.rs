@@ -67,6 +67,7 @@ fn is_party(s: &str) -> bool {
 /// Click-to-call: returns the call's UUID at once; the call goes on.
 #[utoipa::path(post, path = "/v1/calls", request_body = OriginateRequest,
     responses((status = 201, body = Originated), (status = 422, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody, description = "no extension or route for the caller or callee"),
               (status = 409, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn originate(State(st): State<ApiState>, body: Result<Json<OriginateRequest>, axum::extract::rejection::JsonRejection>) -> Result<(StatusCode, Json<Originated>), ApiError> {
     let Json(req) = body?;
@@ -140,7 +141,7 @@ pub struct CdrQuery {
 }
 
 /// Live calls.
-#[utoipa::path(get, path = "/v1/calls", params(crate::Paging), responses((status = 200, body = CallPage)))]
+#[utoipa::path(get, path = "/v1/calls", params(crate::Paging), responses((status = 200, body = CallPage), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn list(State(st): State<ApiState>, p: Result<Query<crate::Paging>, QueryRejection>) -> Result<Json<CallPage>, ApiError> {
     let Query(p) = p?;
     let mut all = st.control.calls().await;
