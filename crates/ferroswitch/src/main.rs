@@ -2,6 +2,11 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // the binary may read the clock
 
+/// mimalloc instead of glibc malloc: per-message allocations are the
+/// hot path's biggest cost after the kernel's (docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod clock;
 mod config;
 mod ctl;
