@@ -85,11 +85,14 @@ AGENT2_PORT=$(awk '/^sip_listen/ {split($2, a, ":"); print a[2]}' "$OUT/c2c_agen
 check "the new agent phone registered"                 wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/registrations | grep -q '\"source\":\"127.0.0.1:$AGENT2_PORT\"'"
 sipp -sf "$SCEN/uas_ring_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_msg -message_file "$OUT/c2c_carrier.msg" >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
 PIDS+=("$CARRIER")
-CALL2=$(originate "{\"caller\":\"1000\",\"callee\":\"4930123456\",\"gateways\":[\"carrier\"],\"caller_id\":\"4930999\",\"ext_data\":\"opaque-string\"}")
+# (started from the command line this time: ctl originate)
+CALL2=$(ctl originate 1000 4930123456 gateway=carrier caller_id=4930999)
+check "ctl originate prints the call id"                bash -c "[[ '$CALL2' =~ ^[0-9a-f-]{36}$ ]]"
 check "carrier leg answered and ended by the agent"    wait "$CARRIER"
 check "the carrier got the prefixed number and our caller ID" bash -c "grep -q '^INVITE sip:04930123456@' '$OUT/c2c_carrier.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/c2c_carrier.msg'"
 check "the agent heard ringback (450 Hz) while the customer rang" python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent2 dec)" 450 1400 1000
 check "CDR: answered through the gateway"               wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL2 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"gateway\"], c[\"hangup_side\"]) == (\"answered\", \"carrier\", \"caller\") else 1)'"
+check "ctl show gateways lists the carrier"             bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show gateways | grep -q '^carrier '"
 check "unknown caller: 404, nothing rung"              bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/calls '{\"caller\":\"7777\",\"callee\":\"1001\"}' | grep -q '\"code\":\"no_route\"'"
 check "no call left behind"                            bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"                   alive

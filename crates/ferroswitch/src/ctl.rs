@@ -28,9 +28,15 @@ impl Api {
     }
 
     fn call(&self, method: &str, path: &str) -> Result<(u16, String)> {
+        self.call_json(method, path, "")
+    }
+
+    /// A request with a JSON body (empty: none).
+    fn call_json(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
         let mut s = TcpStream::connect(&self.addr).with_context(|| format!("connecting to the switch at {} (is it running?)", self.addr))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr, self.token)?;
+        let ct = if body.is_empty() { "" } else { "Content-Type: application/json\r\n" };
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", self.addr, self.token, body.len())?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
         let text = String::from_utf8_lossy(&raw);
@@ -152,6 +158,38 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{ip} unblocked");
             Ok(())
         }
-        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks | hangup UUID | unblock IP"),
+        ["show", "gateways"] => {
+            let (code, body) = api.call("GET", "/v1/gateways/status")?;
+            if code != 200 {
+                bail!("show gateways: HTTP {code}: {body}");
+            }
+            let page: serde_json::Value = serde_json::from_str(&body)?;
+            table(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), &["name", "registration", "ping", "latency_ms", "calls", "last_error"]);
+            Ok(())
+        }
+        ["originate", caller, callee, opts @ ..] => {
+            // ctl originate CALLER CALLEE [gateway=NAME]... [caller_id=N] [record]
+            let mut body = serde_json::json!({"caller": caller, "callee": callee});
+            let mut gateways = Vec::new();
+            for o in opts {
+                match o.split_once('=') {
+                    Some(("gateway", g)) => gateways.push(g.to_owned()),
+                    Some(("caller_id", n)) => body["caller_id"] = n.into(),
+                    None if *o == "record" => body["record"] = true.into(),
+                    _ => bail!("originate: unknown option {o} (gateway=NAME, caller_id=NUMBER, record)"),
+                }
+            }
+            if !gateways.is_empty() {
+                body["gateways"] = gateways.into();
+            }
+            let (code, resp) = api.call_json("POST", "/v1/calls", &body.to_string())?;
+            if code != 201 {
+                bail!("originate: HTTP {code}: {resp}");
+            }
+            let id = serde_json::from_str::<serde_json::Value>(&resp).ok().and_then(|v| v["id"].as_str().map(str::to_owned)).unwrap_or(resp);
+            println!("{id}");
+            Ok(())
+        }
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | hangup UUID | unblock IP"),
     }
 }

@@ -59,7 +59,8 @@ enum Cmd {
         cfg: ConfigArgs,
     },
     /// Talk to the running switch through its admin API:
-    /// status | show registrations|calls|cdrs|blocks | hangup UUID | unblock IP
+    /// status | show registrations|calls|cdrs|blocks|gateways |
+    /// originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | hangup UUID | unblock IP
     Ctl {
         #[arg(required = true)]
         command: Vec<String>,
