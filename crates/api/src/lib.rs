@@ -66,6 +66,10 @@ pub trait Control: Send + Sync + 'static {
     /// Start a click-to-call; the call's UUID, or why not (404 unknown
     /// caller, 409 caller not reachable, 503 no gateway).
     fn originate(&self, req: OriginateRequest) -> BoxFuture<'_, Result<String, ApiError>>;
+    /// The log filter in force (`info`, `info,sip_proto=debug`, ...).
+    fn log_level(&self) -> String;
+    /// Change the log filter at run time; why not, if it is invalid.
+    fn set_log_level(&self, level: &str) -> Result<(), String>;
     /// Live state of the carrier gateways.
     fn gateway_status(&self) -> BoxFuture<'_, Vec<GatewayStatusView>>;
     /// A receiver of the switch's events (bounded; lagging is reported).
@@ -99,12 +103,12 @@ pub struct ApiState {
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
         calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr, calls::recording,
-        events::events,
+        events::events, log_get, log_put,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
     ),
     components(schemas(
-        Health, error::ErrorBody, error::ErrorDetail,
+        Health, LogLevel, error::ErrorBody, error::ErrorDetail,
         extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
@@ -174,6 +178,34 @@ async fn health(State(st): State<ApiState>) -> Response {
     }
 }
 
+/// The log filter (tracing `EnvFilter` syntax).
+#[derive(serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogLevel {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or directives such as
+    /// `info,sip_proto=debug`.
+    pub level: String,
+}
+
+/// The log filter in force.
+#[utoipa::path(get, path = "/v1/log", responses((status = 200, body = LogLevel)))]
+async fn log_get(State(st): State<ApiState>) -> Json<LogLevel> {
+    Json(LogLevel { level: st.control.log_level() })
+}
+
+/// Change the log filter at run time (not persisted: the config file's
+/// `log.level` applies at the next start).
+#[utoipa::path(put, path = "/v1/log", request_body = LogLevel,
+    responses((status = 200, body = LogLevel), (status = 422, body = error::ErrorBody), (status = 400, body = error::ErrorBody)))]
+async fn log_put(State(st): State<ApiState>, body: Result<Json<LogLevel>, axum::extract::rejection::JsonRejection>) -> Result<Json<LogLevel>, ApiError> {
+    let Json(req) = body?;
+    if req.level.is_empty() || req.level.len() > 512 {
+        return Err(ApiError::invalid("level", "1 to 512 characters"));
+    }
+    st.control.set_log_level(&req.level).map_err(|e| ApiError::invalid("level", e))?;
+    Ok(Json(LogLevel { level: st.control.log_level() }))
+}
+
 /// Prometheus metrics (text format 0.0.4); needs the token like /v1.
 async fn metrics(State(st): State<ApiState>) -> Response {
     let body = st.control.metrics().await;
@@ -225,6 +257,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/cdrs", get(calls::cdrs))
         .route("/v1/cdrs/{id}", get(calls::cdr))
         .route("/v1/recordings/{file}", get(calls::recording))
+        .route("/v1/log", get(log_get).put(log_put))
         .route("/v1/gateways", get(trunks::list_gateways).post(trunks::create_gateway))
         .route("/v1/gateways/status", get(trunks::gateway_status))
         .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))

@@ -158,6 +158,22 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{ip} unblocked");
             Ok(())
         }
+        ["log"] => {
+            let (code, body) = api.call("GET", "/v1/log")?;
+            if code != 200 {
+                bail!("log: HTTP {code}: {body}");
+            }
+            println!("{}", serde_json::from_str::<serde_json::Value>(&body)?["level"].as_str().unwrap_or(""));
+            Ok(())
+        }
+        ["log", level] => {
+            let (code, body) = api.call_json("PUT", "/v1/log", &serde_json::json!({"level": level}).to_string())?;
+            if code != 200 {
+                bail!("log {level}: HTTP {code}: {body}");
+            }
+            println!("log level: {level}");
+            Ok(())
+        }
         ["show", "gateways"] => {
             let (code, body) = api.call("GET", "/v1/gateways/status")?;
             if code != 200 {
@@ -190,6 +206,6 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{id}");
             Ok(())
         }
-        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | hangup UUID | unblock IP"),
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
     }
 }

@@ -104,14 +104,21 @@ fn load(a: &ConfigArgs) -> Result<config::Config> {
     config::load(a.config.as_deref(), &overrides(&a.set)?)
 }
 
-fn init_logging(cfg: &config::Config) {
+/// The log filter in force, changeable at run time (`PUT /v1/log`).
+type LogHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn init_logging(cfg: &config::Config) -> LogHandle {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     if cfg.log.format == "json" {
-        builder.json().init();
+        registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init();
     } else {
-        builder.init();
+        registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init();
     }
+    handle
 }
 
 fn now_ms() -> i64 {
@@ -132,6 +139,7 @@ async fn add_extension(store: &store::Store, realm: &str, number: &str, password
 }
 
 struct ControlImpl {
+    log: Option<LogHandle>,
     events: tokio::sync::broadcast::Sender<Arc<api::LiveEvent>>,
     handle: runtime::Handle<Command>,
     draining: Arc<AtomicBool>,
@@ -140,6 +148,16 @@ struct ControlImpl {
 }
 
 impl api::Control for ControlImpl {
+    fn log_level(&self) -> String {
+        self.log.as_ref().and_then(|h| h.with_current(|f| f.to_string()).ok()).unwrap_or_default()
+    }
+    fn set_log_level(&self, level: &str) -> Result<(), String> {
+        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        let h = self.log.as_ref().ok_or("logging is not reloadable in this process")?;
+        h.reload(filter).map_err(|e| e.to_string())?;
+        tracing::warn!(%level, "log level changed");
+        Ok(())
+    }
     fn registrations(&self) -> api::BoxFuture<'_, Vec<api::RegistrationView>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
@@ -233,7 +251,7 @@ fn advertised_ip(cfg: &config::Config) -> Result<IpAddr> {
     Ok(probe.map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1])))
 }
 
-async fn run(cfg: config::Config) -> Result<()> {
+async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     let store = open_store(&cfg).await?;
     let realm = cfg.domain();
     let clock = clock::Clock::start();
@@ -360,7 +378,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
+        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),
@@ -485,8 +503,8 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Run { cfg } => {
             let cfg = load(&cfg)?;
-            init_logging(&cfg);
-            rt()?.block_on(run(cfg))
+            let log = init_logging(&cfg);
+            rt()?.block_on(run(cfg, Some(log)))
         }
         Cmd::Config { cfg } => {
             let cfg = load(&cfg)?;

@@ -43,6 +43,7 @@ pub struct FakeControl {
     pub calls: Mutex<Vec<CallView>>,
     pub gateway_status: Mutex<Vec<api::GatewayStatusView>>,
     pub originated: Mutex<Vec<(String, String, Option<String>)>>,
+    pub log_level: Mutex<String>,
     pub hangups: Mutex<Vec<String>>,
     pub draining: AtomicBool,
     pub directory_changes: AtomicUsize,
@@ -97,6 +98,18 @@ impl Control for FakeControl {
             self.originated.lock().unwrap().push((req.caller, req.callee, req.ext_data.map(|e| e.get().to_owned())));
             Ok(id)
         })
+    }
+
+    fn log_level(&self) -> String {
+        self.log_level.lock().unwrap().clone()
+    }
+
+    fn set_log_level(&self, level: &str) -> Result<(), String> {
+        if level.contains('!') {
+            return Err(format!("invalid filter {level:?}"));
+        }
+        *self.log_level.lock().unwrap() = level.to_owned();
+        Ok(())
     }
 
     fn gateway_status(&self) -> BoxFuture<'_, Vec<api::GatewayStatusView>> {

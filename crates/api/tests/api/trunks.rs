@@ -180,3 +180,14 @@ async fn recordings_are_served_by_file_name_only() {
     }
     let _ = std::fs::remove_file(dir.join(name));
 }
+
+#[tokio::test]
+async fn log_level_reads_and_changes() {
+    let h = Harness::new().await;
+    let r = h.call(axum::http::Method::PUT, "/v1/log", Some(json!({"level": "info,sip_proto=debug"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["level"], "info,sip_proto=debug");
+    assert_eq!(h.get("/v1/log").await.json()["level"], "info,sip_proto=debug");
+    h.call(axum::http::Method::PUT, "/v1/log", Some(json!({"level": "bad!"}))).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("level"));
+    h.call(axum::http::Method::PUT, "/v1/log", Some(json!({"level": ""}))).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("level"));
+}
