@@ -74,24 +74,31 @@ check "left channel: the agent's 440 Hz"                  python3 "$ROOT/testbed
 check "right channel: the customer's 1000 Hz"             python3 "$ROOT/testbeds/tones.py" detectch "$OUT/c2c_rec.wav" 1 1000 440
 
 # Through a carrier: the customer is behind gateway "carrier" (sipp rings
-# 2.5 s without early media, answers, waits for the BYE): the agent hears
-# our ringback meanwhile; the agent's file ends and it hangs up.
+# 2.5 s without early media, answers and plays 700 Hz, waits for the BYE):
+# the agent hears our ringback, then the customer; the agent (playing
+# 1400 Hz) hangs up when its 6 s file ends; the call is recorded.
 GW=$(free_port)
 api POST /v1/gateways "{\"name\":\"carrier\",\"proxy\":\"127.0.0.1:$GW\",\"prefix\":\"0\"}" >/dev/null
-python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent2.wav" 1400 5
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c2c_agent2.wav" 1400 6
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/c2c_customer.pcap" 700 3
 kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
 start_baresip c2c_agent2 1000 "$P1000" udp auto "$OUT/c2c_agent2.wav"
 AGENT2_PORT=$(awk '/^sip_listen/ {split($2, a, ":"); print a[2]}' "$OUT/c2c_agent2.baresip/config")
 check "the new agent phone registered"                 wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/registrations | grep -q '\"source\":\"127.0.0.1:$AGENT2_PORT\"'"
-sipp -sf "$SCEN/uas_ring_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_msg -message_file "$OUT/c2c_carrier.msg" >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
+(cd "$OUT" && exec sipp -sf "$SCEN/uas_ring_answer_tone.xml" -i 127.0.0.1 -p "$GW" -mp "$(free_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin \
+   -trace_msg -message_file "$OUT/c2c_carrier.msg") >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
 PIDS+=("$CARRIER")
 # (started from the command line this time: ctl originate)
-CALL2=$(ctl originate 1000 4930123456 gateway=carrier caller_id=4930999)
+CALL2=$(ctl originate 1000 4930123456 gateway=carrier caller_id=4930999 record)
 check "ctl originate prints the call id"                bash -c "[[ '$CALL2' =~ ^[0-9a-f-]{36}$ ]]"
 check "carrier leg answered and ended by the agent"    wait "$CARRIER"
 check "the carrier got the prefixed number and our caller ID" bash -c "grep -q '^INVITE sip:04930123456@' '$OUT/c2c_carrier.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/c2c_carrier.msg'"
-check "the agent heard ringback (450 Hz) while the customer rang" python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent2 dec)" 450 1400 1000
+check "the agent heard ringback (450 Hz) while the customer rang" env TONES_TO=2.3 python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent2 dec)" 450 700 1400
+check "then the customer's 700 Hz (sipp through the carrier)"    env TONES_FROM=2.8 python3 "$ROOT/testbeds/tones.py" detect "$(rec c2c_agent2 dec)" 700 450 1400
 check "CDR: answered through the gateway"               wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL2 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"gateway\"], c[\"hangup_side\"]) == (\"answered\", \"carrier\", \"caller\") else 1)'"
+rec2() { api GET "/v1/cdrs/$CALL2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recording"] or "")'; }
+check "the carrier call is recorded: agent left (1400 Hz)"       bash -c "f=\$($(declare -f api rec2); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN CALL2=$CALL2 rec2); [ -n \"\$f\" ] && python3 '$ROOT/testbeds/tones.py' detectch '$DATA/recordings/'\"\$f\" 0 1400 700"
+check "... and the customer right (700 Hz)"                      bash -c "f=\$($(declare -f api rec2); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN CALL2=$CALL2 rec2); [ -n \"\$f\" ] && python3 '$ROOT/testbeds/tones.py' detectch '$DATA/recordings/'\"\$f\" 1 700 1400"
 check "ctl show gateways lists the carrier"             bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show gateways | grep -q '^carrier '"
 check "unknown caller: 404, nothing rung"              bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/calls '{\"caller\":\"7777\",\"callee\":\"1001\"}' | grep -q '\"code\":\"no_route\"'"
 check "no call left behind"                            bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"

@@ -4,7 +4,10 @@
   tones.py detect FILE FREQ [OTHER...]   exit 0 if FREQ dominates the file's
                                          voiced part and each OTHER is absent
   tones.py detectch FILE CH FREQ [OTHER...]  the same on channel CH (0 = left)
-  tones.py info FILE                     channels, rate, seconds"""
+  (TONES_FROM / TONES_TO in the environment: only that part of the file, in seconds)
+  tones.py info FILE                     channels, rate, seconds
+  tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
+                                         tone, for sipp's play_pcap_audio"""
 import math, struct, sys, wave
 
 def make(path, freq, secs, rate=8000):
@@ -12,6 +15,30 @@ def make(path, freq, secs, rate=8000):
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
         n = int(secs * rate)
         w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n)))
+
+def ulaw(x):
+    """16-bit linear to G.711 mu-law."""
+    sign = 0x80 if x < 0 else 0
+    x = min(abs(x), 32635) + 0x84
+    exp, mask = 7, 0x4000
+    while exp > 0 and not x & mask:
+        exp, mask = exp - 1, mask >> 1
+    return ~(sign | (exp << 4) | ((x >> (exp + 3)) & 0x0F)) & 0xFF
+
+def pcap(path, freq, secs, rate=8000):
+    """Ethernet/IPv4/UDP/RTP frames, one per 20 ms, timestamps in the capture."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    n = int(secs * 50)
+    for k in range(n):
+        payload = bytes(ulaw(int(12000 * math.sin(2 * math.pi * freq * (160 * k + i) / rate))) for i in range(160))
+        rtp = struct.pack("!BBHII", 0x80, 0, k & 0xFFFF, 160 * k, 0x1234) + payload
+        udp = struct.pack("!HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        eth = b"\x00" * 12 + b"\x08\x00" + ip
+        t = k * 20000
+        out.append(struct.pack("<IIII", t // 1000000, t % 1000000, len(eth), len(eth)) + eth)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
 
 def read(path):
     with wave.open(path, "rb") as w:
@@ -30,8 +57,16 @@ def goertzel(block, rate, freq):
         s1, s2 = x + k * s1 - s2, s1
     return s1 * s1 + s2 * s2 - k * s1 * s2
 
+def window(samples, rate):
+    """The part between $TONES_FROM and $TONES_TO seconds (default: all)."""
+    import os
+    a = int(float(os.environ.get("TONES_FROM", "0")) * rate)
+    b = os.environ.get("TONES_TO")
+    return samples[a:int(float(b) * rate)] if b else samples[a:]
+
 def tone_share(samples, rate, freq, others):
     """Over 20 ms blocks with energy: fraction of blocks where FREQ is the strongest of FREQ+others by 10x."""
+    samples = window(samples, rate)
     blk = rate // 50
     voiced = hits = 0
     for i in range(0, len(samples) - blk, blk):
@@ -67,6 +102,8 @@ if __name__ == "__main__":
         print(f"{path} channel {ch}: {voiced * 20} ms voiced, {freq:.0f} Hz dominant in {hits}/{voiced} blocks")
         if voiced < 25 or hits < 0.8 * voiced:
             sys.exit(1)
+    elif cmd == "pcap":
+        pcap(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "info":
         chans, rate = read(sys.argv[2])
         print(f"channels={len(chans)} rate={rate} seconds={len(chans[0]) / rate:.3f}")
