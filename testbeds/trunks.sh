@@ -121,6 +121,13 @@ PY
 }
 check "unauthenticated INVITE to a routed number gets 407" unauth_invite
 check "... and no gateway was tried"                   test "$(grep -c "trying gateway" "$SWITCH_LOG")" = "$TRIED"
+# --- toll-fraud bypass attempts ------------------------------------------------
+# An authenticated extension cannot reach a gateway by naming it in a Route
+# header, nor through a number no route sends out.
+TRIED=$(grep -c "trying gateway" "$SWITCH_LOG")
+check "Route header at a gateway is ignored (404, no gateway tried)" bash -c "[ \"\$(python3 '$ROOT/testbeds/auth_invite.py' $SIP_PORT 1000 '$P1000' 77001234 'Route: <sip:127.0.0.1:$PA;lr>')\" = 404 ]"
+check "... and no gateway was tried"                 test "$(grep -c "trying gateway" "$SWITCH_LOG")" = "$TRIED"
+
 # --- inbound from a carrier ---------------------------------------------------
 # The carrier sends from 127.0.0.2 (its listed address): no credentials asked,
 # the DID is routed to extension 1001 (a sipp phone registered with digest).
