@@ -66,7 +66,7 @@ pub fn restrict_codecs(body: &[u8], allowed: &[String]) -> Option<Bytes> {
         })
         .collect();
     for (i, keep) in audio {
-        let Some(m) = s.media_at(i) else { return None };
+        let m = s.media_at(i)?;
         let real = keep.iter().any(|pt| m.codec(*pt).is_some_and(|c| !c.is_telephone_event() && !c.is_comfort_noise()));
         if !real {
             return None;
