@@ -1080,6 +1080,16 @@ impl B2bua {
             self.hangup_from(now, ep, media, &id, side, "normal_clearing");
             return true;
         }
+        if method == Method::Refer {
+            // A transfer request is not passed on: relayed to a carrier leg
+            // it would make the carrier call a number of the sender's
+            // choosing at our expense (toll fraud). Transfers are the
+            // switch's job, not the far end's.
+            let mut r = Message::response_to(&req, 405, "Method Not Allowed", None);
+            r.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+            let _ = ep.respond(now, tx, r);
+            return true;
+        }
         // Relay anything else (re-INVITE, UPDATE, INFO, ...) to the other leg.
         let (other_dialog, dest) = match side.other() {
             Side::A => (call.a_dialog.as_mut(), Some(call.a_source)),

@@ -431,6 +431,29 @@ fn click_to_call_caller_not_answering_ends_without_dialling() {
 }
 
 #[test]
+fn refer_in_dialog_is_refused_not_relayed() {
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    // A asks for a blind transfer to an external number.
+    let mut refer = d.request(Method::Refer);
+    refer.push(HeaderName::ReferTo, "<sip:0900123456@pbx.test>");
+    let now = w.net.now();
+    let rtx = w.net.node(A).ep.send_request(now, refer, dest).expect("refer");
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(rtx), vec![405]);
+    assert!(!w.inbox.iter().any(|(n, _, r)| *n == B1 && r.method() == Some(&Method::Refer)), "REFER must not reach the other leg");
+    assert_eq!(w.b2b.count(), 1, "the call goes on");
+}
+
+#[test]
 fn retransmitted_2xx_of_the_winner_is_re_acked_not_hung_up() {
     let mut w = World::new(1);
     let (_atx, _) = w.invite();
