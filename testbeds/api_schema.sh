@@ -6,7 +6,18 @@
 # events testbeds cover it.)
 source "$(dirname "$0")/lib.sh"
 
-start_switch apischema --set directory.first_run_extensions=
+start_switch apischema --set directory.first_run_extensions= --set security.calls_per_minute=3
+
+# Call attempts per extension per minute (issue 10, toll fraud): the
+# fourth authenticated INVITE within a minute is refused.
+P3000=$(new_extension 3000)
+rate_case() {
+  local codes=""
+  for _ in 1 2 3 4; do codes="$codes $(python3 "$ROOT/testbeds/auth_invite.py" "$SIP_PORT" 3000 "$P3000" 99999)"; done
+  echo "codes:$codes"
+  [ "$codes" = " 404 404 404 403" ]
+}
+check "security.calls_per_minute=3: the fourth attempt gets 403" rate_case
 
 # The log level changes at run time (issue 8): at "warn" an extension write
 # logs no INFO line; back at "info" it does.

@@ -64,6 +64,7 @@ pub struct Security {
     pub auth_ban_failures: u32,
     pub auth_ban_window: u64,
     pub auth_ban_time: u64,
+    pub calls_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

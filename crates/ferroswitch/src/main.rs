@@ -345,6 +345,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     let mut service = service;
     service.domain = realm.clone();
     service.recordings_dir = cfg.data_dir.join("recordings");
+    service.calls_per_minute = cfg.security.calls_per_minute;
     service.s3 = uploads::S3::from_config(&cfg.recordings)?;
     service.ringback = match cfg.media.ringback.trim() {
         "" => None,

@@ -126,6 +126,10 @@ pub struct Switch {
     max_calls: HashMap<String, u32>,
     /// Calls each extension is in now (as caller or callee).
     active: HashMap<String, u32>,
+    /// Call attempts per extension per minute (0: unlimited).
+    pub calls_per_minute: u32,
+    /// Recent attempts of each extension (at most `calls_per_minute` each).
+    attempts: HashMap<String, std::collections::VecDeque<Instant>>,
     /// The directory INVITEs authenticate against: extensions plus the
     /// digest users issued to carriers.
     invite_directory: HashMap<String, DirectoryEntry>,
@@ -163,7 +167,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -199,6 +203,10 @@ impl Switch {
         };
         if req.max_forwards().ok().flatten() == Some(0) {
             return self.reply(now, ep, tx, &req, 483, "Too Many Hops", &[]);
+        }
+        if from_gateway.is_none() && !self.attempt_allowed(now, &caller) {
+            tracing::warn!(%caller, limit = self.calls_per_minute, "call attempts per minute exceeded");
+            return self.reply(now, ep, tx, &req, 403, "Call Rate Exceeded", &[]);
         }
         if from_gateway.is_none() && self.at_limit(&caller) {
             tracing::info!(%caller, "caller at its concurrent call limit");
@@ -358,6 +366,23 @@ impl Switch {
 
     fn registrar_domain(&self) -> String {
         self.domain.clone()
+    }
+
+    /// Count a call attempt by `ext`; false when it made `calls_per_minute`
+    /// attempts in the last 60 s already (sliding window).
+    fn attempt_allowed(&mut self, now: Instant, ext: &str) -> bool {
+        if self.calls_per_minute == 0 {
+            return true;
+        }
+        let w = self.attempts.entry(ext.to_owned()).or_default();
+        while w.front().is_some_and(|t| now.saturating_duration_since(*t) >= std::time::Duration::from_secs(60)) {
+            w.pop_front();
+        }
+        if w.len() >= self.calls_per_minute as usize {
+            return false;
+        }
+        w.push_back(now);
+        true
     }
 
     /// Is this extension in as many calls as its `max_calls` allows?
