@@ -99,6 +99,14 @@ check "CDR: answered through the gateway"               wait_for 10 bash -c "$(d
 rec2() { api GET "/v1/cdrs/$CALL2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recording"] or "")'; }
 check "the carrier call is recorded: agent left (1400 Hz)"       bash -c "f=\$($(declare -f api rec2); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN CALL2=$CALL2 rec2); [ -n \"\$f\" ] && python3 '$ROOT/testbeds/tones.py' detectch '$DATA/recordings/'\"\$f\" 0 1400 700"
 check "... and the customer right (700 Hz)"                      bash -c "f=\$($(declare -f api rec2); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN CALL2=$CALL2 rec2); [ -n \"\$f\" ] && python3 '$ROOT/testbeds/tones.py' detectch '$DATA/recordings/'\"\$f\" 1 700 1400"
+# The other way round: the caller is an external number rung through the
+# carrier (sipp answers), then the callee is extension 1001 (baresip, plays
+# its 4 s file and hangs up).
+sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 30 -timeout_error -nostdin >"$OUT/c2c_carrier3.log" 2>&1 & CARRIER3=$!
+PIDS+=("$CARRIER3")
+CALL3=$(originate '{"caller":"4930777","callee":"1001","gateways":["carrier"]}')
+check "external caller through the carrier, then the extension" wait "$CARRIER3"
+check "CDR: answered, caller via the carrier"           wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL3 | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c[\"disposition\"], c[\"caller\"], c[\"callee\"], c[\"gateway\"]) == (\"answered\", \"4930777\", \"1001\", \"carrier\") else 1)'"
 check "ctl show gateways lists the carrier"             bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show gateways | grep -q '^carrier '"
 check "unknown caller: 404, nothing rung"              bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/calls '{\"caller\":\"7777\",\"callee\":\"1001\"}' | grep -q '\"code\":\"no_route\"'"
 check "no call left behind"                            bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"

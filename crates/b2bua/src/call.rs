@@ -1484,7 +1484,7 @@ impl B2bua {
                 max_forwards: 70,
                 display,
                 gateway: None,
-                last_gateway: None,
+                last_gateway: a_gateway.clone(),
                 waiting: false,
                 auth_sent: false,
                 winner: None,
