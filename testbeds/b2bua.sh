@@ -47,16 +47,6 @@ call_case() {
   echo "uac=$uac_rc uas=$uas_rc"
   [ "$uac_rc" -eq 0 ] && [ "$uas_rc" -eq 0 ]
 }
-# last_cdr FIELD=VALUE...: the newest CDR has these values.
-last_cdr() {
-  api GET "/v1/cdrs?limit=1" | python3 -c '
-import json, sys
-c = json.load(sys.stdin)["items"][0]
-for kv in sys.argv[1:]:
-    k, v = kv.split("=", 1)
-    if str(c[k]) != v:
-        print(json.dumps(c, indent=1)); sys.exit(f"{k} = {c[k]}, expected {v}")' "$@"
-}
 
 check "answered, caller hangs up"          call_case bye uas_answer.xml uac_bye.xml
 check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller a_status=200

@@ -225,3 +225,23 @@ PY
 
 # ctl ARGS...: the ferroswitch ctl CLI against the switch started by start_switch.
 ctl() { "$BIN" ctl "$@" --set http.listen="127.0.0.1:$HTTP_PORT" --set data_dir="$DATA"; }
+
+# udp_ready PORT...: wait (up to 5 s) until something listens on each UDP
+# port on 127.0.0.1 (a sipp UAS started in the background).
+udp_ready() {
+  local p
+  for p in "$@"; do
+    wait_for 5 bash -c "ss -lun | grep -q '127.0.0.1:$p '" || return 1
+  done
+}
+
+# last_cdr FIELD=VALUE...: the newest CDR has these values.
+last_cdr() {
+  api GET "/v1/cdrs?limit=1" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    if str(c[k]) != v:
+        print(json.dumps(c, indent=1)); sys.exit(f"{k} = {c[k]}, expected {v}")' "$@"
+}

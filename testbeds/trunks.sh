@@ -50,7 +50,8 @@ outbound_case() {
   if [ "$b" != none ]; then
     sipp -sf "$SCEN/$b" -i 127.0.0.1 -p "$PB" -t u1 -m 1 -timeout 20 -timeout_error -nostdin -trace_msg -message_file "$OUT/tk_$name.b.msg" >"$OUT/tk_$name.b.log" 2>&1 & pb=$!
   fi
-  sleep 0.3 # let both sipp bind (checked below by their exit codes)
+  udp_ready "$PA" || return 1
+  [ "$b" = none ] || udp_ready "$PB" || return 1
   sipp -sf "$SCEN/$uac" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 90301234 -inf "$OUT/tk_caller.csv" \
        -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_$name.uac.err" >"$OUT/tk_$name.uac.log" 2>&1
   local rc=$? ra rb=0
@@ -58,15 +59,6 @@ outbound_case() {
   [ "$b" != none ] && { wait "$pb"; rb=$?; }
   echo "uac=$rc carrierA=$ra carrierB=$rb"
   [ $rc -eq 0 ] && [ $ra -eq 0 ] && [ $rb -eq 0 ]
-}
-last_cdr() {
-  api GET "/v1/cdrs?limit=1" | python3 -c '
-import json, sys
-c = json.load(sys.stdin)["items"][0]
-for kv in sys.argv[1:]:
-    k, v = kv.split("=", 1)
-    if str(c[k]) != v:
-        print(json.dumps(c, indent=1)); sys.exit(f"{k} = {c[k]}, expected {v}")' "$@"
 }
 check "503 from the first gateway fails over to the second" outbound_case failover uas_503.xml uas_answer.xml uac_bye.xml
 check "the carrier got the number stripped and B's caller ID" bash -c "grep -q '^INVITE sip:0301234@127.0.0.1:$PB' '$OUT/tk_failover.b.msg' && grep -q '^From: .*<sip:4930999@' '$OUT/tk_failover.b.msg'"
@@ -85,7 +77,7 @@ api POST /v1/routes '{"name":"lim","destination_prefix":"8","strip":1,"source":"
 limit_case() {
   sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$L1" -t u1 -m 2 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.1.log" 2>&1 & local a=$!
   sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$L2" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.2.log" 2>&1 & local b=$!
-  sleep 0.3
+  udp_ready "$L1" "$L2" || return 1
   # Three calls, 20 ms apart, each held for 1 s (uac_bye pauses before its BYE).
   sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 80301234 -inf "$OUT/tk_caller.csv" \
        -au 1000 -ap "$P1000" -m 3 -l 3 -r 50 -timeout 20 -timeout_error -nostdin >"$OUT/tk_lim.uac.log" 2>&1
@@ -141,7 +133,7 @@ inbound_call() {
   sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UPORT" -t u1 -inf "$OUT/tk_callee.csv" \
        -au 1001 -ap "$P1001" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/tk_in.reg.log" 2>&1 || return 1
   sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_in.uas.log" 2>&1 & local u=$!
-  sleep 0.3
+  udp_ready "$UPORT" || return 1
   sipp -sf "$SCEN/carrier_inbound.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -t u1 -s 49305551001 -inf "$OUT/tk_carrier.csv" \
        -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_in.uac.err" >"$OUT/tk_in.uac.log" 2>&1
   local rc=$?; wait "$u"; local ru=$?
@@ -154,7 +146,7 @@ check "CDR: answered, caller is the carrier's caller" wait_for 5 last_cdr dispos
 api POST /v1/gateways '{"name":"digestcarrier","proxy":"127.0.0.3:5060","inbound_username":"carrier7","inbound_password":"in-pass-123"}' >/dev/null
 digest_inbound() {
   sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/tk_din.uas.log" 2>&1 & local u=$!
-  sleep 0.3
+  udp_ready "$UPORT" || return 1
   sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 49305551001 -inf "$OUT/tk_carrier.csv" \
        -au carrier7 -ap in-pass-123 -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/tk_din.uac.err" >"$OUT/tk_din.uac.log" 2>&1
   local rc=$?; wait "$u"; local ru=$?

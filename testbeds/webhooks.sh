@@ -15,7 +15,7 @@ api POST /v1/routes '{"name":"out","destination_prefix":"9","strip":1,"action":{
 receiver() { python3 "$ROOT/testbeds/webhook_receiver.py" "$WPORT" wh-test-secret "$HOOKS" & RECV=$!; PIDS+=("$RECV"); wait_for 5 bash -c "ss -ltn | grep -q ':$WPORT '"; }
 busy_call() { # one call the carrier answers 486; prints nothing, fails if sipp does
   sipp -sf "$SCEN/uas_busy.xml" -i 127.0.0.1 -p "$GW" -t u1 -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/wh_gw.$1.log" 2>&1 & local g=$!
-  sleep 0.3
+  udp_ready "$GW" || return 1
   sipp -sf "$SCEN/uac_busy.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 90301234 -inf "$OUT/wh_caller.csv" \
        -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/wh_uac.$1.log" 2>&1 || return 1
   wait "$g"

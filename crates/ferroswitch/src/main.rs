@@ -211,6 +211,7 @@ impl api::Control for ControlImpl {
             match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
                 (Ok(snap), Ok(trunking)) => {
                     self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking }).await;
+                    tracing::info!(version = snap.version, "configuration applied after an API write");
                 }
                 (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
