@@ -94,6 +94,8 @@ pub enum StartError {
     NoTargets,
     /// The relay has no free ports.
     NoMediaPorts,
+    /// The offer has nothing we can answer (488).
+    NoCommonMedia,
 }
 
 /// How a call ended.
@@ -197,6 +199,21 @@ pub enum CallEvent {
     CallerAnswered {
         /// Call UUID.
         id: String,
+    },
+    /// A parked call's agent leg answered: the two are bridged.
+    Bridged {
+        /// Call UUID.
+        id: String,
+        /// When.
+        at: Instant,
+    },
+    /// A parked call's agent leg failed with `code` (408: rang out or no
+    /// response); the caller stays parked.
+    AgentFailed {
+        /// Call UUID.
+        id: String,
+        /// Final status.
+        code: u16,
     },
     /// A gateway leg was sent: the driver counts it against the
     /// gateway's limits until [`CallEvent::GatewayReleased`].
@@ -363,6 +380,9 @@ struct Call {
     a_winner: Option<usize>,
     /// Originated calls: the gateway of the A-leg, held against its limits.
     a_gateway: Option<String>,
+    /// Answered by us and held (a queue member): B-legs come and go with
+    /// [`B2bua::dial_agent`] until one answers.
+    parked: bool,
 }
 
 /// The call controller.
@@ -630,6 +650,7 @@ impl B2bua {
                 a_answer: None,
                 a_winner: None,
                 a_gateway: None,
+                parked: false,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
@@ -834,6 +855,10 @@ impl B2bua {
             if code == 100 {
                 return;
             }
+            if call.parked {
+                // A queue member hears our music until the agent answers.
+                return;
+            }
             if call.originated {
                 // The caller is already up: the callee's early media (a
                 // carrier's ringback) reaches it through the relay.
@@ -921,6 +946,16 @@ impl B2bua {
                         _ => f.cancel_pending = true,
                     }
                 }
+            }
+            if call.parked {
+                if is_sdp(&resp) {
+                    call.codec = sdp_rewrite::codec(resp.body()).or(call.codec.take());
+                    if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
+                        media.set_peer(id, Side::B, addr);
+                    }
+                }
+                self.events.push_back(CallEvent::Bridged { id: id.to_owned(), at: now });
+                return;
             }
             if call.originated {
                 // The caller is already up: bridge the media and go.
@@ -1017,6 +1052,11 @@ impl B2bua {
             return;
         }
         let all_done = call.forks.iter().all(|f| f.state == ForkState::Done) || code >= 600;
+        if all_done && call.parked {
+            // The agent's leg failed; the member keeps waiting.
+            self.events.push_back(CallEvent::AgentFailed { id: id.to_owned(), code: call.forks[idx].best });
+            return;
+        }
         if all_done && !call.winner_decided() {
             self.fail_caller(now, ep, media, id);
         }
@@ -1095,7 +1135,13 @@ impl B2bua {
             Side::A => (call.a_dialog.as_mut(), Some(call.a_source)),
             Side::B => (call.b_dialog.as_mut(), call.b_dest),
         };
-        let (Some(od), Some(dest)) = (other_dialog, dest) else { return true };
+        let (Some(od), Some(dest)) = (other_dialog, dest) else {
+            // Nobody on the other side (a parked caller): we answer.
+            let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(call.a_source.transport));
+            let r = self.answer_locally(&id, side, &req, contact);
+            let _ = ep.respond(now, tx, r);
+            return true;
+        };
         let mut out = od.request(method.clone());
         let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(dest.transport));
         if matches!(method, Method::Invite | Method::Update) {
@@ -1493,6 +1539,7 @@ impl B2bua {
                 a_answer: None,
                 a_winner: None,
                 a_gateway: a_gateway.clone(),
+                parked: false,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
@@ -1689,3 +1736,5 @@ impl Call {
         self.b_dialog.is_some()
     }
 }
+
+mod park;

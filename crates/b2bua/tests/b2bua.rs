@@ -63,6 +63,8 @@ struct World {
     orig_events: Vec<String>,
     /// Calls the b2bua refused to start.
     start_errors: Vec<StartError>,
+    /// Queue mode: park new calls instead of ringing anyone.
+    park: bool,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -83,7 +85,7 @@ impl World {
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![] }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -100,6 +102,10 @@ impl World {
                         let in_dialog = request.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
                         if in_dialog {
                             assert!(self.b2b.handle_in_dialog(now, ep, &mut self.media, tx, request), "in-dialog request not ours");
+                        } else if self.park {
+                            if let Err(e) = self.b2b.park(now, ep, &mut self.media, tx, request, source, "1000", None, "7000", format!("call-{}", tx)) {
+                                self.start_errors.push(e);
+                            }
                         } else if let Some(hunt) = self.hunt.as_mut() {
                             let (name, node) = hunt.remove(0);
                             let leg = gw_leg(name, node);
@@ -152,6 +158,8 @@ impl World {
                     }
                     CallEvent::Ringing { .. } => self.orig_events.push("ringing".into()),
                     CallEvent::Answered { .. } => self.orig_events.push("answered".into()),
+                    CallEvent::Bridged { .. } => self.orig_events.push("bridged".into()),
+                    CallEvent::AgentFailed { code, .. } => self.orig_events.push(format!("agent failed {code}")),
                     CallEvent::GatewayUsed { gateway, .. } => self.gw_events.push(format!("used {gateway}")),
                     CallEvent::GatewayReleased { gateway, .. } => self.gw_events.push(format!("released {gateway}")),
                     CallEvent::GatewayFailed { id, gateway, code } => {
@@ -216,6 +224,17 @@ impl World {
         }
         let now = self.net.now();
         self.net.node(node).ep.respond(now, tx, r).expect("respond");
+    }
+
+    /// The INVITE A sent (for building A's dialog).
+    fn b2b_a_invite(&self) -> Message {
+        let mut m = Message::request(Method::Invite, "sip:1001@pbx.test");
+        m.push(HeaderName::From, "\"Alice\" <sip:1000@pbx.test>;tag=a1");
+        m.push(HeaderName::To, "<sip:1001@pbx.test>");
+        m.push(HeaderName::CallId, "a-call-1");
+        m.push(HeaderName::CSeq, "1 INVITE");
+        m.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+        m
     }
 
     fn a_codes(&self, tx: TxId) -> Vec<u16> {
@@ -608,4 +627,136 @@ fn callee_bye_ends_the_caller_leg() {
     w.respond(A, abye_tx, &abye, 200, "a", None);
     w.run(Duration::from_millis(50));
     assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_side), (Disposition::Answered, "callee"));
+}
+
+fn agent_leg(node: usize) -> Leg {
+    let host = format!("10.0.0.{}:5060", node + 1);
+    Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] }
+}
+
+fn dial_agent(w: &mut World, id: &str, node: usize) -> bool {
+    let now = w.net.now();
+    let ep = &mut w.net.node(S).ep;
+    w.b2b.dial_agent(now, ep, id, vec![agent_leg(node)])
+}
+
+/// A queue call: the caller is answered by us at once, a first agent
+/// does not answer (busy), a second is cancelled by the engine, a third
+/// answers and is bridged on the caller's codec; the caller hangs up.
+#[test]
+fn parked_call_is_answered_by_us_then_agents_are_tried_until_one_answers() {
+    let mut w = World::new(1);
+    w.park = true;
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx).last(), Some(&200), "answered by the switch");
+    assert!(!w.a_codes(atx).contains(&180), "no ringing: the caller is answered at once");
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    assert_eq!(audio_port(ok.body()), ("10.0.0.2".into(), 20000), "our relay port facing the caller");
+    let body = String::from_utf8_lossy(ok.body()).to_string();
+    assert!(body.contains("m=audio 20000 RTP/AVP 0 101"), "one codec (the caller's) plus its events: {body}");
+    let id = format!("call-{}", w.b2b.calls()[0].id.trim_start_matches("call-"));
+    assert!(w.b2b.is_waiting(&id));
+    assert_eq!(w.b2b.caller_payload_type(&id), Some(0));
+    assert_eq!(w.orig_events, ["answered"]);
+    // Agent 1: busy.
+    assert!(dial_agent(&mut w, &id, B1));
+    assert!(!dial_agent(&mut w, &id, B2), "one agent leg at a time");
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    assert_eq!(audio_port(binv.body()), ("10.0.0.2".into(), 20002), "the agent is offered the relay port facing B");
+    assert!(String::from_utf8_lossy(binv.body()).contains("RTP/AVP 0 101"), "with the caller's codec");
+    w.respond(B1, btx, &binv, 486, "b1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events, ["answered", "agent failed 486"]);
+    assert!(w.cdrs.is_empty() && w.b2b.is_waiting(&id), "the caller keeps waiting");
+    // Agent 2 rings; the engine gives up on it (ring timeout): CANCEL.
+    assert!(dial_agent(&mut w, &id, B2));
+    w.run(Duration::from_millis(50));
+    let (b2tx, b2inv) = w.take(B2, Method::Invite);
+    w.respond(B2, b2tx, &b2inv, 180, "b2", None);
+    w.run(Duration::from_millis(50));
+    let now = w.net.now();
+    assert!(w.b2b.cancel_agent(now, &mut w.net.node(S).ep, &id));
+    w.run(Duration::from_millis(50));
+    let _ = w.take(B2, Method::Cancel);
+    assert_eq!(w.orig_events, ["answered", "agent failed 486"], "a cancelled agent leg is not reported");
+    // Agent 1 again: answers.
+    assert!(dial_agent(&mut w, &id, B1));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1b", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events, ["answered", "agent failed 486", "bridged"]);
+    assert!(!w.b2b.is_waiting(&id));
+    assert!(w.media.peers.iter().any(|(c, s, a)| *c == id && *s == Side::B && a.to_string() == "10.0.0.3:6000"));
+    // The caller hangs up: the agent gets a BYE.
+    let mut ad = Dialog::from_uac(&w.b2b_a_invite(), &ok).expect("dialog");
+    let bye = ad.request(Method::Bye);
+    let now = w.net.now();
+    let sdest = w.net.peer(S);
+    w.net.node(A).ep.send_request(now, bye, sdest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (bye_tx, bye) = w.take(B1, Method::Bye);
+    w.respond(B1, bye_tx, &bye, 200, "b1b", None);
+    w.run(Duration::from_millis(50));
+    let c = &w.cdrs[0];
+    assert_eq!((c.disposition, c.hangup_side, c.a_status, c.b_status, c.callee.as_str()), (Disposition::Answered, "caller", 200, 200, "7000"));
+    assert_eq!(w.b2b.count(), 0);
+}
+
+/// A parked caller's re-INVITE (hold) is answered by us; its BYE while
+/// an agent rings cancels the agent and ends the call.
+#[test]
+fn parked_caller_reinvite_is_answered_locally_and_bye_cancels_the_agent() {
+    let mut w = World::new(1);
+    w.park = true;
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let id = w.b2b.calls()[0].id.clone();
+    let mut ad = Dialog::from_uac(&w.b2b_a_invite(), &ok).expect("dialog");
+    let mut re = ad.request(Method::Invite);
+    re.push(HeaderName::ContentType, "application/sdp");
+    re.set_body(Bytes::from(String::from_utf8_lossy(&sdp("10.0.0.1", 4000)).replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n")));
+    let now = w.net.now();
+    let sdest = w.net.peer(S);
+    let rtx = w.net.node(A).ep.send_request(now, re, sdest).expect("reinvite");
+    w.run(Duration::from_millis(50));
+    let r = w.a_responses.iter().find(|(t, r)| *t == rtx && r.status() >= Some(200)).map(|(_, r)| r.clone()).expect("answer to the re-INVITE");
+    assert_eq!(r.status(), Some(200));
+    assert!(String::from_utf8_lossy(r.body()).contains("a=recvonly"), "hold answered recvonly");
+    assert!(dial_agent(&mut w, &id, B1));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 180, "b1", None);
+    w.run(Duration::from_millis(50));
+    let bye = ad.request(Method::Bye);
+    let now = w.net.now();
+    w.net.node(A).ep.send_request(now, bye, sdest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let _ = w.take(B1, Method::Cancel);
+    assert_eq!(w.cdrs.len(), 1);
+    assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_side), (Disposition::Answered, "caller"));
+}
+
+#[test]
+fn park_without_an_offer_or_common_codec_is_refused_without_answering() {
+    let mut w = World::new(1);
+    w.park = true;
+    let mut m = Message::request(Method::Invite, "sip:7000@pbx.test");
+    m.push(HeaderName::From, "<sip:1000@pbx.test>;tag=a1");
+    m.push(HeaderName::To, "<sip:7000@pbx.test>");
+    m.push(HeaderName::CallId, "a-call-g729");
+    m.push(HeaderName::CSeq, "1 INVITE");
+    m.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+    m.push(HeaderName::ContentType, "application/sdp");
+    m.set_body(Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"));
+    let now = w.net.now();
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_request(now, m, dest).expect("send");
+    w.run(Duration::from_millis(50));
+    assert!(matches!(w.start_errors.as_slice(), [StartError::NoCommonMedia]));
+    assert!(w.media.open.is_empty(), "the relay ports were given back");
+    assert_eq!(w.b2b.count(), 0);
 }

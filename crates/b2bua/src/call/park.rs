@@ -1,0 +1,213 @@
+//! Parked calls: the switch answers the caller itself and holds it (a
+//! queue member hearing music) while agent legs are tried one after
+//! another with [`B2bua::dial_agent`]. The first agent leg to answer is
+//! bridged ([`CallEvent::Bridged`]); a failed one is reported
+//! ([`CallEvent::AgentFailed`]) and the caller stays.
+//!
+//! Media is always relayed: our answer to the caller names the relay port
+//! facing it with a single G.711 codec chosen from its offer, and every
+//! agent is offered that same description on the port facing B, so a
+//! bridge never needs transcoding.
+
+use super::*;
+use sdp::{answer, CodecPreference, LocalCapabilities};
+
+impl B2bua {
+    /// Answer an authenticated INVITE ourselves and hold the caller: 200
+    /// with our SDP (the caller's preferred G.711 codec), then
+    /// [`CallEvent::Created`] and [`CallEvent::Answered`]. Errors: no media
+    /// ports, or nothing in the offer we can take (the driver answers 503
+    /// or 488; nothing was sent).
+    #[allow(clippy::too_many_arguments)]
+    pub fn park(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, tx: TxId, req: Message, source: Peer, caller: &str, caller_display: Option<&str>, callee: &str, id: String) -> Result<String, StartError> {
+        if !is_sdp(&req) {
+            // A late offer would need our offer in the 200; callers that
+            // reach queues (phones, carriers) send early offers.
+            return Err(StartError::NoCommonMedia);
+        }
+        let offer = sdp::Session::parse_bytes(req.body()).map_err(|_| StartError::NoCommonMedia)?;
+        let ports = media.open(&id).ok_or(StartError::NoMediaPorts)?;
+        self.seq += 1;
+        let Some(ours) = self.local_answer(&offer, ports.0, self.seq) else {
+            media.close(&id);
+            return Err(StartError::NoCommonMedia);
+        };
+        if let Some(addr) = sdp_rewrite::audio_addr(req.body()) {
+            media.set_peer(&id, Side::A, addr);
+        }
+        let a_tag = ep.new_tag();
+        let mut r = Message::response_to(&req, 200, "OK", Some(&a_tag));
+        r.push(HeaderName::Server, &self.cfg.user_agent);
+        let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(source.transport));
+        r.push(HeaderName::Contact, &contact);
+        r.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
+        add_body(&mut r, Some(ours.clone()));
+        let Ok(a_dialog) = Dialog::from_uas(&req, &a_tag, true) else {
+            media.close(&id);
+            return Err(StartError::NoTargets);
+        };
+        self.by_dialog.insert((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), (id.clone(), Side::A));
+        self.by_a_tx.insert(tx, id.clone());
+        let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
+        let a_call_id = req.call_id().unwrap_or("").to_owned();
+        let codec = sdp_rewrite::codec(&ours);
+        let b_offer = sdp_rewrite::rewrite(&ours, self.cfg.media_ip, ports.1);
+        let _ = ep.respond(now, tx, r);
+        self.calls.insert(
+            id.clone(),
+            Call {
+                id: id.clone(),
+                caller: caller.to_owned(),
+                callee: callee.to_owned(),
+                a_tx: tx,
+                a_req: req,
+                a_source: source,
+                a_tag,
+                a_dialog: Some(a_dialog),
+                b_dialog: None,
+                b_dest: None,
+                forks: Vec::new(),
+                state: CallState::Answered,
+                ports: Some(ports),
+                start: now,
+                answer: Some(now),
+                a_status: 200,
+                b_status: 0,
+                codec,
+                cancelled: false,
+                hangup: None,
+                b_offer,
+                max_forwards: 70,
+                display,
+                gateway: None,
+                last_gateway: None,
+                waiting: false,
+                auth_sent: false,
+                winner: None,
+                originated: false,
+                b_start: 0,
+                a_answer: Some(ours),
+                a_winner: None,
+                a_gateway: None,
+                parked: true,
+            },
+        );
+        self.events.push_back(CallEvent::Created { id: id.clone(), caller: caller.to_owned(), callee: callee.to_owned(), a_call_id, start: now });
+        self.events.push_back(CallEvent::Answered { id: id.clone(), at: now });
+        Ok(id)
+    }
+
+    /// Ring an agent for a parked call: one INVITE per leg (the agent's
+    /// contacts), offering the caller's codec. `false` if the call is not
+    /// parked, is already bridged, still has an agent leg ringing, or
+    /// nothing could be sent. No ring timeout here: the queue engine
+    /// decides when to give up ([`B2bua::cancel_agent`]).
+    pub fn dial_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str, legs: Vec<Leg>) -> bool {
+        let Some(call) = self.calls.get(id) else { return false };
+        if !call.parked || call.b_dialog.is_some() || call.forks.iter().any(|f| f.state != ForkState::Done) {
+            return false;
+        }
+        let offer = call.b_offer.clone();
+        let display = call.display.clone();
+        let call_id = ep.new_call_id();
+        let from_tag = ep.new_tag();
+        let mut sent = Vec::new();
+        for leg in legs {
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone()) else { continue };
+            let req = m.clone();
+            if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
+                sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+            }
+        }
+        if sent.is_empty() {
+            return false;
+        }
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        for f in sent {
+            self.by_fork.insert(f.tx, (id.to_owned(), call.forks.len()));
+            call.forks.push(f);
+        }
+        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        true
+    }
+
+    /// Stop ringing a parked call's agent: CANCEL its legs. Their outcome
+    /// is not reported (a late 2xx is ACKed and hung up). `false` if no
+    /// agent leg was ringing.
+    pub fn cancel_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if !call.parked {
+            return false;
+        }
+        let mut any = false;
+        for f in call.forks.iter_mut() {
+            match f.state {
+                ForkState::Proceeding => {
+                    let _ = ep.cancel(now, f.tx, None);
+                }
+                ForkState::Calling => f.cancel_pending = true,
+                ForkState::Done => continue,
+            }
+            f.state = ForkState::Done;
+            any = true;
+        }
+        any
+    }
+
+    /// Is this call parked and not yet bridged?
+    pub fn is_waiting(&self, id: &str) -> bool {
+        self.calls.get(id).is_some_and(|c| c.parked && c.b_dialog.is_none())
+    }
+
+    /// The RTP payload type of a parked call's codec towards the caller
+    /// (for the music we play it).
+    pub fn caller_payload_type(&self, id: &str) -> Option<u8> {
+        let call = self.calls.get(id)?;
+        let body = call.a_answer.as_ref()?;
+        let s = sdp::Session::parse_bytes(body).ok()?;
+        let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+        let pt = m.payload_types().next();
+        pt
+    }
+
+    /// Our answer to an offer: one G.711 codec (the offerer's preference)
+    /// plus telephone-event, at `port`, RTCP on the next port.
+    fn local_answer(&self, offer: &sdp::Session, port: u16, version: u64) -> Option<Bytes> {
+        let mut local = LocalCapabilities::new(self.cfg.media_ip, port);
+        local.preference = CodecPreference::Theirs;
+        local.single_codec = true;
+        local.rtcp_mux = false;
+        local.ptime = Some(20);
+        local.session_id = version;
+        local.session_version = version;
+        answer(offer, &local).ok().map(|s| Bytes::from(s.into_string()))
+    }
+
+    /// A request inside a dialog whose other leg does not exist (a parked
+    /// caller re-INVITEs, sends UPDATE or INFO): answer it ourselves.
+    pub(super) fn answer_locally(&mut self, id: &str, side: Side, req: &Message, contact: String) -> Message {
+        let method = req.method().cloned();
+        let mut r = Message::response_to(req, 200, "OK", None);
+        if !matches!(method, Some(Method::Invite) | Some(Method::Update)) {
+            return r;
+        }
+        let Some(call) = self.calls.get(id) else { return r };
+        let (Some((pa, _)), true) = (call.ports, side == Side::A) else {
+            return Message::response_to(req, 491, "Request Pending", None);
+        };
+        r.push(HeaderName::Contact, &contact);
+        if is_sdp(req) {
+            self.seq += 1;
+            let ours = sdp::Session::parse_bytes(req.body()).ok().and_then(|o| self.local_answer(&o, pa, self.seq));
+            match ours {
+                Some(b) => add_body(&mut r, Some(b)),
+                None => return Message::response_to(req, 488, "Not Acceptable Here", None),
+            }
+        } else if let Some(a) = call.a_answer.clone() {
+            // An offerless re-INVITE: our description is the offer; the
+            // answer comes in the ACK (ignored: nothing changes for us).
+            add_body(&mut r, Some(a));
+        }
+        r
+    }
+}
