@@ -134,6 +134,8 @@ pub struct CdrQuery {
     pub extension: Option<String>,
     /// answered, busy, no_answer, cancelled, declined, failed, interrupted.
     pub disposition: Option<String>,
+    /// Calls through this queue.
+    pub queue: Option<String>,
     /// Items per page (1–1000, default 100).
     pub limit: Option<u32>,
     /// Cursor from `next_cursor`.
@@ -185,7 +187,7 @@ pub async fn cdrs(State(st): State<ApiState>, q: Result<Query<CdrQuery>, QueryRe
             Some((s.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "not a cursor from this API"))?, id.to_owned()))
         }
     };
-    let filter = store::CdrFilter { from_ms: q.from, to_ms: q.to, extension: q.extension, disposition: q.disposition, after };
+    let filter = store::CdrFilter { from_ms: q.from, to_ms: q.to, extension: q.extension, disposition: q.disposition, queue: q.queue, after };
     let mut rows = st.store.list_cdrs(&filter, limit + 1).await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);

@@ -1,5 +1,5 @@
 //! `GET /v1/events`: a WebSocket carrying the switch's events as JSON text
-//! frames, each with a sequence number. Filters: `?call=UUID`,
+//! frames, each with a sequence number. Filters: `?call=UUID`, `?queue=Q`, `?agent=A`,
 //! `?extension=EXT`, `?type=a,b`. Each client reads from a bounded
 //! broadcast queue; a client that falls behind is sent one
 //! `{"type":"overflow"}` notice and disconnected: nothing it does can slow
@@ -24,6 +24,10 @@ pub struct LiveEvent {
     pub call: Option<String>,
     /// Extensions involved (caller, callee, registrant).
     pub extensions: Vec<String>,
+    /// The queue, for queue and agent events.
+    pub queue: Option<String>,
+    /// The agent, for agent events.
+    pub agent: Option<String>,
     /// The JSON text sent to clients.
     pub json: String,
 }
@@ -36,6 +40,10 @@ pub struct EventFilter {
     pub call: Option<String>,
     /// Only events involving this extension.
     pub extension: Option<String>,
+    /// Only events of this queue.
+    pub queue: Option<String>,
+    /// Only events of this agent.
+    pub agent: Option<String>,
     /// Only these types (comma-separated).
     #[serde(rename = "type")]
     pub kinds: Option<String>,
@@ -45,6 +53,8 @@ impl EventFilter {
     fn matches(&self, e: &LiveEvent) -> bool {
         self.call.as_ref().is_none_or(|c| e.call.as_deref() == Some(c.as_str()))
             && self.extension.as_ref().is_none_or(|x| e.extensions.iter().any(|y| y == x))
+            && self.queue.as_ref().is_none_or(|q| e.queue.as_deref() == Some(q.as_str()))
+            && self.agent.as_ref().is_none_or(|a| e.agent.as_deref() == Some(a.as_str()))
             && self.kinds.as_ref().is_none_or(|k| k.split(',').any(|k| k.trim() == e.kind))
     }
 }

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod calls;
+mod callcenter;
 mod error;
 mod events;
 mod extensions;
@@ -35,6 +36,7 @@ use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
 pub use calls::{CallView, OriginateRequest};
+pub use callcenter::{AgentAction, CcRequest};
 pub use events::LiveEvent;
 pub use error::ApiError;
 pub use extensions::{ExtensionCreated, ExtensionView, NewExtensionRequest, PatchExtensionRequest};
@@ -74,6 +76,9 @@ pub trait Control: Send + Sync + 'static {
     fn gateway_status(&self) -> BoxFuture<'_, Vec<GatewayStatusView>>;
     /// A receiver of the switch's events (bounded; lagging is reported).
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveEvent>>;
+    /// Ask the queue engine (live agents, queue statistics and members,
+    /// agent actions); JSON as the engine's views serialise.
+    fn callcenter(&self, req: CcRequest) -> BoxFuture<'_, Result<serde_json::Value, ApiError>>;
 }
 
 /// Shared state of the handlers.
@@ -106,6 +111,10 @@ pub struct ApiState {
         events::events, log_get, log_put,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
+        callcenter::create_queue, callcenter::list_queues, callcenter::get_queue, callcenter::patch_queue, callcenter::delete_queue,
+        callcenter::queue_stats, callcenter::queue_members,
+        callcenter::create_agent, callcenter::list_agents, callcenter::get_agent, callcenter::patch_agent, callcenter::delete_agent, callcenter::agent_action,
+        callcenter::create_tier, callcenter::list_tiers, callcenter::get_tier, callcenter::patch_tier, callcenter::delete_tier,
     ),
     components(schemas(
         Health, LogLevel, error::ErrorBody, error::ErrorDetail,
@@ -116,6 +125,7 @@ pub struct ApiState {
         trunks::GatewaySpec, trunks::GatewayRegister, trunks::GatewayView, trunks::NewGatewayRequest, trunks::GatewayPage,
         trunks::GatewayStatusView, trunks::GatewayStatusPage, trunks::RouteAction, trunks::RouteSpec, trunks::RouteView,
         trunks::NewRouteRequest, trunks::RoutePage,
+        callcenter::ConfigView, callcenter::ConfigPage,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -263,6 +273,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))
         .route("/v1/routes", get(trunks::list_routes).post(trunks::create_route))
         .route("/v1/routes/{name}", get(trunks::get_route).patch(trunks::patch_route).delete(trunks::delete_route))
+        .route("/v1/queues", get(callcenter::list_queues).post(callcenter::create_queue))
+        .route("/v1/queues/{name}", get(callcenter::get_queue).patch(callcenter::patch_queue).delete(callcenter::delete_queue))
+        .route("/v1/queues/{name}/stats", get(callcenter::queue_stats))
+        .route("/v1/queues/{name}/members", get(callcenter::queue_members))
+        .route("/v1/agents", get(callcenter::list_agents).post(callcenter::create_agent))
+        .route("/v1/agents/{name}", get(callcenter::get_agent).patch(callcenter::patch_agent).delete(callcenter::delete_agent))
+        .route("/v1/agents/{name}/{action}", axum::routing::post(callcenter::agent_action))
+        .route("/v1/tiers", get(callcenter::list_tiers).post(callcenter::create_tier))
+        .route("/v1/tiers/{queue}/{agent}", get(callcenter::get_tier).patch(callcenter::patch_tier).delete(callcenter::delete_tier))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/v1/health", get(health))

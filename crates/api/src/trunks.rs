@@ -442,12 +442,12 @@ fn route_view(row: ConfigRow) -> Result<RouteView, ApiError> {
     Ok(RouteView { name: row.name, spec, created_at_ms: row.created_at_ms, updated_at_ms: row.updated_at_ms })
 }
 
-fn to_value<T: Serialize>(t: &T) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn to_value<T: Serialize>(t: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(t).map_err(ApiError::internal)
 }
 
 /// JSON merge patch (RFC 7396) of `patch` onto `base`.
-fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+pub(crate) fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
     match (base, patch) {
         (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
             for (k, v) in p {

@@ -12,6 +12,8 @@ mod support;
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/callcenter.rs"]
+mod callcenter;
 #[path = "api/extensions.rs"]
 mod extensions;
 #[path = "api/live.rs"]

@@ -41,12 +41,14 @@ pub struct WriteBatch {
     pub cdrs: Vec<Cdr>,
     /// Webhook deliveries of those CDRs (due at once).
     pub webhooks: Vec<NewWebhook>,
+    /// Agents' status and counters: `(name, status, counters JSON)`.
+    pub agents: Vec<(String, String, String)>,
 }
 
 impl WriteBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty()
+        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty()
     }
 
     /// Empties the batch, keeping its allocations.
@@ -56,6 +58,7 @@ impl WriteBatch {
         self.answered.clear();
         self.cdrs.clear();
         self.webhooks.clear();
+        self.agents.clear();
     }
 }
 
@@ -107,6 +110,9 @@ impl Store {
             }
             for w in &batch.webhooks {
                 sqlx::query(INSERT_WEBHOOK).bind(&w.cdr_id).bind(&w.url).bind(&w.body).bind(now_ms).execute(&mut *tx).await?;
+            }
+            for (name, status, counters) in &batch.agents {
+                sqlx::query(crate::trunks::UPSERT_AGENT_STATUS).bind(name).bind(status).bind(counters).bind(now_ms).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -7,7 +7,7 @@ use crate::row::{to_u32, RowExt};
 use crate::{Store, StoreError};
 
 /// One call detail record. Times are unix milliseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cdr {
     /// Call UUID.
     pub id: String,
@@ -49,6 +49,24 @@ pub struct Cdr {
     /// The recording's file name (under `data_dir/recordings`), if recorded.
     #[serde(default)]
     pub recording: Option<String>,
+    /// Queue calls: the queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Queue calls: the agent who answered.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Queue calls: time in the queue until answered or left, ms.
+    #[serde(default)]
+    pub queue_wait_ms: Option<i64>,
+    /// Queue calls: position at entry (1-based).
+    #[serde(default)]
+    pub queue_position: Option<i64>,
+    /// Queue calls: answered, abandoned, timeout, no_agent_timeout, ...
+    #[serde(default)]
+    pub queue_result: Option<String>,
+    /// Queue calls: talk time with the agent, ms.
+    #[serde(default)]
+    pub talk_ms: Option<i64>,
 }
 
 /// Filters for [`Store::list_cdrs`]; all optional, combined with AND.
@@ -62,12 +80,14 @@ pub struct CdrFilter {
     pub extension: Option<String>,
     /// Only this disposition.
     pub disposition: Option<String>,
+    /// Only calls through this queue.
+    pub queue: Option<String>,
     /// Keyset cursor: (start_ms, id) of the last row of the previous page.
     pub after: Option<(i64, String)>,
 }
 
 const COLUMNS: &str = "id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, billable_ms, disposition, \
-    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording";
+    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording, queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms";
 
 fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
     Ok(Cdr {
@@ -90,13 +110,20 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
         packets_to_b: r.int("packets_to_b")?,
         gateway: r.opt_text("gateway")?,
         recording: r.opt_text("recording")?,
+        queue: r.opt_text("queue")?,
+        agent: r.opt_text("agent")?,
+        queue_wait_ms: r.opt_int("queue_wait_ms")?,
+        queue_position: r.opt_int("queue_position")?,
+        queue_result: r.opt_text("queue_result")?,
+        talk_ms: r.opt_int("talk_ms")?,
     })
 }
 
 /// Inserts a CDR (an existing id is left as it is).
 pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, \
-    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING";
+    billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording, \
+    queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING";
 /// Forgets a live call (its CDR is written).
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
@@ -128,6 +155,12 @@ macro_rules! insert_cdr_stmt {
             .bind($c.packets_to_b)
             .bind(&$c.gateway)
             .bind(&$c.recording)
+            .bind(&$c.queue)
+            .bind(&$c.agent)
+            .bind($c.queue_wait_ms)
+            .bind($c.queue_position)
+            .bind(&$c.queue_result)
+            .bind($c.talk_ms)
     };
 }
 pub(crate) use insert_cdr_stmt;
@@ -188,6 +221,7 @@ impl Store {
                 packets_to_b: 0,
                 gateway: None,
                 recording: None,
+                ..Default::default()
             };
             self.insert_cdr(&c).await?;
             out.push(c);
@@ -237,6 +271,9 @@ impl Store {
         if f.disposition.is_some() {
             sql += &format!(" AND disposition = {}", next());
         }
+        if f.queue.is_some() {
+            sql += &format!(" AND queue = {}", next());
+        }
         if f.after.is_some() {
             let (a, b) = (next(), next());
             sql += &format!(" AND (start_ms < {a} OR (start_ms = {a} AND id < {b}))");
@@ -254,6 +291,9 @@ impl Store {
                 q = q.bind(v);
             }
             if let Some(v) = &f.disposition {
+                q = q.bind(v);
+            }
+            if let Some(v) = &f.queue {
                 q = q.bind(v);
             }
             if let Some((s, id)) = &f.after {
@@ -290,6 +330,7 @@ mod tests {
             packets_to_b: 199,
             gateway: None,
             recording: None,
+            ..Default::default()
         }
     }
 

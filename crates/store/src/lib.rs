@@ -137,7 +137,7 @@ pub use bindings::{Binding, BindingChange, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
 pub use error::{Fault, StoreError};
 pub use extensions::{DirectorySnapshot, Extension, ExtensionPatch, NewExtension};
-pub use trunks::{ConfigKind, ConfigRow};
+pub use trunks::{AgentStatusRow, ConfigKind, ConfigRow};
 pub use validate::MAX_NUMBER_LEN;
 pub use webhooks::{NewWebhook, Webhook, WebhookState};
 

@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (3, "live calls", include_str!("../migrations/sqlite/0003_live_calls.sql")),
     (4, "trunks and webhooks", include_str!("../migrations/sqlite/0004_trunks_and_webhooks.sql")),
     (5, "cdr recording", include_str!("../migrations/sqlite/0005_cdr_recording.sql")),
+    (6, "callcenter", include_str!("../migrations/sqlite/0006_callcenter.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (3, "live calls", include_str!("../migrations/postgres/0003_live_calls.sql")),
     (4, "trunks and webhooks", include_str!("../migrations/postgres/0004_trunks_and_webhooks.sql")),
     (5, "cdr recording", include_str!("../migrations/postgres/0005_cdr_recording.sql")),
+    (6, "callcenter", include_str!("../migrations/postgres/0006_callcenter.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

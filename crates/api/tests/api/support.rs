@@ -50,6 +50,9 @@ pub struct FakeControl {
     /// The store's directory version each time `directory_changed` was called.
     pub versions_seen: Mutex<Vec<i64>>,
     pub store: OnceLock<store::Store>,
+    /// Queue-engine requests received, and the live agents to answer with.
+    pub cc_requests: Mutex<Vec<api::CcRequest>>,
+    pub cc_agents: Mutex<Value>,
 }
 
 impl Control for FakeControl {
@@ -122,6 +125,19 @@ impl Control for FakeControl {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move { "# HELP ferroswitch_calls_active Calls in progress.\n# TYPE ferroswitch_calls_active gauge\nferroswitch_calls_active 0\n".to_owned() })
+    }
+
+    fn callcenter(&self, req: api::CcRequest) -> BoxFuture<'_, Result<Value, api::ApiError>> {
+        Box::pin(async move {
+            self.cc_requests.lock().unwrap().push(req.clone());
+            match req {
+                api::CcRequest::Agents => Ok(self.cc_agents.lock().unwrap().clone()),
+                api::CcRequest::Stats(q) if q == "nope" => Err(api::ApiError::not_found("queue")),
+                api::CcRequest::Stats(q) => Ok(serde_json::json!({"queue": q, "waiting": 0})),
+                api::CcRequest::Members(_) => Ok(serde_json::json!([])),
+                api::CcRequest::AgentAction(a, _) => Ok(serde_json::json!({"name": a, "status": "Available"})),
+            }
+        })
     }
 
     fn directory_changed(&self) -> BoxFuture<'_, ()> {

@@ -1,0 +1,37 @@
+-- ferroswitch store, PostgreSQL, migration 6: call-center queues, agents and
+-- tiers (JSON spec rows like gateways and routes: the API owns their
+-- shape), the agents' run-time status and counters (written by the
+-- switch, not versioned: they change with every call), and the queue
+-- fields of CDRs.
+CREATE TABLE queues (
+    name          TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    spec          TEXT    NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE TABLE agents (
+    name          TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    spec          TEXT    NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+-- name = queue '/' agent.
+CREATE TABLE tiers (
+    name          TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 3 AND 129),
+    spec          TEXT    NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE TABLE agent_status (
+    name          TEXT    NOT NULL PRIMARY KEY,
+    status        TEXT    NOT NULL,
+    counters      TEXT    NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+ALTER TABLE cdrs ADD COLUMN queue TEXT;
+ALTER TABLE cdrs ADD COLUMN agent TEXT;
+ALTER TABLE cdrs ADD COLUMN queue_wait_ms BIGINT;
+ALTER TABLE cdrs ADD COLUMN queue_position BIGINT;
+ALTER TABLE cdrs ADD COLUMN queue_result TEXT;
+ALTER TABLE cdrs ADD COLUMN talk_ms BIGINT;
+CREATE INDEX cdrs_queue ON cdrs (queue, start_ms);
