@@ -208,12 +208,12 @@ impl api::Control for ControlImpl {
     }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
-            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await) {
-                (Ok(snap), Ok(trunking)) => {
-                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking }).await;
+            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store).await) {
+                (Ok(snap), Ok(trunking), Ok(callcenter)) => {
+                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking, callcenter }).await;
                     tracing::info!(version = snap.version, "configuration applied after an API write");
                 }
-                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
         })
     }
@@ -221,6 +221,13 @@ impl api::Control for ControlImpl {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             self.handle.command(Command::Originate(req, tx)).await;
+            rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
+        })
+    }
+    fn callcenter(&self, req: api::CcRequest) -> api::BoxFuture<'_, Result<serde_json::Value, api::ApiError>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Callcenter(req, tx)).await;
             rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
         })
     }
@@ -366,7 +373,8 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
     let trunking = trunk_config::load(&store).await?;
-    started.handle.command(Command::Config { directory, policy: persist::policy_of(&snapshot.extensions), trunking }).await;
+    let callcenter = switch::load_callcenter(&store).await?;
+    started.handle.command(Command::Config { directory, policy: persist::policy_of(&snapshot.extensions), trunking, callcenter }).await;
     tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
 
     // Admin API.

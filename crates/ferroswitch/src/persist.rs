@@ -178,9 +178,18 @@ pub async fn store_worker(
                     batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64 })
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
+                Job::AgentStatus { name, status, counters } => batch.agents.push((name, status, counters)),
                 Job::Cdr(c, extra) => {
                     let mut row = cdr_row(&c, &clock);
                     row.recording = extra.recording.clone();
+                    if let Some(q) = &extra.queue {
+                        row.queue = Some(q.queue.clone());
+                        row.agent = q.agent.clone();
+                        row.queue_wait_ms = q.wait_ms;
+                        row.queue_position = q.position;
+                        row.queue_result = q.result.clone();
+                        row.talk_ms = q.talk_ms;
+                    }
                     let url = extra.webhook_url.clone().or_else(|| webhook_url.clone());
                     if let Some(url) = url {
                         let rec_url = extra.recording_url.clone().or_else(|| extra.recording.as_ref().map(|f| format!("{}/{f}", recording_base.trim_end_matches('/'))));
@@ -272,16 +281,16 @@ pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: Str
     loop {
         tick.tick().await;
         match store.directory_version().await {
-            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await) {
-                (Ok(snap), Ok(trunking)) => {
+            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await, crate::switch::load_callcenter(&store).await) {
+                (Ok(snap), Ok(trunking), Ok(callcenter)) => {
                     version = snap.version;
-                    let (g, r) = (trunking.gateways.len(), trunking.routes.len());
-                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), policy: policy_of(&snap.extensions), trunking }).await {
+                    let (g, r, q) = (trunking.gateways.len(), trunking.routes.len(), callcenter.queues.len());
+                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), policy: policy_of(&snap.extensions), trunking, callcenter }).await {
                         return;
                     }
-                    tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, "configuration reloaded");
+                    tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, queues = q, "configuration reloaded");
                 }
-                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "configuration reload failed"),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::warn!(error = %e, "configuration reload failed"),
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "directory version check failed"),
@@ -313,5 +322,6 @@ fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
         packets_to_b: c.packets.1 as i64,
         gateway: c.gateway.clone(),
         recording: None,
+        ..Default::default()
     }
 }

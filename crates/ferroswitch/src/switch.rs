@@ -7,6 +7,9 @@
 //! Durable work (binding changes) goes to the store worker as [`Job`]s;
 //! a REGISTER's 200 is sent only when the worker reports the commit.
 
+mod queues;
+pub use queues::{load as load_callcenter, CcConfig};
+
 use crate::clock::Clock;
 use b2bua::{B2bua, CallEvent, Target};
 use registrar::{AuthOutcome, Binding, Change, DirectoryEntry, Outcome, Registrar};
@@ -36,6 +39,8 @@ pub enum Job {
     CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant },
     /// Note a live call's answer.
     CallAnswered { id: String, at: Instant },
+    /// An agent's status and counters (JSON) changed.
+    AgentStatus { name: String, status: String, counters: String },
 }
 
 pub use api::{BlockView, RegistrationView};
@@ -51,6 +56,19 @@ pub struct CallExtra {
     pub recording: Option<String>,
     /// Where the recording was uploaded (object storage), if it was.
     pub recording_url: Option<String>,
+    /// Queue calls: the queue's CDR fields.
+    pub queue: Option<QueueCdr>,
+}
+
+/// The CDR fields of a queue call.
+#[derive(Clone, Debug, Default)]
+pub struct QueueCdr {
+    pub queue: String,
+    pub agent: Option<String>,
+    pub wait_ms: Option<i64>,
+    pub position: Option<i64>,
+    pub result: Option<String>,
+    pub talk_ms: Option<i64>,
 }
 
 /// A click-to-call waiting for its caller to answer.
@@ -68,7 +86,9 @@ pub enum Command {
     /// A commit finished.
     Committed { tx: TxId, reply: Message, ok: bool },
     /// A new directory snapshot, with the gateways and routes of that version.
-    Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking },
+    Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking, callcenter: CcConfig },
+    /// Questions and actions for the queue engine.
+    Callcenter(api::CcRequest, oneshot::Sender<Result<serde_json::Value, api::ApiError>>),
     /// Gateway states.
     GatewayStatus(oneshot::Sender<Vec<api::GatewayStatusView>>),
     /// Click-to-call.
@@ -145,6 +165,18 @@ pub struct Switch {
     originations: HashMap<String, Origination>,
     /// Webhook details of click-to-calls, until their CDR.
     extras: HashMap<String, Box<CallExtra>>,
+    /// The queue engine.
+    cc: callcenter::Engine,
+    /// Offers ringing: offer -> call.
+    cc_offers: HashMap<callcenter::OfferId, String>,
+    /// Offers to report failed later (unreachable agents).
+    cc_deferred: Vec<(Instant, callcenter::OfferId)>,
+    /// Queue calls.
+    queue_calls: HashMap<String, queues::QueueCall>,
+    /// Agents by the extension they answer on.
+    agent_of_ext: HashMap<String, Vec<String>>,
+    /// Agents' last bridge end, unix ms (persisted with their counters).
+    last_bridge_end: HashMap<String, u64>,
 }
 
 /// What a gateway call needs to try the next gateway.
@@ -167,7 +199,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -225,8 +257,8 @@ impl Switch {
                 trunks::routes::Action::Extension(e) => (e, d.caller_id.unwrap_or_else(|| caller.clone())),
                 trunks::routes::Action::Reject { code, reason } => return self.reply(now, ep, tx, &req, code, &reason, &[]),
                 trunks::routes::Action::Queue(q) => {
-                    tracing::warn!(route = %d.route, queue = %q, "route to a queue, but queues are not available in this build");
-                    return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+                    let presented = d.caller_id.unwrap_or_else(|| caller.clone());
+                    return self.enter_queue(now, ep, tx, req, source, &presented, &q);
                 }
                 trunks::routes::Action::Gateways(list) => {
                     // Transit (carrier to carrier) only where a route says so
@@ -496,8 +528,36 @@ impl Switch {
                 o.insert("call".into(), c.into());
             }
         }
-        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions: extensions.iter().map(|e| e.to_string()).collect(), json: body.to_string() };
+        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions: extensions.iter().map(|e| e.to_string()).collect(), queue: None, agent: None, json: body.to_string() };
         let _ = self.events.send(std::sync::Arc::new(ev));
+    }
+
+    /// Publish a queue or agent event.
+    fn publish_cc(&mut self, kind: &'static str, call: Option<&str>, queue: Option<&str>, agent: Option<&str>, mut body: serde_json::Value) {
+        self.seq += 1;
+        if let Some(o) = body.as_object_mut() {
+            o.insert("seq".into(), self.seq.into());
+            o.insert("type".into(), kind.into());
+            o.insert("ts_ms".into(), self.clock.now_ms().into());
+            if let Some(c) = call {
+                o.insert("call".into(), c.into());
+            }
+        }
+        let contact = agent.and_then(|a| self.cc.agent(a)).map(|a| a.config.contact);
+        let ev = api::LiveEvent {
+            seq: self.seq,
+            kind,
+            call: call.map(str::to_owned),
+            extensions: contact.into_iter().collect(),
+            queue: queue.map(str::to_owned),
+            agent: agent.map(str::to_owned),
+            json: body.to_string(),
+        };
+        let _ = self.events.send(std::sync::Arc::new(ev));
+    }
+
+    fn media_recording(&self, id: &str) -> bool {
+        self.media.is_recording(id)
     }
 
     fn drain_calls(&mut self, now: Instant, ep: &mut Endpoint) {
@@ -510,6 +570,9 @@ impl Switch {
                 CallEvent::Created { id, caller, callee, .. } => {
                     for p in [caller, callee] {
                         *self.active.entry(p.clone()).or_default() += 1;
+                    }
+                    for p in [caller.clone(), callee.clone()] {
+                        self.agent_busy_changed(now, &p);
                     }
                     if self.recorded.contains(caller) || self.recorded.contains(callee) {
                         self.start_recording(id);
@@ -532,6 +595,9 @@ impl Switch {
                                 self.active.remove(p);
                             }
                         }
+                    }
+                    for p in [c.caller.clone(), c.callee.clone()] {
+                        self.agent_busy_changed(now, &p);
                     }
                     let body = serde_json::json!({"caller": c.caller, "callee": c.callee, "disposition": c.disposition.as_str(), "hangup_side": c.hangup_side, "hangup_cause": c.hangup_cause});
                     let (id, caller, callee) = (c.id.clone(), c.caller.clone(), c.callee.clone());
@@ -562,7 +628,10 @@ impl Switch {
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.originations.remove(&cdr.id);
-                    let extra = self.extras.remove(&cdr.id).unwrap_or_default();
+                    let mut extra = self.extras.remove(&cdr.id).unwrap_or_default();
+                    if let Some(q) = self.queue_call_ended(now, ep, &cdr.id) {
+                        extra.queue = Some(queues::cdr_fields(&q));
+                    }
                     match self.media.take_recording(&cdr.id) {
                         // The CDR (and its webhook) wait for the file to be
                         // complete and durable; a few milliseconds.
@@ -594,9 +663,18 @@ impl Switch {
                         }
                     }
                 }
+                CallEvent::Bridged { id, .. } => {
+                    tracing::info!(call = %id, "queue call bridged to an agent");
+                    self.queue_bridged(now, ep, &id);
+                }
+                CallEvent::AgentFailed { id, code } => self.queue_agent_failed(now, ep, &id, code),
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
-                    self.media.tone(&id, None);
+                    if self.queue_calls.contains_key(&id) {
+                        self.play_moh(&id);
+                    } else {
+                        self.media.tone(&id, None);
+                    }
                     self.jobs.send(Job::CallAnswered { id, at });
                 }
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
@@ -742,7 +820,7 @@ impl Switch {
     }
 
     /// Prometheus text exposition (version 0.0.4).
-    fn metrics(&self, ep: &Endpoint) -> String {
+    fn metrics(&self, now: Instant, ep: &Endpoint) -> String {
         use std::fmt::Write;
         let mut o = String::with_capacity(2048);
         let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
@@ -770,6 +848,23 @@ impl Switch {
         gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);
         gauge("ferroswitch_store_overload_rejections_total", "INVITEs and REGISTERs refused with 503 because the store was behind.", "counter", &[(String::new(), self.store_overloads as f64)]);
         gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);
+        let mut cc_lines = self.cc_metrics(now);
+        cc_lines.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut i = 0;
+        while i < cc_lines.len() {
+            let name = cc_lines[i].0.clone();
+            let samples: Vec<(String, f64)> = cc_lines[i..].iter().take_while(|l| l.0 == name).map(|l| (l.1.clone(), l.2)).collect();
+            i += samples.len();
+            let (help, kind) = match name.as_str() {
+                "ferroswitch_agents" => ("Call-center agents by status.", "gauge"),
+                "ferroswitch_queue_members_waiting" => ("Callers waiting in the queue.", "gauge"),
+                "ferroswitch_queue_longest_wait_seconds" => ("Longest current wait in the queue.", "gauge"),
+                "ferroswitch_queue_answered_total" => ("Queue callers answered by an agent.", "counter"),
+                "ferroswitch_queue_abandoned_total" => ("Queue callers who hung up while waiting.", "counter"),
+                _ => ("Queue callers who left on a timeout.", "counter"),
+            };
+            gauge(&name, help, kind, &samples);
+        }
         if let Some(rss) = std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok())) {
             gauge("process_resident_memory_bytes", "Resident memory.", "gauge", &[(String::new(), rss * 4096.0)]);
         }
@@ -859,7 +954,11 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
-            Command::Config { directory, policy, trunking } => {
+            Command::Callcenter(req, reply) => {
+                let r = self.cc_request(now, ep, req);
+                let _ = reply.send(r);
+            }
+            Command::Config { directory, policy, trunking, callcenter } => {
                 // Carriers with digest credentials authenticate INVITEs
                 // only (never REGISTER): a directory of their own, merged
                 // under the extensions (an extension number wins).
@@ -884,6 +983,7 @@ impl Service for Switch {
                 self.max_calls = policy.max_calls;
                 self.trunks.set_gateways(now, ep, trunking.gateways);
                 self.routes = trunking.routes;
+                self.apply_cc_config(now, ep, callcenter);
             }
             Command::Originate(req, reply) => {
                 let r = self.originate(now, ep, req);
@@ -950,7 +1050,7 @@ impl Service for Switch {
                 let _ = reply.send(v);
             }
             Command::Metrics(reply) => {
-                let _ = reply.send(self.metrics(ep));
+                let _ = reply.send(self.metrics(now, ep));
             }
             Command::HangupAll => {
                 for c in self.b2bua.calls() {
@@ -984,6 +1084,10 @@ impl Service for Switch {
         if self.trunks.poll_timeout().is_some_and(|t| t <= now) {
             self.trunks.handle_timeout(now, ep);
         }
+        if self.cc_poll_timeout().is_some_and(|t| t <= now) {
+            self.cc_timeouts(now, ep);
+            self.drain_calls(now, ep);
+        }
         let now_ms = self.clock.unix_ms(now);
         let (changes, pings) = self.registrar.handle_timeout(now_ms);
         if !changes.is_empty() {
@@ -996,6 +1100,6 @@ impl Service for Switch {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let r = self.registrar.poll_timeout().map(|ms| self.clock.instant(ms));
-        [r, self.b2bua.poll_timeout(), self.next_media_check, self.trunks.poll_timeout()].into_iter().flatten().min()
+        [r, self.b2bua.poll_timeout(), self.next_media_check, self.trunks.poll_timeout(), self.cc_poll_timeout()].into_iter().flatten().min()
     }
 }

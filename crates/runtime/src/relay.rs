@@ -146,6 +146,11 @@ impl RelayPool {
         }
     }
 
+    /// Is `call` being recorded?
+    pub fn is_recording(&self, call: &str) -> bool {
+        self.relays.get(call).is_some_and(|r| r.recording)
+    }
+
     /// Play `tone` towards the A side of `call` (None stops it). It also
     /// stops by itself when the B side starts sending.
     pub fn tone(&mut self, call: &str, tone: Option<media::ToneGen>) {

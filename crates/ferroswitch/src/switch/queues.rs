@@ -1,0 +1,521 @@
+//! Call-center queues on the switch: the `callcenter` engine decides, the
+//! b2bua parks callers and rings agents, the relay plays music on hold.
+//!
+//! A caller routed to a queue is answered by the switch (parked) and
+//! joins the engine's queue. Each engine [`callcenter::Action::Offer`]
+//! becomes an INVITE to the agent's registered phones
+//! ([`b2bua::B2bua::dial_agent`]); the b2bua's `Bridged` / `AgentFailed`
+//! become `offer_answered` / `offer_failed`; a caller hanging up becomes
+//! `leave` (waiting) or `bridge_ended` (bridged). Agents' status and
+//! counters are persisted through the store worker on every change, and
+//! restored on start.
+
+use super::*;
+use callcenter::{Action, AgentStatus, Event as CcEvent, ExitCause, MemberInfo, OfferFailure, OfferId};
+
+/// What the switch keeps about one queue call.
+#[derive(Default)]
+pub(crate) struct QueueCall {
+    pub queue: String,
+    /// The offer ringing now.
+    pub offer: Option<OfferId>,
+    /// Agent ringing now or bridged.
+    pub agent: Option<String>,
+    pub position: Option<u32>,
+    pub wait_ms: Option<u64>,
+    pub result: Option<ExitCause>,
+    pub bridged: Option<Instant>,
+    pub talk_ms: Option<u64>,
+    /// Leaving for the queue's fallback: the leg ringing is not an agent.
+    pub exiting: bool,
+    /// Music for this caller.
+    pub moh: Option<media::ToneSpec>,
+}
+
+/// Queue configuration as loaded from the store.
+#[derive(Clone, Debug, Default)]
+pub struct CcConfig {
+    pub queues: Vec<callcenter::QueueConfig>,
+    pub agents: Vec<callcenter::AgentConfig>,
+    pub tiers: Vec<callcenter::Tier>,
+    /// Agents' last persisted status and counters.
+    pub status: Vec<store::AgentStatusRow>,
+}
+
+/// Load the queue configuration.
+pub async fn load(store: &store::Store) -> Result<CcConfig, store::StoreError> {
+    fn parse<T: serde::de::DeserializeOwned>(rows: Vec<store::ConfigRow>, what: &str) -> Vec<T> {
+        rows.into_iter()
+            .filter_map(|r| match serde_json::from_value(r.spec) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::error!(name = %r.name, error = %e, "stored {what} unreadable; skipped");
+                    None
+                }
+            })
+            .collect()
+    }
+    Ok(CcConfig {
+        queues: parse(store.list_configs(store::ConfigKind::Queue).await?, "queue"),
+        agents: parse(store.list_configs(store::ConfigKind::Agent).await?, "agent"),
+        tiers: parse(store.list_configs(store::ConfigKind::Tier).await?, "tier"),
+        status: store.agent_statuses().await?,
+    })
+}
+
+fn status_str(s: AgentStatus) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_status(s: &str) -> Option<AgentStatus> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// Music on hold of a queue: `tone:SPEC`, a bare tone spec, or the
+/// switch's ringback tone when the queue names none (silence would sound
+/// like a dead line).
+fn moh_spec(moh: Option<&str>, default: Option<&media::ToneSpec>) -> Option<media::ToneSpec> {
+    match moh.map(str::trim) {
+        Some("silence") => None,
+        Some(m) if !m.is_empty() => media::ToneSpec::parse(m.strip_prefix("tone:").unwrap_or(m)).or_else(|| default.cloned()),
+        _ => default.cloned(),
+    }
+}
+
+impl Switch {
+    /// Apply a (re)loaded queue configuration to the engine: new and
+    /// changed queues, agents and tiers set, missing ones removed. Agents
+    /// new to the engine get their persisted status and counters back.
+    pub(crate) fn apply_cc_config(&mut self, now: Instant, ep: &mut Endpoint, cfg: CcConfig) {
+        let tier_key = |t: &callcenter::Tier| (t.queue.clone(), t.agent.clone());
+        let want_tiers: std::collections::HashSet<_> = cfg.tiers.iter().map(tier_key).collect();
+        for t in self.cc.tiers() {
+            if !want_tiers.contains(&tier_key(&t)) {
+                let _ = self.cc.remove_tier(now, &t.queue, &t.agent);
+            }
+        }
+        let want_q: std::collections::HashSet<_> = cfg.queues.iter().map(|q| q.name.clone()).collect();
+        for q in self.cc.queues() {
+            if !want_q.contains(&q.name) {
+                let _ = self.cc.remove_queue(now, &q.name);
+            }
+        }
+        let want_a: std::collections::HashSet<_> = cfg.agents.iter().map(|a| a.name.clone()).collect();
+        for a in self.cc.agents() {
+            if !want_a.contains(&a.config.name) {
+                let _ = self.cc.remove_agent(now, &a.config.name);
+            }
+        }
+        for q in cfg.queues {
+            if self.cc.queue(&q.name) != Some(&q) {
+                self.cc.set_queue(now, q);
+            }
+        }
+        let status: HashMap<String, store::AgentStatusRow> = cfg.status.into_iter().map(|r| (r.name.clone(), r)).collect();
+        for a in cfg.agents {
+            match self.cc.agent(&a.name) {
+                Some(v) if v.config == a => {}
+                Some(_) => self.cc.set_agent(now, a),
+                None => match status.get(&a.name) {
+                    Some(row) => {
+                        let counters: callcenter::AgentCounters = serde_json::from_value(row.counters.clone()).unwrap_or_default();
+                        let st = parse_status(&row.status).unwrap_or_default();
+                        let last = (counters.last_bridge_end_ms > 0).then(|| self.clock.instant(counters.last_bridge_end_ms));
+                        self.last_bridge_end.insert(a.name.clone(), counters.last_bridge_end_ms);
+                        self.cc.restore_agent(now, a, st, counters, last);
+                    }
+                    None => self.cc.set_agent(now, a),
+                },
+            }
+        }
+        let current: HashMap<(String, String), callcenter::Tier> = self.cc.tiers().into_iter().map(|t| (tier_key(&t), t)).collect();
+        for t in cfg.tiers {
+            let same = current.get(&tier_key(&t)).is_some_and(|c| c.level == t.level && c.position == t.position && (c.state == callcenter::TierState::Standby) == (t.state == callcenter::TierState::Standby));
+            if !same {
+                if let Err(e) = self.cc.set_tier(now, t.clone()) {
+                    tracing::warn!(queue = %t.queue, agent = %t.agent, ?e, "tier not applied");
+                }
+            }
+        }
+        self.agent_of_ext.clear();
+        for a in self.cc.agents() {
+            self.agent_of_ext.entry(a.config.contact.clone()).or_default().push(a.config.name.clone());
+        }
+        self.drain_cc(now, ep);
+    }
+
+    /// A call routed to `queue`: join it, answer the caller, play music.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enter_queue(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, queue: &str) {
+        let Some(q) = self.cc.queue(queue).cloned() else {
+            tracing::warn!(%queue, "route to a queue that does not exist");
+            return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
+        };
+        let id = crate::secrets::uuid();
+        let caller_name = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        let member = MemberInfo { call_id: id.clone(), caller_number: presented.to_owned(), caller_name: caller_name.clone(), base_score: 0, call_start: now };
+        match self.cc.join(now, queue, member) {
+            Ok(j) => {
+                self.queue_calls.insert(id.clone(), QueueCall { queue: queue.to_owned(), position: Some(j.position), moh: moh_spec(q.moh.as_deref(), self.ringback.as_ref()), ..Default::default() });
+            }
+            Err(callcenter::JoinError::Dissuaded { fallback }) => {
+                tracing::info!(%queue, caller = %presented, ?fallback, "queue too long: caller dissuaded");
+                return match fallback.filter(|f| self.directory.contains_key(f)) {
+                    Some(ext) => self.ring_extension(now, ep, tx, req, source, presented, &ext),
+                    None => self.reply(now, ep, tx, &req, 486, "Busy Here", &[]),
+                };
+            }
+            Err(e) => {
+                tracing::warn!(%queue, ?e, "could not join the queue");
+                return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+            }
+        }
+        match self.b2bua.park(now, ep, &mut self.media, tx, req.clone(), source, presented, caller_name.as_deref(), queue, id.clone()) {
+            Ok(_) => {
+                tracing::info!(call = %id, caller = %presented, %queue, "caller waiting in queue");
+                self.drain_calls(now, ep);
+            }
+            Err(e) => {
+                let _ = self.cc.leave(now, &id);
+                self.queue_calls.remove(&id);
+                match e {
+                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
+                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+                }
+            }
+        }
+        self.drain_cc(now, ep);
+    }
+
+    /// Ring an extension for an INVITE (the dissuaded caller's fallback).
+    #[allow(clippy::too_many_arguments)]
+    fn ring_extension(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, ext: &str) {
+        let targets: Vec<Target> = self.registrar.lookup(ext).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
+        if targets.is_empty() {
+            return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        }
+        let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, crate::secrets::uuid()).is_err() {
+            self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// The legs ringing extension `ext` for a queue call of `caller`.
+    fn agent_legs(&self, ext: &str, caller: &str) -> Vec<b2bua::Leg> {
+        let to = format!("sip:{ext}@{}", self.domain);
+        self.registrar
+            .lookup(ext)
+            .iter()
+            .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: caller.to_owned(), dest: b.source, gateway: None, codecs: Vec::new() })
+            .collect()
+    }
+
+    pub(crate) fn play_moh(&mut self, id: &str) {
+        let spec = self.queue_calls.get(id).and_then(|q| q.moh.clone());
+        match (spec, self.b2bua.caller_payload_type(id)) {
+            (Some(spec), Some(pt)) => {
+                let ssrc = u32::from_le_bytes(crate::secrets::random_bytes::<4>());
+                self.media.tone(id, media::ToneGen::new(spec, pt, ssrc, 1));
+            }
+            _ => self.media.tone(id, None),
+        }
+    }
+
+    /// Carry out what the engine asks, until it has nothing more.
+    pub(crate) fn drain_cc(&mut self, now: Instant, ep: &mut Endpoint) {
+        let mut touched: Vec<String> = Vec::new();
+        // Bounded: a pathological configuration cannot spin the core.
+        for _ in 0..100_000 {
+            let Some(action) = self.cc.poll_action() else { break };
+            match action {
+                Action::Offer { offer, call_id, queue, agent, contact, .. } => {
+                    let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
+                    let legs = self.agent_legs(&contact, &caller);
+                    let sent = !legs.is_empty() && self.b2bua.dial_agent(now, ep, &call_id, legs);
+                    if sent {
+                        tracing::info!(call = %call_id, %queue, %agent, "offering the call to an agent");
+                        self.cc_offers.insert(offer, call_id.clone());
+                        if let Some(q) = self.queue_calls.get_mut(&call_id) {
+                            q.offer = Some(offer);
+                            q.agent = Some(agent);
+                        }
+                    } else {
+                        // Not registered (or the call is gone): a failure,
+                        // reported a moment later so an unreachable agent
+                        // cannot make the engine spin.
+                        tracing::info!(call = %call_id, %queue, %agent, "agent unreachable");
+                        self.cc_deferred.push((now + std::time::Duration::from_secs(1), offer));
+                    }
+                }
+                Action::CancelOffer { offer, call_id, agent } => {
+                    tracing::info!(call = %call_id, %agent, "offer withdrawn");
+                    self.cc_offers.remove(&offer);
+                    if let Some(q) = self.queue_calls.get_mut(&call_id) {
+                        if q.offer == Some(offer) {
+                            q.offer = None;
+                            q.agent = None;
+                            self.b2bua.cancel_agent(now, ep, &call_id);
+                            self.play_moh(&call_id);
+                        }
+                    }
+                }
+                Action::Exit { call_id, queue, cause, fallback } => {
+                    tracing::info!(call = %call_id, %queue, ?cause, ?fallback, "caller leaves the queue");
+                    let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
+                    let legs = fallback.as_deref().map(|f| self.agent_legs(f, &caller)).unwrap_or_default();
+                    if let Some(q) = self.queue_calls.get_mut(&call_id) {
+                        q.exiting = true;
+                        q.result.get_or_insert(cause);
+                    }
+                    if legs.is_empty() || !self.b2bua.dial_agent(now, ep, &call_id, legs) {
+                        self.b2bua.hangup_with(now, ep, &mut self.media, &call_id, if cause == ExitCause::Timeout { "queue_timeout" } else { "queue_exit" });
+                    }
+                }
+                Action::Event(e) => {
+                    self.on_cc_event(now, e, &mut touched);
+                }
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for a in touched {
+            self.persist_agent(&a);
+        }
+    }
+
+    fn persist_agent(&mut self, name: &str) {
+        let Some(v) = self.cc.agent(name) else { return };
+        let mut counters = v.counters.clone();
+        counters.last_bridge_end_ms = self.last_bridge_end.get(name).copied().unwrap_or(0);
+        let json = serde_json::to_string(&counters).unwrap_or_else(|_| "{}".into());
+        self.jobs.send(Job::AgentStatus { name: name.to_owned(), status: status_str(v.status), counters: json });
+    }
+
+    fn on_cc_event(&mut self, now: Instant, e: CcEvent, touched: &mut Vec<String>) {
+        let body = serde_json::to_value(&e).unwrap_or_default();
+        match &e {
+            CcEvent::MemberJoined { queue, call_id, position, .. } => {
+                if let Some(q) = self.queue_calls.get_mut(call_id) {
+                    q.position = Some(*position);
+                }
+                self.publish_cc("member_joined", Some(call_id), Some(queue), None, body);
+            }
+            CcEvent::MemberLeft { queue, call_id, cause, wait_ms, agent } => {
+                if let Some(q) = self.queue_calls.get_mut(call_id) {
+                    q.wait_ms = Some(*wait_ms);
+                    q.result.get_or_insert(*cause);
+                    if agent.is_some() {
+                        q.agent = agent.clone();
+                    }
+                }
+                self.publish_cc("member_left", Some(call_id), Some(queue), agent.as_deref(), body);
+            }
+            CcEvent::AgentOffering { queue, agent, call_id, .. } => {
+                // The screen pop: the call's own data (a click-to-call's
+                // ext_data) goes along.
+                let mut body = body;
+                if let (Some(o), Some(x)) = (body.as_object_mut(), self.extras.get(call_id).and_then(|x| x.ext_data.as_ref())) {
+                    o.insert("ext_data".into(), serde_json::from_str(x.get()).unwrap_or_default());
+                }
+                touched.push(agent.clone());
+                let (q, a, c) = (queue.clone(), agent.clone(), call_id.clone());
+                self.publish_cc("agent_offering", Some(&c), Some(&q), Some(&a), body);
+            }
+            CcEvent::Bridged { queue, agent, call_id } => {
+                if let Some(q) = self.queue_calls.get_mut(call_id) {
+                    q.bridged = Some(now);
+                    q.agent = Some(agent.clone());
+                }
+                touched.push(agent.clone());
+                let (q, a, c) = (queue.clone(), agent.clone(), call_id.clone());
+                self.publish_cc("agent_bridged", Some(&c), Some(&q), Some(&a), body);
+            }
+            CcEvent::BridgeEnded { queue, agent, call_id, talk_ms } => {
+                if let Some(q) = self.queue_calls.get_mut(call_id) {
+                    q.talk_ms = Some(*talk_ms);
+                }
+                self.last_bridge_end.insert(agent.clone(), self.clock.unix_ms(now));
+                touched.push(agent.clone());
+                let (q, a, c) = (queue.clone(), agent.clone(), call_id.clone());
+                self.publish_cc("agent_bridge_ended", Some(&c), Some(&q), Some(&a), body);
+            }
+            CcEvent::AgentStatusChanged { agent, .. } => {
+                touched.push(agent.clone());
+                let a = agent.clone();
+                self.publish_cc("agent_status", None, None, Some(&a), body);
+            }
+            CcEvent::AgentStateChanged { agent, .. } => {
+                touched.push(agent.clone());
+                let a = agent.clone();
+                self.publish_cc("agent_state", None, None, Some(&a), body);
+            }
+        }
+    }
+
+    /// A parked call's agent answered.
+    pub(crate) fn queue_bridged(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        let Some(q) = self.queue_calls.get_mut(id) else { return };
+        self.media.tone(id, None);
+        if q.exiting {
+            return;
+        }
+        if let Some(offer) = q.offer.take() {
+            self.cc_offers.remove(&offer);
+            if let Err(e) = self.cc.offer_answered(now, offer) {
+                tracing::warn!(call = %id, ?e, "agent answered an offer the engine no longer has; hanging up");
+                self.b2bua.hangup_with(now, ep, &mut self.media, id, "offer_withdrawn");
+            }
+        }
+        let record = self.cc.queue(&q.queue).is_some_and(|c| c.record);
+        if record && !self.media_recording(id) {
+            self.start_recording(id);
+        }
+        self.drain_cc(now, ep);
+    }
+
+    /// A parked call's agent leg failed.
+    pub(crate) fn queue_agent_failed(&mut self, now: Instant, ep: &mut Endpoint, id: &str, code: u16) {
+        let Some(q) = self.queue_calls.get_mut(id) else { return };
+        if q.exiting {
+            // The fallback did not answer either.
+            self.b2bua.hangup_with(now, ep, &mut self.media, id, "queue_exit");
+            return;
+        }
+        let Some(offer) = q.offer.take() else { return };
+        let agent = q.agent.take().unwrap_or_default();
+        self.cc_offers.remove(&offer);
+        let why = match code {
+            486 | 600 => OfferFailure::Busy,
+            603 => OfferFailure::Rejected,
+            0 | 408 | 480 | 487 => OfferFailure::NoAnswer,
+            _ => OfferFailure::Unreachable,
+        };
+        tracing::info!(call = %id, %agent, code, ?why, "agent did not take the call");
+        self.play_moh(id);
+        let _ = self.cc.offer_failed(now, offer, why);
+        self.drain_cc(now, ep);
+    }
+
+    /// A queue call ended: tell the engine; the CDR's queue fields.
+    pub(crate) fn queue_call_ended(&mut self, now: Instant, ep: &mut Endpoint, id: &str) -> Option<QueueCall> {
+        let bridged = self.queue_calls.get(id)?.bridged.is_some();
+        if bridged {
+            let _ = self.cc.bridge_ended(now, id);
+        } else if let Some(offer) = self.queue_calls.get_mut(id).and_then(|q| q.offer.take()) {
+            self.cc_offers.remove(&offer);
+            let _ = self.cc.leave(now, id);
+        } else {
+            let _ = self.cc.leave(now, id);
+        }
+        self.drain_cc(now, ep);
+        self.queue_calls.remove(id)
+    }
+
+    /// Offers whose failure was deferred (unreachable agents).
+    pub(crate) fn cc_timeouts(&mut self, now: Instant, ep: &mut Endpoint) {
+        if self.cc_deferred.iter().any(|(t, _)| *t <= now) {
+            let (due, later): (Vec<_>, Vec<_>) = self.cc_deferred.drain(..).partition(|(t, _)| *t <= now);
+            self.cc_deferred = later;
+            for (_, offer) in due {
+                let _ = self.cc.offer_failed(now, offer, OfferFailure::Unreachable);
+            }
+        }
+        if self.cc.poll_timeout().is_some_and(|t| t <= now) {
+            self.cc.handle_timeout(now);
+        }
+        self.drain_cc(now, ep);
+    }
+
+    pub(crate) fn cc_poll_timeout(&self) -> Option<Instant> {
+        [self.cc.poll_timeout(), self.cc_deferred.iter().map(|(t, _)| *t).min()].into_iter().flatten().min()
+    }
+
+    /// An extension's calls changed: agents on it are skipped while busy.
+    pub(crate) fn agent_busy_changed(&mut self, now: Instant, ext: &str) {
+        let Some(agents) = self.agent_of_ext.get(ext).cloned() else { return };
+        let busy = self.active.get(ext).copied().unwrap_or(0) > 0;
+        for a in agents {
+            let _ = self.cc.set_agent_busy(now, &a, busy);
+        }
+    }
+
+    /// The API's questions to the engine.
+    pub(crate) fn cc_request(&mut self, now: Instant, ep: &mut Endpoint, req: api::CcRequest) -> Result<serde_json::Value, api::ApiError> {
+        let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(api::ApiError::internal);
+        match req {
+            api::CcRequest::Agents => to_json(serde_json::to_value(self.cc.agents())),
+            api::CcRequest::Stats(q) => match self.cc.stats(now, &q) {
+                Some(s) => to_json(serde_json::to_value(s)),
+                None => Err(api::ApiError::not_found("queue")),
+            },
+            api::CcRequest::Members(q) => {
+                if self.cc.queue(&q).is_none() {
+                    return Err(api::ApiError::not_found("queue"));
+                }
+                to_json(serde_json::to_value(self.cc.members(now, &q)))
+            }
+            api::CcRequest::AgentAction(name, action) => {
+                let r = match action {
+                    api::AgentAction::Login => self.cc.set_agent_status(now, &name, AgentStatus::Available),
+                    api::AgentAction::Logout => self.cc.set_agent_status(now, &name, AgentStatus::LoggedOut),
+                    api::AgentAction::Break => self.cc.set_agent_status(now, &name, AgentStatus::OnBreak),
+                    api::AgentAction::Ready => {
+                        let keep = self.cc.agent(&name).is_some_and(|a| a.status == AgentStatus::AvailableOnDemand);
+                        let r = if keep { Ok(()) } else { self.cc.set_agent_status(now, &name, AgentStatus::Available) };
+                        r.and_then(|()| self.cc.set_agent_state(now, &name, callcenter::AgentState::Waiting))
+                    }
+                };
+                if r.is_err() {
+                    return Err(api::ApiError::not_found("agent"));
+                }
+                tracing::info!(agent = %name, ?action, "agent action");
+                self.persist_agent(&name);
+                self.drain_cc(now, ep);
+                match self.cc.agent(&name) {
+                    Some(v) => to_json(serde_json::to_value(v)),
+                    None => Err(api::ApiError::not_found("agent")),
+                }
+            }
+        }
+    }
+
+    /// Queue metrics lines.
+    pub(crate) fn cc_metrics(&self, now: Instant) -> Vec<(String, String, f64)> {
+        let mut out = Vec::new();
+        for q in self.cc.queues() {
+            if let Some(s) = self.cc.stats(now, &q.name) {
+                let l = format!("{{queue=\"{}\"}}", q.name);
+                out.push(("ferroswitch_queue_members_waiting".into(), l.clone(), f64::from(s.waiting)));
+                out.push(("ferroswitch_queue_longest_wait_seconds".into(), l.clone(), s.longest_wait_ms as f64 / 1000.0));
+                out.push(("ferroswitch_queue_answered_total".into(), l.clone(), s.answered as f64));
+                out.push(("ferroswitch_queue_abandoned_total".into(), l.clone(), s.abandoned as f64));
+                out.push(("ferroswitch_queue_timed_out_total".into(), l, s.timed_out as f64));
+            }
+        }
+        let mut by_status: HashMap<String, u32> = HashMap::new();
+        for a in self.cc.agents() {
+            *by_status.entry(status_str(a.status)).or_default() += 1;
+        }
+        for s in [AgentStatus::LoggedOut, AgentStatus::Available, AgentStatus::AvailableOnDemand, AgentStatus::OnBreak] {
+            let name = status_str(s);
+            let n = by_status.get(&name).copied().unwrap_or(0);
+            out.push(("ferroswitch_agents".into(), format!("{{status=\"{name}\"}}"), f64::from(n)));
+        }
+        out
+    }
+}
+
+/// CDR fields of a queue call.
+pub(crate) fn cdr_fields(q: &QueueCall) -> QueueCdr {
+    let result = q.result.map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+    QueueCdr {
+        queue: q.queue.clone(),
+        agent: q.agent.clone().filter(|_| q.bridged.is_some()),
+        wait_ms: q.wait_ms.map(|w| w as i64),
+        position: q.position.map(i64::from),
+        result,
+        talk_ms: q.talk_ms.map(|t| t as i64),
+    }
+}
