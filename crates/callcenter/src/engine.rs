@@ -582,7 +582,9 @@ impl Engine {
     pub fn offer_answered(&mut self, now: Instant, offer: OfferId) -> Result<(), Error> {
         self.touch(now);
         let o = self.end_offer(offer).ok_or(Error::NoOffer)?;
-        let others: Vec<OfferId> = self.members.get(&o.member).map(|m| m.offers.clone()).unwrap_or_default();
+        // Taken out first: cancelling one by one from the member's list
+        // would be quadratic for ring-all.
+        let others: Vec<OfferId> = self.members.get_mut(&o.member).map(|m| std::mem::take(&mut m.offers)).unwrap_or_default();
         for other in others {
             self.cancel_offer(other, now, true);
         }
