@@ -448,6 +448,9 @@ impl Engine {
             }
         }
         self.set_status(aid, status, now);
+        if is_avail(status) && self.agents.get(&aid).is_some_and(|a| a.state == AgentState::Idle) {
+            self.set_state(aid, AgentState::Waiting);
+        }
         self.refresh_agent(aid, now);
         self.dispatch(now);
         Ok(())

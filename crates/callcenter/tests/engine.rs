@@ -813,7 +813,30 @@ fn on_demand_goes_idle_after_a_call() {
     h.no_offer();
     let now = h.now;
     h.e.set_agent_state(now, "a", AgentState::Waiting).unwrap();
-    assert_eq!(h.one_offer().call, "m2");
+    let o = h.one_offer();
+    assert_eq!(o.call, "m2");
+    h.answer(&o);
+    h.end("m2");
+    assert_eq!(h.view("a").state, AgentState::Idle);
+    // Setting the status again also readies it.
+    h.join("q", "m3");
+    h.no_offer();
+    h.status("a", AgentStatus::AvailableOnDemand);
+    assert_eq!(h.one_offer().call, "m3");
+}
+
+#[test]
+fn idle_agents_are_not_offered() {
+    let mut h = three(Strategy::TopDown);
+    let now = h.now;
+    h.e.set_agent_state(now, "a", AgentState::Idle).unwrap();
+    // Engine states cannot be set from outside.
+    h.e.set_agent_state(now, "b", AgentState::InQueueCall).unwrap();
+    assert_eq!(h.view("b").state, AgentState::Waiting);
+    h.join("q", "m1");
+    assert_eq!(h.one_offer().agent, "b");
+    h.status("a", AgentStatus::Available);
+    assert_eq!(h.view("a").state, AgentState::Waiting);
 }
 
 #[test]
