@@ -448,6 +448,9 @@ impl Engine {
             }
         }
         self.set_status(aid, status, now);
+        if is_avail(status) && self.agents.get(&aid).is_some_and(|a| a.state == AgentState::Idle) {
+            self.set_state(aid, AgentState::Waiting);
+        }
         self.refresh_agent(aid, now);
         self.dispatch(now);
         Ok(())
@@ -582,7 +585,9 @@ impl Engine {
     pub fn offer_answered(&mut self, now: Instant, offer: OfferId) -> Result<(), Error> {
         self.touch(now);
         let o = self.end_offer(offer).ok_or(Error::NoOffer)?;
-        let others: Vec<OfferId> = self.members.get(&o.member).map(|m| m.offers.clone()).unwrap_or_default();
+        // Taken out first: cancelling one by one from the member's list
+        // would be quadratic for ring-all.
+        let others: Vec<OfferId> = self.members.get_mut(&o.member).map(|m| std::mem::take(&mut m.offers)).unwrap_or_default();
         for other in others {
             self.cancel_offer(other, now, true);
         }

@@ -29,6 +29,62 @@
 //!
 //! What it does not own: SIP, media (music on hold, announcements), the
 //! store, the REST API.
+//!
+//! # Design
+//!
+//! **Indexes.** Each queue keeps ordered indexes that every state change
+//! updates, so a dispatch decision is a couple of `BTreeMap` look-ups
+//! (O(log n)) instead of a scan:
+//!
+//! - `members`: all waiting members by a time-invariant key
+//!   `(start − base_score, join sequence)`, where `start` is the join time
+//!   (`TimeBase::Queue`) or the call start (`TimeBase::System`). The score
+//!   `base_score + seconds since start` grows at the same rate for every
+//!   member, so ordering by this key is ordering by score (highest first),
+//!   ties in join order; `MemberView::score` is derived from it.
+//! - `offerable`: the subset that may receive an offer now (not being
+//!   offered; for ring-all always; for ring-progressively also when its
+//!   next step is due).
+//! - `eligible`: the agents that may be offered a member of this queue now
+//!   (status Available / On Demand, state Waiting, not busy, no offer or
+//!   bridge, delays and wrap-up over, tier not Standby, all the queue's
+//!   skills), keyed `(major level, metric, level, position, agent)` where
+//!   the metric is the strategy's (last bridge end for longest-idle, talk
+//!   time, answered calls; 0 for the tier-order strategies) and the major
+//!   level is the tier level except for the metric strategies without tier
+//!   rules. An agent in several queues sits in each queue's index and
+//!   leaves all of them the moment it is offered.
+//! - `by_join` (join time: tier-rule waits and no-agent timeouts) and
+//!   per-level counts of tiers and of Available agents (lowest level,
+//!   `tier_rule_no_agent_no_wait`), and the count of present agents.
+//!
+//! Every input marks the queues it may affect dirty; after the input the
+//! engine dispatches dirty queues (the one with the best-placed member
+//! first): take the best offerable member, take the first eligible agent
+//! the strategy and tier rules allow (round-robin continues after the last
+//! agent offered within the lowest eligible level; random picks uniformly
+//! within the lowest eligible level from the engine's splitmix64
+//! generator), offer, repeat until either index is empty. With tier rules
+//! allowed levels shrink monotonically with the level, so a member that
+//! cannot have the first eligible agent cannot have any; if the oldest
+//! member cannot, nobody can and dispatch stops at once.
+//!
+//! **Timers.** One `BTreeMap<(Instant, seq), Timer>` table; `poll_timeout`
+//! is its first key. Timers: max wait, no-agent (one per queue for members
+//! already waiting when the last agent left, one per member joining
+//! later), ring timeout, agent ready (end of the later of a
+//! reject/busy/no-answer delay and wrap-up), tier-rule level waits (the
+//! member's next level threshold, rescheduled when it fires),
+//! ring-progressively steps and abandoned-member expiry. Timers whose
+//! owner goes away are removed eagerly where the key is at hand (offers,
+//! members, agents) and every handler re-checks its condition against the
+//! current state, so a stale timer is harmless.
+//!
+//! **Wait estimate** (dissuading, `QueueStats::estimated_wait`):
+//! `(members ahead + 1) × average talk time of the queue's last 20 calls
+//! (60 s with no history) / max(1, agents present)`, in whole seconds.
+
+#![warn(missing_docs)]
 
 mod engine;
 
