@@ -174,6 +174,7 @@ mod tests {
             packets_to_b: 0,
             gateway: None,
             recording: None,
+            ..Default::default()
         };
         let b = body(&cdr, Some(&raw), None);
         assert!(b.contains("\"ext_data\":{\"crm\":  [1, 2.50, \"x\"]}"), "{b}");

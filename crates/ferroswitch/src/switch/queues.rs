@@ -87,6 +87,7 @@ impl Switch {
     /// changed queues, agents and tiers set, missing ones removed. Agents
     /// new to the engine get their persisted status and counters back.
     pub(crate) fn apply_cc_config(&mut self, now: Instant, ep: &mut Endpoint, cfg: CcConfig) {
+        self.cc.set_wall_clock(now, self.clock.unix_ms(now));
         let tier_key = |t: &callcenter::Tier| (t.queue.clone(), t.agent.clone());
         let want_tiers: std::collections::HashSet<_> = cfg.tiers.iter().map(tier_key).collect();
         for t in self.cc.tiers() {
@@ -288,7 +289,9 @@ impl Switch {
     fn persist_agent(&mut self, name: &str) {
         let Some(v) = self.cc.agent(name) else { return };
         let mut counters = v.counters.clone();
-        counters.last_bridge_end_ms = self.last_bridge_end.get(name).copied().unwrap_or(0);
+        if counters.last_bridge_end_ms == 0 {
+            counters.last_bridge_end_ms = self.last_bridge_end.get(name).copied().unwrap_or(0);
+        }
         let json = serde_json::to_string(&counters).unwrap_or_else(|_| "{}".into());
         self.jobs.send(Job::AgentStatus { name: name.to_owned(), status: status_str(v.status), counters: json });
     }

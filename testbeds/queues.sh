@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Issue 7 (call-center queues), end to end with real peers:
+#  1. a baresip caller dials the queue number, hears music on hold, an agent
+#     logs in over the API, gets the screen pop on the WebSocket, its
+#     auto-answering baresip is bridged; audio checked both ways; the CDR
+#     names the queue, the agent, the wait and the position;
+#  2. sipp as a carrier sends calls one after another into a round-robin
+#     queue of three baresip agents, one of which never answers: the calls
+#     go round in tier order, the silent agent is skipped after its ring
+#     timeout and put On Break (max_no_answer 1), and stays so across a
+#     kill -9;
+#  3. a queue with no agent: the caller is hung up at max_wait_time, CDR
+#     says timeout.
+source "$(dirname "$0")/lib.sh"
+
+start_switch queues --set directory.first_run_extensions=
+for e in 1000 1001 1002 1003 1009; do eval "P$e=\$(new_extension $e)"; done
+python3 "$ROOT/testbeds/tones.py" make "$OUT/q_caller.wav" 1000 9
+python3 "$ROOT/testbeds/tones.py" make "$OUT/q_agent.wav" 440 30
+
+# --- 1. music on hold, screen pop, bridge, audio, CDR --------------------------
+api POST /v1/queues '{"name":"support","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":10}' >/dev/null
+api POST /v1/agents '{"name":"1000","contact":"1000","wrap_up_time":0}' >/dev/null
+api POST /v1/tiers '{"queue":"support","agent":"1000"}' >/dev/null
+api POST /v1/routes '{"name":"support-line","destination_prefix":"7000","source":"any","action":{"queue":"support"}}' >/dev/null
+start_baresip q_agent 1000 "$P1000" udp auto "$OUT/q_agent.wav"
+start_baresip q_caller 1009 "$P1009" udp manual "$OUT/q_caller.wav"; CALLER_CTRL=$BARESIP_CTRL
+check "caller and agent registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1009"
+rm -f "$OUT"/q_*.jsonl.ready
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "queue=support" collect "$OUT/q_events.jsonl" 40 agent_bridge_ended & WS_PID=$!
+wait_for 5 test -e "$OUT/q_events.jsonl.ready"
+baresip_cmd "$CALLER_CTRL" dial "sip:7000@$DOMAIN" >/dev/null
+waiting() { # waiting QUEUE N [MIN_WAIT_MS]
+  api GET "/v1/queues/$1/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s); sys.exit(0 if s["waiting"] == int(sys.argv[1]) and s["longest_wait_ms"] >= int(sys.argv[2]) else 1)' "$2" "${3:-0}"
+}
+check "the caller waits in the queue (no agent logged in)" wait_for 10 waiting support 1 2500
+check "GET /v1/queues/support/members lists the caller"    bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/queues/support/members | grep -q '\"caller_number\":\"1009\"'"
+check "agent login over the API"                           bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/agents/1000/login | grep -q '\"status\":\"Available\"'"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+check "screen pop, bridge and hang-up events in order" bash -c "$(declare -f wait_for gone); wait_for 40 gone $WS_PID; python3 - '$OUT/q_events.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+types = [e['type'] for e in evs]
+print(types)
+want = ['member_joined', 'agent_offering', 'agent_bridged', 'member_left', 'agent_bridge_ended']
+it = iter(types)
+assert all(w in it for w in want), types
+pop = [e for e in evs if e['type'] == 'agent_offering'][0]
+assert (pop['agent'], pop['queue'], pop['caller_number']) == ('1000', 'support', '1009'), pop
+left = [e for e in evs if e['type'] == 'member_left'][0]
+assert left['cause'] == 'answered' and left['wait_ms'] >= 2500, left
+seqs = [e['seq'] for e in evs]
+assert seqs == sorted(seqs), seqs
+PY"
+cdr_q() { api GET "/v1/cdrs?queue=$1&limit=1" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+print(c)
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    if v.startswith(">="):
+        assert c[k] is not None and c[k] >= int(v[2:]), (k, c[k])
+    else:
+        assert str(c[k]) == v, (k, c[k])' "${@:2}"; }
+check "CDR: queue, agent, wait, position, talk time" wait_for 20 cdr_q support queue=support agent=1000 queue_result=answered queue_position=1 queue_wait_ms=">=2500" talk_ms=">=1000" disposition=answered caller=1009 callee=support
+rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+CREC=$(rec q_caller dec)
+CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*seconds=//')
+check "the caller heard music on hold (600 Hz) while waiting" env TONES_FROM=0.3 TONES_TO=2.0 python3 "$ROOT/testbeds/tones.py" detect "$CREC" 600 440
+check "... then the agent (440 Hz)"                          env TONES_FROM="$(python3 -c "print(max(0, ${CSECS:-0} - 2))")" python3 "$ROOT/testbeds/tones.py" detect "$CREC" 440 600
+check "the agent heard the caller (1000 Hz)"                  python3 "$ROOT/testbeds/tones.py" detect "$(rec q_agent dec)" 1000 600
+check "agent back to Waiting after the call, one call counted" bash -c "$(declare -f api wait_for); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 5 bash -c \"\$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/agents/1000 | python3 -c 'import json,sys; a=json.load(sys.stdin)[\\\"live\\\"]; print(a); sys.exit(0 if (a[\\\"state\\\"], a[\\\"calls_answered\\\"]) == (\\\"Waiting\\\", 1) else 1)'\""
+api POST /v1/agents/1000/logout >/dev/null
+
+# --- 2. round-robin over three agents, one never answers -------------------
+api POST /v1/queues '{"name":"sales","strategy":"round-robin","agent_ring_timeout":3,"moh":"silence"}' >/dev/null
+for a in 1001 1002 1003; do
+  api POST /v1/agents "{\"name\":\"$a\",\"contact\":\"$a\",\"wrap_up_time\":0,\"max_no_answer\":1,\"no_answer_delay_time\":0}" >/dev/null
+  api POST /v1/tiers "{\"queue\":\"sales\",\"agent\":\"$a\",\"position\":$((a - 1000))}" >/dev/null
+done
+api POST /v1/gateways '{"name":"carrier","proxy":"127.0.0.2:5060","inbound":["127.0.0.2/32"]}' >/dev/null
+api POST /v1/routes '{"name":"sales-did","destination_prefix":"4930777","source":"gateway","action":{"queue":"sales"}}' >/dev/null
+start_baresip q_a1001 1001 "$P1001" udp auto
+start_baresip q_a1002 1002 "$P1002" udp auto
+start_baresip q_a1003 1003 "$P1003" udp manual
+check "three agents registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1001 && wait_for 10 registered 1002 && wait_for 10 registered 1003"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "agent=1003" collect "$OUT/q_1003.jsonl" 120 none & WS1003=$!
+wait_for 5 test -e "$OUT/q_1003.jsonl.ready"
+for a in 1001 1002 1003; do api POST "/v1/agents/$a/login" >/dev/null; done
+echo "SEQUENTIAL" >"$OUT/q_carrier.csv"; echo "4930111222;carrier.test" >>"$OUT/q_carrier.csv"
+carrier_call() { # one call into the sales queue, hung up by the carrier 5 s after the (switch's) answer
+  sipp -sf "$SCEN/carrier_hold.xml" -d 5000 "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49307770001 -inf "$OUT/q_carrier.csv" \
+       -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/q_carrier.err" >"$OUT/q_carrier.log" 2>&1
+}
+agents_of_calls() { # the agents of the sales queue's CDRs, oldest first
+  api GET "/v1/cdrs?queue=sales&limit=20" | python3 -c 'import json,sys; print(" ".join(str(c["agent"]) for c in reversed(json.load(sys.stdin)["items"])))'
+}
+cdrs_are() { [ "$(agents_of_calls)" = "$1" ]; }
+check "call 1 answered"                 carrier_call
+check "... by 1001 (first in tier order)" wait_for 5 cdrs_are "1001"
+check "call 2 answered"                 carrier_call
+check "... by 1002 (next in turn)"      wait_for 5 cdrs_are "1001 1002"
+check "call 3 answered after 1003 rang out" carrier_call
+check "... by 1001: 1003 skipped"       wait_for 5 cdrs_are "1001 1002 1001"
+status_is() { api GET "/v1/agents/$1" | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a); sys.exit(0 if a["status"] == sys.argv[1] and a["no_answer_count"] >= int(sys.argv[2]) else 1)' "$2" "${3:-0}"; }
+check "1003 went On Break after max_no_answer (1)" status_is 1003 "On Break" 1
+kill "$WS1003" 2>/dev/null
+check "1003's own event stream: its login, the offer (screen pop), On Break" bash -c "python3 - '$OUT/q_1003.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print([(e['type'], e.get('status') or e.get('state') or e.get('queue')) for e in evs])
+assert all(e.get('agent') == '1003' for e in evs), evs
+st = [e['status'] for e in evs if e['type'] == 'agent_status']
+assert st[0] == 'Available' and st[-1] == 'On Break', st
+offers = [e for e in evs if e['type'] == 'agent_offering']
+assert len(offers) == 1 and offers[0]['queue'] == 'sales' and offers[0]['caller_number'] == '4930111222', offers
+PY"
+check "call 4 answered"                 carrier_call
+check "... by 1002: On Break agents are not offered" wait_for 5 cdrs_are "1001 1002 1001 1002"
+check "queue stats: 4 answered, none waiting" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/queues/sales/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s); sys.exit(0 if (s[\"answered\"], s[\"waiting\"], s[\"agents_on_break\"], s[\"agents_available\"]) == (4, 0, 1, 2) else 1)'"
+check "metrics: agents by status and queue counters" bash -c "curl -sf -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics | grep -q 'ferroswitch_agents{status=\"On Break\"} 1' && curl -sf -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics | grep -q 'ferroswitch_queue_answered_total{queue=\"sales\"} 4'"
+restart_switch KILL
+check "after kill -9: 1003 still On Break, counters kept" wait_for 5 status_is 1003 "On Break" 1
+check "after kill -9: 1001's answered calls kept" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/agents/1001 | python3 -c 'import json,sys; a=json.load(sys.stdin)[\"live\"]; print(a); sys.exit(0 if (a[\"status\"], a[\"calls_answered\"]) == (\"Available\", 2) else 1)'"
+
+# --- 3. nobody to answer: max_wait_time -------------------------------------
+api POST /v1/queues '{"name":"night","max_wait_time":2,"moh":"silence"}' >/dev/null
+api POST /v1/routes '{"name":"night-did","destination_prefix":"4930888","source":"gateway","action":{"queue":"night"}}' >/dev/null
+timeout_call() {
+  sipp -sf "$SCEN/carrier_wait_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49308880001 -inf "$OUT/q_carrier.csv" \
+       -m 1 -timeout 15 -timeout_error -nostdin -trace_err -error_file "$OUT/q_night.err" >"$OUT/q_night.log" 2>&1
+}
+check "the switch hangs up a caller nobody answers at max_wait_time" timeout_call
+check "CDR: queue night, result timeout, waited about 2 s" wait_for 5 cdr_q night queue=night queue_result=timeout agent=None queue_wait_ms=">=1900" hangup_side=system
+check "the switch is still up" alive
+summary queues
