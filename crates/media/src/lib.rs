@@ -12,14 +12,21 @@
 //!   streams keep their length and both channels stay aligned: recordings
 //!   neither speed up nor drop silence or early media.
 //! * [`wav`]: the RIFF/WAVE header for 16-bit PCM.
+//! * [`dtmf`]: RFC 4733 telephone events to digits (each once), SIP INFO digits.
+//! * [`player`]: tones and prompts as G.711 RTP; [`prompt`]: audio files
+//!   decoded (symphonia) and resampled to 8 kHz mono once.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dtmf;
 pub mod g711;
+pub mod player;
+pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod tone;
 pub mod wav;
 
 pub use recorder::{Recorder, Side};
+pub use player::{Player, PromptPlayer};
 pub use tone::{ToneGen, ToneSpec};
