@@ -132,5 +132,46 @@ timeout_call() {
 }
 check "the switch hangs up a caller nobody answers at max_wait_time" timeout_call
 check "CDR: queue night, result timeout, waited about 2 s" wait_for 5 cdr_q night queue=night queue_result=timeout agent=None queue_wait_ms=">=1900" hangup_side=system
+
+# --- 4. IVR menu: a digit lands the caller in the right queue -----------------
+# The prompt is a 16 kHz WAV (decoded and resampled once at load); choice 1
+# is the support queue, where agent 1000 is logged in again.
+mkdir -p "$DATA/prompts"
+python3 - "$DATA/prompts/welcome.wav" <<'PY'
+import math, struct, sys, wave
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+    w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 500 * i / 16000))) for i in range(int(1.5 * 16000))))
+PY
+api POST /v1/ivrs '{"name":"main","prompt":"welcome.wav","timeout":10,"choices":{"1":{"queue":"support"},"2":{"extension":"1001"}}}' >/dev/null
+api POST /v1/routes '{"name":"menu-line","destination_prefix":"7100","source":"any","action":{"ivr":"main"}}' >/dev/null
+api POST /v1/agents/1000/login >/dev/null
+check "caller and agent registered again" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1009"
+rm -f "$OUT/q_ivr.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=ivr_entered,dtmf,ivr_choice,member_joined" collect "$OUT/q_ivr.jsonl" 40 member_joined & WSIVR=$!
+wait_for 5 test -e "$OUT/q_ivr.jsonl.ready"
+rm -rf "$OUT/q_caller.baresip/snd/"*
+baresip_cmd "$CALLER_CTRL" dial "sip:7100@$DOMAIN" >/dev/null
+in_menu_for() { # in_menu_for MS: the caller's call was answered at least MS ago
+  api GET /v1/calls | python3 -c 'import json,sys,time; c=[c for c in json.load(sys.stdin)["items"] if c["callee"] == "main" and c.get("answer_ms")]; print(c); sys.exit(0 if c and time.time()*1000 - c[0]["answer_ms"] >= int(sys.argv[1]) else 1)' "$1"
+}
+check "the IVR answers the caller" wait_for 10 in_menu_for 1700
+baresip_cmd "$CALLER_CTRL" sndcode 1 >/dev/null
+check "events: menu entered, digit 1, choice queue support, joined" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WSIVR; python3 - '$OUT/q_ivr.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+t = [e['type'] for e in evs]
+assert t[0] == 'ivr_entered' and evs[0]['menu'] == 'main', t
+assert [e['digit'] for e in evs if e['type'] == 'dtmf'] == ['1'], evs
+ch = [e for e in evs if e['type'] == 'ivr_choice'][0]
+assert ch['target'] == {'queue': 'support'}, ch
+assert t[-1] == 'member_joined' and evs[-1]['queue'] == 'support', t
+PY"
+check "CDR: through the menu into support, answered by 1000" wait_for 20 cdr_q support queue=support agent=1000 queue_result=answered caller=1009 callee=main
+CREC=$(rec q_caller dec)
+check "the caller heard the menu prompt (500 Hz, resampled from 16 kHz)" env TONES_FROM=0.2 TONES_TO=1.4 python3 "$ROOT/testbeds/tones.py" detect "$CREC" 500 440
+CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*seconds=//')
+check "... then the agent (440 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${CSECS:-0} - 2))")" python3 "$ROOT/testbeds/tones.py" detect "$CREC" 440 500
 check "the switch is still up" alive
 summary queues

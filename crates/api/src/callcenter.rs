@@ -152,6 +152,44 @@ fn check_tier(spec: Value) -> Result<Tier, ApiError> {
     Ok(t)
 }
 
+fn check_name_field(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+*#-_.".contains(&b)) {
+        return Err(ApiError::invalid(field, "1 to 64 of letters, digits, + * # - _ ."));
+    }
+    Ok(())
+}
+
+fn check_ivr(spec: Value) -> Result<callcenter::ivr::Menu, ApiError> {
+    use callcenter::ivr::Target;
+    let m: callcenter::ivr::Menu = parse_spec(spec)?;
+    if m.prompt.is_empty() || m.prompt.len() > 256 {
+        return Err(ApiError::invalid("prompt", "a prompt: tone:FREQ@ON/OFF, or an audio file (1 to 256 characters)"));
+    }
+    if m.invalid_prompt.as_ref().is_some_and(|p| p.is_empty() || p.len() > 256) {
+        return Err(ApiError::invalid("invalid_prompt", "1 to 256 characters"));
+    }
+    if !(1..=60).contains(&m.timeout) || !(1..=30).contains(&m.inter_digit_timeout) {
+        return Err(ApiError::invalid(if (1..=60).contains(&m.timeout) { "inter_digit_timeout" } else { "timeout" }, "timeout 1 to 60 s, inter_digit_timeout 1 to 30 s"));
+    }
+    if !(1..=16).contains(&m.max_digits) || m.retries > 10 {
+        return Err(ApiError::invalid(if m.retries > 10 { "retries" } else { "max_digits" }, "max_digits 1 to 16, retries 0 to 10"));
+    }
+    if m.choices.is_empty() || m.choices.len() > 100 {
+        return Err(ApiError::invalid("choices", "1 to 100 choices"));
+    }
+    for (k, t) in m.choices.iter().map(|(k, t)| (k.as_str(), t)).chain(m.on_failure.iter().map(|t| ("on_failure", t))) {
+        if k != "on_failure" && (k.is_empty() || k.len() > m.max_digits as usize || !k.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')) {
+            return Err(ApiError::invalid("choices", format!("{k:?}: 1 to max_digits of 0-9 * #")));
+        }
+        let field = if k == "on_failure" { "on_failure".to_owned() } else { format!("choices.{k}") };
+        match t {
+            Target::Extension(x) | Target::Queue(x) | Target::Ivr(x) => check_name_field(&field, x)?,
+            Target::Hangup => {}
+        }
+    }
+    Ok(m)
+}
+
 fn body_with_name(mut body: Map<String, Value>, name: &str) -> Value {
     body.insert("name".into(), Value::String(name.to_owned()));
     Value::Object(body)
@@ -244,6 +282,11 @@ async fn patch(st: ApiState, kind: ConfigKind, name: &str, what: &str, patch: Ma
             a.name = name.to_owned();
             to_value(&a)?
         }
+        ConfigKind::Ivr => {
+            let mut m = check_ivr(spec)?;
+            m.name = name.to_owned();
+            to_value(&m)?
+        }
         _ => {
             let mut t = check_tier(spec)?;
             let (q, a) = name.split_once('/').unwrap_or((name, ""));
@@ -269,7 +312,7 @@ async fn remove(st: ApiState, kind: ConfigKind, name: &str, what: &str) -> Resul
     if !st.store.delete_config(kind, name).await? {
         return Err(ApiError::not_found(what));
     }
-    if kind != ConfigKind::Tier {
+    if matches!(kind, ConfigKind::Queue | ConfigKind::Agent) {
         // A queue's or agent's tiers go with it.
         let prefix_q = format!("{name}/");
         let suffix_a = format!("/{name}");
@@ -366,6 +409,49 @@ pub async fn agent_action(State(st): State<ApiState>, p: Result<Path<(String, St
         return Err(ApiError::not_found("agent"));
     }
     Ok(Json(st.control.callcenter(CcRequest::AgentAction(name, action)).await?))
+}
+
+/// Create an IVR menu: a prompt, digits collected with timeouts and
+/// retries, each choice going to an extension, a queue, another menu or a
+/// hang-up. Routes reach it with `{"action": {"ivr": NAME}}`.
+#[utoipa::path(post, path = "/v1/ivrs", request_body = Object,
+    responses((status = 201, body = ConfigView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn create_ivr(State(st): State<ApiState>, body: Result<Json<Map<String, Value>>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let name = name_of(&body)?;
+    let m = check_ivr(Value::Object(body))?;
+    let row = st.store.create_config(ConfigKind::Ivr, &name, 0, &to_value(&m)?, (st.now_ms)()).await?;
+    st.control.directory_changed().await;
+    Ok((StatusCode::CREATED, Json(view(row))).into_response())
+}
+
+/// IVR menus, by name.
+#[utoipa::path(get, path = "/v1/ivrs", params(Paging), responses((status = 200, body = ConfigPage), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn list_ivrs(State(st): State<ApiState>, p: Result<Query<Paging>, QueryRejection>) -> Result<Json<ConfigPage>, ApiError> {
+    list(st, p, ConfigKind::Ivr).await
+}
+
+/// One IVR menu.
+#[utoipa::path(get, path = "/v1/ivrs/{name}", params(("name" = String, Path)), responses((status = 200, body = ConfigView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_ivr(State(st): State<ApiState>, name: Result<Path<String>, PathRejection>) -> Result<Json<ConfigView>, ApiError> {
+    let Path(name) = name?;
+    Ok(Json(get_one(&st, ConfigKind::Ivr, &name, "IVR menu").await?))
+}
+
+/// Change an IVR menu (JSON merge patch).
+#[utoipa::path(patch, path = "/v1/ivrs/{name}", params(("name" = String, Path)), request_body = Object,
+    responses((status = 200, body = ConfigView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn patch_ivr(State(st): State<ApiState>, name: Result<Path<String>, PathRejection>, body: Result<Json<Map<String, Value>>, JsonRejection>) -> Result<Json<ConfigView>, ApiError> {
+    let Path(name) = name?;
+    let Json(body) = body?;
+    Ok(Json(patch(st, ConfigKind::Ivr, &name, "IVR menu", body).await?))
+}
+
+/// Delete an IVR menu.
+#[utoipa::path(delete, path = "/v1/ivrs/{name}", params(("name" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete_ivr(State(st): State<ApiState>, name: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
+    let Path(name) = name?;
+    remove(st, ConfigKind::Ivr, &name, "IVR menu").await
 }
 
 /// Put an agent in a queue.

@@ -115,6 +115,7 @@ pub struct ApiState {
         callcenter::queue_stats, callcenter::queue_members,
         callcenter::create_agent, callcenter::list_agents, callcenter::get_agent, callcenter::patch_agent, callcenter::delete_agent, callcenter::agent_action,
         callcenter::create_tier, callcenter::list_tiers, callcenter::get_tier, callcenter::patch_tier, callcenter::delete_tier,
+        callcenter::create_ivr, callcenter::list_ivrs, callcenter::get_ivr, callcenter::patch_ivr, callcenter::delete_ivr,
     ),
     components(schemas(
         Health, LogLevel, error::ErrorBody, error::ErrorDetail,
@@ -281,6 +282,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/agents/{name}", get(callcenter::get_agent).patch(callcenter::patch_agent).delete(callcenter::delete_agent))
         .route("/v1/agents/{name}/{action}", axum::routing::post(callcenter::agent_action))
         .route("/v1/tiers", get(callcenter::list_tiers).post(callcenter::create_tier))
+        .route("/v1/ivrs", get(callcenter::list_ivrs).post(callcenter::create_ivr))
+        .route("/v1/ivrs/{name}", get(callcenter::get_ivr).patch(callcenter::patch_ivr).delete(callcenter::delete_ivr))
         .route("/v1/tiers/{queue}/{agent}", get(callcenter::get_tier).patch(callcenter::patch_tier).delete(callcenter::delete_tier))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

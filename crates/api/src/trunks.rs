@@ -163,6 +163,8 @@ pub enum RouteAction {
     Gateways(Vec<String>),
     /// Put the caller in this queue.
     Queue(String),
+    /// Send the caller to this IVR menu.
+    Ivr(String),
     /// Refuse with this SIP status.
     Reject {
         /// 400–699.
@@ -403,6 +405,7 @@ fn check_route(spec: serde_json::Value) -> Result<RouteSpec, ApiError> {
         RouteAction::Extension(e) if e.is_empty() || e.len() > store::MAX_NUMBER_LEN => return Err(ApiError::invalid("action.extension", "an extension number")),
         RouteAction::Gateways(g) if g.is_empty() || g.len() > 16 => return Err(ApiError::invalid("action.gateways", "1 to 16 gateway names")),
         RouteAction::Queue(q) if q.is_empty() || q.len() > 64 => return Err(ApiError::invalid("action.queue", "a queue name")),
+        RouteAction::Ivr(m) if m.is_empty() || m.len() > 64 => return Err(ApiError::invalid("action.ivr", "an IVR menu name")),
         RouteAction::Reject { code, .. } if !(400..=699).contains(code) => return Err(ApiError::invalid("action.reject.code", "400 to 699")),
         _ => {}
     }

@@ -207,6 +207,14 @@ pub enum CallEvent {
         /// When.
         at: Instant,
     },
+    /// A digit from a parked caller by SIP INFO (RFC 4733 digits come
+    /// from the media relay).
+    Dtmf {
+        /// Call UUID.
+        id: String,
+        /// 0-9, *, #, A-D.
+        digit: char,
+    },
     /// A parked call's agent leg failed with `code` (408: rang out or no
     /// response); the caller stays parked.
     AgentFailed {

@@ -87,6 +87,7 @@
 #![warn(missing_docs)]
 
 mod engine;
+pub mod ivr;
 
 pub use engine::Engine;
 

@@ -145,6 +145,7 @@ struct ControlImpl {
     draining: Arc<AtomicBool>,
     store: store::Store,
     realm: String,
+    prompts_dir: std::path::PathBuf,
 }
 
 impl api::Control for ControlImpl {
@@ -208,7 +209,7 @@ impl api::Control for ControlImpl {
     }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
-            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store).await) {
+            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store, &self.prompts_dir).await) {
                 (Ok(snap), Ok(trunking), Ok(callcenter)) => {
                     self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking, callcenter }).await;
                     tracing::info!(version = snap.version, "configuration applied after an API write");
@@ -341,7 +342,9 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
         user_agent: cfg.user_agent(),
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
-    let media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+    let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+    let (relay_events_tx, mut relay_events) = tokio::sync::mpsc::unbounded_channel();
+    media.set_events(relay_events_tx);
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
     let contact_host = match media_ip {
@@ -361,6 +364,17 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     };
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
+    {
+        // Digits and finished prompts from the relays, to the core.
+        let handle = started.handle.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = relay_events.recv().await {
+                if !handle.command(Command::Media(ev)).await {
+                    break;
+                }
+            }
+        });
+    }
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());
     let default_webhook = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
     let recording_base = if cfg.webhooks.recording_url_base.is_empty() { format!("http://{}/v1/recordings", cfg.http.listen) } else { cfg.webhooks.recording_url_base.clone() };
@@ -373,9 +387,9 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
     let trunking = trunk_config::load(&store).await?;
-    let callcenter = switch::load_callcenter(&store).await?;
+    let callcenter = switch::load_callcenter(&store, &cfg.data_dir.join("prompts")).await?;
     started.handle.command(Command::Config { directory, policy: persist::policy_of(&snapshot.extensions), trunking, callcenter }).await;
-    tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version));
+    tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version, cfg.data_dir.join("prompts")));
 
     // Admin API.
     let (token, generated) = secrets::admin_token(&cfg.http.token, &cfg.data_dir)?;
@@ -388,7 +402,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone() }),
+        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone(), prompts_dir: cfg.data_dir.join("prompts") }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),

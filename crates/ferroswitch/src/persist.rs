@@ -276,12 +276,12 @@ async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]
 
 /// Reload the directory whenever its version changes (the API or the
 /// offline CLI wrote to it).
-pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: String, mut version: i64) {
+pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: String, mut version: i64, prompts_dir: std::path::PathBuf) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         match store.directory_version().await {
-            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await, crate::switch::load_callcenter(&store).await) {
+            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await, crate::switch::load_callcenter(&store, &prompts_dir).await) {
                 (Ok(snap), Ok(trunking), Ok(callcenter)) => {
                     version = snap.version;
                     let (g, r, q) = (trunking.gateways.len(), trunking.routes.len(), callcenter.queues.len());

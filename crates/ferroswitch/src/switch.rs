@@ -7,6 +7,7 @@
 //! Durable work (binding changes) goes to the store worker as [`Job`]s;
 //! a REGISTER's 200 is sent only when the worker reports the commit.
 
+mod ivr;
 mod queues;
 pub use queues::{load as load_callcenter, CcConfig};
 
@@ -87,6 +88,8 @@ pub enum Command {
     Committed { tx: TxId, reply: Message, ok: bool },
     /// A new directory snapshot, with the gateways and routes of that version.
     Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking, callcenter: CcConfig },
+    /// A digit or a finished prompt from a media relay.
+    Media(runtime::RelayEvent),
     /// Questions and actions for the queue engine.
     Callcenter(api::CcRequest, oneshot::Sender<Result<serde_json::Value, api::ApiError>>),
     /// Gateway states.
@@ -177,6 +180,14 @@ pub struct Switch {
     agent_of_ext: HashMap<String, Vec<String>>,
     /// Agents' last bridge end, unix ms (persisted with their counters).
     last_bridge_end: HashMap<String, u64>,
+    /// IVR menus by name.
+    ivr_menus: HashMap<String, callcenter::ivr::Menu>,
+    /// Callers in a menu.
+    ivr_sessions: HashMap<String, callcenter::ivr::Session>,
+    /// Decoded prompts.
+    prompts: ivr::Prompts,
+    /// Parked calls being put through to an extension (IVR choice, queue fallback).
+    transfers: std::collections::HashSet<String>,
 }
 
 /// What a gateway call needs to try the next gateway.
@@ -199,7 +210,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -259,6 +270,10 @@ impl Switch {
                 trunks::routes::Action::Queue(q) => {
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
                     return self.enter_queue(now, ep, tx, req, source, &presented, &q);
+                }
+                trunks::routes::Action::Ivr(m) => {
+                    let presented = d.caller_id.unwrap_or_else(|| caller.clone());
+                    return self.enter_ivr(now, ep, tx, req, source, &presented, &m);
                 }
                 trunks::routes::Action::Gateways(list) => {
                     // Transit (carrier to carrier) only where a route says so
@@ -622,6 +637,8 @@ impl Switch {
                 },
                 CallEvent::Ended(cdr) => {
                     self.hunts.remove(&cdr.id);
+                    self.ivr_sessions.remove(&cdr.id);
+                    self.transfers.remove(&cdr.id);
                     if let Some(g) = self.inbound_calls.remove(&cdr.id) {
                         self.trunks.release(&g);
                     }
@@ -663,15 +680,26 @@ impl Switch {
                         }
                     }
                 }
+                CallEvent::Bridged { id, .. } if self.transfers.contains(&id) => {
+                    tracing::info!(call = %id, "parked call put through");
+                    self.media.play(&id, None);
+                }
                 CallEvent::Bridged { id, .. } => {
                     tracing::info!(call = %id, "queue call bridged to an agent");
                     self.queue_bridged(now, ep, &id);
                 }
+                CallEvent::AgentFailed { id, code } if self.transfers.remove(&id) => {
+                    tracing::info!(call = %id, code, "parked call could not be put through");
+                    self.b2bua.hangup_with(now, ep, &mut self.media, &id, "unreachable");
+                }
                 CallEvent::AgentFailed { id, code } => self.queue_agent_failed(now, ep, &id, code),
+                CallEvent::Dtmf { id, digit } => self.caller_digit(now, ep, &id, digit),
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
                     if self.queue_calls.contains_key(&id) {
                         self.play_moh(&id);
+                    } else if self.ivr_sessions.contains_key(&id) {
+                        // The menu's prompt plays.
                     } else {
                         self.media.tone(&id, None);
                     }
@@ -954,6 +982,10 @@ impl Service for Switch {
                     self.respond(now, ep, tx, r);
                 }
             }
+            Command::Media(ev) => match ev {
+                runtime::RelayEvent::Dtmf(call, d) => self.caller_digit(now, ep, &call, d),
+                runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, &call),
+            },
             Command::Callcenter(req, reply) => {
                 let r = self.cc_request(now, ep, req);
                 let _ = reply.send(r);
@@ -1088,6 +1120,9 @@ impl Service for Switch {
             self.cc_timeouts(now, ep);
             self.drain_calls(now, ep);
         }
+        if self.ivr_poll_timeout().is_some_and(|t| t <= now) {
+            self.ivr_timeouts(now, ep);
+        }
         let now_ms = self.clock.unix_ms(now);
         let (changes, pings) = self.registrar.handle_timeout(now_ms);
         if !changes.is_empty() {
@@ -1100,6 +1135,6 @@ impl Service for Switch {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let r = self.registrar.poll_timeout().map(|ms| self.clock.instant(ms));
-        [r, self.b2bua.poll_timeout(), self.next_media_check, self.trunks.poll_timeout(), self.cc_poll_timeout()].into_iter().flatten().min()
+        [r, self.b2bua.poll_timeout(), self.next_media_check, self.trunks.poll_timeout(), self.cc_poll_timeout(), self.ivr_poll_timeout()].into_iter().flatten().min()
     }
 }

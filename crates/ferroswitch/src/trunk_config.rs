@@ -75,6 +75,7 @@ pub fn route(row: &store::ConfigRow) -> Option<Route> {
             api::RouteAction::Extension(e) => Action::Extension(e.clone()),
             api::RouteAction::Gateways(g) => Action::Gateways(g.clone()),
             api::RouteAction::Queue(q) => Action::Queue(q.clone()),
+            api::RouteAction::Ivr(m) => Action::Ivr(m.clone()),
             api::RouteAction::Reject { code, reason } => Action::Reject { code: *code, reason: reason.clone().unwrap_or_else(|| "Rejected".into()) },
         },
         strip: spec.strip as usize,

@@ -20,11 +20,22 @@ enum Ctl {
     Peer(Side, SocketAddr),
     /// Record both directions (stereo WAV) into this file.
     Record(PathBuf),
-    /// Play a tone towards A (ringback) until None, or until B's media
-    /// arrives (the callee's early media or answer takes over).
-    Tone(Option<media::ToneGen>),
+    /// Play towards A (ringback, music, a prompt) until None, or until
+    /// B's media arrives (the callee's early media or answer takes over).
+    Play(Option<media::Player>),
+    /// Report RFC 4733 digits from A in this payload type (None: stop).
+    Dtmf(Option<u8>),
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
+}
+
+/// What a relay reports to the switch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// A digit from the A side (RFC 4733).
+    Dtmf(String, char),
+    /// A prompt that does not loop played to its end.
+    PlayDone(String),
 }
 
 /// A finished recording.
@@ -111,13 +122,20 @@ pub struct RelayPool {
     relays: HashMap<String, Relay>,
     /// Recordings being finished after their call closed.
     finishing: HashMap<String, oneshot::Receiver<Option<Recording>>>,
+    /// Where relays report digits and finished prompts.
+    events: Option<mpsc::UnboundedSender<RelayEvent>>,
 }
 
 impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None }
+    }
+
+    /// Report digits and finished prompts on `tx`.
+    pub fn set_events(&mut self, tx: mpsc::UnboundedSender<RelayEvent>) {
+        self.events = Some(tx);
     }
 
     /// Relays open.
@@ -154,8 +172,22 @@ impl RelayPool {
     /// Play `tone` towards the A side of `call` (None stops it). It also
     /// stops by itself when the B side starts sending.
     pub fn tone(&mut self, call: &str, tone: Option<media::ToneGen>) {
+        self.play(call, tone.map(media::Player::from));
+    }
+
+    /// Play `player` (a tone or a prompt) towards the A side of `call`
+    /// (None stops it); it stops by itself when the B side starts sending.
+    /// A prompt that does not loop reports [`RelayEvent::PlayDone`] at its end.
+    pub fn play(&mut self, call: &str, player: Option<media::Player>) {
         if let Some(r) = self.relays.get(call) {
-            let _ = r.ctl.send(Ctl::Tone(tone));
+            let _ = r.ctl.send(Ctl::Play(player));
+        }
+    }
+
+    /// Report the A side's RFC 4733 digits in payload type `pt` (None: stop).
+    pub fn detect_dtmf(&mut self, call: &str, pt: Option<u8>) {
+        if let Some(r) = self.relays.get(call) {
+            let _ = r.ctl.send(Ctl::Dtmf(pt));
         }
     }
 
@@ -189,14 +221,16 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
     UdpSocket::from_std(s).ok()
 }
 
-async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant) {
+#[allow(clippy::too_many_arguments)]
+async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>) {
     // socks: A-rtp, A-rtcp, B-rtp, B-rtcp. peer[i]: where socket i sends.
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
     let mut bufs = [[0u8; 2048], [0u8; 2048], [0u8; 2048], [0u8; 2048]];
     let mut rec: Option<Rec> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    let mut tone: Option<media::ToneGen> = None;
+    let mut tone: Option<media::Player> = None;
+    let mut dtmf: Option<(u8, media::dtmf::Detector)> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -214,9 +248,13 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     latched[rtcp] = false;
                     continue;
                 }
-                Some(Ctl::Tone(t)) => {
+                Some(Ctl::Play(t)) => {
                     tone = t;
                     tone_tick.reset();
+                    continue;
+                }
+                Some(Ctl::Dtmf(pt)) => {
+                    dtmf = pt.map(|pt| (pt, media::dtmf::Detector::default()));
                     continue;
                 }
                 Some(Ctl::Record(path)) => {
@@ -239,7 +277,17 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             },
             _ = tone_tick.tick(), if tone.is_some() => {
                 if let (Some(g), Some(dst)) = (tone.as_mut(), peer[0]) {
-                    let _ = socks[0].try_send_to(&g.next_packet(), dst);
+                    match g.next_packet() {
+                        Some(p) => {
+                            let _ = socks[0].try_send_to(&p, dst);
+                        }
+                        None => {
+                            tone = None;
+                            if let Some(tx) = &events {
+                                let _ = tx.send(RelayEvent::PlayDone(call.clone()));
+                            }
+                        }
+                    }
                 }
                 continue;
             },
@@ -260,6 +308,17 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
         if i == 2 && tone.is_some() {
             // The callee's media (early or answered) replaces our tone.
             tone = None;
+        }
+        if i == 0 {
+            if let Some((pt, det)) = dtmf.as_mut() {
+                if let Ok(h) = media::rtp::parse(&bufs[0][..n]) {
+                    if h.payload_type == *pt {
+                        if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
+                            let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
+                        }
+                    }
+                }
+            }
         }
         if i % 2 == 0 {
             if let Some(r) = rec.as_mut() {
@@ -291,7 +350,7 @@ impl Media for RelayPool {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let task = tokio::spawn(run(socks, rx, stats.clone(), last.clone(), self.epoch));
+        let task = tokio::spawn(run(socks, rx, stats.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone()));
         self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, last, task, recording: false });
         Some((pa, pb))
     }

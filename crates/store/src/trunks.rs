@@ -36,6 +36,8 @@ pub enum ConfigKind {
     Agent,
     /// `tiers` (named `queue/agent`).
     Tier,
+    /// `ivrs`.
+    Ivr,
 }
 
 impl ConfigKind {
@@ -46,6 +48,7 @@ impl ConfigKind {
             ConfigKind::Queue => "queue",
             ConfigKind::Agent => "agent",
             ConfigKind::Tier => "tier",
+            ConfigKind::Ivr => "IVR menu",
         }
     }
 
@@ -56,6 +59,7 @@ impl ConfigKind {
             ConfigKind::Queue => "queues",
             ConfigKind::Agent => "agents",
             ConfigKind::Tier => "tiers",
+            ConfigKind::Ivr => "ivrs",
         }
     }
 }

@@ -152,6 +152,8 @@ pub enum Action {
     Gateways(Vec<String>),
     /// Put the call in a queue.
     Queue(String),
+    /// Send the call to an IVR menu.
+    Ivr(String),
     /// Refuse with this status and reason phrase.
     Reject {
         /// SIP status code (403, 404, 486, 603 ...).

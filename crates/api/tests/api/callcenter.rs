@@ -60,3 +60,23 @@ async fn queue_agent_tier_crud_with_validation_and_cascade() {
     h.delete("/v1/agents/1000").await.assert_no_content();
     h.delete("/v1/agents/1000").await.assert_error(StatusCode::NOT_FOUND, "not_found", None);
 }
+
+#[tokio::test]
+async fn ivr_menus_are_validated_and_routes_can_name_them() {
+    let h = Harness::new().await;
+    let r = h.post("/v1/ivrs", json!({"name": "main", "prompt": "tone:425@1000/0", "choices": {"1": {"queue": "sales"}, "2": {"extension": "1000"}, "0": "hangup"}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!((r.json()["spec"]["timeout"].as_u64(), r.json()["spec"]["retries"].as_u64()), (Some(5), Some(2)));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "", "choices": {"1": "hangup"}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("prompt"));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "p.wav", "choices": {}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("choices"));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "p.wav", "choices": {"12": "hangup"}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("choices"));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "p.wav", "choices": {"1": {"queue": ""}}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("choices.1"));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "p.wav", "choices": {"1": {"robot": "a"}}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("choices"));
+    h.post("/v1/ivrs", json!({"name": "x", "prompt": "p.wav", "timeout": 0, "choices": {"1": "hangup"}})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("timeout"));
+    let r = h.patch("/v1/ivrs/main", json!({"max_digits": 2, "choices": {"12": {"ivr": "sub"}}})).await;
+    assert_eq!((r.status, r.json()["spec"]["choices"]["12"]["ivr"].as_str(), r.json()["spec"]["choices"]["1"]["queue"].as_str()), (StatusCode::OK, Some("sub"), Some("sales")), "{}", r.text());
+    let r = h.post("/v1/routes", json!({"name": "menu-line", "destination_prefix": "7100", "action": {"ivr": "main"}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    h.delete("/v1/ivrs/main").await.assert_no_content();
+    h.get("/v1/ivrs/main").await.assert_error(StatusCode::NOT_FOUND, "not_found", None);
+}

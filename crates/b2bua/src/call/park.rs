@@ -12,6 +12,7 @@
 use super::*;
 use sdp::{answer, CodecPreference, LocalCapabilities};
 
+
 impl B2bua {
     /// Answer an authenticated INVITE ourselves and hold the caller: 200
     /// with our SDP (the caller's preferred G.711 codec), then
@@ -170,6 +171,16 @@ impl B2bua {
         pt
     }
 
+    /// The telephone-event payload type of a parked call's caller (for
+    /// RFC 4733 digit detection), if it offered one.
+    pub fn caller_event_pt(&self, id: &str) -> Option<u8> {
+        let call = self.calls.get(id)?;
+        let s = sdp::Session::parse_bytes(call.a_answer.as_ref()?).ok()?;
+        let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+        let pt = m.payload_types().find(|pt| m.codec(*pt).is_some_and(|c| c.is_telephone_event()));
+        pt
+    }
+
     /// Our answer to an offer: one G.711 codec (the offerer's preference)
     /// plus telephone-event, at `port`, RTCP on the next port.
     fn local_answer(&self, offer: &sdp::Session, port: u16, version: u64) -> Option<Bytes> {
@@ -188,6 +199,14 @@ impl B2bua {
     pub(super) fn answer_locally(&mut self, id: &str, side: Side, req: &Message, contact: String) -> Message {
         let method = req.method().cloned();
         let mut r = Message::response_to(req, 200, "OK", None);
+        if method == Some(Method::Info) {
+            // SIP INFO digits (application/dtmf-relay) from a parked caller.
+            let dtmf = req.get(HeaderName::ContentType).is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
+            if let Some(d) = dtmf.then(|| media::dtmf::from_info(req.body())).flatten() {
+                self.events.push_back(CallEvent::Dtmf { id: id.to_owned(), digit: d });
+            }
+            return r;
+        }
         if !matches!(method, Some(Method::Invite) | Some(Method::Update)) {
             return r;
         }

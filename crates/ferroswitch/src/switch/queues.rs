@@ -28,8 +28,8 @@ pub(crate) struct QueueCall {
     pub talk_ms: Option<u64>,
     /// Leaving for the queue's fallback: the leg ringing is not an agent.
     pub exiting: bool,
-    /// Music for this caller.
-    pub moh: Option<media::ToneSpec>,
+    /// Music for this caller: a tone (`tone:SPEC`) or a prompt file.
+    pub moh: Option<String>,
 }
 
 /// Queue configuration as loaded from the store.
@@ -40,10 +40,15 @@ pub struct CcConfig {
     pub tiers: Vec<callcenter::Tier>,
     /// Agents' last persisted status and counters.
     pub status: Vec<store::AgentStatusRow>,
+    /// IVR menus.
+    pub ivrs: Vec<callcenter::ivr::Menu>,
+    /// The prompt files the queues and menus name, decoded.
+    pub prompts: super::ivr::Prompts,
 }
 
-/// Load the queue configuration.
-pub async fn load(store: &store::Store) -> Result<CcConfig, store::StoreError> {
+/// Load the queue and IVR configuration, and decode the prompts they name
+/// from `prompts_dir`.
+pub async fn load(store: &store::Store, prompts_dir: &std::path::Path) -> Result<CcConfig, store::StoreError> {
     fn parse<T: serde::de::DeserializeOwned>(rows: Vec<store::ConfigRow>, what: &str) -> Vec<T> {
         rows.into_iter()
             .filter_map(|r| match serde_json::from_value(r.spec) {
@@ -55,11 +60,17 @@ pub async fn load(store: &store::Store) -> Result<CcConfig, store::StoreError> {
             })
             .collect()
     }
+    let queues: Vec<callcenter::QueueConfig> = parse(store.list_configs(store::ConfigKind::Queue).await?, "queue");
+    let ivrs: Vec<callcenter::ivr::Menu> = parse(store.list_configs(store::ConfigKind::Ivr).await?, "IVR menu");
+    let names = queues.iter().filter_map(|q| q.moh.clone()).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
+    let prompts = super::ivr::load_prompts(prompts_dir, names).await;
     Ok(CcConfig {
-        queues: parse(store.list_configs(store::ConfigKind::Queue).await?, "queue"),
+        queues,
         agents: parse(store.list_configs(store::ConfigKind::Agent).await?, "agent"),
         tiers: parse(store.list_configs(store::ConfigKind::Tier).await?, "tier"),
         status: store.agent_statuses().await?,
+        ivrs,
+        prompts,
     })
 }
 
@@ -71,14 +82,14 @@ fn parse_status(s: &str) -> Option<AgentStatus> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-/// Music on hold of a queue: `tone:SPEC`, a bare tone spec, or the
-/// switch's ringback tone when the queue names none (silence would sound
-/// like a dead line).
-fn moh_spec(moh: Option<&str>, default: Option<&media::ToneSpec>) -> Option<media::ToneSpec> {
+/// Music on hold of a queue: `tone:SPEC`, a prompt file, `silence`, or
+/// the switch's ringback tone when the queue names none (silence would
+/// sound like a dead line).
+fn moh_name(moh: Option<&str>, default: Option<&media::ToneSpec>) -> Option<String> {
     match moh.map(str::trim) {
         Some("silence") => None,
-        Some(m) if !m.is_empty() => media::ToneSpec::parse(m.strip_prefix("tone:").unwrap_or(m)).or_else(|| default.cloned()),
-        _ => default.cloned(),
+        Some(m) if !m.is_empty() => Some(m.to_owned()),
+        _ => default.map(|s| format!("tone:{}", super::ivr::spec_text(s))),
     }
 }
 
@@ -88,6 +99,8 @@ impl Switch {
     /// new to the engine get their persisted status and counters back.
     pub(crate) fn apply_cc_config(&mut self, now: Instant, ep: &mut Endpoint, cfg: CcConfig) {
         self.cc.set_wall_clock(now, self.clock.unix_ms(now));
+        self.ivr_menus = cfg.ivrs.into_iter().map(|m| (m.name.clone(), m)).collect();
+        self.prompts = cfg.prompts;
         let tier_key = |t: &callcenter::Tier| (t.queue.clone(), t.agent.clone());
         let want_tiers: std::collections::HashSet<_> = cfg.tiers.iter().map(tier_key).collect();
         for t in self.cc.tiers() {
@@ -157,7 +170,7 @@ impl Switch {
         let member = MemberInfo { call_id: id.clone(), caller_number: presented.to_owned(), caller_name: caller_name.clone(), base_score: 0, call_start: now };
         match self.cc.join(now, queue, member) {
             Ok(j) => {
-                self.queue_calls.insert(id.clone(), QueueCall { queue: queue.to_owned(), position: Some(j.position), moh: moh_spec(q.moh.as_deref(), self.ringback.as_ref()), ..Default::default() });
+                self.queue_calls.insert(id.clone(), QueueCall { queue: queue.to_owned(), position: Some(j.position), moh: moh_name(q.moh.as_deref(), self.ringback.as_ref()), ..Default::default() });
             }
             Err(callcenter::JoinError::Dissuaded { fallback }) => {
                 tracing::info!(%queue, caller = %presented, ?fallback, "queue too long: caller dissuaded");
@@ -189,6 +202,31 @@ impl Switch {
         self.drain_cc(now, ep);
     }
 
+    /// A parked caller (from an IVR menu) joins `queue`: music, offers. A
+    /// dissuaded caller goes to the queue's fallback extension or is hung up.
+    pub(crate) fn join_parked(&mut self, now: Instant, ep: &mut Endpoint, id: &str, queue: &str) {
+        let Some(q) = self.cc.queue(queue).cloned() else {
+            tracing::warn!(call = %id, %queue, "IVR choice names a queue that does not exist; hanging up");
+            self.b2bua.hangup_with(now, ep, &mut self.media, id, "no_such_queue");
+            return;
+        };
+        let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
+        let member = MemberInfo { call_id: id.to_owned(), caller_number: caller.clone(), caller_name: None, base_score: 0, call_start: self.b2bua.calls().iter().find(|c| c.id == id).map(|c| c.start).unwrap_or(now) };
+        match self.cc.join(now, queue, member) {
+            Ok(j) => {
+                tracing::info!(call = %id, %caller, %queue, "caller waiting in queue");
+                self.queue_calls.insert(id.to_owned(), QueueCall { queue: queue.to_owned(), position: Some(j.position), moh: moh_name(q.moh.as_deref(), self.ringback.as_ref()), ..Default::default() });
+                self.play_moh(id);
+            }
+            Err(callcenter::JoinError::Dissuaded { fallback: Some(f) }) if self.directory.contains_key(&f) => self.transfer_parked(now, ep, id, &f),
+            Err(e) => {
+                tracing::info!(call = %id, %queue, ?e, "could not join the queue; hanging up");
+                self.b2bua.hangup_with(now, ep, &mut self.media, id, "queue_full");
+            }
+        }
+        self.drain_cc(now, ep);
+    }
+
     /// Ring an extension for an INVITE (the dissuaded caller's fallback).
     #[allow(clippy::too_many_arguments)]
     fn ring_extension(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, ext: &str) {
@@ -204,7 +242,7 @@ impl Switch {
     }
 
     /// The legs ringing extension `ext` for a queue call of `caller`.
-    fn agent_legs(&self, ext: &str, caller: &str) -> Vec<b2bua::Leg> {
+    pub(crate) fn agent_legs(&self, ext: &str, caller: &str) -> Vec<b2bua::Leg> {
         let to = format!("sip:{ext}@{}", self.domain);
         self.registrar
             .lookup(ext)
@@ -214,13 +252,11 @@ impl Switch {
     }
 
     pub(crate) fn play_moh(&mut self, id: &str) {
-        let spec = self.queue_calls.get(id).and_then(|q| q.moh.clone());
-        match (spec, self.b2bua.caller_payload_type(id)) {
-            (Some(spec), Some(pt)) => {
-                let ssrc = u32::from_le_bytes(crate::secrets::random_bytes::<4>());
-                self.media.tone(id, media::ToneGen::new(spec, pt, ssrc, 1));
+        match self.queue_calls.get(id).and_then(|q| q.moh.clone()) {
+            Some(name) => {
+                self.play_prompt(id, &name, true);
             }
-            _ => self.media.tone(id, None),
+            None => self.media.play(id, None),
         }
     }
 

@@ -22,6 +22,12 @@ CREATE TABLE tiers (
     created_at_ms BIGINT NOT NULL,
     updated_at_ms BIGINT NOT NULL
 );
+CREATE TABLE ivrs (
+    name          TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    spec          TEXT    NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
 CREATE TABLE agent_status (
     name          TEXT    NOT NULL PRIMARY KEY,
     status        TEXT    NOT NULL,
