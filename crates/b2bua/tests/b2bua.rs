@@ -160,6 +160,7 @@ impl World {
                     CallEvent::Answered { .. } => self.orig_events.push("answered".into()),
                     CallEvent::Bridged { .. } => self.orig_events.push("bridged".into()),
                     CallEvent::AgentFailed { code, .. } => self.orig_events.push(format!("agent failed {code}")),
+                    CallEvent::Dtmf { digit, .. } => self.orig_events.push(format!("dtmf {digit}")),
                     CallEvent::GatewayUsed { gateway, .. } => self.gw_events.push(format!("used {gateway}")),
                     CallEvent::GatewayReleased { gateway, .. } => self.gw_events.push(format!("released {gateway}")),
                     CallEvent::GatewayFailed { id, gateway, code } => {
@@ -726,6 +727,15 @@ fn parked_caller_reinvite_is_answered_locally_and_bye_cancels_the_agent() {
     let r = w.a_responses.iter().find(|(t, r)| *t == rtx && r.status() >= Some(200)).map(|(_, r)| r.clone()).expect("answer to the re-INVITE");
     assert_eq!(r.status(), Some(200));
     assert!(String::from_utf8_lossy(r.body()).contains("a=recvonly"), "hold answered recvonly");
+    // SIP INFO digits from the parked caller are answered and reported.
+    let mut info = ad.request(Method::Info);
+    info.push(HeaderName::ContentType, "application/dtmf-relay");
+    info.set_body(Bytes::from_static(b"Signal=5\r\nDuration=160\r\n"));
+    let now = w.net.now();
+    let itx = w.net.node(A).ep.send_request(now, info, sdest).expect("info");
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(itx), vec![200]);
+    assert_eq!(w.orig_events.last().map(String::as_str), Some("dtmf 5"));
     assert!(dial_agent(&mut w, &id, B1));
     w.run(Duration::from_millis(50));
     let (btx, binv) = w.take(B1, Method::Invite);
