@@ -1,5 +1,5 @@
-//! Fuzz target for the media path a peer controls: RTP header parsing and
-//! the stereo recorder. Whatever parses must rebuild to the same fields;
+//! Fuzz target for the media path a peer controls: RTP header parsing,
+//! RFC 4733 / SIP INFO digit detection, and the stereo recorder. Whatever parses must rebuild to the same fields;
 //! any byte stream fed to the recorder (as packets from either side, at
 //! advancing virtual times) must neither panic nor grow without bound.
 
@@ -14,6 +14,18 @@ fuzz_target!(|data: &[u8]| {
         let again = rtp::build(p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload);
         let q = rtp::parse(&again).expect("a rebuilt packet parses");
         assert_eq!((q.payload_type, q.marker, q.seq, q.timestamp, q.ssrc, q.payload), (p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload));
+    }
+    // Digits: each packet of a stream through the detector, the whole as
+    // an INFO body; a digit is always one of the sixteen DTMF characters.
+    let mut det = media::dtmf::Detector::default();
+    for (i, chunk) in data.chunks(6).enumerate() {
+        let ts = u32::from(chunk[0]) + (i as u32 / 3);
+        if let Some(d) = det.push(ts, chunk.get(1..).unwrap_or_default()) {
+            assert!("0123456789*#ABCD".contains(d), "{d:?}");
+        }
+    }
+    if let Some(d) = media::dtmf::from_info(data) {
+        assert!("0123456789*#ABCD".contains(d), "{d:?}");
     }
     // Split the input into packets at 0xff 0xff; the byte after each split
     // picks the side and how far time moves (0–255 ms).
