@@ -146,6 +146,7 @@ PY
 api POST /v1/ivrs '{"name":"main","prompt":"welcome.wav","timeout":10,"choices":{"1":{"queue":"support"},"2":{"extension":"1001"}}}' >/dev/null
 api POST /v1/routes '{"name":"menu-line","destination_prefix":"7100","source":"any","action":{"ivr":"main"}}' >/dev/null
 api POST /v1/agents/1000/login >/dev/null
+api PATCH /v1/queues/support '{"record":true}' >/dev/null
 check "caller and agent registered again" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1009"
 rm -f "$OUT/q_ivr.jsonl.ready"
 python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=ivr_entered,dtmf,ivr_choice,member_joined" collect "$OUT/q_ivr.jsonl" 40 member_joined & WSIVR=$!
@@ -173,5 +174,9 @@ CREC=$(rec q_caller dec)
 check "the caller heard the menu prompt (500 Hz, resampled from 16 kHz)" env TONES_FROM=0.2 TONES_TO=1.4 python3 "$ROOT/testbeds/tones.py" detect "$CREC" 500 440
 CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*seconds=//')
 check "... then the agent (440 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${CSECS:-0} - 2))")" python3 "$ROOT/testbeds/tones.py" detect "$CREC" 440 500
+QREC=$(api GET "/v1/cdrs?queue=support&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
+check "the queue records: the CDR names the recording"   test -n "$QREC"
+check "... served by the API, stereo 8 kHz"              bash -c "curl -sSf -H 'Authorization: Bearer $TOKEN' -o '$OUT/q_rec.wav' 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$QREC' && python3 '$ROOT/testbeds/tones.py' info '$OUT/q_rec.wav' | grep -q 'channels=2 rate=8000'"
+check "... caller (1000 Hz) left, agent (440 Hz) right"  bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 0 1000 440 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 1 440 1000"
 check "the switch is still up" alive
 summary queues
