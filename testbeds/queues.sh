@@ -122,6 +122,9 @@ check "metrics: agents by status and queue counters" bash -c "curl -sf -H 'Autho
 restart_switch KILL
 check "after kill -9: 1003 still On Break, counters kept" wait_for 5 status_is 1003 "On Break" 1
 check "after kill -9: 1001's answered calls kept" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/agents/1001 | python3 -c 'import json,sys; a=json.load(sys.stdin)[\"live\"]; print(a); sys.exit(0 if (a[\"status\"], a[\"calls_answered\"]) == (\"Available\", 2) else 1)'"
+check "ctl show agents: 1003 On Break"        bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl show agents | grep -E '^1003 +1003 +On Break'"
+check "ctl show queues: sales, round-robin, nobody waiting" bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl show queues | grep -E '^sales +round-robin +0 '"
+check "ctl agent 1003 ready: back to Available" bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl agent 1003 ready | grep -q 'agent 1003: Available / Waiting'"
 
 # --- 3. nobody to answer: max_wait_time -------------------------------------
 api POST /v1/queues '{"name":"night","max_wait_time":2,"moh":"silence"}' >/dev/null

@@ -183,6 +183,43 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             table(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), &["name", "registration", "ping", "latency_ms", "calls", "last_error"]);
             Ok(())
         }
+        ["show", "queues"] => {
+            let mut rows = Vec::new();
+            for q in api.all("/v1/queues")? {
+                let name = q["name"].as_str().unwrap_or_default();
+                let mut st = api.json(&format!("/v1/queues/{}/stats", urlencode(name)))?;
+                st["strategy"] = q["spec"]["strategy"].clone();
+                rows.push(st);
+            }
+            table(&rows, &["queue", "strategy", "waiting", "longest_wait_ms", "agents_available", "agents_on_break", "agents_in_call", "answered", "abandoned", "timed_out", "service_level"]);
+            Ok(())
+        }
+        ["show", "agents"] => {
+            let rows: Vec<serde_json::Value> = api
+                .all("/v1/agents")?
+                .into_iter()
+                .map(|a| {
+                    let mut r = a["live"].clone();
+                    if !r.is_object() {
+                        r = serde_json::json!({});
+                    }
+                    r["name"] = a["name"].clone();
+                    r["contact"] = a["spec"]["contact"].clone();
+                    r
+                })
+                .collect();
+            table(&rows, &["name", "contact", "status", "state", "calls_answered", "talk_time", "no_answer_count", "call_id"]);
+            Ok(())
+        }
+        ["agent", name, action @ ("login" | "logout" | "ready" | "break")] => {
+            let (code, body) = api.call("POST", &format!("/v1/agents/{}/{action}", urlencode(name)))?;
+            if code != 200 {
+                bail!("agent {name} {action}: HTTP {code}: {body}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            println!("agent {name}: {} / {}", v["status"].as_str().unwrap_or("?"), v["state"].as_str().unwrap_or("?"));
+            Ok(())
+        }
         ["originate", caller, callee, opts @ ..] => {
             // ctl originate CALLER CALLEE [gateway=NAME]... [caller_id=N] [record]
             let mut body = serde_json::json!({"caller": caller, "callee": callee});
@@ -206,6 +243,6 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{id}");
             Ok(())
         }
-        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways|queues|agents | agent NAME login|logout|ready|break | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
     }
 }
