@@ -136,6 +136,29 @@ timeout_call() {
 check "the switch hangs up a caller nobody answers at max_wait_time" timeout_call
 check "CDR: queue night, result timeout, waited about 2 s" wait_for 5 cdr_q night queue=night queue_result=timeout agent=None queue_wait_ms=">=1900" hangup_side=system
 
+# --- 3b. periodic announcements with the caller's position -------------------
+mkdir -p "$DATA/prompts/digits"
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/ann.wav" 300 0.8
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/digits/1.wav" 900 0.4
+api POST /v1/queues '{"name":"hotline","max_wait_time":8,"moh":"silence","announce":"ann.wav","announce_frequency":3}' >/dev/null
+api POST /v1/routes '{"name":"hotline-line","destination_prefix":"7200","source":"any","action":{"queue":"hotline"}}' >/dev/null
+rm -f "$OUT/q_ann.jsonl.ready"; rm -rf "$OUT/q_caller.baresip/snd/"*
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "queue=hotline" collect "$OUT/q_ann.jsonl" 30 member_left & WSANN=$!
+wait_for 5 test -e "$OUT/q_ann.jsonl.ready"
+check "caller registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1009"
+baresip_cmd "$CALLER_CTRL" dial "sip:7200@$DOMAIN" >/dev/null
+check "events: announced twice at position 1, then timed out" bash -c "$(declare -f wait_for gone); wait_for 30 gone $WSANN; python3 - '$OUT/q_ann.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+ann = [e for e in evs if e['type'] == 'member_announced']
+assert len(ann) >= 2 and all(e['position'] == 1 for e in ann), ann
+assert evs[-1]['type'] == 'member_left' and evs[-1]['cause'] == 'timeout', evs[-1]
+PY"
+check "CDR: hotline, timeout" wait_for 10 cdr_q hotline queue=hotline queue_result=timeout
+heard_announcements() { python3 "$ROOT/testbeds/tones.py" sequence "$(ls "$OUT"/q_caller.baresip/snd/*dec*.wav | head -1)" 300 900 300 900; }
+check "the caller heard the announcement and its position, twice" wait_for 10 heard_announcements
+
 # --- 4. IVR menu: a digit lands the caller in the right queue -----------------
 # The prompt is a 16 kHz WAV (decoded and resampled once at load); choice 1
 # is the support queue, where agent 1000 is logged in again.

@@ -5,6 +5,9 @@
                                          voiced part and each OTHER is absent
   tones.py detectch FILE CH FREQ [OTHER...]  the same on channel CH (0 = left)
   (TONES_FROM / TONES_TO in the environment: only that part of the file, in seconds)
+  tones.py sequence FILE F1 F2 ...       exit 0 if the voiced part holds tones F1, F2, ...
+                                         in that order (runs of >= 100 ms of each, other
+                                         sounds between them allowed)
   tones.py info FILE                     channels, rate, seconds
   tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
                                          tone, for sipp's play_pcap_audio"""
@@ -102,6 +105,27 @@ if __name__ == "__main__":
         print(f"{path} channel {ch}: {voiced * 20} ms voiced, {freq:.0f} Hz dominant in {hits}/{voiced} blocks")
         if voiced < 25 or hits < 0.8 * voiced:
             sys.exit(1)
+    elif cmd == "sequence":
+        path, want = sys.argv[2], [float(f) for f in sys.argv[3:]]
+        chans, rate = read(path)
+        samples, blk, freqs = window(chans[0], rate), rate // 50, sorted(set(want))
+        runs = []  # (freq, blocks) of consecutive blocks where freq dominates 10x
+        for i in range(0, len(samples) - blk, blk):
+            b = samples[i:i + blk]
+            if sum(x * x for x in b) / blk < 1e4:
+                f = None
+            else:
+                p = {f: goertzel(b, rate, f) for f in freqs}
+                best = max(p, key=p.get)
+                f = best if all(p[best] > 10 * v for k, v in p.items() if k != best) else None
+            if runs and runs[-1][0] == f:
+                runs[-1][1] += 1
+            else:
+                runs.append([f, 1])
+        seen = [f for f, n in runs if f is not None and n >= 5]
+        print(f"{path}: tone runs {[(f, n * 20) for f, n in runs if f is not None]}")
+        it = iter(seen)
+        sys.exit(0 if all(w in it for w in want) else 1)
     elif cmd == "pcap":
         pcap(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "info":

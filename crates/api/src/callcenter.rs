@@ -116,6 +116,12 @@ fn check_queue(spec: Value) -> Result<QueueConfig, ApiError> {
     if q.moh.as_ref().is_some_and(|m| m.len() > 256) {
         return Err(ApiError::invalid("moh", "at most 256 characters"));
     }
+    if q.announce.as_ref().is_some_and(|m| m.is_empty() || m.len() > 256) {
+        return Err(ApiError::invalid("announce", "1 to 256 characters"));
+    }
+    if q.announce_frequency > 3600 || (q.announce.is_some() && q.announce_frequency == 0) {
+        return Err(ApiError::invalid("announce_frequency", "1 to 3600 seconds with an announce prompt"));
+    }
     if q.fallback.as_ref().is_some_and(|f| f.is_empty() || f.len() > 64 || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b"+*#-_.".contains(&b))) {
         return Err(ApiError::invalid("fallback", "a number or extension: 1 to 64 of letters, digits, + * # - _ ."));
     }

@@ -202,6 +202,7 @@ enum Timer {
     TierWait(MId),
     ProgStep(MId),
     AbandonExpire(QId, String, Instant),
+    Announce(MId),
 }
 
 /// The queue engine. See the crate docs for the loop that drives it.
@@ -554,6 +555,10 @@ impl Engine {
             let reached = now >= plus(since, mwtwna);
             let at = if reached && reached_grace > 0 { plus(now, reached_grace) } else { plus(joined.max(since), mwtwna) };
             let k = self.schedule(at.max(now), Timer::NoAgentMember(mid, since));
+            self.member_timer(mid, k);
+        }
+        if let Some(freq) = self.queues.get(&qid).filter(|q| q.cfg.announce.is_some()).map(|q| q.cfg.announce_frequency).filter(|f| *f > 0) {
+            let k = self.schedule(plus(now, freq), Timer::Announce(mid));
             self.member_timer(mid, k);
         }
         self.schedule_tier_timer(mid, now);
@@ -1387,6 +1392,24 @@ impl Engine {
 
     fn fire(&mut self, timer: Timer, at: Instant, now: Instant) {
         match timer {
+            Timer::Announce(mid) => {
+                let Some(m) = self.members.get(&mid) else { return };
+                let Some(q) = self.queues.get(&m.queue) else { return };
+                let (Some(prompt), freq) = (q.cfg.announce.clone(), q.cfg.announce_frequency) else { return };
+                if m.bridged.is_some() || freq == 0 {
+                    return;
+                }
+                let ahead = q.members.range(..m.key).count();
+                self.actions.push_back(Action::Announce {
+                    call_id: m.info.call_id.clone(),
+                    queue: q.cfg.name.clone(),
+                    prompt,
+                    position: u32::try_from(ahead + 1).unwrap_or(u32::MAX),
+                    estimated_wait: q.estimate(ahead),
+                });
+                let k = self.schedule(plus(now, freq), Timer::Announce(mid));
+                self.member_timer(mid, k);
+            }
             Timer::MaxWait(mid) => {
                 let Some(m) = self.members.get(&mid) else { return };
                 let max = self.queues.get(&m.queue).map_or(0, |q| q.cfg.max_wait_time);

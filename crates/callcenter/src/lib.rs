@@ -188,6 +188,11 @@ pub struct QueueConfig {
     pub fallback: Option<String>,
     /// Status an agent gets after `max_no_answer` unanswered offers.
     pub no_answer_status: AgentStatus,
+    /// Periodic announcement to waiting members (opaque to the engine: a
+    /// prompt), with their position and estimated wait.
+    pub announce: Option<String>,
+    /// Seconds between announcements (0: none).
+    pub announce_frequency: u32,
 }
 
 impl Default for QueueConfig {
@@ -214,6 +219,8 @@ impl Default for QueueConfig {
             dissuade_max_wait_estimate: 0,
             fallback: None,
             no_answer_status: AgentStatus::OnBreak,
+            announce: None,
+            announce_frequency: 0,
         }
     }
 }
@@ -450,6 +457,20 @@ pub enum Action {
         cause: ExitCause,
         /// Where to.
         fallback: Option<String>,
+    },
+    /// Play the queue's announcement to a waiting member (every
+    /// `announce_frequency` seconds while it waits and is not bridged).
+    Announce {
+        /// The member's call.
+        call_id: String,
+        /// Its queue.
+        queue: String,
+        /// The queue's `announce` prompt.
+        prompt: String,
+        /// Its position now (1-based).
+        position: u32,
+        /// Estimated wait, seconds.
+        estimated_wait: u64,
     },
     /// Something to publish.
     Event(Event),

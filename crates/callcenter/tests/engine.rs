@@ -1592,3 +1592,40 @@ mod prop {
     }
 
 }
+
+fn announces(acts: &[Action]) -> Vec<(String, u32)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Announce { call_id, position, .. } => Some((call_id.clone(), *position)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn periodic_announcements_carry_the_position_and_stop_at_the_bridge() {
+    let mut h = H::new();
+    h.queue(QueueConfig { announce: Some("ann.wav".into()), announce_frequency: 20, ..queue("q", Strategy::LongestIdleAgent) });
+    h.agent("a", "q", 1, 1);
+    h.busy("a", true);
+    h.join("q", "m1");
+    h.to(5);
+    h.join("q", "m2");
+    h.to(19);
+    assert!(announces(&h.take()).is_empty(), "not before the first period");
+    h.to(20);
+    assert_eq!(announces(&h.take()), vec![("m1".into(), 1)]);
+    h.to(25);
+    let acts = h.take();
+    assert_eq!(announces(&acts), vec![("m2".into(), 2)]);
+    assert!(acts.iter().any(|a| matches!(a, Action::Announce { prompt, estimated_wait, .. } if prompt == "ann.wav" && *estimated_wait == 120)), "2 × 60 s default talk time / 1 agent present: {acts:?}");
+    // m1 is answered: only m2 keeps hearing announcements, now first.
+    h.busy("a", false);
+    let o = h.one_offer();
+    h.e.offer_answered(h.now, o.id).unwrap();
+    h.to(45);
+    assert_eq!(announces(&h.take()), vec![("m2".into(), 1)]);
+    h.e.leave(h.now, "m2").unwrap();
+    h.to(200);
+    assert!(announces(&h.take()).is_empty(), "nothing for members who left or were answered");
+}

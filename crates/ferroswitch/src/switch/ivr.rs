@@ -144,6 +144,9 @@ impl Switch {
     pub(crate) fn prompt_finished(&mut self, now: Instant, id: &str) {
         if let Some(s) = self.ivr_sessions.get_mut(id) {
             s.prompt_done(now);
+        } else if self.queue_calls.get(id).is_some_and(|q| q.bridged.is_none() && !q.exiting) {
+            // An announcement ended: the music goes on.
+            self.play_moh(id);
         }
     }
 

@@ -62,7 +62,16 @@ pub async fn load(store: &store::Store, prompts_dir: &std::path::Path) -> Result
     }
     let queues: Vec<callcenter::QueueConfig> = parse(store.list_configs(store::ConfigKind::Queue).await?, "queue");
     let ivrs: Vec<callcenter::ivr::Menu> = parse(store.list_configs(store::ConfigKind::Ivr).await?, "IVR menu");
-    let names = queues.iter().filter_map(|q| q.moh.clone()).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
+    let mut names: Vec<String> = queues.iter().flat_map(|q| q.moh.clone().into_iter().chain(q.announce.clone())).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
+    if queues.iter().any(|q| q.announce.is_some()) {
+        // Positions are said with digits/0.wav ... digits/9.wav when present.
+        for d in 0..10 {
+            let name = format!("digits/{d}.wav");
+            if tokio::fs::try_exists(prompts_dir.join(&name)).await.unwrap_or(false) {
+                names.push(name);
+            }
+        }
+    }
     let prompts = super::ivr::load_prompts(prompts_dir, names).await;
     Ok(CcConfig {
         queues,
@@ -260,6 +269,24 @@ impl Switch {
         }
     }
 
+    /// Play a queue's announcement, followed by the caller's position in
+    /// digits when `digits/N.wav` prompts are loaded; the music resumes at
+    /// its end.
+    fn announce(&mut self, id: &str, prompt: &str, position: u32) {
+        let Some(pt) = self.b2bua.caller_payload_type(id) else { return };
+        let mut audio: Vec<i16> = self.prompts.get(prompt.trim()).map(|p| p.to_vec()).unwrap_or_default();
+        for d in position.to_string().chars() {
+            if let Some(p) = self.prompts.get(&format!("digits/{d}.wav")) {
+                audio.extend_from_slice(p);
+            }
+        }
+        if audio.is_empty() {
+            return;
+        }
+        let ssrc = u32::from_le_bytes(crate::secrets::random_bytes::<4>());
+        self.media.play(id, media::PromptPlayer::new(audio.into(), pt, ssrc, false).map(media::Player::Prompt));
+    }
+
     /// Carry out what the engine asks, until it has nothing more.
     pub(crate) fn drain_cc(&mut self, now: Instant, ep: &mut Endpoint) {
         let mut touched: Vec<String> = Vec::new();
@@ -309,6 +336,10 @@ impl Switch {
                     if legs.is_empty() || !self.b2bua.dial_agent(now, ep, &call_id, legs) {
                         self.b2bua.hangup_with(now, ep, &mut self.media, &call_id, if cause == ExitCause::Timeout { "queue_timeout" } else { "queue_exit" });
                     }
+                }
+                Action::Announce { call_id, queue, prompt, position, estimated_wait } => {
+                    self.announce(&call_id, &prompt, position);
+                    self.publish_cc("member_announced", Some(&call_id), Some(&queue), None, serde_json::json!({"queue": queue, "call_id": call_id, "position": position, "estimated_wait": estimated_wait}));
                 }
                 Action::Event(e) => {
                     self.on_cc_event(now, e, &mut touched);
