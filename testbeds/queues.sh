@@ -133,7 +133,11 @@ timeout_call() {
   sipp -sf "$SCEN/carrier_wait_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49308880001 -inf "$OUT/q_carrier.csv" \
        -m 1 -timeout 15 -timeout_error -nostdin -trace_err -error_file "$OUT/q_night.err" >"$OUT/q_night.log" 2>&1
 }
+check "ctl trace on --extension (the carrier's caller)" bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl trace on --extension 4930111222"
 check "the switch hangs up a caller nobody answers at max_wait_time" timeout_call
+check "SIP trace: the carrier's INVITE and our BYE are in the log" bash -c "grep -q 'INVITE sip:49308880001@' '$SWITCH_LOG' && grep -A1 'sip_trace' '$SWITCH_LOG' | grep -q '^BYE sip:4930111222@'"
+check "ctl trace off" bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl trace off"
+TRACED=$(grep -c sip_trace "$SWITCH_LOG")
 check "CDR: queue night, result timeout, waited about 2 s" wait_for 5 cdr_q night queue=night queue_result=timeout agent=None queue_wait_ms=">=1900" hangup_side=system
 
 # --- 3b. periodic announcements with the caller's position -------------------
@@ -158,6 +162,7 @@ PY"
 check "CDR: hotline, timeout" wait_for 10 cdr_q hotline queue=hotline queue_result=timeout
 heard_announcements() { python3 "$ROOT/testbeds/tones.py" sequence "$(ls "$OUT"/q_caller.baresip/snd/*dec*.wav | head -1)" 300 900 300 900; }
 check "the caller heard the announcement and its position, twice" wait_for 10 heard_announcements
+check "no SIP trace once it is off" test "$(grep -c sip_trace "$SWITCH_LOG")" = "$TRACED"
 
 # --- 4. IVR menu: a digit lands the caller in the right queue -----------------
 # The prompt is a 16 kHz WAV (decoded and resampled once at load); choice 1

@@ -79,6 +79,8 @@ pub trait Control: Send + Sync + 'static {
     /// Ask the queue engine (live agents, queue statistics and members,
     /// agent actions); JSON as the engine's views serialise.
     fn callcenter(&self, req: CcRequest) -> BoxFuture<'_, Result<serde_json::Value, ApiError>>;
+    /// SIP trace to the log: set it (`Some`), or read it (`None`).
+    fn trace(&self, req: Option<Trace>) -> BoxFuture<'_, Result<Trace, ApiError>>;
 }
 
 /// Shared state of the handlers.
@@ -108,7 +110,7 @@ pub struct ApiState {
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
         calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr, calls::recording,
-        events::events, log_get, log_put,
+        events::events, log_get, log_put, trace_get, trace_put,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
         callcenter::create_queue, callcenter::list_queues, callcenter::get_queue, callcenter::patch_queue, callcenter::delete_queue,
@@ -118,7 +120,7 @@ pub struct ApiState {
         callcenter::create_ivr, callcenter::list_ivrs, callcenter::get_ivr, callcenter::patch_ivr, callcenter::delete_ivr,
     ),
     components(schemas(
-        Health, LogLevel, error::ErrorBody, error::ErrorDetail,
+        Health, LogLevel, Trace, error::ErrorBody, error::ErrorDetail,
         extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
@@ -199,6 +201,43 @@ pub struct LogLevel {
 }
 
 /// The log filter in force.
+/// The SIP trace (like `sofia global siptrace on`): every SIP message
+/// sent or received, written to the log (target `sip_trace`), for one call,
+/// one extension, or everything.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    /// Tracing on or off.
+    pub enabled: bool,
+    /// Only this call's messages (its UUID).
+    #[serde(default)]
+    pub call: Option<String>,
+    /// Only messages from, to or for this extension (or number).
+    #[serde(default)]
+    pub extension: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/trace", responses((status = 200, body = Trace)))]
+async fn trace_get(State(st): State<ApiState>) -> Result<Json<Trace>, ApiError> {
+    Ok(Json(st.control.trace(None).await?))
+}
+
+#[utoipa::path(put, path = "/v1/trace", request_body = Trace,
+    responses((status = 200, body = Trace), (status = 404, body = error::ErrorBody), (status = 422, body = error::ErrorBody), (status = 400, body = error::ErrorBody)))]
+async fn trace_put(State(st): State<ApiState>, body: Result<Json<Trace>, axum::extract::rejection::JsonRejection>) -> Result<Json<Trace>, ApiError> {
+    let Json(req) = body?;
+    if req.call.is_some() && req.extension.is_some() {
+        return Err(ApiError::invalid("extension", "trace one call or one extension, not both"));
+    }
+    if req.extension.as_ref().is_some_and(|e| e.is_empty() || e.len() > 64) {
+        return Err(ApiError::invalid("extension", "1 to 64 characters"));
+    }
+    if req.call.as_ref().is_some_and(|c| c.is_empty() || c.len() > 64) {
+        return Err(ApiError::invalid("call", "a call UUID"));
+    }
+    Ok(Json(st.control.trace(Some(req)).await?))
+}
+
 #[utoipa::path(get, path = "/v1/log", responses((status = 200, body = LogLevel)))]
 async fn log_get(State(st): State<ApiState>) -> Json<LogLevel> {
     Json(LogLevel { level: st.control.log_level() })
@@ -269,6 +308,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/cdrs/{id}", get(calls::cdr))
         .route("/v1/recordings/{file}", get(calls::recording))
         .route("/v1/log", get(log_get).put(log_put))
+        .route("/v1/trace", get(trace_get).put(trace_put))
         .route("/v1/gateways", get(trunks::list_gateways).post(trunks::create_gateway))
         .route("/v1/gateways/status", get(trunks::gateway_status))
         .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))

@@ -473,6 +473,12 @@ impl B2bua {
             .collect()
     }
 
+    /// Does this Call-ID belong to one of call `id`'s legs (the caller's,
+    /// or any leg we sent)? For the SIP trace.
+    pub fn has_call_id(&self, id: &str, call_id: &str) -> bool {
+        self.calls.get(id).is_some_and(|c| c.a_req.call_id().ok() == Some(call_id) || c.forks.iter().any(|f| f.request.call_id().ok() == Some(call_id)))
+    }
+
     /// The codec a call negotiated so far (e.g. `PCMU/8000`).
     pub fn codec_of(&self, id: &str) -> Option<String> {
         self.calls.get(id).and_then(|c| c.codec.clone())

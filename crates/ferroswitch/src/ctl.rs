@@ -183,6 +183,29 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             table(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), &["name", "registration", "ping", "latency_ms", "calls", "last_error"]);
             Ok(())
         }
+        ["trace", "off"] => {
+            let (code, body) = api.call_json("PUT", "/v1/trace", r#"{"enabled":false}"#)?;
+            if code != 200 {
+                bail!("trace off: HTTP {code}: {body}");
+            }
+            println!("SIP trace off");
+            Ok(())
+        }
+        ["trace", "on", rest @ ..] => {
+            let mut body = serde_json::json!({"enabled": true});
+            match rest {
+                [] => {}
+                ["--call", id] => body["call"] = (*id).into(),
+                ["--extension", e] => body["extension"] = (*e).into(),
+                _ => bail!("usage: ferroswitch ctl trace on [--call UUID | --extension EXT] | trace off"),
+            }
+            let (code, resp) = api.call_json("PUT", "/v1/trace", &body.to_string())?;
+            if code != 200 {
+                bail!("trace on: HTTP {code}: {resp}");
+            }
+            println!("SIP trace on ({}); messages go to the log, target sip_trace", rest.join(" "));
+            Ok(())
+        }
         ["show", "queues"] => {
             let mut rows = Vec::new();
             for q in api.all("/v1/queues")? {
@@ -243,6 +266,6 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{id}");
             Ok(())
         }
-        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways|queues|agents | agent NAME login|logout|ready|break | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways|queues|agents | agent NAME login|logout|ready|break | trace on [--call UUID|--extension EXT] | trace off | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
     }
 }

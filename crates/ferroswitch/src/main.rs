@@ -60,9 +60,11 @@ enum Cmd {
     },
     /// Talk to the running switch through its admin API:
     /// status | show registrations|calls|cdrs|blocks|gateways |
-    /// originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | hangup UUID | unblock IP
+    /// originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | hangup UUID | unblock IP |
+    /// show queues|agents | agent NAME login|logout|ready|break |
+    /// trace on [--call UUID|--extension EXT] | trace off
     Ctl {
-        #[arg(required = true)]
+        #[arg(required = true, allow_hyphen_values = true)]
         command: Vec<String>,
         #[command(flatten)]
         cfg: ConfigArgs,
@@ -222,6 +224,13 @@ impl api::Control for ControlImpl {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             self.handle.command(Command::Originate(req, tx)).await;
+            rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
+        })
+    }
+    fn trace(&self, req: Option<api::Trace>) -> api::BoxFuture<'_, Result<api::Trace, api::ApiError>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.handle.command(Command::Trace(req, tx)).await;
             rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
         })
     }
@@ -535,9 +544,24 @@ fn main() -> Result<()> {
             println!("{cfg:#?}");
             Ok(())
         }
-        Cmd::Ctl { command, cfg } => {
+        Cmd::Ctl { command, mut cfg } => {
+            // The command takes words that start with '-' (trace on
+            // --call UUID), so --set/--config after it arrive here too.
+            let mut words = Vec::new();
+            let mut it = command.into_iter();
+            while let Some(w) = it.next() {
+                match w.as_str() {
+                    "--set" => cfg.set.extend(it.next()),
+                    "--config" | "-c" => cfg.config = it.next().map(PathBuf::from),
+                    _ => match (w.strip_prefix("--set="), w.strip_prefix("--config=")) {
+                        (Some(kv), _) => cfg.set.push(kv.to_owned()),
+                        (_, Some(f)) => cfg.config = Some(PathBuf::from(f)),
+                        _ => words.push(w),
+                    },
+                }
+            }
             let cfg = load(&cfg)?;
-            ctl::run(&cfg, &command)
+            ctl::run(&cfg, &words)
         }
         Cmd::Extension { action, cfg } => {
             let cfg = load(&cfg)?;

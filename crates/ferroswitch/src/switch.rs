@@ -90,6 +90,8 @@ pub enum Command {
     Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking, callcenter: CcConfig },
     /// A digit or a finished prompt from a media relay.
     Media(runtime::RelayEvent),
+    /// Set (Some) or read (None) the SIP trace.
+    Trace(Option<api::Trace>, oneshot::Sender<Result<api::Trace, api::ApiError>>),
     /// Questions and actions for the queue engine.
     Callcenter(api::CcRequest, oneshot::Sender<Result<serde_json::Value, api::ApiError>>),
     /// Gateway states.
@@ -188,6 +190,8 @@ pub struct Switch {
     prompts: ivr::Prompts,
     /// Parked calls being put through to an extension (IVR choice, queue fallback).
     transfers: std::collections::HashSet<String>,
+    /// The SIP trace in force.
+    sip_trace: api::Trace,
 }
 
 /// What a gateway call needs to try the next gateway.
@@ -210,7 +214,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -986,6 +990,18 @@ impl Service for Switch {
                 runtime::RelayEvent::Dtmf(call, d) => self.caller_digit(now, ep, &call, d),
                 runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, &call),
             },
+            Command::Trace(req, reply) => {
+                let r = match req {
+                    Some(t) if t.call.as_ref().is_some_and(|c| !self.b2bua.calls().iter().any(|x| &x.id == c)) => Err(api::ApiError::not_found("call")),
+                    Some(t) => {
+                        tracing::info!(enabled = t.enabled, call = ?t.call, extension = ?t.extension, "SIP trace");
+                        self.sip_trace = t;
+                        Ok(self.sip_trace.clone())
+                    }
+                    None => Ok(self.sip_trace.clone()),
+                };
+                let _ = reply.send(r);
+            }
             Command::Callcenter(req, reply) => {
                 let r = self.cc_request(now, ep, req);
                 let _ = reply.send(r);
@@ -1131,6 +1147,22 @@ impl Service for Switch {
         for p in pings {
             self.send_ping(now, ep, p);
         }
+    }
+
+    fn trace(&self, data: &[u8]) -> bool {
+        if !self.sip_trace.enabled {
+            return false;
+        }
+        if self.sip_trace.call.is_none() && self.sip_trace.extension.is_none() {
+            return true;
+        }
+        let Ok(m) = Message::parse_slice(data) else { return false };
+        if let Some(call) = &self.sip_trace.call {
+            return m.call_id().is_ok_and(|cid| self.b2bua.has_call_id(call, cid));
+        }
+        let Some(ext) = &self.sip_trace.extension else { return false };
+        let user_is = |u: Option<std::borrow::Cow<'_, str>>| u.is_some_and(|u| u == ext.as_str());
+        user_is(m.request_uri().and_then(|u| u.user_decoded())) || m.from().is_ok_and(|f| user_is(f.uri().user_decoded())) || m.to().is_ok_and(|t| user_is(t.uri().user_decoded()))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -33,6 +33,18 @@ pub trait Service: Send + 'static {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
+    /// SIP trace: is this message (received or about to be sent) one to
+    /// write to the log? Called for every message, so it must answer
+    /// `false` at once while tracing is off.
+    fn trace(&self, data: &[u8]) -> bool {
+        let _ = data;
+        false
+    }
+}
+
+/// Write a traced SIP message to the log (target `sip_trace`).
+fn trace_message(dir: &str, peer: &Peer, data: &[u8]) {
+    tracing::info!(target: "sip_trace", %dir, transport = peer.transport.via_name(), peer = %peer.addr, "\n{}", String::from_utf8_lossy(data));
 }
 
 /// Runtime settings.
@@ -230,6 +242,9 @@ impl<S: Service> Core<S> {
                 r = recv_udp(self.udp.as_ref(), &mut buf) => {
                     if let Ok((n, from)) = r {
                         let data = Bytes::copy_from_slice(&buf[..n]);
+                        if self.service.trace(&data) {
+                            trace_message("recv", &Peer::udp(from), &data);
+                        }
                         guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
                         // Drain what else is queued before doing anything else.
                         if let Some(udp) = &self.udp {
@@ -237,6 +252,9 @@ impl<S: Service> Core<S> {
                                 match udp.try_recv_from(&mut buf) {
                                     Ok((n, from)) => {
                                         let data = Bytes::copy_from_slice(&buf[..n]);
+                                        if self.service.trace(&data) {
+                                            trace_message("recv", &Peer::udp(from), &data);
+                                        }
                                         guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
                                     }
                                     Err(_) => break,
@@ -298,7 +316,12 @@ impl<S: Service> Core<S> {
                 self.by_addr.insert(peer, conn);
                 self.writers.insert(conn, (peer, writer));
             }
-            ConnEvent::Message { source, data } => guarded("stream message", || self.ep.handle_input(now(), source, data)),
+            ConnEvent::Message { source, data } => {
+                if self.service.trace(&data) {
+                    trace_message("recv", &source, &data);
+                }
+                guarded("stream message", || self.ep.handle_input(now(), source, data))
+            }
             ConnEvent::Closed { conn, peer } => {
                 self.writers.remove(&conn);
                 if self.by_addr.get(&peer) == Some(&conn) {
@@ -313,6 +336,9 @@ impl<S: Service> Core<S> {
     }
 
     async fn transmit(&mut self, t: Transmit) {
+        if self.service.trace(&t.data) {
+            trace_message("send", &t.dest, &t.data);
+        }
         match t.dest.transport {
             Transport::Udp => {
                 let Some(udp) = &self.udp else { return };

@@ -267,3 +267,15 @@ async fn clearing_something_that_is_not_an_ip_is_422_naming_ip() {
         "Control asked to clear a non-address"
     );
 }
+
+#[tokio::test]
+async fn sip_trace_is_set_and_read_back() {
+    let h = Harness::new().await;
+    assert_eq!(h.get("/v1/trace").await.json()["enabled"], false);
+    let r = h.call(axum::http::Method::PUT, "/v1/trace", Some(serde_json::json!({"enabled": true, "extension": "1000"}))).await;
+    assert_eq!((r.status, r.json()["extension"].as_str()), (axum::http::StatusCode::OK, Some("1000")), "{}", r.text());
+    assert_eq!(h.get("/v1/trace").await.json()["enabled"], true);
+    h.call(axum::http::Method::PUT, "/v1/trace", Some(serde_json::json!({"enabled": true, "extension": "1000", "call": "x"}))).await.assert_error(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("extension"));
+    h.call(axum::http::Method::PUT, "/v1/trace", Some(serde_json::json!({"enabled": true, "call": "nope"}))).await.assert_error(axum::http::StatusCode::NOT_FOUND, "not_found", None);
+    h.call(axum::http::Method::PUT, "/v1/trace", Some(serde_json::json!({"enabled": true, "everything": 1}))).await.assert_error(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("everything"));
+}

@@ -53,6 +53,7 @@ pub struct FakeControl {
     /// Queue-engine requests received, and the live agents to answer with.
     pub cc_requests: Mutex<Vec<api::CcRequest>>,
     pub cc_agents: Mutex<Value>,
+    pub trace: Mutex<api::Trace>,
 }
 
 impl Control for FakeControl {
@@ -137,6 +138,19 @@ impl Control for FakeControl {
                 api::CcRequest::Members(_) => Ok(serde_json::json!([])),
                 api::CcRequest::AgentAction(a, _) => Ok(serde_json::json!({"name": a, "status": "Available"})),
             }
+        })
+    }
+
+    fn trace(&self, req: Option<api::Trace>) -> BoxFuture<'_, Result<api::Trace, api::ApiError>> {
+        Box::pin(async move {
+            let mut t = self.trace.lock().unwrap();
+            if let Some(r) = req {
+                if r.call.as_deref() == Some("nope") {
+                    return Err(api::ApiError::not_found("call"));
+                }
+                *t = r;
+            }
+            Ok(t.clone())
         })
     }
 
