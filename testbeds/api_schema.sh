@@ -6,7 +6,10 @@
 # events testbeds cover it.)
 source "$(dirname "$0")/lib.sh"
 
-start_switch apischema --set directory.first_run_extensions= --set security.calls_per_minute=3
+# The limit comes from a configuration file, so a reload can change it.
+CONF=$OUT/apischema.toml
+printf '[security]\ncalls_per_minute = 3\n' >"$CONF"
+start_switch apischema --config "$CONF" --set directory.first_run_extensions=
 
 # Call attempts per extension per minute (issue 10, toll fraud): the
 # fourth authenticated INVITE within a minute is refused.
@@ -18,6 +21,35 @@ rate_case() {
   [ "$codes" = " 404 404 404 403" ]
 }
 check "security.calls_per_minute=3: the fourth attempt gets 403" rate_case
+
+# Reload (issue 8): SIGHUP re-reads the file; the new limit is in force at
+# once (two more attempts pass, the third is refused again).
+reloads() { grep -c "configuration file reloaded" "$SWITCH_LOG"; }
+reloaded_since() { [ "$(reloads)" -gt "$1" ]; }
+sighup_case() {
+  local n; n=$(reloads)
+  printf '[security]\ncalls_per_minute = 5\n' >"$CONF"
+  kill -HUP "$SWITCH_PID"
+  wait_for 10 reloaded_since "$n" || return 1
+  local codes=""
+  for _ in 1 2 3; do codes="$codes $(python3 "$ROOT/testbeds/auth_invite.py" "$SIP_PORT" 3000 "$P3000" 99999)"; done
+  echo "codes:$codes"
+  [ "$codes" = " 404 404 403" ]
+}
+check "SIGHUP: security.calls_per_minute 3 -> 5 without a restart" sighup_case
+ctl_reload_case() {
+  printf '[security]\ncalls_per_minute = 5\n[media]\nringback = "425@1000/4000"\n[sip]\nuser_agent = "renamed"\n' >"$CONF"
+  local out; out=$(ctl reload) || return 1
+  echo "$out"
+  echo "$out" | grep -q 'applied: \["media.ringback"\]' && echo "$out" | grep -q 'restart required for: \["sip"\]'
+}
+check "ctl reload: ringback applied, a SIP change needs a restart" ctl_reload_case
+bad_reload_case() {
+  printf '[security]\ncalls_per_minute = "many"\n' >"$CONF"
+  ! ctl reload && alive
+}
+check "a broken file is refused and the switch keeps running" bad_reload_case
+printf '[security]\ncalls_per_minute = 5\n' >"$CONF"
 
 # The log level changes at run time (issue 8): at "warn" an extension write
 # logs no INFO line; back at "info" it does (the line is written before the

@@ -200,7 +200,10 @@ ch = [e for e in evs if e['type'] == 'ivr_choice'][0]
 assert ch['target'] == {'queue': 'support'}, ch
 assert t[-1] == 'member_joined' and evs[-1]['queue'] == 'support', t
 PY"
-check "CDR: through the menu into support, answered by 1000" wait_for 20 cdr_q support queue=support agent=1000 queue_result=answered caller=1009 callee=main
+bridged_now() { api GET /v1/queues/support/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["agents_in_call"] == 1 else 1)'; }
+check "the caller is bridged to agent 1000" wait_for 10 bridged_now
+check "reload mid-call (ctl reload, and a route changed over the API)" bash -c "$(declare -f ctl api); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA TOKEN=$TOKEN; ctl reload && api PATCH /v1/routes/hotline-line '{\"destination_prefix\":\"7300\"}' | grep -q 7300"
+check "CDR: through the menu into support, answered by 1000, not cut by the reload" wait_for 20 cdr_q support queue=support agent=1000 queue_result=answered caller=1009 callee=main hangup_side=caller talk_ms=">=3000"
 CREC=$(rec q_caller dec)
 check "the caller heard the menu prompt (500 Hz, resampled from 16 kHz)" env TONES_FROM=0.2 TONES_TO=1.4 python3 "$ROOT/testbeds/tones.py" detect "$CREC" 500 440
 CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*seconds=//')

@@ -79,6 +79,9 @@ pub trait Control: Send + Sync + 'static {
     /// Ask the queue engine (live agents, queue statistics and members,
     /// agent actions); JSON as the engine's views serialise.
     fn callcenter(&self, req: CcRequest) -> BoxFuture<'_, Result<serde_json::Value, ApiError>>;
+    /// Re-read the configuration file (and the store): apply what can
+    /// change at run time, report what needs a restart.
+    fn reload(&self) -> BoxFuture<'_, Result<Reloaded, ApiError>>;
     /// SIP trace to the log: set it (`Some`), or read it (`None`).
     fn trace(&self, req: Option<Trace>) -> BoxFuture<'_, Result<Trace, ApiError>>;
 }
@@ -110,7 +113,7 @@ pub struct ApiState {
         extensions::create, extensions::list, extensions::get_one, extensions::patch, extensions::remove,
         live::registrations, live::blocks, live::clear_block,
         calls::list, calls::originate, calls::get_one, calls::hangup, calls::cdrs, calls::cdr, calls::recording,
-        events::events, log_get, log_put, trace_get, trace_put,
+        events::events, log_get, log_put, trace_get, trace_put, reload,
         trunks::create_gateway, trunks::list_gateways, trunks::get_gateway, trunks::patch_gateway, trunks::delete_gateway, trunks::gateway_status,
         trunks::create_route, trunks::list_routes, trunks::get_route, trunks::patch_route, trunks::delete_route,
         callcenter::create_queue, callcenter::list_queues, callcenter::get_queue, callcenter::patch_queue, callcenter::delete_queue,
@@ -120,7 +123,7 @@ pub struct ApiState {
         callcenter::create_ivr, callcenter::list_ivrs, callcenter::get_ivr, callcenter::patch_ivr, callcenter::delete_ivr,
     ),
     components(schemas(
-        Health, LogLevel, Trace, error::ErrorBody, error::ErrorDetail,
+        Health, LogLevel, Trace, Reloaded, error::ErrorBody, error::ErrorDetail,
         extensions::ExtensionView, extensions::ExtensionCreated, extensions::NewExtensionRequest,
         extensions::PatchExtensionRequest, extensions::ExtensionPage,
         live::RegistrationView, live::RegistrationPage, live::BlockView, live::BlockPage,
@@ -201,6 +204,23 @@ pub struct LogLevel {
 }
 
 /// The log filter in force.
+/// What a configuration reload did.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// Keys whose new values are in force (live calls keep going).
+    pub applied: Vec<String>,
+    /// Sections that changed but take effect only after a restart.
+    pub restart_required: Vec<String>,
+}
+
+/// Reload the configuration file and the store (SIGHUP does the same):
+/// routes, gateways, queues, IVRs, extensions, prompts, log level, call
+/// limits, ringback and media timeout change without dropping calls.
+#[utoipa::path(post, path = "/v1/reload", responses((status = 200, body = Reloaded), (status = 415, body = error::ErrorBody), (status = 422, body = error::ErrorBody)))]
+async fn reload(State(st): State<ApiState>) -> Result<Json<Reloaded>, ApiError> {
+    Ok(Json(st.control.reload().await?))
+}
+
 /// The SIP trace (like `sofia global siptrace on`): every SIP message
 /// sent or received, written to the log (target `sip_trace`), for one call,
 /// one extension, or everything.
@@ -309,6 +329,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/recordings/{file}", get(calls::recording))
         .route("/v1/log", get(log_get).put(log_put))
         .route("/v1/trace", get(trace_get).put(trace_put))
+        .route("/v1/reload", axum::routing::post(reload))
         .route("/v1/gateways", get(trunks::list_gateways).post(trunks::create_gateway))
         .route("/v1/gateways/status", get(trunks::gateway_status))
         .route("/v1/gateways/{name}", get(trunks::get_gateway).patch(trunks::patch_gateway).delete(trunks::delete_gateway))

@@ -183,6 +183,15 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             table(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), &["name", "registration", "ping", "latency_ms", "calls", "last_error"]);
             Ok(())
         }
+        ["reload"] => {
+            let (code, body) = api.call_json("POST", "/v1/reload", "{}")?;
+            if code != 200 {
+                bail!("reload: HTTP {code}: {body}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            println!("reloaded; applied: {}; restart required for: {}", v["applied"], v["restart_required"]);
+            Ok(())
+        }
         ["trace", "off"] => {
             let (code, body) = api.call_json("PUT", "/v1/trace", r#"{"enabled":false}"#)?;
             if code != 200 {
@@ -266,6 +275,6 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             println!("{id}");
             Ok(())
         }
-        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways|queues|agents | agent NAME login|logout|ready|break | trace on [--call UUID|--extension EXT] | trace off | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
+        _ => bail!("usage: ferroswitch ctl status | show registrations|calls|cdrs|blocks|gateways|queues|agents | agent NAME login|logout|ready|break | trace on [--call UUID|--extension EXT] | trace off | reload | originate CALLER CALLEE [gateway=G]... [caller_id=N] [record] | log [LEVEL] | hangup UUID | unblock IP"),
     }
 }

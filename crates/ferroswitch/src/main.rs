@@ -148,6 +148,85 @@ struct ControlImpl {
     store: store::Store,
     realm: String,
     prompts_dir: std::path::PathBuf,
+    reloader: Arc<Reloader>,
+}
+
+/// Re-reads the configuration (file, environment, --set) on `ctl reload`,
+/// `POST /v1/reload` and SIGHUP.
+struct Reloader {
+    args: Option<ConfigArgs>,
+    current: tokio::sync::Mutex<config::Config>,
+    handle: runtime::Handle<Command>,
+    log: Option<LogHandle>,
+    store: store::Store,
+    realm: String,
+}
+
+impl Reloader {
+    async fn reload(&self) -> Result<api::Reloaded, String> {
+        let Some(args) = &self.args else { return Err("this process has no configuration to reload".into()) };
+        let new = load(args).map_err(|e| format!("{e:#}"))?;
+        let ringback = match new.media.ringback.trim() {
+            "" => None,
+            s => Some(media::ToneSpec::parse(s).ok_or_else(|| format!("media.ringback {s:?}: expected FREQ[+FREQ]@ON_MS/OFF_MS"))?),
+        };
+        let mut cur = self.current.lock().await;
+        let mut out = api::Reloaded::default();
+        // Sections a running process cannot take over (sockets, storage,
+        // workers started with them).
+        let frozen = [
+            ("data_dir", format!("{:?}", cur.data_dir) != format!("{:?}", new.data_dir)),
+            ("sip", format!("{:?}", cur.sip) != format!("{:?}", new.sip)),
+            ("http", format!("{:?}", cur.http) != format!("{:?}", new.http)),
+            ("storage", format!("{:?}", cur.storage) != format!("{:?}", new.storage)),
+            ("registrar", format!("{:?}", cur.registrar) != format!("{:?}", new.registrar)),
+            ("calls", format!("{:?}", cur.calls) != format!("{:?}", new.calls)),
+            ("webhooks", format!("{:?}", cur.webhooks) != format!("{:?}", new.webhooks)),
+            ("recordings", format!("{:?}", cur.recordings) != format!("{:?}", new.recordings)),
+            ("log.format", cur.log.format != new.log.format),
+            ("media.rtp_port_min/max, media.mode", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode)),
+        ];
+        out.restart_required = frozen.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
+        let mut sec_old = cur.security.clone();
+        sec_old.calls_per_minute = new.security.calls_per_minute;
+        if format!("{sec_old:?}") != format!("{:?}", new.security) {
+            out.restart_required.push("security (except calls_per_minute)".into());
+        }
+        for (key, changed) in [
+            ("security.calls_per_minute", cur.security.calls_per_minute != new.security.calls_per_minute),
+            ("media.ringback", cur.media.ringback != new.media.ringback),
+            ("media.timeout", cur.media.timeout != new.media.timeout),
+        ] {
+            if changed {
+                out.applied.push(key.into());
+            }
+        }
+        if cur.log.level != new.log.level && std::env::var_os("RUST_LOG").is_none() {
+            if let Some(h) = &self.log {
+                let filter = tracing_subscriber::EnvFilter::try_new(&new.log.level).map_err(|e| format!("log.level: {e}"))?;
+                h.reload(filter).map_err(|e| e.to_string())?;
+                out.applied.push("log.level".into());
+            }
+        }
+        self.handle
+            .command(Command::Reload {
+                calls_per_minute: new.security.calls_per_minute,
+                ringback,
+                media_timeout: (new.media.timeout > 0).then(|| Duration::from_secs(new.media.timeout)),
+            })
+            .await;
+        // And the store: extensions, gateways, routes, queues, IVRs, prompts.
+        let prompts = new.data_dir.join("prompts");
+        match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store, &prompts).await) {
+            (Ok(snap), Ok(trunking), Ok(callcenter)) => {
+                self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking, callcenter }).await;
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(format!("reading the store: {e}")),
+        }
+        tracing::info!(applied = ?out.applied, restart_required = ?out.restart_required, "configuration file reloaded");
+        *cur = new;
+        Ok(out)
+    }
 }
 
 impl api::Control for ControlImpl {
@@ -227,6 +306,9 @@ impl api::Control for ControlImpl {
             rx.await.unwrap_or_else(|_| Err(api::ApiError::status(503, "unavailable", "the switch is not running")))
         })
     }
+    fn reload(&self) -> api::BoxFuture<'_, Result<api::Reloaded, api::ApiError>> {
+        Box::pin(async move { self.reloader.reload().await.map_err(|e| api::ApiError::invalid("configuration", e)) })
+    }
     fn trace(&self, req: Option<api::Trace>) -> api::BoxFuture<'_, Result<api::Trace, api::ApiError>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
@@ -269,7 +351,7 @@ fn advertised_ip(cfg: &config::Config) -> Result<IpAddr> {
     Ok(probe.map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1])))
 }
 
-async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
+async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArgs>) -> Result<()> {
     let store = open_store(&cfg).await?;
     let realm = cfg.domain();
     let clock = clock::Clock::start();
@@ -407,11 +489,12 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
         eprintln!("ferroswitch: generated an admin API token into {}", cfg.data_dir.join("admin-token").display());
     }
     let draining = Arc::new(AtomicBool::new(false));
+    let reloader = Arc::new(Reloader { args, current: tokio::sync::Mutex::new(cfg.clone()), handle: started.handle.clone(), log: log.clone(), store: store.clone(), realm: realm.clone() });
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen).await.with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone(), prompts_dir: cfg.data_dir.join("prompts") }),
+        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone(), prompts_dir: cfg.data_dir.join("prompts"), reloader: reloader.clone() }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),
@@ -434,9 +517,18 @@ async fn run(cfg: config::Config, log: Option<LogHandle>) -> Result<()> {
         "ferroswitch started"
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                if let Err(e) = reloader.reload().await {
+                    tracing::error!(error = %e, "reload failed; the running configuration stays");
+                }
+            }
+        }
     }
     // Drain: refuse new work (503 + Retry-After, health reports draining),
     // let live calls finish for up to calls.drain_timeout, then hang up the
@@ -535,9 +627,10 @@ fn main() -> Result<()> {
     let rt = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
         Cmd::Run { cfg } => {
+            let args = cfg.clone();
             let cfg = load(&cfg)?;
             let log = init_logging(&cfg);
-            rt()?.block_on(run(cfg, Some(log)))
+            rt()?.block_on(run(cfg, Some(log), Some(args)))
         }
         Cmd::Config { cfg } => {
             let cfg = load(&cfg)?;

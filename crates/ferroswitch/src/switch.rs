@@ -90,6 +90,8 @@ pub enum Command {
     Config { directory: HashMap<String, DirectoryEntry>, policy: crate::persist::ExtPolicy, trunking: crate::trunk_config::Trunking, callcenter: CcConfig },
     /// A digit or a finished prompt from a media relay.
     Media(runtime::RelayEvent),
+    /// Settings from a reloaded configuration file.
+    Reload { calls_per_minute: u32, ringback: Option<media::ToneSpec>, media_timeout: Option<std::time::Duration> },
     /// Set (Some) or read (None) the SIP trace.
     Trace(Option<api::Trace>, oneshot::Sender<Result<api::Trace, api::ApiError>>),
     /// Questions and actions for the queue engine.
@@ -990,6 +992,11 @@ impl Service for Switch {
                 runtime::RelayEvent::Dtmf(call, d) => self.caller_digit(now, ep, &call, d),
                 runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, &call),
             },
+            Command::Reload { calls_per_minute, ringback, media_timeout } => {
+                self.calls_per_minute = calls_per_minute;
+                self.ringback = ringback;
+                self.media_timeout = media_timeout;
+            }
             Command::Trace(req, reply) => {
                 let r = match req {
                     Some(t) if t.call.as_ref().is_some_and(|c| !self.b2bua.calls().iter().any(|x| &x.id == c)) => Err(api::ApiError::not_found("call")),

@@ -141,6 +141,10 @@ impl Control for FakeControl {
         })
     }
 
+    fn reload(&self) -> BoxFuture<'_, Result<api::Reloaded, api::ApiError>> {
+        Box::pin(async move { Ok(api::Reloaded { applied: vec!["log.level".into()], restart_required: vec![] }) })
+    }
+
     fn trace(&self, req: Option<api::Trace>) -> BoxFuture<'_, Result<api::Trace, api::ApiError>> {
         Box::pin(async move {
             let mut t = self.trace.lock().unwrap();
