@@ -44,6 +44,9 @@ assert c["hangup_side"] == "callee" and c["hangup_cause"] == "normal_clearing", 
 assert abs(c["billable_ms"] - 4000) <= 1000, c["billable_ms"]
 assert c["codec"] and c["codec"].upper().startswith(("PCMU", "PCMA")), c["codec"]
 assert c["packets_to_a"] > 100 and c["packets_to_b"] > 100, (c["packets_to_a"], c["packets_to_b"])
+# Receive quality per direction (RFC 3550): nothing lost on loopback, jitter small.
+assert (c["lost_to_a"], c["lost_to_b"]) == (0, 0), c
+assert 0 <= c["jitter_to_a_us"] < 20000 and 0 <= c["jitter_to_b_us"] < 20000, c
 one = json.load(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/cdrs/{c['id']}", headers={"Authorization": "Bearer " + token})))
 assert one.pop("webhooks") == [], one  # no webhooks.url configured: no delivery
 assert one == c, one
@@ -84,14 +87,15 @@ samples, typed = {}, set()
 for line in r.read().decode().splitlines():
     if line.startswith("# TYPE "):
         _, _, name, kind = line.split(" ", 3)
-        assert kind in ("counter", "gauge"), line
+        assert kind in ("counter", "gauge", "histogram"), line
         typed.add(name)
     elif line.startswith("#") or not line:
         continue
     else:
         m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+)', line)
         assert m, f"not Prometheus text: {line!r}"
-        assert m.group(1) in typed, f"sample before its TYPE: {line}"
+        base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        assert m.group(1) in typed or base in typed, f"sample before its TYPE: {line}"
         samples[m.group(1) + (m.group(2) or "")] = float(m.group(4))
 print(samples)
 assert samples['ferroswitch_calls_ended_total{disposition="answered"}'] == 1
@@ -99,6 +103,9 @@ assert samples["ferroswitch_calls_started_total"] == 1
 assert samples["ferroswitch_calls_active"] == 0 and samples["ferroswitch_relay_sessions"] == 0
 assert samples["ferroswitch_registrations"] == 2
 assert samples["process_resident_memory_bytes"] > 1e6
+assert samples["ferroswitch_rtp_packets_total"] > 200 and samples["ferroswitch_rtp_lost_total"] == 0, samples
+assert samples["ferroswitch_rtp_jitter_ms_count"] == 2 and samples['ferroswitch_rtp_jitter_ms_bucket{le="+Inf"}'] == 2
+assert samples['ferroswitch_rtp_jitter_ms_bucket{le="20"}'] == 2, "jitter on loopback under 20 ms"
 PY
 
 # media.mode = bypass: SDP passes untouched, the phones talk directly,

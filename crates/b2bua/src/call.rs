@@ -160,6 +160,8 @@ pub struct Cdr {
     pub codec: Option<String>,
     /// RTP packets relayed towards the caller and the callee.
     pub packets: (u64, u64),
+    /// Loss and jitter of those two streams.
+    pub quality: crate::Quality,
     /// The gateway of the B-leg, if the call went to a carrier.
     pub gateway: Option<String>,
 }
@@ -1372,12 +1374,13 @@ impl B2bua {
         self.relayed.retain(|_, (cid, _)| cid != id);
         self.deadlines.retain(|_, cid| cid != id);
         self.progress.retain(|_, (cid, _)| cid != id);
-        let packets = if call.ports.is_some() {
+        let (packets, quality) = if call.ports.is_some() {
             let s = media.stats(id);
+            let q = media.quality(id);
             media.close(id);
-            s
+            (s, q)
         } else {
-            (0, 0)
+            ((0, 0), crate::Quality::default())
         };
         for g in [call.gateway.clone(), call.a_gateway.clone()].into_iter().flatten() {
             self.events.push_back(CallEvent::GatewayReleased { id: id.to_owned(), gateway: g });
@@ -1416,6 +1419,7 @@ impl B2bua {
             b_status: call.b_status,
             codec: call.codec,
             packets,
+            quality,
             gateway: call.last_gateway,
         })));
     }

@@ -36,6 +36,15 @@ pub use sdp_rewrite::MediaMode;
 
 use std::net::SocketAddr;
 
+/// Receive quality of a call's two streams (RFC 3550 loss and jitter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quality {
+    /// Packets lost (towards A, towards B).
+    pub lost: (u64, u64),
+    /// Interarrival jitter in microseconds (towards A, towards B).
+    pub jitter_us: (u64, u64),
+}
+
 /// Relay sockets, owned by the driver. The b2bua asks for a pair of local
 /// ports per call and tells where each side said it receives media.
 pub trait Media {
@@ -47,6 +56,12 @@ pub trait Media {
     fn set_peer(&mut self, call: &str, side: Side, rtp: SocketAddr);
     /// Packets relayed so far (towards A, towards B).
     fn stats(&self, call: &str) -> (u64, u64);
+    /// Receive quality of the two streams (towards A, towards B): RTP
+    /// packets lost and interarrival jitter in microseconds.
+    fn quality(&self, call: &str) -> Quality {
+        let _ = call;
+        Quality::default()
+    }
     /// Close the relay.
     fn close(&mut self, call: &str);
 }

@@ -322,6 +322,11 @@ fn cdr_row(c: &b2bua::Cdr, clock: &crate::clock::Clock) -> store::Cdr {
         packets_to_b: c.packets.1 as i64,
         gateway: c.gateway.clone(),
         recording: None,
+        // Only relayed calls have a quality of their own to report.
+        lost_to_a: (c.packets != (0, 0)).then_some(c.quality.lost.0 as i64),
+        lost_to_b: (c.packets != (0, 0)).then_some(c.quality.lost.1 as i64),
+        jitter_to_a_us: (c.packets != (0, 0)).then_some(c.quality.jitter_us.0 as i64),
+        jitter_to_b_us: (c.packets != (0, 0)).then_some(c.quality.jitter_us.1 as i64),
         ..Default::default()
     }
 }

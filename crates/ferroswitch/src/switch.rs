@@ -194,6 +194,41 @@ pub struct Switch {
     transfers: std::collections::HashSet<String>,
     /// The SIP trace in force.
     sip_trace: api::Trace,
+    /// RTP receive quality of ended calls' streams, for /metrics.
+    rtp: RtpMetrics,
+}
+
+/// Jitter histogram bounds, ms.
+const JITTER_BUCKETS_MS: [f64; 7] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+
+/// RTP receive quality over ended calls.
+#[derive(Default)]
+struct RtpMetrics {
+    packets: u64,
+    lost: u64,
+    jitter_buckets: [u64; 7],
+    jitter_count: u64,
+    jitter_sum_ms: f64,
+}
+
+impl RtpMetrics {
+    fn observe(&mut self, q: &b2bua::Quality, packets: (u64, u64)) {
+        for (p, lost, j) in [(packets.0, q.lost.0, q.jitter_us.0), (packets.1, q.lost.1, q.jitter_us.1)] {
+            if p == 0 {
+                continue;
+            }
+            self.packets += p;
+            self.lost += lost;
+            let ms = j as f64 / 1000.0;
+            self.jitter_count += 1;
+            self.jitter_sum_ms += ms;
+            for (b, le) in self.jitter_buckets.iter_mut().zip(JITTER_BUCKETS_MS) {
+                if ms <= le {
+                    *b += 1;
+                }
+            }
+        }
+    }
 }
 
 /// What a gateway call needs to try the next gateway.
@@ -216,7 +251,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -649,6 +684,7 @@ impl Switch {
                         self.trunks.release(&g);
                     }
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
+                    self.rtp.observe(&cdr.quality, cdr.packets);
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.originations.remove(&cdr.id);
                     let mut extra = self.extras.remove(&cdr.id).unwrap_or_default();
@@ -882,6 +918,16 @@ impl Switch {
         gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);
         gauge("ferroswitch_store_overload_rejections_total", "INVITEs and REGISTERs refused with 503 because the store was behind.", "counter", &[(String::new(), self.store_overloads as f64)]);
         gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);
+        gauge("ferroswitch_rtp_packets_total", "RTP packets received in ended relayed calls.", "counter", &[(String::new(), self.rtp.packets as f64)]);
+        gauge("ferroswitch_rtp_lost_total", "RTP packets lost (RFC 3550) in ended relayed calls.", "counter", &[(String::new(), self.rtp.lost as f64)]);
+        {
+            let mut samples: Vec<(String, f64)> = JITTER_BUCKETS_MS.iter().zip(self.rtp.jitter_buckets).map(|(le, n)| (format!("_bucket{{le=\"{le}\"}}"), n as f64)).collect();
+            samples.push(("_bucket{le=\"+Inf\"}".into(), self.rtp.jitter_count as f64));
+            samples.push(("_sum".into(), self.rtp.jitter_sum_ms));
+            samples.push(("_count".into(), self.rtp.jitter_count as f64));
+            // Suffixes go where labels would: _bucket{le=...}, _sum, _count.
+            gauge("ferroswitch_rtp_jitter_ms", "Interarrival jitter (RFC 3550) of each stream of ended relayed calls, at hang-up.", "histogram", &samples);
+        }
         let mut cc_lines = self.cc_metrics(now);
         cc_lines.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let mut i = 0;

@@ -12,6 +12,7 @@
 //!   streams keep their length and both channels stay aligned: recordings
 //!   neither speed up nor drop silence or early media.
 //! * [`wav`]: the RIFF/WAVE header for 16-bit PCM.
+//! * [`stats`]: per-stream RTP receive statistics (loss, jitter; RFC 3550 A.1, A.8).
 //! * [`dtmf`]: RFC 4733 telephone events to digits (each once), SIP INFO digits.
 //! * [`player`]: tones and prompts as G.711 RTP; [`prompt`]: audio files
 //!   decoded (symphonia) and resampled to 8 kHz mono once.
@@ -24,6 +25,7 @@ pub mod player;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp;
+pub mod stats;
 pub mod tone;
 pub mod wav;
 

@@ -106,6 +106,8 @@ impl Rec {
 struct Relay {
     ctl: mpsc::UnboundedSender<Ctl>,
     stats: Arc<[AtomicU64; 2]>,
+    /// Lost towards B, lost towards A, jitter µs towards B, towards A.
+    quality: Arc<[AtomicU64; 4]>,
     /// Milliseconds since the pool's epoch of the last packet (RTP or RTCP, either way).
     last: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -222,7 +224,10 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>) {
+async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>) {
+    // Receive statistics of the stream from A (index 0) and from B (1).
+    // G.711 and telephone-event both run at 8 kHz.
+    let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
     // socks: A-rtp, A-rtcp, B-rtp, B-rtcp. peer[i]: where socket i sends.
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
@@ -309,6 +314,15 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             // The callee's media (early or answered) replaces our tone.
             tone = None;
         }
+        if i % 2 == 0 {
+            if let Ok(h) = media::rtp::parse(&bufs[i][..n]) {
+                let k = i / 2;
+                let at = epoch.elapsed().as_micros() as u64;
+                rx[k].push(at, h.seq, h.timestamp, h.ssrc, 8000);
+                quality[k].store(rx[k].lost(), Ordering::Relaxed);
+                quality[2 + k].store((rx[k].jitter_ms(8000) * 1000.0) as u64, Ordering::Relaxed);
+            }
+        }
         if i == 0 {
             if let Some((pt, det)) = dtmf.as_mut() {
                 if let Ok(h) = media::rtp::parse(&bufs[0][..n]) {
@@ -349,9 +363,10 @@ impl Media for RelayPool {
         let socks = [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?];
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let task = tokio::spawn(run(socks, rx, stats.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone()));
-        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, last, task, recording: false });
+        let task = tokio::spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone()));
+        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false });
         Some((pa, pb))
     }
 
@@ -366,6 +381,17 @@ impl Media for RelayPool {
             .get(call)
             .map(|r| (r.stats[1].load(Ordering::Relaxed), r.stats[0].load(Ordering::Relaxed)))
             .unwrap_or((0, 0))
+    }
+
+    fn quality(&self, call: &str) -> b2bua::Quality {
+        self.relays
+            .get(call)
+            .map(|r| {
+                let q = |i: usize| r.quality[i].load(Ordering::Relaxed);
+                // Index 0/2: the stream from A (towards B); 1/3: from B (towards A).
+                b2bua::Quality { lost: (q(1), q(0)), jitter_us: (q(3), q(2)) }
+            })
+            .unwrap_or_default()
     }
 
     /// The task is aborted (or, when recording, finishes the file and

@@ -67,6 +67,18 @@ pub struct Cdr {
     /// Queue calls: talk time with the agent, ms.
     #[serde(default)]
     pub talk_ms: Option<i64>,
+    /// RTP packets lost on the way to the caller (relayed calls).
+    #[serde(default)]
+    pub lost_to_a: Option<i64>,
+    /// RTP packets lost on the way to the callee.
+    #[serde(default)]
+    pub lost_to_b: Option<i64>,
+    /// Interarrival jitter of the stream to the caller, µs (RFC 3550).
+    #[serde(default)]
+    pub jitter_to_a_us: Option<i64>,
+    /// Interarrival jitter of the stream to the callee, µs.
+    #[serde(default)]
+    pub jitter_to_b_us: Option<i64>,
 }
 
 /// Filters for [`Store::list_cdrs`]; all optional, combined with AND.
@@ -87,7 +99,7 @@ pub struct CdrFilter {
 }
 
 const COLUMNS: &str = "id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, billable_ms, disposition, \
-    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording, queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms";
+    hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording, queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms, lost_to_a, lost_to_b, jitter_to_a_us, jitter_to_b_us";
 
 fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
     Ok(Cdr {
@@ -116,14 +128,18 @@ fn cdr_from_row(r: &impl RowExt) -> Result<Cdr, StoreError> {
         queue_position: r.opt_int("queue_position")?,
         queue_result: r.opt_text("queue_result")?,
         talk_ms: r.opt_int("talk_ms")?,
+        lost_to_a: r.opt_int("lost_to_a")?,
+        lost_to_b: r.opt_int("lost_to_b")?,
+        jitter_to_a_us: r.opt_int("jitter_to_a_us")?,
+        jitter_to_b_us: r.opt_int("jitter_to_b_us")?,
     })
 }
 
 /// Inserts a CDR (an existing id is left as it is).
 pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_call_id, start_ms, answer_ms, end_ms, duration_ms, \
     billable_ms, disposition, hangup_side, hangup_cause, a_status, b_status, codec, packets_to_a, packets_to_b, gateway, recording, \
-    queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING";
+    queue, agent, queue_wait_ms, queue_position, queue_result, talk_ms, lost_to_a, lost_to_b, jitter_to_a_us, jitter_to_b_us) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) ON CONFLICT (id) DO NOTHING";
 /// Forgets a live call (its CDR is written).
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
@@ -161,6 +177,10 @@ macro_rules! insert_cdr_stmt {
             .bind($c.queue_position)
             .bind(&$c.queue_result)
             .bind($c.talk_ms)
+            .bind($c.lost_to_a)
+            .bind($c.lost_to_b)
+            .bind($c.jitter_to_a_us)
+            .bind($c.jitter_to_b_us)
     };
 }
 pub(crate) use insert_cdr_stmt;

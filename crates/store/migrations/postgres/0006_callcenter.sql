@@ -41,3 +41,8 @@ ALTER TABLE cdrs ADD COLUMN queue_position BIGINT;
 ALTER TABLE cdrs ADD COLUMN queue_result TEXT;
 ALTER TABLE cdrs ADD COLUMN talk_ms BIGINT;
 CREATE INDEX cdrs_queue ON cdrs (queue, start_ms);
+-- Receive quality per direction (RFC 3550): packets lost, jitter in µs.
+ALTER TABLE cdrs ADD COLUMN lost_to_a BIGINT;
+ALTER TABLE cdrs ADD COLUMN lost_to_b BIGINT;
+ALTER TABLE cdrs ADD COLUMN jitter_to_a_us BIGINT;
+ALTER TABLE cdrs ADD COLUMN jitter_to_b_us BIGINT;

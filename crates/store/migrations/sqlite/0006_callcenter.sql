@@ -41,3 +41,8 @@ ALTER TABLE cdrs ADD COLUMN queue_position INTEGER;
 ALTER TABLE cdrs ADD COLUMN queue_result TEXT;
 ALTER TABLE cdrs ADD COLUMN talk_ms INTEGER;
 CREATE INDEX cdrs_queue ON cdrs (queue, start_ms);
+-- Receive quality per direction (RFC 3550): packets lost, jitter in µs.
+ALTER TABLE cdrs ADD COLUMN lost_to_a INTEGER;
+ALTER TABLE cdrs ADD COLUMN lost_to_b INTEGER;
+ALTER TABLE cdrs ADD COLUMN jitter_to_a_us INTEGER;
+ALTER TABLE cdrs ADD COLUMN jitter_to_b_us INTEGER;
