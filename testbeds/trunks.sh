@@ -7,7 +7,12 @@
 # DID to an extension, and no carrier-to-carrier transit.
 source "$(dirname "$0")/lib.sh"
 
-start_switch trunks --set directory.first_run_extensions= --set calls.ring_timeout=10
+# Every event is also pushed over HTTP (issue 8) to a receiver that checks
+# the signature: gateway registration and health changes among them.
+EPORT=$(free_port); PUSHED=$OUT/tk_pushed.jsonl; : >"$PUSHED"
+python3 "$ROOT/testbeds/webhook_receiver.py" "$EPORT" tk-secret "$PUSHED" & PIDS+=($!)
+start_switch trunks --set directory.first_run_extensions= --set calls.ring_timeout=10 \
+  --set webhooks.secret=tk-secret --set http.events_push_url="http://127.0.0.1:$EPORT/events"
 P1000=$(new_extension 1000)
 echo "SEQUENTIAL" >"$OUT/tk_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/tk_caller.csv"
 gw_status() { # gw_status NAME FIELD: one field of the gateway's live state
@@ -29,6 +34,17 @@ carrier 2 & C2=$!
 PIDS+=("$C2")
 check "re-registered with the restarted carrier"      wait "$C2"
 check "still registered"                              wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status reg registration)\" = registered ]"
+pushed_state() { # pushed_state GATEWAY FIELD VALUE: a signed pushed gateway_state event says so
+  python3 - "$PUSHED" "$@" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ev = [r for r in rows if r.get("push") and r["event"].get("type") == "gateway_state" and r["event"]["gateway"] == sys.argv[2]]
+print(ev)
+sys.exit(0 if ev and all(r["sig_ok"] for r in rows) and any(r["event"][sys.argv[3]] == sys.argv[4] for r in ev) else 1)
+PY
+}
+check "events pushed over HTTP, signed: gateway reg registered" wait_for 5 pushed_state reg registration registered
+check "/metrics: ferroswitch_gateway_registered{gateway=reg} 1" bash -c "curl -sf -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics | grep -q 'ferroswitch_gateway_registered{gateway=\"reg\"} 1'"
 check "the password is never shown"                   bash -c "! (curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/gateways/reg | grep -q carrier-pw)"
 
 # --- health pings ------------------------------------------------------------
@@ -36,6 +52,7 @@ check "the password is never shown"                   bash -c "! (curl -sS -H 'A
 # answers OPTIONS) is up, with a latency (down after failed pings: trunks tests).
 api POST /v1/gateways "{\"name\":\"pinged\",\"proxy\":\"127.0.0.1:$SIP_PORT\",\"ping_interval\":1}" >/dev/null
 check "OPTIONS pings: gateway up with a latency"      wait_for 5 bash -c "[ \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status pinged ping)\" = up ] && [ -n \"\$($(declare -f api gw_status); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN gw_status pinged latency_ms | grep -v None)\" ]"
+check "pushed: gateway pinged up"                     wait_for 5 pushed_state pinged ping up
 api DELETE /v1/gateways/pinged >/dev/null
 
 # --- failover ----------------------------------------------------------------

@@ -2,7 +2,9 @@
 """A CRM's webhook endpoint for the testbeds: accepts POSTs, checks the
 X-Ferroswitch-Signature (HMAC-SHA256 of the body with SECRET), and appends
 one JSON line per delivery to LOG: {sig_ok, delivery, event, cdr_id,
-disposition, gateway, ext_data_raw, recording_url, recording}.
+disposition, gateway, ext_data_raw, recording_url, recording}. A pushed
+batch of events (a JSON array) is written one line per event:
+{sig_ok, push: true, event: {...}}.
 
 usage: webhook_receiver.py PORT SECRET LOG
 """
@@ -18,6 +20,15 @@ class H(BaseHTTPRequestHandler):
         want = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         got = self.headers.get("X-Ferroswitch-Signature", "")
         doc = json.loads(body)
+        if isinstance(doc, list):
+            ok = hmac.compare_digest(want, got)
+            with open(LOG, "a") as f:
+                for e in doc:
+                    f.write(json.dumps({"sig_ok": ok, "push": True, "event": e}) + "\n")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         raw = body.decode()
         i = raw.find('"ext_data":')
         line = {

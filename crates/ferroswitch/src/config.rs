@@ -119,6 +119,7 @@ pub struct Http {
     pub listen: String,
     pub token: String,
     pub events_buffer: usize,
+    pub events_push_url: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

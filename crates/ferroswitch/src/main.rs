@@ -7,6 +7,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod event_push;
 mod clock;
 mod config;
 mod ctl;
@@ -475,6 +476,9 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         max_attempts: cfg.webhooks.max_attempts.max(1),
         timeout: Duration::from_secs(cfg.webhooks.timeout.max(1)),
     };
+    if !cfg.http.events_push_url.is_empty() {
+        tokio::spawn(event_push::run(cfg.http.events_push_url.clone(), hooks.secret.clone(), events_tx.subscribe()));
+    }
     tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
     // Gateways and routes of the version just loaded.
     let trunking = trunk_config::load(&store).await?;

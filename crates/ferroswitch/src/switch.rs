@@ -196,6 +196,8 @@ pub struct Switch {
     sip_trace: api::Trace,
     /// RTP receive quality of ended calls' streams, for /metrics.
     rtp: RtpMetrics,
+    /// Each gateway's last published (registration, ping) state.
+    gw_states: HashMap<String, (String, String)>,
 }
 
 /// Jitter histogram bounds, ms.
@@ -251,7 +253,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -588,6 +590,27 @@ impl Switch {
         let _ = self.events.send(std::sync::Arc::new(ev));
     }
 
+    /// Publish `gateway_state` for each gateway whose registration or
+    /// health changed since last time (and `gateway_removed`).
+    fn gateway_events(&mut self, now: Instant) {
+        let mut seen = std::collections::HashSet::new();
+        for g in self.trunks.status(now) {
+            seen.insert(g.name.clone());
+            let state = (g.registration.as_str().to_owned(), g.ping.as_str().to_owned());
+            if self.gw_states.get(&g.name) != Some(&state) {
+                tracing::info!(gateway = %g.name, registration = %state.0, ping = %state.1, "gateway state");
+                let body = serde_json::json!({"gateway": g.name, "registration": state.0, "ping": state.1, "latency_ms": g.latency_ms, "calls": g.calls, "last_error": g.last_error});
+                self.gw_states.insert(g.name.clone(), state);
+                self.publish("gateway_state", None, &[], body);
+            }
+        }
+        let gone: Vec<String> = self.gw_states.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+        for g in gone {
+            self.gw_states.remove(&g);
+            self.publish("gateway_removed", None, &[], serde_json::json!({"gateway": g}));
+        }
+    }
+
     /// Publish a queue or agent event.
     fn publish_cc(&mut self, kind: &'static str, call: Option<&str>, queue: Option<&str>, agent: Option<&str>, mut body: serde_json::Value) {
         self.seq += 1;
@@ -918,6 +941,13 @@ impl Switch {
         gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);
         gauge("ferroswitch_store_overload_rejections_total", "INVITEs and REGISTERs refused with 503 because the store was behind.", "counter", &[(String::new(), self.store_overloads as f64)]);
         gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);
+        {
+            let gws = self.trunks.status(now);
+            let per = |f: &dyn Fn(&trunks::GatewayStatus) -> f64| gws.iter().map(|g| (format!("{{gateway=\"{}\"}}", g.name), f(g))).collect::<Vec<_>>();
+            gauge("ferroswitch_gateway_registered", "1 if the gateway's outbound registration is in force (0 also when it does not register).", "gauge", &per(&|g| if g.registration.as_str() == "registered" { 1.0 } else { 0.0 }));
+            gauge("ferroswitch_gateway_up", "0 if the gateway's OPTIONS pings fail, else 1.", "gauge", &per(&|g| if g.ping.as_str() == "down" { 0.0 } else { 1.0 }));
+            gauge("ferroswitch_gateway_calls", "Calls through the gateway now.", "gauge", &per(&|g| f64::from(g.calls)));
+        }
         gauge("ferroswitch_rtp_packets_total", "RTP packets received in ended relayed calls.", "counter", &[(String::new(), self.rtp.packets as f64)]);
         gauge("ferroswitch_rtp_lost_total", "RTP packets lost (RFC 3550) in ended relayed calls.", "counter", &[(String::new(), self.rtp.lost as f64)]);
         {
@@ -983,11 +1013,13 @@ impl Service for Switch {
                         // Any final answer means the phone is reachable.
                         self.pings.remove(&tx);
                     }
-                } else if !self.trunks.handle_response(now, ep, tx, &response) {
+                } else if self.trunks.handle_response(now, ep, tx, &response) {
+                    self.gateway_events(now);
+                } else {
                     self.b2bua.handle_response(now, ep, &mut self.media, tx, response);
                 }
             }
-            Event::Timeout { tx } | Event::TransportError { tx } if self.trunks.handle_tx_failure(now, ep, tx) => {}
+            Event::Timeout { tx } | Event::TransportError { tx } if self.trunks.handle_tx_failure(now, ep, tx) => self.gateway_events(now),
             Event::Timeout { tx } | Event::TransportError { tx } => {
                 if let Some((aor, contact)) = self.pings.remove(&tx) {
                     if let Some(change) = self.registrar.ping_failed(&aor, &contact) {
@@ -1083,6 +1115,7 @@ impl Service for Switch {
                 self.recorded = policy.recorded;
                 self.max_calls = policy.max_calls;
                 self.trunks.set_gateways(now, ep, trunking.gateways);
+                self.gateway_events(now);
                 self.routes = trunking.routes;
                 self.apply_cc_config(now, ep, callcenter);
             }
@@ -1184,6 +1217,7 @@ impl Service for Switch {
         }
         if self.trunks.poll_timeout().is_some_and(|t| t <= now) {
             self.trunks.handle_timeout(now, ep);
+            self.gateway_events(now);
         }
         if self.cc_poll_timeout().is_some_and(|t| t <= now) {
             self.cc_timeouts(now, ep);
