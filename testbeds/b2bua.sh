@@ -102,6 +102,24 @@ limit_case() {
   [ $rc -eq 0 ] && [ $r1 -eq 0 ] && [ $ru -eq 0 ]
 }
 check "max_calls 1: a second call is busy (486)"  limit_case
+# A client that stops reading /v1/events is disconnected while calls go on
+# at full rate (issue 8): 1500 calls at 150/s, every one completes.
+stall_case() {
+  python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "" stall 12 >"$OUT/b2b_stall.log" 2>&1 & local stall=$!
+  local port; port=$(free_port)
+  unregister_all && register_uas "$port" || return 1
+  sipp -sf "$SCEN/uas_answer.xml" -i 127.0.0.1 -p "$port" -t u1 -m 1500 -timeout 60 -timeout_error -nostdin >"$OUT/stall.uas.log" 2>&1 &
+  local uas=$!
+  udp_ready "$port" || return 1
+  sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
+       -au 1000 -ap "$P1000" -m 1500 -r 150 -l 300 -timeout 60 -timeout_error -nostdin -trace_stat -stf "$OUT/stall.uac.csv" >"$OUT/stall.uac.log" 2>&1
+  local rc=$?
+  wait "$uas"; local ru=$?
+  wait "$stall"; cat "$OUT/b2b_stall.log"
+  echo "uac=$rc uas=$ru"
+  [ $rc -eq 0 ] && [ $ru -eq 0 ] && grep -Eq 'RESULT=(overflow-notice|closed-by-server|dropped-by-server)' "$OUT/b2b_stall.log"
+}
+check "1500 calls at 150/s all complete while a stalled event client is dropped" stall_case
 check "no call left behind"                bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"       alive
 
