@@ -58,8 +58,18 @@ check "no answer: 480 after ring timeout"  call_case noanswer uas_ring.xml uac_n
 check "  CDR: no_answer"                    wait_for 3 last_cdr disposition=no_answer a_status=480
 check "CANCEL before answer"               call_case cancel uas_ring.xml uac_cancel.xml
 check "  CDR: cancelled by the caller"      wait_for 3 last_cdr disposition=cancelled hangup_side=caller a_status=487
+rm -f "$OUT/b2b_ev.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=channel_early_media,channel_hold,channel_unhold" collect "$OUT/b2b_ev.jsonl" 60 channel_unhold & EVPID=$!
+wait_for 5 test -e "$OUT/b2b_ev.jsonl.ready"
 check "early media: 183 with SDP relayed"  call_case early uas_early.xml uac_early.xml
 check "re-INVITE hold and resume relayed"  call_case hold uas_hold.xml uac_hold.xml
+check "events: early media, then hold and unhold by the caller" bash -c "$(declare -f wait_for gone); wait_for 10 gone $EVPID; python3 - '$OUT/b2b_ev.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+assert [e['type'] for e in evs] == ['channel_early_media', 'channel_hold', 'channel_unhold'], evs
+assert evs[1]['by'] == 'caller' and evs[2]['by'] == 'caller', evs
+PY"
 # Neither sipp sends RTP: after media.timeout (3 s) the switch hangs up both legs.
 check "media timeout: BYE to both legs"    call_case mediatimeout uas_answer.xml uac_callee_bye.xml
 check "  CDR: system hung up, media_timeout" wait_for 3 last_cdr disposition=answered hangup_side=system hangup_cause=media_timeout

@@ -25,6 +25,7 @@ baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
 check "call answered"                          wait_for 10 answered
 check "ctl status shows the live call"          bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status | tee /dev/stderr | grep -q 'calls: *1 live, 1 answered'"
+check "ctl status: version, uptime, calls/s, load" bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status > '$OUT/status.txt'; cat '$OUT/status.txt'; grep -q '^version: *0\.1\.0' '$OUT/status.txt' && grep -Eq '^uptime: *0d 00:0[0-9]:[0-9]{2}' '$OUT/status.txt' && grep -Eq '^calls/s: *0\.[1-9]' '$OUT/status.txt' && grep -Eq '^load: *[0-9.]+ \(1 min\)' '$OUT/status.txt'"
 check "ctl show calls lists it"                 bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show calls | tee /dev/stderr | grep -Eq ' 1000 +1001 +answered '"
 check "ctl show registrations lists both"       bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; [ \$(ctl show registrations | grep -c ' udp ') -eq 2 ]"
 cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
@@ -71,7 +72,7 @@ seqs = [e['seq'] for e in evs]
 assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
 calls = {e['call'] for e in evs if e['type'].startswith('channel_')}
 assert len(calls) == 1, calls
-want = ['channel_created', 'channel_ringing', 'channel_answered', 'channel_hangup']
+want = ['channel_created', 'channel_ringing', 'channel_answered', 'channel_bridged', 'channel_hangup']
 it = iter(types)
 assert all(w in it for w in want), types
 h = [e for e in evs if e['type'] == 'channel_hangup'][0]

@@ -202,6 +202,21 @@ pub enum CallEvent {
         /// Call UUID.
         id: String,
     },
+    /// The callee sent early media (183 with SDP, relayed to the caller).
+    EarlyMedia {
+        /// Call UUID.
+        id: String,
+    },
+    /// One side put the call on hold (`held`) or took it off hold, by a
+    /// re-INVITE or UPDATE.
+    Hold {
+        /// Call UUID.
+        id: String,
+        /// Which side asked.
+        by: Side,
+        /// On hold now?
+        held: bool,
+    },
     /// A parked call's agent leg answered: the two are bridged.
     Bridged {
         /// Call UUID.
@@ -393,6 +408,10 @@ struct Call {
     /// Answered by us and held (a queue member): B-legs come and go with
     /// [`B2bua::dial_agent`] until one answers.
     parked: bool,
+    /// Early media was relayed (reported once).
+    early_media: bool,
+    /// On hold, and by which side.
+    held: Option<Side>,
 }
 
 /// The call controller.
@@ -667,6 +686,8 @@ impl B2bua {
                 a_winner: None,
                 a_gateway: None,
                 parked: false,
+                early_media: false,
+                held: None,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();
@@ -902,6 +923,10 @@ impl B2bua {
                     add_body(&mut r, sdp_rewrite::rewrite(resp.body(), media_ip, pa));
                 } else if mode == MediaMode::Bypass {
                     add_body(&mut r, Some(resp.body().clone()));
+                }
+                if !call.early_media {
+                    call.early_media = true;
+                    self.events.push_back(CallEvent::EarlyMedia { id: id.to_owned() });
                 }
             }
             if call.state == CallState::Trying {
@@ -1166,6 +1191,14 @@ impl B2bua {
         for h in [HeaderName::Event, HeaderName::SubscriptionState, HeaderName::ContentDisposition] {
             if let Some(v) = req.get(h) {
                 out.push(h, v);
+            }
+        }
+        if is_sdp(&req) && matches!(method, Method::Invite | Method::Update) {
+            if let Some(h) = sdp_rewrite::is_hold(req.body()) {
+                if h != call.held.is_some() {
+                    call.held = h.then_some(side);
+                    self.events.push_back(CallEvent::Hold { id: id.clone(), by: side, held: h });
+                }
             }
         }
         if is_sdp(&req) {
@@ -1558,6 +1591,8 @@ impl B2bua {
                 a_winner: None,
                 a_gateway: a_gateway.clone(),
                 parked: false,
+                early_media: false,
+                held: None,
             },
         );
         let a_call_id = self.calls.get(&id).and_then(|c| c.a_req.call_id().ok()).unwrap_or("").to_owned();

@@ -37,6 +37,15 @@ pub fn rewrite(body: &[u8], ip: IpAddr, port: u16) -> Option<Bytes> {
     Some(Bytes::from(s.into_string()))
 }
 
+/// Does this description put the call on hold: its first audio stream
+/// sendonly or inactive, or `c=0.0.0.0` (RFC 3264 §8.4)? `None` if not SDP.
+pub fn is_hold(body: &[u8]) -> Option<bool> {
+    let s = sdp::Session::parse_bytes(body).ok()?;
+    let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+    let zero = m.effective_connection().is_some_and(|c| c.is_hold());
+    Some(zero || matches!(m.direction(), sdp::Direction::SendOnly | sdp::Direction::Inactive))
+}
+
 /// The first audio codec of an answer (`PCMU/8000`), for the CDR.
 pub fn codec(body: &[u8]) -> Option<String> {
     let s = sdp::Session::parse_bytes(body).ok()?;

@@ -118,9 +118,22 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<()> {
             let calls = api.all("/v1/calls")?;
             let regs = api.all("/v1/registrations")?;
             let answered = calls.iter().filter(|c| c["state"] == "answered").count();
-            println!("health:        {} ({code})", serde_json::from_str::<serde_json::Value>(&health).map(|h| h["status"].to_string()).unwrap_or(health));
+            let h = serde_json::from_str::<serde_json::Value>(&health).unwrap_or_default();
+            let (mcode, metrics) = api.call("GET", "/metrics")?;
+            let metric = |name: &str| -> Option<f64> {
+                if mcode != 200 {
+                    return None;
+                }
+                metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+            };
+            let up = metric("ferroswitch_uptime_seconds").unwrap_or(0.0) as u64;
+            println!("health:        {} ({code})", h["status"]);
+            println!("version:       {}", h["version"].as_str().unwrap_or("?"));
+            println!("uptime:        {}d {:02}:{:02}:{:02}", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
             println!("calls:         {} live, {answered} answered", calls.len());
+            println!("calls/s:       {:.1} (last 10 s)", metric("ferroswitch_calls_per_second").unwrap_or(0.0));
             println!("registrations: {}", regs.len());
+            println!("load:          {:.2} (1 min), {:.1} s CPU used", metric("node_load1").unwrap_or(0.0), metric("process_cpu_seconds_total").unwrap_or(0.0));
             Ok(())
         }
         ["show", "registrations"] => {

@@ -198,6 +198,10 @@ pub struct Switch {
     rtp: RtpMetrics,
     /// Each gateway's last published (registration, ping) state.
     gw_states: HashMap<String, (String, String)>,
+    /// When the switch started.
+    started: Option<Instant>,
+    /// Start times of the calls of the last 10 s (for calls per second).
+    recent_calls: std::collections::VecDeque<Instant>,
 }
 
 /// Jitter histogram bounds, ms.
@@ -253,7 +257,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -660,11 +664,30 @@ impl Switch {
                     let body = serde_json::json!({"caller": caller, "callee": callee});
                     self.publish("channel_created", Some(id), &[caller, callee], body);
                 }
-                CallEvent::Ringing { id } | CallEvent::Answered { id, .. } => {
-                    let kind = if matches!(ev, CallEvent::Ringing { .. }) { "channel_ringing" } else { "channel_answered" };
+                CallEvent::Ringing { id } | CallEvent::Answered { id, .. } | CallEvent::EarlyMedia { id } => {
+                    let kind = match ev {
+                        CallEvent::Ringing { .. } => "channel_ringing",
+                        CallEvent::EarlyMedia { .. } => "channel_early_media",
+                        _ => "channel_answered",
+                    };
                     let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
                     self.publish(kind, Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b}));
+                    if kind == "channel_answered" && !self.queue_calls.contains_key(id) && !self.ivr_sessions.contains_key(id) && !self.originations.contains_key(id) {
+                        // Both legs are up: the B2BUA bridges them as it answers.
+                        self.publish("channel_bridged", Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b}));
+                    }
                 }
+                CallEvent::Bridged { id, .. } => {
+                    let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
+                    let agent = self.queue_calls.get(id).and_then(|q| q.agent.clone());
+                    self.publish("channel_bridged", Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b, "agent": agent}));
+                }
+                CallEvent::Hold { id, by, held } => {
+                    let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
+                    let kind = if *held { "channel_hold" } else { "channel_unhold" };
+                    self.publish(kind, Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b, "by": by.party()}));
+                }
+
                 CallEvent::Ended(c) => {
                     self.parties.remove(&c.id);
                     for p in [&c.caller, &c.callee] {
@@ -771,8 +794,14 @@ impl Switch {
                     self.jobs.send(Job::CallAnswered { id, at });
                 }
                 CallEvent::Ringing { id } => tracing::debug!(call = %id, "ringing"),
+                CallEvent::EarlyMedia { id } => tracing::debug!(call = %id, "early media"),
+                CallEvent::Hold { id, by, held } => tracing::info!(call = %id, by = by.party(), held, "hold"),
                 CallEvent::Created { id, caller, callee, a_call_id, start } => {
                     self.calls_started += 1;
+                    self.recent_calls.push_back(start);
+                    while self.recent_calls.len() > 100_000 || self.recent_calls.front().is_some_and(|t| start.saturating_duration_since(*t) > std::time::Duration::from_secs(10)) {
+                        self.recent_calls.pop_front();
+                    }
                     self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start });
                 }
             }
@@ -926,6 +955,21 @@ impl Switch {
         let (auth_fail, bans) = self.registrar.auth_counters();
         gauge("ferroswitch_calls_active", "Calls in progress.", "gauge", &[(String::new(), self.b2bua.count() as f64)]);
         gauge("ferroswitch_calls_started_total", "Calls started.", "counter", &[(String::new(), self.calls_started as f64)]);
+        let recent = self.recent_calls.iter().filter(|t| now.saturating_duration_since(**t) <= std::time::Duration::from_secs(10)).count();
+        gauge("ferroswitch_calls_per_second", "Calls started per second over the last 10 s.", "gauge", &[(String::new(), recent as f64 / 10.0)]);
+        let up = self.started.map(|s| now.saturating_duration_since(s).as_secs()).unwrap_or(0);
+        gauge("ferroswitch_uptime_seconds", "Seconds since the switch started.", "gauge", &[(String::new(), up as f64)]);
+        if let Some(cpu) = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+            // utime and stime, fields 14 and 15, after the parenthesised name.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        }) {
+            gauge("process_cpu_seconds_total", "CPU time used by the process (user + system).", "counter", &[(String::new(), cpu)]);
+        }
+        if let Some(load) = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok())) {
+            gauge("node_load1", "The host's 1-minute load average.", "gauge", &[(String::new(), load)]);
+        }
         let mut ended: Vec<_> = self.calls_ended.iter().map(|(d, n)| (format!("{{disposition=\"{d}\"}}"), *n as f64)).collect();
         ended.sort_by(|a, b| a.0.cmp(&b.0));
         gauge("ferroswitch_calls_ended_total", "Calls ended, by disposition.", "counter", &ended);
@@ -1092,6 +1136,8 @@ impl Service for Switch {
                 let _ = reply.send(r);
             }
             Command::Config { directory, policy, trunking, callcenter } => {
+                // The first configuration arrives as the switch starts.
+                self.started.get_or_insert(now);
                 // Carriers with digest credentials authenticate INVITEs
                 // only (never REGISTER): a directory of their own, merged
                 // under the extensions (an extension number wins).

@@ -91,6 +91,8 @@ impl B2bua {
                 a_winner: None,
                 a_gateway: None,
                 parked: true,
+                early_media: false,
+                held: None,
             },
         );
         self.events.push_back(CallEvent::Created { id: id.clone(), caller: caller.to_owned(), callee: callee.to_owned(), a_call_id, start: now });
