@@ -24,6 +24,7 @@ check "event client subscribed"               wait_for 5 test -e "$OUT/events.js
 baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
 check "call answered"                          wait_for 10 answered
+baresip_cmd "$A_CTRL" sndcode 5 >/dev/null
 check "ctl status shows the live call"          bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status | tee /dev/stderr | grep -q 'calls: *1 live, 1 answered'"
 check "ctl status: version, uptime, calls/s, load" bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status > '$OUT/status.txt'; cat '$OUT/status.txt'; grep -q '^version: *0\.1\.0' '$OUT/status.txt' && grep -Eq '^uptime: *0d 00:0[0-9]:[0-9]{2}' '$OUT/status.txt' && grep -Eq '^calls/s: *0\.[1-9]' '$OUT/status.txt' && grep -Eq '^load: *[0-9.]+ \(1 min\)' '$OUT/status.txt'"
 check "ctl show calls lists it"                 bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show calls | tee /dev/stderr | grep -Eq ' 1000 +1001 +answered '"
@@ -72,9 +73,10 @@ seqs = [e['seq'] for e in evs]
 assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
 calls = {e['call'] for e in evs if e['type'].startswith('channel_')}
 assert len(calls) == 1, calls
-want = ['channel_created', 'channel_ringing', 'channel_answered', 'channel_bridged', 'channel_hangup']
+want = ['channel_created', 'channel_ringing', 'channel_answered', 'channel_bridged', 'dtmf', 'channel_hangup']
 it = iter(types)
 assert all(w in it for w in want), types
+assert [e['digit'] for e in evs if e['type'] == 'dtmf'] == ['5'], evs
 h = [e for e in evs if e['type'] == 'channel_hangup'][0]
 assert h['disposition'] == 'answered' and h['hangup_side'] == 'callee', h
 PY"

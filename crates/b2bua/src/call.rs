@@ -280,6 +280,28 @@ pub enum CallEvent {
     },
 }
 
+impl CallEvent {
+    /// The UUID of the call the event is about.
+    pub fn call_id(&self) -> &str {
+        match self {
+            CallEvent::Ended(c) => &c.id,
+            CallEvent::Created { id, .. }
+            | CallEvent::Ringing { id }
+            | CallEvent::Answered { id, .. }
+            | CallEvent::CallerAnswered { id }
+            | CallEvent::EarlyMedia { id }
+            | CallEvent::Hold { id, .. }
+            | CallEvent::Bridged { id, .. }
+            | CallEvent::Dtmf { id, .. }
+            | CallEvent::AgentFailed { id, .. }
+            | CallEvent::GatewayUsed { id, .. }
+            | CallEvent::GatewayReleased { id, .. }
+            | CallEvent::GatewayFailed { id, .. }
+            | CallEvent::GatewayChallenged { id, .. } => id,
+        }
+    }
+}
+
 /// Call state, for the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallState {

@@ -446,6 +446,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let trunks = trunks::Trunks::new(contact_host, cfg.user_agent());
     let service = switch::Switch::new(cfg.user_agent(), registrar, directory.clone(), jobs_tx, clock, b2bua, media, events_tx.clone(), trunks);
     let mut service = service;
+    let outbox_depth = service.webhook_outbox.clone();
     service.domain = realm.clone();
     service.recordings_dir = cfg.data_dir.join("recordings");
     service.calls_per_minute = cfg.security.calls_per_minute;
@@ -479,7 +480,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     if !cfg.http.events_push_url.is_empty() {
         tokio::spawn(event_push::run(cfg.http.events_push_url.clone(), hooks.secret.clone(), events_tx.subscribe()));
     }
-    tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks));
+    tokio::spawn(webhooks::worker(store.clone(), hooks, clock, wake_webhooks, outbox_depth));
     // Gateways and routes of the version just loaded.
     let trunking = trunk_config::load(&store).await?;
     let callcenter = switch::load_callcenter(&store, &cfg.data_dir.join("prompts")).await?;

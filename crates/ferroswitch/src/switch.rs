@@ -202,6 +202,10 @@ pub struct Switch {
     started: Option<Instant>,
     /// Start times of the calls of the last 10 s (for calls per second).
     recent_calls: std::collections::VecDeque<Instant>,
+    /// Webhook deliveries waiting in the outbox (kept by the webhook worker).
+    pub webhook_outbox: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Calls ended, by the final SIP status sent to the caller.
+    calls_by_code: HashMap<u16, u64>,
 }
 
 /// Jitter histogram bounds, ms.
@@ -257,7 +261,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -649,6 +653,9 @@ impl Switch {
             self.next_media_check = Some(now + std::time::Duration::from_secs(1));
         }
         while let Some(ev) = self.b2bua.poll_event() {
+            // Everything logged while handling a call's event carries its UUID.
+            let span = tracing::info_span!("call", uuid = %ev.call_id());
+            let _entered = span.enter();
             match &ev {
                 CallEvent::Created { id, caller, callee, .. } => {
                     for p in [caller, callee] {
@@ -731,6 +738,7 @@ impl Switch {
                     }
                     *self.calls_ended.entry(cdr.disposition.as_str()).or_default() += 1;
                     self.rtp.observe(&cdr.quality, cdr.packets);
+                    *self.calls_by_code.entry(cdr.a_status).or_default() += 1;
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.originations.remove(&cdr.id);
                     let mut extra = self.extras.remove(&cdr.id).unwrap_or_default();
@@ -784,6 +792,9 @@ impl Switch {
                 CallEvent::Dtmf { id, digit } => self.caller_digit(now, ep, &id, digit),
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
+                    // Digits the caller sends (RFC 4733) become events.
+                    let pt = self.b2bua.caller_event_pt(&id);
+                    self.media.detect_dtmf(&id, pt);
                     if self.queue_calls.contains_key(&id) {
                         self.play_moh(&id);
                     } else if self.ivr_sessions.contains_key(&id) {
@@ -992,6 +1003,10 @@ impl Switch {
             gauge("ferroswitch_gateway_up", "0 if the gateway's OPTIONS pings fail, else 1.", "gauge", &per(&|g| if g.ping.as_str() == "down" { 0.0 } else { 1.0 }));
             gauge("ferroswitch_gateway_calls", "Calls through the gateway now.", "gauge", &per(&|g| f64::from(g.calls)));
         }
+        let mut by_code: Vec<_> = self.calls_by_code.iter().map(|(c, n)| (format!("{{code=\"{c}\"}}"), *n as f64)).collect();
+        by_code.sort_by(|a, b| a.0.cmp(&b.0));
+        gauge("ferroswitch_calls_ended_by_code_total", "Calls ended, by the final SIP status the caller got.", "counter", &by_code);
+        gauge("ferroswitch_webhook_outbox", "Webhook deliveries waiting to be made.", "gauge", &[(String::new(), self.webhook_outbox.load(std::sync::atomic::Ordering::Relaxed) as f64)]);
         gauge("ferroswitch_rtp_packets_total", "RTP packets received in ended relayed calls.", "counter", &[(String::new(), self.rtp.packets as f64)]);
         gauge("ferroswitch_rtp_lost_total", "RTP packets lost (RFC 3550) in ended relayed calls.", "counter", &[(String::new(), self.rtp.lost as f64)]);
         {

@@ -59,12 +59,15 @@ pub struct Settings {
 
 /// Deliver due webhooks until the process ends. `wake` is notified when
 /// new deliveries are committed.
-pub async fn worker(store: Store, settings: Settings, clock: crate::clock::Clock, wake: Arc<Notify>) {
+pub async fn worker(store: Store, settings: Settings, clock: crate::clock::Clock, wake: Arc<Notify>, depth: Arc<std::sync::atomic::AtomicU64>) {
     let https = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
     let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
     loop {
         let now = clock.now_ms() as i64;
+        if let Ok(n) = store.pending_webhooks().await {
+            depth.store(u64::try_from(n).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        }
         let due = match store.due_webhooks(now, 64).await {
             Ok(d) => d,
             Err(e) => {

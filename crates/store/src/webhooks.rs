@@ -77,6 +77,14 @@ impl Store {
         })
     }
 
+    /// Deliveries not yet made (the outbox depth).
+    pub async fn pending_webhooks(&self) -> Result<i64, StoreError> {
+        with_pool!(self, |pool| {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM webhooks WHERE state = 'pending'").fetch_one(pool).await?;
+            row.int("n")
+        })
+    }
+
     /// When the earliest pending delivery is due, if any.
     pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
         with_pool!(self, |pool| {

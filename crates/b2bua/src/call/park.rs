@@ -173,11 +173,13 @@ impl B2bua {
         pt
     }
 
-    /// The telephone-event payload type of a parked call's caller (for
-    /// RFC 4733 digit detection), if it offered one.
+    /// The telephone-event payload type the caller sends (for RFC 4733
+    /// digit detection), if it offered one: from our answer to a parked
+    /// caller, an originated caller's answer, or the caller's own offer.
     pub fn caller_event_pt(&self, id: &str) -> Option<u8> {
         let call = self.calls.get(id)?;
-        let s = sdp::Session::parse_bytes(call.a_answer.as_ref()?).ok()?;
+        let body = call.a_answer.as_ref().or_else(|| is_sdp(&call.a_req).then(|| call.a_req.body()))?;
+        let s = sdp::Session::parse_bytes(body).ok()?;
         let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
         let pt = m.payload_types().find(|pt| m.codec(*pt).is_some_and(|c| c.is_telephone_event()));
         pt

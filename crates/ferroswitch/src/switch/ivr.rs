@@ -129,7 +129,8 @@ impl Switch {
     /// A digit from a parked caller (relay or INFO).
     pub(crate) fn caller_digit(&mut self, now: Instant, ep: &mut Endpoint, id: &str, d: char) {
         tracing::info!(call = %id, digit = %d, "DTMF");
-        self.publish("dtmf", Some(id), &[], serde_json::json!({"digit": d.to_string()}));
+        let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
+        self.publish("dtmf", Some(id), &[&a, &b], serde_json::json!({"digit": d.to_string(), "caller": a, "callee": b}));
         let out = self.ivr_sessions.get_mut(id).and_then(|s| s.digit(now, d));
         if let Some(out) = out {
             self.ivr_output(now, ep, id, out);
