@@ -27,7 +27,8 @@ RATES=${RATES:-25 50 100 150}
 STEP_SECONDS=${STEP_SECONDS:-8}
 HOLD_MS=${HOLD_MS:-1000}
 
-start_switch ql --set directory.first_run_extensions= --set log.level=warn --set media.rtp_port_min=20000 --set media.rtp_port_max=40000
+start_switch ql --set directory.first_run_extensions= --set media.rtp_port_min=20000 --set media.rtp_port_max=40000
+api PUT /v1/log '{"level":"warn"}' >/dev/null  # no per-call log lines during the load
 UAS_PORT=$(free_port)
 echo SEQUENTIAL >"$OUT/agents.csv"
 for i in $(seq 1 "$AGENTS"); do
