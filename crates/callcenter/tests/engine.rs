@@ -1629,3 +1629,96 @@ fn periodic_announcements_carry_the_position_and_stop_at_the_bridge() {
     h.to(200);
     assert!(announces(&h.take()).is_empty(), "nothing for members who left or were answered");
 }
+
+/// IVR sessions (`callcenter::ivr`) on the same virtual clock.
+mod ivr {
+    use super::NowForTests;
+    use callcenter::ivr::*;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    fn menu() -> Menu {
+        let mut choices = BTreeMap::new();
+        choices.insert("1".to_owned(), Target::Queue("sales".into()));
+        choices.insert("2".to_owned(), Target::Extension("1000".into()));
+        choices.insert("9".to_owned(), Target::Ivr("more".into()));
+        Menu { name: "main".into(), prompt: "welcome.wav".into(), invalid_prompt: Some("invalid.wav".into()), choices, ..Menu::default() }
+    }
+
+    fn secs(t0: Instant, s: u64) -> Instant {
+        t0 + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_digit_during_the_prompt_chooses_at_once() {
+        let t0 = Instant::now_for_tests();
+        let (mut s, first) = Session::start(menu());
+        assert_eq!(first, Output::Play("welcome.wav".into()));
+        assert_eq!(s.poll_timeout(), None, "no timeout while the prompt plays");
+        assert_eq!(s.digit(t0, '1'), Some(Output::Go(Target::Queue("sales".into()))));
+        assert_eq!(s.digit(t0, '2'), None, "over: later digits do nothing");
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn no_input_replays_then_fails_over_after_the_retries() {
+        let t0 = Instant::now_for_tests();
+        let mut m = menu();
+        m.on_failure = Some(Target::Extension("operator".into()));
+        let (mut s, _) = Session::start(m);
+        s.prompt_done(t0);
+        assert_eq!(s.poll_timeout(), Some(secs(t0, 5)));
+        assert_eq!(s.handle_timeout(secs(t0, 4)), None, "not yet");
+        assert_eq!(s.handle_timeout(secs(t0, 5)), Some(Output::Play("invalid.wav".into())), "retry 1");
+        s.prompt_done(secs(t0, 8));
+        assert_eq!(s.handle_timeout(secs(t0, 13)), Some(Output::Play("invalid.wav".into())), "retry 2");
+        s.prompt_done(secs(t0, 16));
+        assert_eq!(s.handle_timeout(secs(t0, 21)), Some(Output::Go(Target::Extension("operator".into()))), "retries (2) used up");
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_invalid_choice_is_a_retry_and_the_default_failure_hangs_up() {
+        let t0 = Instant::now_for_tests();
+        let mut m = menu();
+        m.retries = 1;
+        let (mut s, _) = Session::start(m);
+        s.prompt_done(t0);
+        assert_eq!(s.digit(t0, '7'), Some(Output::Play("invalid.wav".into())));
+        s.prompt_done(t0);
+        assert_eq!(s.digit(t0, '8'), Some(Output::Go(Target::Hangup)));
+    }
+
+    #[test]
+    fn multi_digit_choices_end_on_max_digits_hash_or_the_inter_digit_timeout() {
+        let t0 = Instant::now_for_tests();
+        let mut m = menu();
+        m.max_digits = 3;
+        m.choices.insert("12".into(), Target::Queue("vip".into()));
+        m.choices.insert("123".into(), Target::Ivr("deep".into()));
+        let (mut s, _) = Session::start(m.clone());
+        s.prompt_done(t0);
+        assert_eq!(s.digit(t0, '1'), None);
+        assert_eq!(s.poll_timeout(), Some(secs(t0, 2)), "inter-digit timeout after a digit");
+        assert_eq!(s.digit(secs(t0, 1), '2'), None);
+        assert_eq!(s.digit(secs(t0, 2), '3'), Some(Output::Go(Target::Ivr("deep".into()))), "max digits");
+        let (mut s, _) = Session::start(m.clone());
+        s.prompt_done(t0);
+        s.digit(t0, '1');
+        assert_eq!(s.digit(t0, '#'), Some(Output::Go(Target::Queue("sales".into()))), "# ends the choice");
+        let (mut s, _) = Session::start(m);
+        s.prompt_done(t0);
+        s.digit(t0, '1');
+        s.digit(secs(t0, 1), '2');
+        assert_eq!(s.handle_timeout(secs(t0, 2)), None);
+        assert_eq!(s.handle_timeout(secs(t0, 3)), Some(Output::Go(Target::Queue("vip".into()))), "inter-digit timeout chooses");
+    }
+
+    #[test]
+    fn menus_deserialise_with_defaults_and_refuse_unknown_fields() {
+        let m: Menu = serde_json::from_str(r#"{"name":"m","prompt":"tone:425@1000/0","choices":{"1":{"queue":"q"},"0":"hangup"}}"#).expect("menu");
+        assert_eq!((m.timeout, m.retries, m.max_digits), (5, 2, 1));
+        assert_eq!(m.choices.get("0"), Some(&Target::Hangup));
+        assert!(serde_json::from_str::<Menu>(r#"{"name":"m","promt":"x"}"#).is_err());
+    }
+}

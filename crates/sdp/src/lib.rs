@@ -81,7 +81,7 @@
 //!      a=fmtp:101 0-15\r\n\
 //!      a=sendonly\r\n",
 //! )?;
-//! let media = offer.media_at(0).expect("one m= line");
+//! let media = offer.media_at(0).ok_or("one m= line")?;
 //! assert_eq!(media.codec(97).map(|r| r.encoding), Some("opus"));
 //! assert_eq!(media.direction(), Direction::SendOnly);
 //!
@@ -92,7 +92,7 @@
 //! assert!(ans.as_str().contains("a=recvonly\r\n")); // sendonly is answered recvonly
 //!
 //! let n = negotiated(&offer, &ans);
-//! let audio = n.audio().expect("audio accepted");
+//! let audio = n.audio().ok_or("audio accepted")?;
 //! assert_eq!(audio.codec, Some(Codec::PCMA));
 //! assert_eq!(audio.offer.telephone_event, Some(101));
 //! assert_eq!(audio.offer.rtp, Some("198.51.100.1:49170".parse()?));

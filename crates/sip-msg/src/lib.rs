@@ -23,11 +23,12 @@
 //!             v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776\r\n\
 //!             f: <sip:alice@example.com>;tag=1\r\nt: <sip:bob@example.com>\r\n\
 //!             i: a84b4c76e66710\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nl: 0\r\n\r\n";
-//! let msg = Message::parse_slice(raw).unwrap();
-//! assert_eq!(msg.call_id().unwrap(), "a84b4c76e66710");
-//! assert_eq!(msg.top_via().unwrap().branch(), Some("z9hG4bK776"));
-//! assert_eq!(msg.from().unwrap().tag(), Some("1"));
+//! let msg = Message::parse_slice(raw)?;
+//! assert_eq!(msg.call_id()?, "a84b4c76e66710");
+//! assert_eq!(msg.top_via()?.branch(), Some("z9hG4bK776"));
+//! assert_eq!(msg.from()?.tag(), Some("1"));
 //! assert_eq!(msg.get(HeaderName::MaxForwards), Some("70"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
