@@ -584,7 +584,13 @@ impl Switch {
     }
 
     /// Publish an event to /v1/events subscribers (never waits).
-    fn publish(&mut self, kind: &'static str, call: Option<&str>, extensions: &[&str], mut body: serde_json::Value) {
+    fn publish(&mut self, kind: &'static str, call: Option<&str>, extensions: &[&str], body: serde_json::Value) {
+        let extensions = extensions.iter().map(|e| e.to_string()).collect();
+        self.publish_event(kind, call, extensions, None, None, body);
+    }
+
+    /// The one place events get their sequence number, type, time and call.
+    fn publish_event(&mut self, kind: &'static str, call: Option<&str>, extensions: Vec<String>, queue: Option<&str>, agent: Option<&str>, mut body: serde_json::Value) {
         self.seq += 1;
         if let Some(o) = body.as_object_mut() {
             o.insert("seq".into(), self.seq.into());
@@ -594,7 +600,7 @@ impl Switch {
                 o.insert("call".into(), c.into());
             }
         }
-        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions: extensions.iter().map(|e| e.to_string()).collect(), queue: None, agent: None, json: body.to_string() };
+        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions, queue: queue.map(str::to_owned), agent: agent.map(str::to_owned), json: body.to_string() };
         let _ = self.events.send(std::sync::Arc::new(ev));
     }
 
@@ -619,28 +625,10 @@ impl Switch {
         }
     }
 
-    /// Publish a queue or agent event.
-    fn publish_cc(&mut self, kind: &'static str, call: Option<&str>, queue: Option<&str>, agent: Option<&str>, mut body: serde_json::Value) {
-        self.seq += 1;
-        if let Some(o) = body.as_object_mut() {
-            o.insert("seq".into(), self.seq.into());
-            o.insert("type".into(), kind.into());
-            o.insert("ts_ms".into(), self.clock.now_ms().into());
-            if let Some(c) = call {
-                o.insert("call".into(), c.into());
-            }
-        }
+    /// Publish a queue or agent event (found by the agent's extension too).
+    fn publish_cc(&mut self, kind: &'static str, call: Option<&str>, queue: Option<&str>, agent: Option<&str>, body: serde_json::Value) {
         let contact = agent.and_then(|a| self.cc.agent(a)).map(|a| a.config.contact);
-        let ev = api::LiveEvent {
-            seq: self.seq,
-            kind,
-            call: call.map(str::to_owned),
-            extensions: contact.into_iter().collect(),
-            queue: queue.map(str::to_owned),
-            agent: agent.map(str::to_owned),
-            json: body.to_string(),
-        };
-        let _ = self.events.send(std::sync::Arc::new(ev));
+        self.publish_event(kind, call, contact.into_iter().collect(), queue, agent, body);
     }
 
     fn media_recording(&self, id: &str) -> bool {

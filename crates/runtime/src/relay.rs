@@ -315,17 +315,15 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             tone = None;
         }
         if i % 2 == 0 {
+            // One header parse per RTP packet: receive statistics, and the
+            // caller's telephone events when digits are wanted.
             if let Ok(h) = media::rtp::parse(&bufs[i][..n]) {
                 let k = i / 2;
                 let at = epoch.elapsed().as_micros() as u64;
                 rx[k].push(at, h.seq, h.timestamp, h.ssrc, 8000);
                 quality[k].store(rx[k].lost(), Ordering::Relaxed);
                 quality[2 + k].store((rx[k].jitter_ms(8000) * 1000.0) as u64, Ordering::Relaxed);
-            }
-        }
-        if i == 0 {
-            if let Some((pt, det)) = dtmf.as_mut() {
-                if let Ok(h) = media::rtp::parse(&bufs[0][..n]) {
+                if let (0, Some((pt, det))) = (i, dtmf.as_mut()) {
                     if h.payload_type == *pt {
                         if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
                             let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
