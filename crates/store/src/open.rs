@@ -78,7 +78,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         loop {
             match SqlitePoolOptions::new().max_connections(SQLITE_MAX_CONNECTIONS).connect_with(options.clone()).await {
                 Ok(pool) => break pool,
-                Err(sqlx::Error::Database(e)) if attempt < SQLITE_MIGRATE_ATTEMPTS && is_busy(e.code().as_deref()) => {
+                Err(sqlx::Error::Database(e)) if attempt < sqlite_migrate_attempts() && is_busy(e.code().as_deref()) => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
                 }
@@ -93,8 +93,13 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
     })
 }
 
-/// How many times a SQLite migration is attempted (see [`migrate_sqlite`]).
-const SQLITE_MIGRATE_ATTEMPTS: u32 = 5;
+/// How many times the SQLite migrations are attempted (see
+/// [`migrate_sqlite`]): every failed attempt means another opener committed
+/// a migration, so each retry gets past at least one more; a fixed count
+/// ran out once the list grew (six migrations, four concurrent opens).
+fn sqlite_migrate_attempts() -> u32 {
+    2 * migrations::SQLITE.len() as u32 + 1
+}
 
 /// Runs the migrations on SQLite, which sqlx cannot lock: two processes
 /// opening a fresh file at once (the switch and the CLI) both find
@@ -111,7 +116,7 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
         match migrator.run(pool).await {
             Ok(()) => return Ok(()),
             Err(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..))
-                if attempt < SQLITE_MIGRATE_ATTEMPTS =>
+                if attempt < sqlite_migrate_attempts() =>
             {
                 attempt += 1;
             }
