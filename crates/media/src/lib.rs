@@ -14,19 +14,27 @@
 //! * [`wav`]: the RIFF/WAVE header for 16-bit PCM.
 //! * [`stats`]: per-stream RTP receive statistics (loss, jitter; RFC 3550 A.1, A.8).
 //! * [`dtmf`]: RFC 4733 telephone events to digits (each once), SIP INFO digits.
+//! * [`codec`]: the codecs the engine transcodes (G.711, Opus through
+//!   libopus), decoding to and encoding from 8 kHz PCM, with loss concealment.
+//! * [`jitter`]: an adaptive jitter buffer (reordering, loss, bounded delay).
+//! * [`transcode`]: one direction of a transcoded call, jitter buffer to
+//!   encoder, with ptime translation and telephone events passed across.
 //! * [`player`]: tones and prompts as G.711 RTP; [`prompt`]: audio files
 //!   decoded (symphonia) and resampled to 8 kHz mono once.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod player;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod stats;
 pub mod tone;
+pub mod transcode;
 pub mod wav;
 
 pub use recorder::{Recorder, Side};
