@@ -50,6 +50,10 @@ pub struct B2buaConfig {
     /// A gateway that has not rung (180/183) or answered within this is
     /// given up on (CANCEL) and the next gateway tried.
     pub gateway_progress_timeout: Duration,
+    /// Codecs the media engine transcodes between (relay mode only; empty:
+    /// no transcoding). Offers to a leg gain those of them the offer lacks;
+    /// when the leg answers one, the call is transcoded (see [`Media::transcode`]).
+    pub transcode: Vec<sdp::Codec>,
 }
 
 /// One contact to ring.
@@ -434,6 +438,10 @@ struct Call {
     early_media: bool,
     /// On hold, and by which side.
     held: Option<Side>,
+    /// The legs share no codec: what each speaks.
+    transcode: Option<crate::Transcode>,
+    /// Version of the SDP we write ourselves (transcoded answers).
+    sdp_version: u64,
 }
 
 /// The call controller.
@@ -457,6 +465,37 @@ fn add_body(m: &mut Message, body: Option<Bytes>) {
         m.push(HeaderName::ContentType, "application/sdp");
         m.set_body(b);
     }
+}
+
+/// The SDP for `to` when the other leg answered (or, in a re-INVITE,
+/// offered then got) `answer` to `offer` (relay mode): the answer
+/// rewritten to the relay port `port` facing `to`, or, when the answerer
+/// chose a codec only the switch added, the switch's own answer in the
+/// offerer's codec, with the relay told to transcode. `to` is the offerer.
+#[allow(clippy::too_many_arguments)]
+fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Call, to: Side, offer: &[u8], answer: &[u8], port: u16) -> Option<Bytes> {
+    if cfg.media_mode == MediaMode::Relay && !cfg.transcode.is_empty() {
+        if let Some((mut offerer, answerer)) = sdp_rewrite::transcode_plan(offer, answer, &cfg.transcode) {
+            call.sdp_version += 1;
+            if let Some((body, events)) = sdp_rewrite::answer_transcoded(offer, &offerer, cfg.media_ip, port, call.sdp_version) {
+                offerer.events = events;
+                let plan = match to {
+                    Side::A => crate::Transcode { a: offerer, b: answerer },
+                    Side::B => crate::Transcode { a: answerer, b: offerer },
+                };
+                call.codec = Some(format!("{}/{}>{}/{}", plan.a.codec.name, plan.a.codec.clock_rate, plan.b.codec.name, plan.b.codec.clock_rate));
+                if call.transcode.as_ref() != Some(&plan) {
+                    media.transcode(id, Some(plan.clone()));
+                    call.transcode = Some(plan);
+                }
+                return Some(body);
+            }
+        }
+    }
+    if call.transcode.take().is_some() {
+        media.transcode(id, None);
+    }
+    sdp_rewrite::rewrite(answer, cfg.media_ip, port)
 }
 
 fn is_sdp(m: &Message) -> bool {
@@ -546,6 +585,19 @@ impl B2bua {
         let call_id = req.call_id().ok()?;
         let tag = req.to().ok()?.tag()?.to_owned();
         self.by_dialog.get(&(call_id.to_owned(), tag)).cloned()
+    }
+
+    /// Offers gain the codecs the media engine transcodes.
+    fn transcodes(&self) -> bool {
+        self.cfg.media_mode == MediaMode::Relay && !self.cfg.transcode.is_empty()
+    }
+
+    fn transcoding(&self) -> &[sdp::Codec] {
+        if self.transcodes() {
+            &self.cfg.transcode
+        } else {
+            &[]
+        }
     }
 
     fn contact(&self, ep: &Endpoint, dest: Peer) -> String {
@@ -701,7 +753,7 @@ impl B2bua {
         // A gateway that takes only some codecs gets only those offered;
         // none in common: this leg cannot be tried.
         let offer = match offer {
-            Some(o) if !leg.codecs.is_empty() => Some(sdp_rewrite::restrict_codecs(&o, &leg.codecs)?),
+            Some(o) if !leg.codecs.is_empty() || self.transcodes() => Some(sdp_rewrite::offer_for_leg(&o, &leg.codecs, self.transcoding())?),
             o => o,
         };
         let mut m = Message::request(Method::Invite, &leg.uri);
@@ -863,7 +915,6 @@ impl B2bua {
 
     fn fork_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, idx: usize, resp: Message) {
         let Some(code) = resp.status() else { return };
-        let media_ip = self.cfg.media_ip;
         let mode = self.cfg.media_mode;
         let Some(call) = self.calls.get_mut(id) else { return };
         if call.originated && idx < call.b_start {
@@ -914,7 +965,8 @@ impl B2bua {
                     if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
                         media.set_peer(id, Side::B, addr);
                     }
-                    add_body(&mut r, sdp_rewrite::rewrite(resp.body(), media_ip, pa));
+                    let offer = call.a_req.body().clone();
+                    add_body(&mut r, answer_for(&self.cfg, media, id, call, Side::A, &offer, resp.body(), pa));
                 } else if mode == MediaMode::Bypass {
                     add_body(&mut r, Some(resp.body().clone()));
                 }
@@ -1018,7 +1070,8 @@ impl B2bua {
                         if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
                             media.set_peer(id, Side::B, addr);
                         }
-                        add_body(&mut r, sdp_rewrite::rewrite(resp.body(), media_ip, pa));
+                        let offer = call.a_req.body().clone();
+                        add_body(&mut r, answer_for(&self.cfg, media, id, call, Side::A, &offer, resp.body(), pa));
                     }
                     None => add_body(&mut r, Some(resp.body().clone())),
                 }
@@ -1202,7 +1255,12 @@ impl B2bua {
                     media.set_peer(&id, mine, addr);
                 }
                 let port = if theirs == Side::A { pa } else { pb };
-                add_body(&mut out, sdp_rewrite::rewrite(req.body(), self.cfg.media_ip, port));
+                let body = sdp_rewrite::rewrite(req.body(), self.cfg.media_ip, port);
+                let body = match body {
+                    Some(b) if self.transcodes() => sdp_rewrite::offer_for_leg(&b, &[], &self.cfg.transcode).or(Some(b)),
+                    b => b,
+                };
+                add_body(&mut out, body);
             } else {
                 add_body(&mut out, Some(req.body().clone()));
             }
@@ -1261,7 +1319,11 @@ impl B2bua {
                     media.set_peer(id, responder, addr);
                 }
                 let port = if rel.from == Side::A { pa } else { pb };
-                add_body(&mut r, sdp_rewrite::rewrite(resp.body(), self.cfg.media_ip, port));
+                if is_sdp(&rel.request) {
+                    add_body(&mut r, answer_for(&self.cfg, media, id, call, rel.from, rel.request.body(), resp.body(), port));
+                } else {
+                    add_body(&mut r, sdp_rewrite::rewrite(resp.body(), self.cfg.media_ip, port));
+                }
             } else {
                 add_body(&mut r, Some(resp.body().clone()));
             }
@@ -1789,6 +1851,8 @@ impl Call {
             parked: false,
             early_media: false,
             held: None,
+            transcode: None,
+            sdp_version: 0,
             ports: None,
             start,
         }

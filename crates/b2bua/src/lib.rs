@@ -45,6 +45,29 @@ pub struct Quality {
     pub jitter_us: (u64, u64),
 }
 
+/// One leg's end of a transcoded call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TranscodeSide {
+    /// The voice codec this leg speaks.
+    pub codec: sdp::Codec,
+    /// Its payload type on this leg.
+    pub payload_type: u8,
+    /// This leg's telephone-event payload type, if negotiated.
+    pub events: Option<u8>,
+    /// The packet duration this leg asked to receive (ms; 20 when unsaid).
+    pub ptime_ms: u32,
+}
+
+/// A call whose legs share no codec: what each speaks. The media engine
+/// decodes one and encodes the other, both ways.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transcode {
+    /// The caller's leg.
+    pub a: TranscodeSide,
+    /// The callee's leg.
+    pub b: TranscodeSide,
+}
+
 /// Relay sockets, owned by the driver. The b2bua asks for a pair of local
 /// ports per call and tells where each side said it receives media.
 pub trait Media {
@@ -61,6 +84,12 @@ pub trait Media {
     fn quality(&self, call: &str) -> Quality {
         let _ = call;
         Quality::default()
+    }
+    /// Transcode between the legs as `plan` says (None: relay packets
+    /// untouched again). Only called when [`B2buaConfig::transcode`] names
+    /// codecs, which the implementation must then handle.
+    fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
+        let _ = (call, plan);
     }
     /// Close the relay.
     fn close(&mut self, call: &str);

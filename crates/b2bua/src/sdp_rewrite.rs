@@ -55,34 +55,102 @@ pub fn codec(body: &[u8]) -> Option<String> {
     Some(format!("{}/{}", c.encoding, c.clock_rate))
 }
 
-/// Keep only the audio codecs named in `allowed` (case-insensitive, e.g.
-/// `PCMA`), plus telephone-event and comfort noise. `None` when no allowed
-/// codec is left in some audio stream (the far end could not answer it).
-pub fn restrict_codecs(body: &[u8], allowed: &[String]) -> Option<Bytes> {
+/// Is `c` in `list` (names without case, RFC 4855 §3)?
+fn listed(list: &[sdp::Codec], c: &sdp::Codec) -> bool {
+    list.iter().any(|l| l.name.eq_ignore_ascii_case(&c.name) && l.clock_rate == c.clock_rate && l.channels == c.channels)
+}
+
+/// The offer a leg gets: restricted to `allowed` codecs when the leg
+/// names some (a gateway's list), and, when the switch transcodes
+/// (`transcode` not empty) and the offer has a codec it can decode, with
+/// the transcodable codecs the offer lacks appended after the offered
+/// ones, so the answerer prefers a shared codec (relayed untouched) and
+/// can still pick one of ours. A telephone-event at 8 kHz goes along when
+/// such a codec is added and the offer had events only at another rate.
+/// `None` when no codec is left for some audio stream.
+pub fn offer_for_leg(body: &[u8], allowed: &[String], transcode: &[sdp::Codec]) -> Option<Bytes> {
     let mut s = sdp::Session::parse_bytes(body).ok()?;
-    let audio: Vec<(usize, Vec<u8>)> = s
-        .media()
-        .filter(|m| m.media_type() == "audio" && !m.is_rejected())
-        .map(|m| {
-            let keep = m
+    let allow = |name: &str| allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(name));
+    let audio: Vec<usize> = s.media().filter(|m| m.media_type() == "audio" && !m.is_rejected()).map(|m| m.index()).collect();
+    for i in audio {
+        let (keep, adds, add_te, mut used) = {
+            let m = s.media_at(i)?;
+            let offered: Vec<sdp::Codec> = m.codecs().filter(|c| !c.is_telephone_event() && !c.is_comfort_noise()).map(|c| sdp::Codec::from_rtpmap(&c)).collect();
+            let keep: Vec<u8> = m
                 .payload_types()
-                .filter(|pt| match m.codec(*pt) {
-                    Some(c) => c.is_telephone_event() || c.is_comfort_noise() || allowed.iter().any(|a| a.eq_ignore_ascii_case(c.encoding)),
-                    None => false,
-                })
+                .filter(|pt| m.codec(*pt).is_some_and(|c| c.is_telephone_event() || c.is_comfort_noise() || allow(c.encoding)))
                 .collect();
-            (m.index(), keep)
-        })
-        .collect();
-    for (i, keep) in audio {
-        let m = s.media_at(i)?;
-        let real = keep.iter().any(|pt| m.codec(*pt).is_some_and(|c| !c.is_telephone_event() && !c.is_comfort_noise()));
-        if !real {
+            let decodable = offered.iter().any(|c| listed(transcode, c));
+            let adds: Vec<sdp::Codec> = if decodable { transcode.iter().filter(|t| allow(&t.name) && !listed(&offered, t)).cloned().collect() } else { Vec::new() };
+            let te: Vec<u32> = m.codecs().filter(|c| c.is_telephone_event()).map(|c| c.clock_rate).collect();
+            let add_te = adds.iter().any(|c| c.clock_rate == 8000) && !te.is_empty() && !te.contains(&8000);
+            (keep, adds, add_te, m.payload_types().collect::<Vec<u8>>())
+        };
+        let real = keep.iter().any(|pt| s.media_at(i).and_then(|m| m.codec(*pt)).is_some_and(|c| !c.is_telephone_event() && !c.is_comfort_noise()));
+        if !real && adds.is_empty() {
             return None;
         }
-        s.media_mut(i)?.retain_payload_types(&keep).ok()?;
+        let mut all = keep;
+        let mut m = s.media_mut(i)?;
+        let te = add_te.then_some(sdp::Codec::TELEPHONE_EVENT);
+        for c in adds.iter().chain(te.iter()) {
+            let pt = c.static_payload_type().filter(|pt| !used.contains(pt)).or_else(|| (96..=127).find(|pt| !used.contains(pt)))?;
+            let fmtp = if c.is_telephone_event() { Some("0-16") } else if c.name.eq_ignore_ascii_case("opus") { Some("useinbandfec=1") } else { None };
+            m.add_payload_type(pt, c, fmtp).ok()?;
+            used.push(pt);
+            all.push(pt);
+        }
+        m.retain_payload_types(&all).ok()?;
     }
     Some(Bytes::from(s.into_string()))
+}
+
+/// What an offerer and an answerer that share no codec each speak, when
+/// the answerer chose a codec the switch added ([`offer_for_leg`]): the
+/// offerer's side is its first offered codec the switch transcodes. `None`
+/// when the answer's codec is one the offer had (the media is relayed
+/// untouched) or when either side has nothing the switch transcodes.
+pub fn transcode_plan(offer: &[u8], answer: &[u8], transcode: &[sdp::Codec]) -> Option<(crate::TranscodeSide, crate::TranscodeSide)> {
+    let o = sdp::Session::parse_bytes(offer).ok()?;
+    let a = sdp::Session::parse_bytes(answer).ok()?;
+    let am = a.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+    let om = o.media_at(am.index())?;
+    let (b_pt, b_codec) = am.payload_types().find_map(|pt| {
+        let c = am.codec(pt)?;
+        (!c.is_telephone_event() && !c.is_comfort_noise()).then(|| (pt, sdp::Codec::from_rtpmap(&c)))
+    })?;
+    if om.codecs().any(|c| b_codec.matches(&c)) || !listed(transcode, &b_codec) {
+        return None;
+    }
+    let (a_pt, a_codec) = om.payload_types().find_map(|pt| {
+        let c = sdp::Codec::from_rtpmap(&om.codec(pt)?);
+        listed(transcode, &c).then_some((pt, c))
+    })?;
+    let events = |m: &sdp::Media<'_>, rate: u32| {
+        let te: Vec<(u8, u32)> = m.payload_types().filter_map(|pt| m.codec(pt).filter(|c| c.is_telephone_event()).map(|c| (pt, c.clock_rate))).collect();
+        te.iter().find(|(_, r)| *r == rate).or(te.first()).map(|(pt, _)| *pt)
+    };
+    let offerer = crate::TranscodeSide { payload_type: a_pt, events: events(&om, a_codec.clock_rate), ptime_ms: om.ptime().unwrap_or(20), codec: a_codec };
+    let answerer = crate::TranscodeSide { payload_type: b_pt, events: events(&am, b_codec.clock_rate), ptime_ms: am.ptime().unwrap_or(20), codec: b_codec };
+    Some((offerer, answerer))
+}
+
+/// The switch's own answer to `offer` for a transcoded call: the codec of
+/// `side` only (with the offer's payload type, rtpmap and fmtp), the
+/// offer's telephone-event if any, at `ip:port`. Returns the body and the
+/// telephone-event payload type it kept.
+pub fn answer_transcoded(offer: &[u8], side: &crate::TranscodeSide, ip: IpAddr, port: u16, version: u64) -> Option<(Bytes, Option<u8>)> {
+    let o = sdp::Session::parse_bytes(offer).ok()?;
+    let mut local = sdp::LocalCapabilities::new(ip, port);
+    local.codecs = vec![side.codec.clone(), sdp::Codec::TELEPHONE_EVENT, sdp::Codec::TELEPHONE_EVENT_48K];
+    local.single_codec = true;
+    local.rtp_ports = vec![port; o.media().count()];
+    local.ptime = o.media().find(|m| m.media_type() == "audio").and_then(|m| m.ptime());
+    local.session_id = u64::from(port);
+    local.session_version = version;
+    let answer = sdp::answer(&o, &local).ok()?;
+    let events = answer.media().find(|m| m.media_type() == "audio" && !m.is_rejected()).and_then(|m| m.telephone_event_payload_types().next());
+    Some((Bytes::from(answer.into_string()), events))
 }
 
 #[cfg(test)]
@@ -94,11 +162,55 @@ mod tests {
 
     #[test]
     fn restrict_keeps_allowed_and_events_and_unknown_lines() {
-        let out = restrict_codecs(OFFER.as_bytes(), &["pcma".into()]).expect("PCMA is offered");
+        let out = offer_for_leg(OFFER.as_bytes(), &["pcma".into()], &[]).expect("PCMA is offered");
         let s = std::str::from_utf8(&out).expect("utf8");
         assert!(s.contains("m=audio 4000 RTP/AVP 8 101\r\n"), "{s}");
         assert!(!s.contains("PCMU") && !s.contains("G722"), "{s}");
         assert!(s.contains("a=fmtp:101 0-16") && s.contains("a=x-unknown:kept"), "{s}");
-        assert_eq!(restrict_codecs(OFFER.as_bytes(), &["opus".into()]), None, "nothing in common");
+        assert_eq!(offer_for_leg(OFFER.as_bytes(), &["opus".into()], &[]), None, "nothing in common");
+        assert_eq!(offer_for_leg(OFFER.as_bytes(), &[], &[]).as_deref(), Some(OFFER.as_bytes()), "no restriction, no transcoding: untouched");
+    }
+
+    const OPUS_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 110\r\n\
+        a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\na=rtpmap:110 telephone-event/48000\r\na=ptime:40\r\na=sendrecv\r\n";
+    const PCMU_ANSWER: &str = "v=0\r\no=- 2 2 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0 101\r\n\
+        a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+
+    fn all() -> Vec<sdp::Codec> {
+        vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS]
+    }
+
+    #[test]
+    fn offers_gain_the_transcodable_codecs_they_lack_after_their_own() {
+        let out = offer_for_leg(OPUS_ONLY.as_bytes(), &[], &all()).expect("offer");
+        let s = std::str::from_utf8(&out).expect("utf8");
+        assert!(s.contains("m=audio 4000 RTP/AVP 111 110 0 8 96\r\n"), "{s}");
+        assert!(s.contains("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16"), "{s}");
+        // A gateway taking only PCMA gets PCMA (added) and the events.
+        let gw = offer_for_leg(OPUS_ONLY.as_bytes(), &["PCMA".into()], &all()).expect("transcodable");
+        let g = std::str::from_utf8(&gw).expect("utf8");
+        assert!(g.contains("m=audio 4000 RTP/AVP 110 8 96\r\n") && !g.contains("opus"), "{g}");
+        // Nothing the switch decodes in the offer: nothing added.
+        let g722 = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\n";
+        assert_eq!(offer_for_leg(g722.as_bytes(), &[], &all()).as_deref(), Some(g722.as_bytes()));
+        assert_eq!(offer_for_leg(g722.as_bytes(), &["PCMU".into()], &all()), None);
+    }
+
+    #[test]
+    fn an_answer_in_an_added_codec_makes_a_plan_and_our_own_answer() {
+        let (a, b) = transcode_plan(OPUS_ONLY.as_bytes(), PCMU_ANSWER.as_bytes(), &all()).expect("plan");
+        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.events, a.ptime_ms), ("opus", 111, Some(110), 40));
+        assert_eq!((b.codec.name.as_ref(), b.payload_type, b.events, b.ptime_ms), ("PCMU", 0, Some(101), 20));
+        let (body, events) = answer_transcoded(OPUS_ONLY.as_bytes(), &a, "192.0.2.9".parse().expect("ip"), 7000, 1).expect("answer");
+        let s = std::str::from_utf8(&body).expect("utf8");
+        assert!(s.contains("m=audio 7000 RTP/AVP 111 110\r\n") && s.contains("c=IN IP4 192.0.2.9"), "{s}");
+        assert!(s.contains("a=rtpmap:111 opus/48000/2") && s.contains("a=fmtp:111 useinbandfec=1") && s.contains("a=ptime:40"), "{s}");
+        assert_eq!(events, Some(110));
+        // A shared codec is relayed untouched: no plan.
+        let both = OPUS_ONLY.replace("RTP/AVP 111 110", "RTP/AVP 111 0 110");
+        assert_eq!(transcode_plan(both.as_bytes(), PCMU_ANSWER.as_bytes(), &all()), None);
+        // Nothing the switch transcodes on the answer's side: no plan.
+        let g722 = PCMU_ANSWER.replace("RTP/AVP 0 101", "RTP/AVP 9 101").replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:9 G722/8000");
+        assert_eq!(transcode_plan(OPUS_ONLY.as_bytes(), g722.as_bytes(), &all()), None);
     }
 }

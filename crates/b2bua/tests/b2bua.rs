@@ -16,6 +16,7 @@ struct FakeMedia {
     open: HashMap<String, (u16, u16)>,
     peers: Vec<(String, Side, SocketAddr)>,
     closed: Vec<String>,
+    transcodes: Vec<(String, Option<Transcode>)>,
 }
 
 impl Media for FakeMedia {
@@ -29,6 +30,9 @@ impl Media for FakeMedia {
     }
     fn stats(&self, _call: &str) -> (u64, u64) {
         (10, 20)
+    }
+    fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
+        self.transcodes.push((call.to_owned(), plan));
     }
     fn close(&mut self, call: &str) {
         self.open.remove(call);
@@ -78,6 +82,7 @@ impl World {
             net.add(addr, EndpointConfig::default());
         }
         let b2b = B2bua::new(B2buaConfig {
+            transcode: Vec::new(),
             domain: "pbx.test".into(),
             media_ip: "10.0.0.2".parse().expect("ip"),
             media_mode: MediaMode::Relay,
@@ -196,6 +201,10 @@ impl World {
     }
 
     fn invite(&mut self) -> (TxId, Message) {
+        self.invite_with(sdp("10.0.0.1", 4000))
+    }
+
+    fn invite_with(&mut self, body: Bytes) -> (TxId, Message) {
         let mut m = Message::request(Method::Invite, "sip:1001@pbx.test");
         m.push(HeaderName::From, "\"Alice\" <sip:1000@pbx.test>;tag=a1");
         m.push(HeaderName::To, "<sip:1001@pbx.test>");
@@ -203,7 +212,7 @@ impl World {
         m.push(HeaderName::CSeq, "1 INVITE");
         m.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
         m.push(HeaderName::ContentType, "application/sdp");
-        m.set_body(sdp("10.0.0.1", 4000));
+        m.set_body(body);
         let now = self.net.now();
         let dest = self.net.peer(S);
         let tx = self.net.node(A).ep.send_request(now, m.clone(), dest).expect("send");
@@ -769,4 +778,65 @@ fn park_without_an_offer_or_common_codec_is_refused_without_answering() {
     assert!(matches!(w.start_errors.as_slice(), [StartError::NoCommonMedia]));
     assert!(w.media.open.is_empty(), "the relay ports were given back");
     assert_eq!(w.b2b.count(), 0);
+}
+
+fn opus_sdp(dir: &str) -> Bytes {
+    Bytes::from(format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 110\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\na={dir}\r\n"))
+}
+
+#[test]
+fn legs_without_a_common_codec_are_transcoded_and_stay_so_across_a_hold() {
+    let mut w = World::new(1);
+    w.b2b = B2bua::new(B2buaConfig {
+        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
+        domain: "pbx.test".into(),
+        media_ip: "10.0.0.2".parse().expect("ip"),
+        media_mode: MediaMode::Relay,
+        ring_timeout: Duration::from_secs(60),
+        user_agent: "ferroswitch-test".into(),
+        gateway_progress_timeout: Duration::from_secs(10),
+    });
+    let (atx, ainv) = w.invite_with(opus_sdp("sendrecv"));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    let offer = std::str::from_utf8(binv.body()).expect("utf8").to_owned();
+    assert!(offer.contains("m=audio 20002 RTP/AVP 111 110 0 8 96\r\n"), "B is offered opus, then what the switch adds: {offer}");
+    // B speaks PCMU only.
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let answer = std::str::from_utf8(ok.body()).expect("utf8").to_owned();
+    assert!(answer.contains("m=audio 20000 RTP/AVP 111 110\r\n") && answer.contains("a=rtpmap:111 opus/48000/2"), "A gets opus: {answer}");
+    let plan = w.media.transcodes.last().and_then(|(_, p)| p.clone()).expect("the relay was told to transcode");
+    assert_eq!((plan.a.codec.name.as_ref(), plan.a.payload_type, plan.a.events), ("opus", 111, Some(110)));
+    assert_eq!((plan.b.codec.name.as_ref(), plan.b.payload_type, plan.b.events), ("PCMU", 0, Some(101)));
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    // A puts B on hold, still offering opus only.
+    let mut hold = d.request(Method::Invite);
+    hold.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+    hold.push(HeaderName::ContentType, "application/sdp");
+    hold.set_body(opus_sdp("sendonly"));
+    let now = w.net.now();
+    let htx = w.net.node(A).ep.send_request(now, hold, dest).expect("re-INVITE");
+    w.run(Duration::from_millis(50));
+    let (brtx, breinv) = w.take(B1, Method::Invite);
+    assert!(std::str::from_utf8(breinv.body()).expect("utf8").contains(" 0 8 96\r\n"), "the re-offer gains PCMU too");
+    let held = Bytes::from(std::str::from_utf8(&sdp("10.0.0.3", 6000)).expect("utf8").to_owned() + "a=recvonly\r\n");
+    w.respond(B1, brtx, &breinv, 200, "b1", Some(held));
+    w.run(Duration::from_millis(50));
+    let r = w.a_responses.iter().rev().find(|(t, r)| *t == htx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200 to the hold");
+    let body = std::str::from_utf8(r.body()).expect("utf8");
+    assert!(body.contains("RTP/AVP 111 110\r\n") && body.contains("a=recvonly"), "A's hold is answered in opus, recvonly: {body}");
+    assert!(w.media.transcodes.iter().all(|(_, p)| p.as_ref() == Some(&plan)), "the plan is unchanged: {:?}", w.media.transcodes);
+    // The CDR names both codecs.
+    let bye = d.request(Method::Bye);
+    let now = w.net.now();
+    w.net.node(A).ep.send_request(now, bye, dest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (bbye_tx, bbye) = w.take(B1, Method::Bye);
+    w.respond(B1, bbye_tx, &bbye, 200, "b1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.cdrs.last().and_then(|c| c.codec.clone()).as_deref(), Some("opus/48000>PCMU/8000"));
 }

@@ -111,6 +111,7 @@ pub struct Media {
     pub mode: String,
     pub ringback: String,
     pub timeout: u64,
+    pub transcode: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -133,6 +134,11 @@ pub struct Storage {
 pub struct Log {
     pub level: String,
     pub format: String,
+}
+
+/// The SDP codec of a `media.transcode` entry.
+pub fn transcode_codec(name: &str) -> Option<sdp::Codec> {
+    [sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS].into_iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// Merge `over` into `base` (tables recursively; unknown keys are errors).
@@ -242,6 +248,9 @@ impl Config {
         }
         if !matches!(self.media.mode.as_str(), "relay" | "bypass") {
             bail!("media.mode must be \"relay\" or \"bypass\"");
+        }
+        if let Some(c) = self.media.transcode.iter().find(|c| transcode_codec(c).is_none()) {
+            bail!("media.transcode: {c:?} is not a codec the switch transcodes (PCMU, PCMA, opus)");
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             bail!("log.format must be \"human\" or \"json\"");

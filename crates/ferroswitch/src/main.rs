@@ -186,6 +186,7 @@ impl Reloader {
             ("recordings", format!("{:?}", cur.recordings) != format!("{:?}", new.recordings)),
             ("log.format", cur.log.format != new.log.format),
             ("media.rtp_port_min/max, media.mode", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode)),
+            ("media.transcode", cur.media.transcode != new.media.transcode),
         ];
         out.restart_required = frozen.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
         let mut sec_old = cur.security.clone();
@@ -432,6 +433,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         ring_timeout: Duration::from_secs(cfg.calls.ring_timeout),
         gateway_progress_timeout: Duration::from_secs(cfg.calls.gateway_progress_timeout.max(1)),
         user_agent: cfg.user_agent(),
+        transcode: cfg.media.transcode.iter().filter_map(|c| config::transcode_codec(c)).collect(),
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
     let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);

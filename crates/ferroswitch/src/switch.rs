@@ -973,6 +973,7 @@ impl Switch {
         ended.sort_by(|a, b| a.0.cmp(&b.0));
         gauge("ferroswitch_calls_ended_total", "Calls ended, by disposition.", "counter", &ended);
         gauge("ferroswitch_relay_sessions", "Open media relays.", "gauge", &[(String::new(), self.media.len() as f64)]);
+        gauge("ferroswitch_transcoding_sessions", "Relays transcoding between two codecs.", "gauge", &[(String::new(), self.media.transcoding() as f64)]);
         gauge("ferroswitch_registrations", "Registered contacts.", "gauge", &[(String::new(), self.registrar.count() as f64)]);
         gauge("ferroswitch_auth_failures_total", "Failed digest authentications.", "counter", &[(String::new(), auth_fail as f64)]);
         gauge("ferroswitch_auth_bans_total", "Sources banned for failed authentications.", "counter", &[(String::new(), bans as f64)]);

@@ -25,6 +25,8 @@ enum Ctl {
     Play(Option<media::Player>),
     /// Report RFC 4733 digits from A in this payload type (None: stop).
     Dtmf(Option<u8>),
+    /// Transcode between the legs (None: relay untouched again).
+    Transcode(Option<b2bua::Transcode>),
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
 }
@@ -112,6 +114,7 @@ struct Relay {
     last: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
     recording: bool,
+    transcoding: bool,
 }
 
 /// The pool of relay ports.
@@ -166,6 +169,11 @@ impl RelayPool {
         }
     }
 
+    /// Relays transcoding now.
+    pub fn transcoding(&self) -> usize {
+        self.relays.values().filter(|r| r.transcoding).count()
+    }
+
     /// Is `call` being recorded?
     pub fn is_recording(&self, call: &str) -> bool {
         self.relays.get(call).is_some_and(|r| r.recording)
@@ -218,9 +226,71 @@ impl RelayPool {
     }
 }
 
+/// A transcoded call's two directions: [0] A→B, [1] B→A.
+struct Transcoders {
+    plan: b2bua::Transcode,
+    dir: [media::transcode::Transcoder; 2],
+    /// RTP clock rates of the streams from A and from B.
+    rates: [u32; 2],
+}
+
+fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
+    let codec = media::codec::Codec::from_rtpmap(&side.codec.name, side.codec.clock_rate)?;
+    Some(media::transcode::Format { codec, payload_type: side.payload_type, events: side.events, ptime_ms: side.ptime_ms })
+}
+
+impl Transcoders {
+    fn new(plan: b2bua::Transcode) -> Option<Transcoders> {
+        let (a, b) = (format(&plan.a)?, format(&plan.b)?);
+        let jb = media::transcode::JitterConfig::default();
+        let mk = |from, to| media::transcode::Transcoder::new(from, to, jb, rand::random(), rand::random(), rand::random());
+        let dir = match (mk(a, b), mk(b, a)) {
+            (Ok(ab), Ok(ba)) => [ab, ba],
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot set up transcoding");
+                return None;
+            }
+        };
+        Some(Transcoders { plan, dir, rates: [a.codec.clock_rate(), b.codec.clock_rate()] })
+    }
+
+    fn next_timeout(&self) -> Option<tokio::time::Instant> {
+        let t = match (self.dir[0].poll_timeout(), self.dir[1].poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        t.map(tokio::time::Instant::from_std)
+    }
+}
+
+/// Is a codec's audio something the recorder takes as it is (G.711)?
+fn g711(c: media::codec::Codec) -> bool {
+    matches!(c, media::codec::Codec::Pcmu | media::codec::Codec::Pcma)
+}
+
 fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
     s.set_nonblocking(true).ok()?;
     UdpSocket::from_std(s).ok()
+}
+
+/// Send what direction `k` of a transcoded call has ready. Where the
+/// source side's codec is not G.711, the recorder takes that side's audio
+/// from here (the far side's codec), so the recording stays G.711.
+fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[UdpSocket; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
+    let out = if k == 0 { 2 } else { 0 };
+    let src = if k == 0 { &t.plan.a } else { &t.plan.b };
+    let record_here = !format(src).is_some_and(|f| g711(f.codec));
+    while let Some(p) = t.dir[k].poll_transmit() {
+        if let (true, Some(r)) = (record_here, rec.as_mut()) {
+            r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &p);
+            r.write_out();
+        }
+        if let Some(dst) = peer[out] {
+            if socks[out].try_send_to(&p, dst).is_ok() {
+                stats[k].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -238,7 +308,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut dtmf: Option<(u8, media::dtmf::Detector)> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tc: Option<Transcoders> = None;
     loop {
+        let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
         let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
             // Control first: an SDP address set before a packet arrived
@@ -256,6 +328,12 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 Some(Ctl::Play(t)) => {
                     tone = t;
                     tone_tick.reset();
+                    continue;
+                }
+                Some(Ctl::Transcode(plan)) => {
+                    if tc.as_ref().map(|t| &t.plan) != plan.as_ref() {
+                        tc = plan.and_then(Transcoders::new);
+                    }
                     continue;
                 }
                 Some(Ctl::Dtmf(pt)) => {
@@ -296,6 +374,16 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 continue;
             },
+            _ = tokio::time::sleep_until(tc_due.unwrap_or_else(tokio::time::Instant::now)), if tc_due.is_some() => {
+                if let Some(t) = tc.as_mut() {
+                    let now = tokio::time::Instant::now().into_std();
+                    for k in 0..2 {
+                        t.dir[k].handle_timeout(now);
+                        send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
+                    }
+                }
+                continue;
+            },
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
@@ -320,9 +408,10 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             if let Ok(h) = media::rtp::parse(&bufs[i][..n]) {
                 let k = i / 2;
                 let at = epoch.elapsed().as_micros() as u64;
-                rx[k].push(at, h.seq, h.timestamp, h.ssrc, 8000);
+                let rate = tc.as_ref().map_or(8000, |t| t.rates[k]);
+                rx[k].push(at, h.seq, h.timestamp, h.ssrc, rate);
                 quality[k].store(rx[k].lost(), Ordering::Relaxed);
-                quality[2 + k].store((rx[k].jitter_ms(8000) * 1000.0) as u64, Ordering::Relaxed);
+                quality[2 + k].store((rx[k].jitter_ms(rate) * 1000.0) as u64, Ordering::Relaxed);
                 if let (0, Some((pt, det))) = (i, dtmf.as_mut()) {
                     if h.payload_type == *pt {
                         if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
@@ -332,17 +421,33 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
             }
         }
+        // Symmetric RTP: the first packet on a socket fixes where its side is.
+        if !latched[i] {
+            peer[i] = Some(from);
+            latched[i] = true;
+        }
+        if let (Some(t), 0 | 2) = (tc.as_mut(), i) {
+            // Transcoded: the packet goes into its direction's transcoder;
+            // what comes out (now or at a later timeout) goes across.
+            let k = i / 2;
+            let now = tokio::time::Instant::now().into_std();
+            if let Some(r) = rec.as_mut() {
+                let side = if k == 0 { &t.plan.a } else { &t.plan.b };
+                if format(side).is_some_and(|f| g711(f.codec)) {
+                    r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &bufs[i][..n]);
+                    r.write_out();
+                }
+            }
+            t.dir[k].push(now, &bufs[i][..n]);
+            send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
+            continue;
+        }
         if i % 2 == 0 {
             if let Some(r) = rec.as_mut() {
                 let side = if i == 0 { media::Side::Caller } else { media::Side::Callee };
                 r.recorder.push(tokio::time::Instant::now().into_std(), side, &bufs[i][..n]);
                 r.write_out();
             }
-        }
-        // Symmetric RTP: the first packet on a socket fixes where its side is.
-        if !latched[i] {
-            peer[i] = Some(from);
-            latched[i] = true;
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
         if let Some(dst) = peer[out] {
@@ -364,8 +469,15 @@ impl Media for RelayPool {
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
         let task = tokio::spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone()));
-        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false });
+        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
         Some((pa, pb))
+    }
+
+    fn transcode(&mut self, call: &str, plan: Option<b2bua::Transcode>) {
+        if let Some(r) = self.relays.get_mut(call) {
+            r.transcoding = plan.is_some();
+            let _ = r.ctl.send(Ctl::Transcode(plan));
+        }
     }
 
     fn set_peer(&mut self, call: &str, side: Side, rtp: SocketAddr) {

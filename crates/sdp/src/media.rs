@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::codec::static_payload_type;
+use crate::codec::{static_payload_type, Codec};
 use crate::fields::{
     payload_type, socket, Attribute, Bandwidth, Connection, Direction, Fmtp, Line, MediaLine, Rtcp,
     RtpMap,
@@ -357,6 +357,34 @@ impl<'a> MediaMut<'a> {
                 LineEdit::Keep
             }
         });
+        Ok(())
+    }
+
+    /// Appends payload type `pt` to the `m=` line's formats, with its
+    /// `a=rtpmap` line for `codec` (and `a=fmtp:<pt> <fmtp>` when given).
+    /// Fails, changing nothing, when `pt` is not a payload type number
+    /// (0–127), is already listed, or the codec or fmtp cannot be printed.
+    pub fn add_payload_type(&mut self, pt: u8, codec: &Codec, fmtp: Option<&str>) -> Result<(), Error> {
+        let Some(media) = Media::new(self.session, self.index) else {
+            return Err(Error::NoSuchMedia { index: self.index, count: self.session.media().count() });
+        };
+        let listed = media.payload_types().any(|p| p == pt);
+        let printable = |s: &str| !s.is_empty() && !s.contains(['\r', '\n', '\0']);
+        if pt > 127 || listed || !printable(&codec.name) || codec.name.contains([' ', '/']) || fmtp.is_some_and(|f| !printable(f)) {
+            return Err(Error::InvalidValue { what: "payload type" });
+        }
+        let mut rtpmap = format!("{pt} {}/{}", codec.name, codec.clock_rate);
+        if codec.channels != 1 {
+            let _ = write!(rtpmap, "/{}", codec.channels);
+        }
+        let pts = pt.to_string();
+        let new = media_line(&media.line, media.port(), media.formats().chain(std::iter::once(pts.as_str())));
+        let at = media.section.start;
+        self.session.replace_line(at, &new);
+        self.add_attribute("rtpmap", Some(&rtpmap))?;
+        if let Some(f) = fmtp {
+            self.add_attribute("fmtp", Some(&format!("{pt} {f}")))?;
+        }
         Ok(())
     }
 

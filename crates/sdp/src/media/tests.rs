@@ -180,3 +180,22 @@ fn media_attributes_add_remove() {
     assert_eq!(s.media_mut(0).unwrap().remove_attributes("rtcp-fb"), 3);
     assert_eq!(Session::parse(s.as_str()).unwrap(), s);
 }
+
+#[test]
+fn add_payload_type_appends_format_rtpmap_and_fmtp() {
+    let mut s = Session::parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 110\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\na=sendrecv\r\nm=video 0 RTP/AVP 96\r\n").unwrap();
+    let mut m = s.media_mut(0).unwrap();
+    m.add_payload_type(0, &Codec::PCMU, None).unwrap();
+    m.add_payload_type(101, &Codec::TELEPHONE_EVENT, Some("0-16")).unwrap();
+    assert!(m.add_payload_type(0, &Codec::PCMA, None).is_err(), "0 is taken");
+    assert!(m.add_payload_type(128, &Codec::PCMA, None).is_err());
+    assert!(m.add_payload_type(9, &Codec::new("G 722", 8000, 1), None).is_err());
+    let text = s.to_string();
+    assert!(text.contains("m=audio 4000 RTP/AVP 111 110 0 101\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\nm=video"), "{text}");
+    let again = Session::parse(&text).unwrap();
+    let a = again.media_at(0).unwrap();
+    assert_eq!(a.codec(101).map(|r| r.encoding), Some("telephone-event"));
+    assert_eq!(a.fmtp("101"), Some("0-16"));
+    assert_eq!(again.media_at(1).map(|m| m.port()), Some(0), "the other stream is untouched");
+}
