@@ -173,6 +173,8 @@ new_extension() {
 # headless baresip registered to the switch; plays WAV (the call ends when it
 # ends) and records what it sends and receives into $OUT/NAME.baresip/snd;
 # sets BARESIP_PID and BARESIP_CTRL.
+# BARESIP_OPUS=1 loads the Opus module; BARESIP_CODECS restricts the
+# account's codecs (e.g. "opus/48000/2" or "PCMU/8000").
 start_baresip() {
   local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto} wav=${6:-}
   local source="aubridge,nil"
@@ -193,6 +195,7 @@ rtp_ports		$rtp-$((rtp + 10))
 dns_server		127.0.0.1:53
 module_path		/usr/lib/baresip/modules
 module			g711.so
+${BARESIP_OPUS:+module			opus.so}
 module			aubridge.so
 module			aufile.so
 module			sndfile.so
@@ -201,7 +204,7 @@ module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$BARESIP_CTRL
 CFG
-  echo "<sip:$ext@$DOMAIN>;auth_pass=$pw;outbound=\"sip:127.0.0.1:$SIP_PORT;transport=$tr\";regint=${REGINT:-300};answermode=$answer" >"$dir/accounts"
+  echo "<sip:$ext@$DOMAIN>;auth_pass=$pw;outbound=\"sip:127.0.0.1:$SIP_PORT;transport=$tr\";regint=${REGINT:-300};answermode=$answer${BARESIP_CODECS:+;audio_codecs=$BARESIP_CODECS}" >"$dir/accounts"
   : >"$dir/contacts"
   baresip -f "$dir" </dev/null >"$OUT/$name.baresip.log" 2>&1 &
   BARESIP_PID=$!

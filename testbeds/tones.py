@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tone files and tone detection for audio checks (no dependencies).
-  tones.py make FILE FREQ SECONDS        write an 8 kHz mono 16-bit WAV
+  tones.py make FILE FREQ SECONDS [RATE [CHANNELS]]
+                                         write a 16-bit WAV (8 kHz mono by default)
   tones.py detect FILE FREQ [OTHER...]   exit 0 if FREQ dominates the file's
                                          voiced part and each OTHER is absent
   tones.py detectch FILE CH FREQ [OTHER...]  the same on channel CH (0 = left)
@@ -13,11 +14,11 @@
                                          tone, for sipp's play_pcap_audio"""
 import math, struct, sys, wave
 
-def make(path, freq, secs, rate=8000):
+def make(path, freq, secs, rate=8000, channels=1):
     with wave.open(path, "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
+        w.setnchannels(channels); w.setsampwidth(2); w.setframerate(rate)
         n = int(secs * rate)
-        w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n)))
+        w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) * channels for i in range(n)))
 
 def ulaw(x):
     """16-bit linear to G.711 mu-law."""
@@ -86,7 +87,7 @@ def tone_share(samples, rate, freq, others):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
-        make(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+        make(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), *(int(a) for a in sys.argv[5:7]))
     elif cmd == "detect":
         path, freq = sys.argv[2], float(sys.argv[3])
         others = [float(o) for o in sys.argv[4:]] or [freq * 1.5, freq / 2]

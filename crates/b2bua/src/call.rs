@@ -478,7 +478,10 @@ fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Cal
         if let Some((mut offerer, answerer)) = sdp_rewrite::transcode_plan(offer, answer, &cfg.transcode) {
             call.sdp_version += 1;
             if let Some((body, events)) = sdp_rewrite::answer_transcoded(offer, &offerer, cfg.media_ip, port, call.sdp_version) {
-                offerer.events = events;
+                if let Some((pt, rate)) = events {
+                    offerer.events = Some(pt);
+                    offerer.events_rate = rate;
+                }
                 let plan = match to {
                     Side::A => crate::Transcode { a: offerer, b: answerer },
                     Side::B => crate::Transcode { a: answerer, b: offerer },

@@ -54,6 +54,8 @@ pub struct TranscodeSide {
     pub payload_type: u8,
     /// This leg's telephone-event payload type, if negotiated.
     pub events: Option<u8>,
+    /// Its clock rate (8000 when there is none).
+    pub events_rate: u32,
     /// The packet duration this leg asked to receive (ms; 20 when unsaid).
     pub ptime_ms: u32,
 }

@@ -126,20 +126,27 @@ pub fn transcode_plan(offer: &[u8], answer: &[u8], transcode: &[sdp::Codec]) -> 
         let c = sdp::Codec::from_rtpmap(&om.codec(pt)?);
         listed(transcode, &c).then_some((pt, c))
     })?;
-    let events = |m: &sdp::Media<'_>, rate: u32| {
-        let te: Vec<(u8, u32)> = m.payload_types().filter_map(|pt| m.codec(pt).filter(|c| c.is_telephone_event()).map(|c| (pt, c.clock_rate))).collect();
-        te.iter().find(|(_, r)| *r == rate).or(te.first()).map(|(pt, _)| *pt)
-    };
-    let offerer = crate::TranscodeSide { payload_type: a_pt, events: events(&om, a_codec.clock_rate), ptime_ms: om.ptime().unwrap_or(20), codec: a_codec };
-    let answerer = crate::TranscodeSide { payload_type: b_pt, events: events(&am, b_codec.clock_rate), ptime_ms: am.ptime().unwrap_or(20), codec: b_codec };
+    let offerer = crate::TranscodeSide { payload_type: a_pt, events: None, events_rate: 8000, ptime_ms: om.ptime().unwrap_or(20), codec: a_codec };
+    let mut answerer = crate::TranscodeSide { payload_type: b_pt, events: None, events_rate: 8000, ptime_ms: am.ptime().unwrap_or(20), codec: b_codec };
+    if let Some((pt, rate)) = events(&am, answerer.codec.clock_rate) {
+        answerer.events = Some(pt);
+        answerer.events_rate = rate;
+    }
     Some((offerer, answerer))
+}
+
+/// The telephone-event of a stream: the one at `rate` if there is, else
+/// the first; with its clock rate.
+fn events(m: &sdp::Media<'_>, rate: u32) -> Option<(u8, u32)> {
+    let te: Vec<(u8, u32)> = m.payload_types().filter_map(|pt| m.codec(pt).filter(|c| c.is_telephone_event()).map(|c| (pt, c.clock_rate))).collect();
+    te.iter().find(|(_, r)| *r == rate).or(te.first()).copied()
 }
 
 /// The switch's own answer to `offer` for a transcoded call: the codec of
 /// `side` only (with the offer's payload type, rtpmap and fmtp), the
 /// offer's telephone-event if any, at `ip:port`. Returns the body and the
-/// telephone-event payload type it kept.
-pub fn answer_transcoded(offer: &[u8], side: &crate::TranscodeSide, ip: IpAddr, port: u16, version: u64) -> Option<(Bytes, Option<u8>)> {
+/// telephone-event (payload type, clock rate) it kept.
+pub fn answer_transcoded(offer: &[u8], side: &crate::TranscodeSide, ip: IpAddr, port: u16, version: u64) -> Option<(Bytes, Option<(u8, u32)>)> {
     let o = sdp::Session::parse_bytes(offer).ok()?;
     let mut local = sdp::LocalCapabilities::new(ip, port);
     local.codecs = vec![side.codec.clone(), sdp::Codec::TELEPHONE_EVENT, sdp::Codec::TELEPHONE_EVENT_48K];
@@ -149,8 +156,8 @@ pub fn answer_transcoded(offer: &[u8], side: &crate::TranscodeSide, ip: IpAddr, 
     local.session_id = u64::from(port);
     local.session_version = version;
     let answer = sdp::answer(&o, &local).ok()?;
-    let events = answer.media().find(|m| m.media_type() == "audio" && !m.is_rejected()).and_then(|m| m.telephone_event_payload_types().next());
-    Some((Bytes::from(answer.into_string()), events))
+    let ev = answer.media().find(|m| m.media_type() == "audio" && !m.is_rejected()).and_then(|m| events(&m, side.codec.clock_rate));
+    Some((Bytes::from(answer.into_string()), ev))
 }
 
 #[cfg(test)]
@@ -199,13 +206,13 @@ mod tests {
     #[test]
     fn an_answer_in_an_added_codec_makes_a_plan_and_our_own_answer() {
         let (a, b) = transcode_plan(OPUS_ONLY.as_bytes(), PCMU_ANSWER.as_bytes(), &all()).expect("plan");
-        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.events, a.ptime_ms), ("opus", 111, Some(110), 40));
-        assert_eq!((b.codec.name.as_ref(), b.payload_type, b.events, b.ptime_ms), ("PCMU", 0, Some(101), 20));
+        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.ptime_ms), ("opus", 111, 40));
+        assert_eq!((b.codec.name.as_ref(), b.payload_type, b.events, b.events_rate, b.ptime_ms), ("PCMU", 0, Some(101), 8000, 20));
         let (body, events) = answer_transcoded(OPUS_ONLY.as_bytes(), &a, "192.0.2.9".parse().expect("ip"), 7000, 1).expect("answer");
         let s = std::str::from_utf8(&body).expect("utf8");
         assert!(s.contains("m=audio 7000 RTP/AVP 111 110\r\n") && s.contains("c=IN IP4 192.0.2.9"), "{s}");
         assert!(s.contains("a=rtpmap:111 opus/48000/2") && s.contains("a=fmtp:111 useinbandfec=1") && s.contains("a=ptime:40"), "{s}");
-        assert_eq!(events, Some(110));
+        assert_eq!(events, Some((110, 48000)), "the offer's events, at Opus's rate");
         // A shared codec is relayed untouched: no plan.
         let both = OPUS_ONLY.replace("RTP/AVP 111 110", "RTP/AVP 111 0 110");
         assert_eq!(transcode_plan(both.as_bytes(), PCMU_ANSWER.as_bytes(), &all()), None);

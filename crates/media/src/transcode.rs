@@ -35,6 +35,9 @@ pub struct Format {
     pub payload_type: u8,
     /// The telephone-event payload type on this side, if negotiated.
     pub events: Option<u8>,
+    /// The telephone-event's clock rate (its `a=rtpmap`; event durations
+    /// count in it). Usually the codec's; 8000 is common with Opus.
+    pub events_rate: u32,
     /// Packet duration this side receives, in ms (its `a=ptime`, else 20).
     pub ptime_ms: u32,
 }
@@ -161,7 +164,7 @@ impl Transcoder {
             }
         };
         let mut ev = payload[..4].to_vec();
-        let dur = u64::from(u16::from_be_bytes([ev[2], ev[3]])) * u64::from(self.to.codec.clock_rate()) / u64::from(self.from.codec.clock_rate());
+        let dur = u64::from(u16::from_be_bytes([ev[2], ev[3]])) * u64::from(self.to.events_rate.max(1)) / u64::from(self.from.events_rate.max(1));
         let dur = u16::try_from(dur).unwrap_or(u16::MAX).to_be_bytes();
         ev[2] = dur[0];
         ev[3] = dur[1];

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue 5 interop: transcoding. baresip speaking Opus only calls baresip
+# speaking PCMU only; the switch offers the callee PCMU alongside the
+# caller's Opus, answers the caller in Opus itself and transcodes both ways
+# (jitter buffer, concealment, Opus <-> G.711). Checked by ear: each side's
+# tone is detected on the far side. DTMF sent as RFC 4733 in the caller's
+# Opus-clock payload type reaches the callee as RFC 4733 in its own
+# 8 kHz payload type. The call is recorded (G.711 both channels).
+source "$(dirname "$0")/lib.sh"
+
+start_switch transcode --set directory.first_run_extensions=
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+# The Opus phone's audio runs at 48 kHz stereo (baresip's aufile does not resample).
+python3 "$ROOT/testbeds/tones.py" make "$OUT/a440.wav" 440 8 48000 2
+python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 5
+api PATCH /v1/extensions/1001 '{"record": true}' >/dev/null
+
+BARESIP_CODECS="PCMU/8000" start_baresip tc_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; B_CTRL=$BARESIP_CTRL
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip tc_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
+check "both phones registered"                 bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+# The callee's own account of what it receives (DTMF among it).
+python3 "$ROOT/testbeds/baresip_events.py" "$B_CTRL" "$OUT/tc_b.events.jsonl" 20 &
+check "callee event listener connected"        wait_for 5 test -e "$OUT/tc_b.events.jsonl.ready"
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
+check "call answered"                          wait_for 10 answered
+metric() { curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+check "one transcoding session while it lasts" bash -c "$(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; [ \"\$(metric ferroswitch_transcoding_sessions)\" = 1 ]"
+# A digit from the Opus side, in its own telephone-event.
+baresip_cmd "$A_CTRL" sndcode 7 >/dev/null
+cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
+check "call ends and a CDR is written"         wait_for 20 cdr_ready
+check "the phones negotiated what they were told" bash -c "grep -q 'Set audio encoder: opus' '$OUT/tc_a.baresip.log' && grep -q 'Set audio encoder: PCMU' '$OUT/tc_b.baresip.log'"
+rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+check "Opus caller hears the PCMU callee's 1000 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(rec tc_a dec)" 1000 440
+check "PCMU callee hears the Opus caller's 440 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(rec tc_b dec)" 440 1000
+check "the Opus digit reaches the PCMU phone as its own telephone-event" grep -q '"type": "CALL_DTMF_START".*"param": "7"' "$OUT/tc_b.events.jsonl"
+check "CDR: both codecs, answered, no loss" python3 - "$HTTP_PORT" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+port, token = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/cdrs?extension=1000", headers={"Authorization": "Bearer " + token})
+c = json.load(urllib.request.urlopen(req))["items"][0]
+print(json.dumps(c, indent=1))
+assert c["disposition"] == "answered" and c["hangup_side"] == "callee", c
+assert c["codec"] == "opus/48000>PCMU/8000", c["codec"]
+assert c["packets_to_a"] > 100 and c["packets_to_b"] > 100, c
+assert (c["lost_to_a"], c["lost_to_b"]) == (0, 0), c
+PY
+rec_ok() {
+  local f; f=$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
+  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
+  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 440 1000 &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
+}
+check "the transcoded call is recorded: caller's tone left, callee's right" rec_ok
+check "no transcoding session left" bash -c "$(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; [ \"\$(metric ferroswitch_transcoding_sessions)\" = 0 ]"
+
+# media.transcode empty: the same two phones have nothing in common; the
+# callee refuses the offer (488) and the caller is told so.
+start_switch transcode_off --set directory.first_run_extensions= --set media.transcode=
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+BARESIP_CODECS="PCMU/8000" start_baresip off_b 1001 "$P1001" udp auto "$OUT/b1000.wav"
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip off_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
+check "both phones registered (transcoding off)" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+failed_cdr() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; sys.exit(0 if i and i[0]["disposition"] != "answered" else 1)'; }
+check "without transcoding the call fails instead" wait_for 15 failed_cdr
+check "switch process still running" alive
+summary "transcode"
