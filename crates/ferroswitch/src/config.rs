@@ -112,6 +112,7 @@ pub struct Media {
     pub ringback: String,
     pub timeout: u64,
     pub transcode: Vec<String>,
+    pub opus_complexity: u8,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -248,6 +249,9 @@ impl Config {
         }
         if !matches!(self.media.mode.as_str(), "relay" | "bypass") {
             bail!("media.mode must be \"relay\" or \"bypass\"");
+        }
+        if self.media.opus_complexity > 10 {
+            bail!("media.opus_complexity must be 0 to 10");
         }
         if let Some(c) = self.media.transcode.iter().find(|c| transcode_codec(c).is_none()) {
             bail!("media.transcode: {c:?} is not a codec the switch transcodes (PCMU, PCMA, opus)");

@@ -186,7 +186,7 @@ impl Reloader {
             ("recordings", format!("{:?}", cur.recordings) != format!("{:?}", new.recordings)),
             ("log.format", cur.log.format != new.log.format),
             ("media.rtp_port_min/max, media.mode", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode)),
-            ("media.transcode", cur.media.transcode != new.media.transcode),
+            ("media.transcode, media.opus_complexity", (&cur.media.transcode, cur.media.opus_complexity) != (&new.media.transcode, new.media.opus_complexity)),
         ];
         out.restart_required = frozen.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
         let mut sec_old = cur.security.clone();
@@ -439,6 +439,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
     let (relay_events_tx, mut relay_events) = tokio::sync::mpsc::unbounded_channel();
     media.set_events(relay_events_tx);
+    media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, ..Default::default() });
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
     let contact_host = match media_ip {

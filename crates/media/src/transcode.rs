@@ -57,6 +57,23 @@ impl Default for JitterConfig {
     }
 }
 
+/// How a transcoder works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Jitter buffer bounds.
+    pub jitter: JitterConfig,
+    /// Opus encoder complexity (0–10). The encoder is most of the cost of
+    /// a transcoded call; for narrowband audio from G.711 the low settings
+    /// lose little (see docs/benchmarks.md).
+    pub opus_complexity: u8,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { jitter: JitterConfig::default(), opus_complexity: 1 }
+    }
+}
+
 /// Outgoing packets held at most (a consumer that stops polling loses the oldest).
 const OUT_CAPACITY: usize = 64;
 
@@ -90,14 +107,15 @@ impl Transcoder {
     /// Transcode RTP in `from` to RTP in `to`, sent with `ssrc` starting at
     /// sequence `seq` and timestamp `ts` (random, RFC 3550 §5.1). A ptime
     /// the outgoing codec cannot carry falls back to 20 ms.
-    pub fn new(from: Format, to: Format, jitter: JitterConfig, ssrc: u32, seq: u16, ts: u32) -> Result<Transcoder, CodecError> {
+    pub fn new(from: Format, to: Format, cfg: Config, ssrc: u32, seq: u16, ts: u32) -> Result<Transcoder, CodecError> {
+        let jitter = cfg.jitter;
         let ptime = if to.codec.supports_ptime(to.ptime_ms) { to.ptime_ms } else { 20 };
         Ok(Transcoder {
             from,
             to: Format { ptime_ms: ptime, ..to },
             jb: JitterBuffer::new(from.codec.clock_rate(), jitter.min, jitter.max),
             dec: Decoder::new(from.codec)?,
-            enc: Encoder::new(to.codec)?,
+            enc: Encoder::with_complexity(to.codec, cfg.opus_complexity)?,
             pcm: Vec::with_capacity(1920),
             history: Vec::new(),
             conceal_run: 0,

@@ -6,7 +6,7 @@
 
 use media::codec::{Codec, Decoder, Encoder};
 use media::jitter::{Frame, JitterBuffer, CAPACITY};
-use media::transcode::{Format, JitterConfig, Transcoder};
+use media::transcode::{Config, Format, Transcoder};
 use media::{g711, rtp};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
@@ -282,7 +282,7 @@ fn assert_continuous(pkts: &[Vec<u8>], pt: u8, step: u32) {
 #[test]
 fn opus_to_pcmu_carries_the_tone() {
     let input = tone(440.0, 160 * 100);
-    let mut t = Transcoder::new(OPUS, PCMU, JitterConfig::default(), 0x5eed, 1, 0).expect("transcoder");
+    let mut t = Transcoder::new(OPUS, PCMU, Config::default(), 0x5eed, 1, 0).expect("transcoder");
     let out = transcode(&mut t, &packets(OPUS, &input), |_| false);
     assert!(out.len() >= 100, "every frame, plus the concealed tail: {}", out.len());
     assert_continuous(&out[..100], 0, 160);
@@ -296,7 +296,7 @@ fn opus_to_pcmu_carries_the_tone() {
 fn pcmu_to_opus_with_ptime_translation_to_40_ms() {
     let input = tone(1000.0, 160 * 100);
     let to = Format { ptime_ms: 40, ..OPUS };
-    let mut t = Transcoder::new(PCMU, to, JitterConfig::default(), 0x5eed, 65530, u32::MAX - 1000).expect("transcoder");
+    let mut t = Transcoder::new(PCMU, to, Config::default(), 0x5eed, 65530, u32::MAX - 1000).expect("transcoder");
     let out = transcode(&mut t, &packets(PCMU, &input), |_| false);
     assert!((50..=52).contains(&out.len()), "100 × 20 ms in, 40 ms frames out: {}", out.len());
     assert_continuous(&out[..50], 111, 1920);
@@ -307,9 +307,9 @@ fn pcmu_to_opus_with_ptime_translation_to_40_ms() {
 
 #[test]
 fn a_ptime_opus_cannot_carry_falls_back_to_20_ms() {
-    let t = Transcoder::new(PCMU, Format { ptime_ms: 30, ..OPUS }, JitterConfig::default(), 1, 1, 1).expect("transcoder");
+    let t = Transcoder::new(PCMU, Format { ptime_ms: 30, ..OPUS }, Config::default(), 1, 1, 1).expect("transcoder");
     assert_eq!(t.to().ptime_ms, 20);
-    let t = Transcoder::new(OPUS, Format { ptime_ms: 30, ..PCMU }, JitterConfig::default(), 1, 1, 1).expect("transcoder");
+    let t = Transcoder::new(OPUS, Format { ptime_ms: 30, ..PCMU }, Config::default(), 1, 1, 1).expect("transcoder");
     assert_eq!(t.to().ptime_ms, 30);
 }
 
@@ -317,7 +317,7 @@ fn a_ptime_opus_cannot_carry_falls_back_to_20_ms() {
 fn lost_packets_are_concealed_and_the_stream_stays_continuous() {
     let input = tone(440.0, 160 * 100);
     for (from, to) in [(OPUS, PCMU), (PCMU, OPUS)] {
-        let mut t = Transcoder::new(from, to, JitterConfig::default(), 0x5eed, 1, 0).expect("transcoder");
+        let mut t = Transcoder::new(from, to, Config::default(), 0x5eed, 1, 0).expect("transcoder");
         let out = transcode(&mut t, &packets(from, &input), |k| k % 7 == 3);
         let step = to.codec.clock_rate() / 50;
         assert_continuous(&out[..100], to.payload_type, step);
@@ -333,7 +333,7 @@ fn lost_packets_are_concealed_and_the_stream_stays_continuous() {
 
 #[test]
 fn telephone_events_cross_with_the_other_payload_type_and_clock() {
-    let mut t = Transcoder::new(PCMU, OPUS, JitterConfig::default(), 0x5eed, 1, 0).expect("transcoder");
+    let mut t = Transcoder::new(PCMU, OPUS, Config::default(), 0x5eed, 1, 0).expect("transcoder");
     let t0 = Instant::now();
     let audio = packets(PCMU, &tone(440.0, 160 * 5));
     for (k, p) in audio.iter().enumerate() {
@@ -362,14 +362,14 @@ fn telephone_events_cross_with_the_other_payload_type_and_clock() {
     assert_eq!(durs, vec![960, 1920, 2880, 3840, 3840, 3840], "durations in the 48 kHz clock");
     assert_eq!(media::dtmf::parse(evs[5].payload).map(|e| (e.code, e.end)), Some((5, true)));
     // Without events on the far side they are dropped, not sent as audio.
-    let mut none = Transcoder::new(PCMU, Format { events: None, ..OPUS }, JitterConfig::default(), 1, 1, 1).expect("transcoder");
+    let mut none = Transcoder::new(PCMU, Format { events: None, ..OPUS }, Config::default(), 1, 1, 1).expect("transcoder");
     none.push(t0, &pkts[0]);
     assert!(none.poll_transmit().is_none());
 }
 
 #[test]
 fn a_pause_skips_time_and_marks_the_new_talkspurt() {
-    let mut t = Transcoder::new(PCMU, PCMU, JitterConfig::default(), 0x5eed, 1, 0).expect("transcoder");
+    let mut t = Transcoder::new(PCMU, PCMU, Config::default(), 0x5eed, 1, 0).expect("transcoder");
     let t0 = Instant::now();
     // Five packets, one second of silence (none sent), five more.
     let mut schedule: Vec<(u64, Vec<u8>)> = Vec::new();

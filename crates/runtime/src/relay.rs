@@ -129,13 +129,15 @@ pub struct RelayPool {
     finishing: HashMap<String, oneshot::Receiver<Option<Recording>>>,
     /// Where relays report digits and finished prompts.
     events: Option<mpsc::UnboundedSender<RelayEvent>>,
+    /// How transcoded calls are transcoded.
+    transcode: media::transcode::Config,
 }
 
 impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default() }
     }
 
     /// Report digits and finished prompts on `tx`.
@@ -167,6 +169,11 @@ impl RelayPool {
             r.recording = true;
             let _ = r.ctl.send(Ctl::Record(path));
         }
+    }
+
+    /// How calls opened from now on transcode (jitter buffer, Opus complexity).
+    pub fn set_transcoding(&mut self, cfg: media::transcode::Config) {
+        self.transcode = cfg;
     }
 
     /// Relays transcoding now.
@@ -240,10 +247,9 @@ fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
 }
 
 impl Transcoders {
-    fn new(plan: b2bua::Transcode) -> Option<Transcoders> {
+    fn new(plan: b2bua::Transcode, cfg: media::transcode::Config) -> Option<Transcoders> {
         let (a, b) = (format(&plan.a)?, format(&plan.b)?);
-        let jb = media::transcode::JitterConfig::default();
-        let mk = |from, to| media::transcode::Transcoder::new(from, to, jb, rand::random(), rand::random(), rand::random());
+        let mk = |from, to| media::transcode::Transcoder::new(from, to, cfg, rand::random(), rand::random(), rand::random());
         let dir = match (mk(a, b), mk(b, a)) {
             (Ok(ab), Ok(ba)) => [ab, ba],
             (Err(e), _) | (_, Err(e)) => {
@@ -294,7 +300,7 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[UdpSocket; 4], peer: 
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>) {
+async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config) {
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -332,7 +338,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 Some(Ctl::Transcode(plan)) => {
                     if tc.as_ref().map(|t| &t.plan) != plan.as_ref() {
-                        tc = plan.and_then(Transcoders::new);
+                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg));
                     }
                     continue;
                 }
@@ -468,7 +474,7 @@ impl Media for RelayPool {
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let task = tokio::spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone()));
+        let task = tokio::spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode));
         self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
         Some((pa, pb))
     }
