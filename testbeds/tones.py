@@ -11,7 +11,8 @@
                                          sounds between them allowed)
   tones.py info FILE                     channels, rate, seconds
   tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
-                                         tone, for sipp's play_pcap_audio"""
+                                         tone, for sipp's play_pcap_audio
+  tones.py dtmfpcap FILE DIGITS          the same of in-band DTMF DIGITS (after 1 s of 440 Hz)"""
 import math, struct, sys, wave
 
 def make(path, freq, secs, rate=8000, channels=1):
@@ -30,11 +31,29 @@ def ulaw(x):
     return ~(sign | (exp << 4) | ((x >> (exp + 3)) & 0x0F)) & 0xFF
 
 def pcap(path, freq, secs, rate=8000):
-    """Ethernet/IPv4/UDP/RTP frames, one per 20 ms, timestamps in the capture."""
+    """Ethernet/IPv4/UDP/RTP frames of a tone, one per 20 ms."""
+    pcap_samples(path, [int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(secs * rate))])
+
+DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
+        "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
+        "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
+        "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633)}
+
+def dtmf_samples(digits, rate=8000):
+    """1 s of 440 Hz (must not be taken for a digit), then each digit as
+    100 ms of its two tones and 100 ms of silence."""
+    x = [int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(rate)]
+    for d in digits:
+        lo, hi = DTMF[d]
+        x += [int(6000 * (math.sin(2 * math.pi * lo * i / rate) + math.sin(2 * math.pi * hi * i / rate))) for i in range(rate // 10)]
+        x += [0] * (rate // 10)
+    return x + [0] * (rate // 2)
+
+def pcap_samples(path, samples):
+    """Ethernet/IPv4/UDP/RTP frames of PCMU, one per 20 ms, timestamps in the capture."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    n = int(secs * 50)
-    for k in range(n):
-        payload = bytes(ulaw(int(12000 * math.sin(2 * math.pi * freq * (160 * k + i) / rate))) for i in range(160))
+    for k in range(len(samples) // 160):
+        payload = bytes(ulaw(v) for v in samples[160 * k:160 * k + 160])
         rtp = struct.pack("!BBHII", 0x80, 0, k & 0xFFFF, 160 * k, 0x1234) + payload
         udp = struct.pack("!HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
@@ -88,6 +107,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
         make(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), *(int(a) for a in sys.argv[5:7]))
+    elif cmd == "dtmfpcap":
+        pcap_samples(sys.argv[2], dtmf_samples(sys.argv[3]))
     elif cmd == "detect":
         path, freq = sys.argv[2], float(sys.argv[3])
         others = [float(o) for o in sys.argv[4:]] or [freq * 1.5, freq / 2]

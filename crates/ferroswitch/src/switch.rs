@@ -782,7 +782,7 @@ impl Switch {
                     tracing::info!(call = %id, "call answered");
                     // Digits the caller sends (RFC 4733) become events.
                     let pt = self.b2bua.caller_event_pt(&id);
-                    self.media.detect_dtmf(&id, pt);
+                    self.media.detect_dtmf(&id, runtime::Digits::for_caller(pt));
                     if self.queue_calls.contains_key(&id) {
                         self.play_moh(&id);
                     } else if self.ivr_sessions.contains_key(&id) {

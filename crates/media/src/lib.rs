@@ -13,7 +13,8 @@
 //!   neither speed up nor drop silence or early media.
 //! * [`wav`]: the RIFF/WAVE header for 16-bit PCM.
 //! * [`stats`]: per-stream RTP receive statistics (loss, jitter; RFC 3550 A.1, A.8).
-//! * [`dtmf`]: RFC 4733 telephone events to digits (each once), SIP INFO digits.
+//! * [`dtmf`]: RFC 4733 telephone events to digits (each once), SIP INFO digits;
+//!   [`inband`]: DTMF tones in the audio (Goertzel, Q.24 limits).
 //! * [`codec`]: the codecs the engine transcodes (G.711, Opus through
 //!   libopus), decoding to and encoding from 8 kHz PCM, with loss concealment.
 //! * [`jitter`]: an adaptive jitter buffer (reordering, loss, bounded delay).
@@ -27,6 +28,7 @@
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 pub mod jitter;
 pub mod player;
 pub mod prompt;

@@ -28,5 +28,5 @@ mod tcp;
 mod tls;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
-pub use crate::relay::{Recording, RelayEvent, RelayPool};
+pub use crate::relay::{Digits, Recording, RelayEvent, RelayPool};
 pub use crate::tls::TlsSource;

@@ -23,12 +23,32 @@ enum Ctl {
     /// Play towards A (ringback, music, a prompt) until None, or until
     /// B's media arrives (the callee's early media or answer takes over).
     Play(Option<media::Player>),
-    /// Report RFC 4733 digits from A in this payload type (None: stop).
-    Dtmf(Option<u8>),
+    /// Report digits from A.
+    Dtmf(Digits),
     /// Transcode between the legs (None: relay untouched again).
     Transcode(Option<b2bua::Transcode>),
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
+}
+
+/// How a relay finds the digits the A side sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Digits {
+    /// It does not.
+    Off,
+    /// RFC 4733 telephone events in this payload type.
+    Rfc4733(u8),
+    /// DTMF tones in the G.711 audio (Goertzel): for callers that did not
+    /// negotiate telephone-event. Costs a decode and eight Goertzel filters
+    /// per packet, so it is only for those.
+    Inband,
+}
+
+impl Digits {
+    /// RFC 4733 when the caller negotiated telephone-event in `pt`, in-band otherwise.
+    pub fn for_caller(pt: Option<u8>) -> Digits {
+        pt.map_or(Digits::Inband, Digits::Rfc4733)
+    }
 }
 
 /// What a relay reports to the switch.
@@ -201,10 +221,10 @@ impl RelayPool {
         }
     }
 
-    /// Report the A side's RFC 4733 digits in payload type `pt` (None: stop).
-    pub fn detect_dtmf(&mut self, call: &str, pt: Option<u8>) {
+    /// Report the A side's digits as [`RelayEvent::Dtmf`].
+    pub fn detect_dtmf(&mut self, call: &str, how: Digits) {
         if let Some(r) = self.relays.get(call) {
-            let _ = r.ctl.send(Ctl::Dtmf(pt));
+            let _ = r.ctl.send(Ctl::Dtmf(how));
         }
     }
 
@@ -312,6 +332,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut tone: Option<media::Player> = None;
     let mut dtmf: Option<(u8, media::dtmf::Detector)> = None;
+    let mut inband: Option<(media::inband::InbandDetector, Vec<i16>, Vec<char>)> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Transcoders> = None;
@@ -342,8 +363,14 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     }
                     continue;
                 }
-                Some(Ctl::Dtmf(pt)) => {
-                    dtmf = pt.map(|pt| (pt, media::dtmf::Detector::default()));
+                Some(Ctl::Dtmf(how)) => {
+                    dtmf = None;
+                    inband = None;
+                    match how {
+                        Digits::Off => {}
+                        Digits::Rfc4733(pt) => dtmf = Some((pt, media::dtmf::Detector::default())),
+                        Digits::Inband => inband = Some((media::inband::InbandDetector::default(), Vec::with_capacity(160), Vec::new())),
+                    }
                     continue;
                 }
                 Some(Ctl::Record(path)) => {
@@ -422,6 +449,23 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     if h.payload_type == *pt {
                         if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
                             let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
+                        }
+                    }
+                }
+                if let (0, Some((det, pcm, found))) = (i, inband.as_mut()) {
+                    let law: Option<fn(u8) -> i16> = match h.payload_type {
+                        0 => Some(media::g711::ulaw_to_linear),
+                        8 => Some(media::g711::alaw_to_linear),
+                        _ => None,
+                    };
+                    if let Some(decode) = law {
+                        pcm.clear();
+                        pcm.extend(h.payload.iter().map(|b| decode(*b)));
+                        det.push(pcm, found);
+                        for d in found.drain(..) {
+                            if let Some(tx) = &events {
+                                let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
+                            }
                         }
                     }
                 }

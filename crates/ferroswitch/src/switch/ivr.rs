@@ -76,7 +76,7 @@ impl Switch {
             Ok(_) => {
                 tracing::info!(call = %id, caller = %presented, %menu, "caller in IVR menu");
                 let pt = self.b2bua.caller_event_pt(&id);
-                self.media.detect_dtmf(&id, pt);
+                self.media.detect_dtmf(&id, runtime::Digits::for_caller(pt));
                 self.ivr_enter_menu(now, ep, &id, menu);
                 self.drain_calls(now, ep);
             }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issues 5 and 7 interop: in-band DTMF. A caller that did not negotiate
+# telephone-event (sipp, PCMU only) sends digits as tones in its audio; the
+# switch finds them (Goertzel, ITU-T Q.24 limits) on a bridged call, where
+# they become dtmf events, and in an IVR menu, where a digit picks the
+# choice. One second of 440 Hz before the digits must not be taken for one.
+source "$(dirname "$0")/lib.sh"
+
+start_switch dtmf --set directory.first_run_extensions=
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+echo "SEQUENTIAL" >"$OUT/caller.csv"; echo "1000;$DOMAIN" >>"$OUT/caller.csv"
+python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 10
+BARESIP_CODECS="PCMU/8000" start_baresip dt_b 1001 "$P1001" udp auto "$OUT/b1000.wav"
+check "callee registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1001"
+
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# inband_call DIR DIGITS DEST: sipp (1000, no telephone-event) calls DEST and plays DIGITS in-band.
+inband_call() {
+  mkdir -p "$OUT/$1"
+  python3 "$ROOT/testbeds/tones.py" dtmfpcap "$OUT/$1/dtmf.pcap" "$2"
+  (cd "$OUT/$1" && sipp -sf "$SCEN/uac_inband.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s "$3" \
+     -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 30 -timeout_error -nostdin -trace_err >"$OUT/$1/sipp.log" 2>&1)
+}
+
+# 1. A bridged call: the digits become dtmf events, the 440 Hz does not.
+rm -f "$OUT/bridged.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=dtmf,channel_hangup" collect "$OUT/bridged.jsonl" 30 channel_hangup & WS=$!
+wait_for 5 test -e "$OUT/bridged.jsonl.ready"
+check "sipp's call (in-band 1 5 9 #) completes" inband_call bridged '159#' 1001
+check "the digits arrive as dtmf events, in order, once each" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WS; python3 - '$OUT/bridged.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+assert [e['digit'] for e in evs if e['type'] == 'dtmf'] == ['1', '5', '9', '#'], evs
+PY"
+
+# 2. An IVR menu: in-band 2 picks the choice that rings extension 1001.
+mkdir -p "$DATA/prompts"
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/welcome.wav" 500 1
+check "the menu is created" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/ivrs '{\"name\":\"main\",\"prompt\":\"welcome.wav\",\"timeout\":10,\"choices\":{\"1\":{\"extension\":\"1000\"},\"2\":{\"extension\":\"1001\"}}}' | grep -q '\"name\":\"main\"'"
+api POST /v1/routes '{"name":"menu-line","destination_prefix":"7100","source":"any","action":{"ivr":"main"}}' >/dev/null
+rm -f "$OUT/ivr.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=ivr_entered,dtmf,ivr_choice,channel_hangup" collect "$OUT/ivr.jsonl" 30 channel_hangup & WS=$!
+wait_for 5 test -e "$OUT/ivr.jsonl.ready"
+check "sipp's call to the menu (in-band 2) completes" inband_call ivr '2' 7100
+check "the menu took in-band 2 and put the caller through to 1001" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WS; python3 - '$OUT/ivr.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+t = [e['type'] for e in evs]
+assert t[0] == 'ivr_entered', t
+assert [e['digit'] for e in evs if e['type'] == 'dtmf'] == ['2'], evs
+ch = [e for e in evs if e['type'] == 'ivr_choice'][0]
+assert ch['target'] == {'extension': '1001'}, ch
+PY"
+check "switch process still running" alive
+summary "dtmf"
