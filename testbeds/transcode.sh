@@ -57,6 +57,26 @@ rec_ok() {
 check "the transcoded call is recorded: caller's tone left, callee's right" rec_ok
 check "no transcoding session left" bash -c "$(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; [ \"\$(metric ferroswitch_transcoding_sessions)\" = 0 ]"
 
+# A queue caller that speaks only Opus: the switch answers it in Opus,
+# plays it music on hold through the transcoder, offers the agent G.711,
+# and transcodes the bridge.
+api POST /v1/queues '{"name":"opus-q","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":10}' >/dev/null
+api POST /v1/agents '{"name":"1001","contact":"1001","wrap_up_time":0}' >/dev/null
+api POST /v1/tiers '{"queue":"opus-q","agent":"1001"}' >/dev/null
+api POST /v1/routes '{"name":"opus-line","destination_prefix":"7000","source":"any","action":{"queue":"opus-q"}}' >/dev/null
+baresip_cmd "$A_CTRL" dial "sip:7000@$DOMAIN" >/dev/null
+waiting() { api GET "/v1/queues/opus-q/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["waiting"] == 1 and s["longest_wait_ms"] >= 2500 else 1)'; }
+check "the Opus caller waits in the queue" wait_for 10 waiting
+check "agent 1001 logs in" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/agents/1001/login | grep -q Available"
+qcdr() { api GET "/v1/cdrs?queue=opus-q&limit=1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i); sys.exit(0 if i and i[0]["queue_result"] == "answered" and i[0]["codec"] == "opus/48000>PCMU/8000" else 1)'; }
+check "CDR: answered by the agent, transcoded" wait_for 30 qcdr
+last_rec() { ls -t "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+QA=$(last_rec tc_a dec)
+check "the Opus caller heard the music on hold (600 Hz) first" env TONES_FROM=0.3 TONES_TO=2 python3 "$ROOT/testbeds/tones.py" detect "$QA" 600 1000
+QSECS=$(python3 "$ROOT/testbeds/tones.py" info "$QA" 2>/dev/null | sed 's/.*seconds=//')
+check "... then the PCMU agent (1000 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${QSECS:-0} - 3))")" python3 "$ROOT/testbeds/tones.py" detect "$QA" 1000 600
+check "the agent heard the Opus caller (440 Hz)" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec tc_b dec)" 440 1000
+
 # media.transcode empty: the same two phones have nothing in common; the
 # callee refuses the offer (488) and the caller is told so.
 start_switch transcode_off --set directory.first_run_extensions= --set media.transcode=

@@ -486,7 +486,7 @@ fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Cal
                     Side::A => crate::Transcode { a: offerer, b: answerer },
                     Side::B => crate::Transcode { a: answerer, b: offerer },
                 };
-                call.codec = Some(format!("{}/{}>{}/{}", plan.a.codec.name, plan.a.codec.clock_rate, plan.b.codec.name, plan.b.codec.clock_rate));
+                call.codec = Some(plan.codecs());
                 if call.transcode.as_ref() != Some(&plan) {
                     media.transcode(id, Some(plan.clone()));
                     call.transcode = Some(plan);
@@ -696,7 +696,7 @@ impl B2bua {
         let mut forks = Vec::with_capacity(legs.len());
         let mut gateway = None;
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone()) else { continue };
+            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone(), true) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
@@ -752,11 +752,16 @@ impl B2bua {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build_invite(&self, ep: &Endpoint, leg: &Leg, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>) -> Option<Message> {
+    /// `transcode`: the offer may gain the codecs the switch transcodes
+    /// (calls bridged through [`answer_for`]; parked and originated calls
+    /// offer what they already speak).
+    #[allow(clippy::too_many_arguments)]
+    fn build_invite(&self, ep: &Endpoint, leg: &Leg, call_id: &str, from_tag: &str, display: &str, max_forwards: u8, offer: Option<Bytes>, transcode: bool) -> Option<Message> {
         // A gateway that takes only some codecs gets only those offered;
         // none in common: this leg cannot be tried.
+        let add: &[sdp::Codec] = if transcode { self.transcoding() } else { &[] };
         let offer = match offer {
-            Some(o) if !leg.codecs.is_empty() || self.transcodes() => Some(sdp_rewrite::offer_for_leg(&o, &leg.codecs, self.transcoding())?),
+            Some(o) if !leg.codecs.is_empty() || !add.is_empty() => Some(sdp_rewrite::offer_for_leg(&o, &leg.codecs, add)?),
             o => o,
         };
         let mut m = Message::request(Method::Invite, &leg.uri);
@@ -784,7 +789,7 @@ impl B2bua {
         let spec = Leg::from(leg.clone());
         let call_id = ep.new_call_id();
         let from_tag = ep.new_tag();
-        let Some(m) = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone()) else { return false };
+        let Some(m) = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone(), true) else { return false };
         let sent = m.clone();
         let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
         let Some(call) = self.calls.get_mut(id) else { return false };
@@ -1042,6 +1047,13 @@ impl B2bua {
                     call.codec = sdp_rewrite::codec(resp.body()).or(call.codec.take());
                     if let Some(addr) = sdp_rewrite::audio_addr(resp.body()) {
                         media.set_peer(id, Side::B, addr);
+                    }
+                    // A transcoded caller: the agent's codec is the B side.
+                    if let (Some(plan), Some(b)) = (call.transcode.clone(), sdp_rewrite::side(resp.body())) {
+                        let plan = crate::Transcode { a: plan.a, b };
+                        call.codec = Some(plan.codecs());
+                        media.transcode(id, Some(plan.clone()));
+                        call.transcode = Some(plan);
                     }
                 }
                 self.events.push_back(CallEvent::Bridged { id: id.to_owned(), at: now });
@@ -1595,7 +1607,7 @@ impl B2bua {
         let mut forks: Vec<Fork> = Vec::with_capacity(legs.len());
         let mut a_gateway = None;
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, Some(offer.clone())) else { continue };
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, Some(offer.clone()), false) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
@@ -1651,7 +1663,7 @@ impl B2bua {
         let display = call.display.clone();
         let mut sent_forks = Vec::new();
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone()) else { continue };
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });

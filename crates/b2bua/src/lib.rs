@@ -70,6 +70,13 @@ pub struct Transcode {
     pub b: TranscodeSide,
 }
 
+impl Transcode {
+    /// Both codecs, for the CDR: `opus/48000>PCMU/8000`.
+    pub fn codecs(&self) -> String {
+        format!("{}/{}>{}/{}", self.a.codec.name, self.a.codec.clock_rate, self.b.codec.name, self.b.codec.clock_rate)
+    }
+}
+
 /// Relay sockets, owned by the driver. The b2bua asks for a pair of local
 /// ports per call and tells where each side said it receives media.
 pub trait Media {

@@ -127,12 +127,28 @@ pub fn transcode_plan(offer: &[u8], answer: &[u8], transcode: &[sdp::Codec]) -> 
         listed(transcode, &c).then_some((pt, c))
     })?;
     let offerer = crate::TranscodeSide { payload_type: a_pt, events: None, events_rate: 8000, ptime_ms: om.ptime().unwrap_or(20), codec: a_codec };
-    let mut answerer = crate::TranscodeSide { payload_type: b_pt, events: None, events_rate: 8000, ptime_ms: am.ptime().unwrap_or(20), codec: b_codec };
-    if let Some((pt, rate)) = events(&am, answerer.codec.clock_rate) {
-        answerer.events = Some(pt);
-        answerer.events_rate = rate;
+    Some((offerer, side_of(&am, b_pt, b_codec)))
+}
+
+fn side_of(m: &sdp::Media<'_>, pt: u8, codec: sdp::Codec) -> crate::TranscodeSide {
+    let mut side = crate::TranscodeSide { payload_type: pt, events: None, events_rate: 8000, ptime_ms: m.ptime().unwrap_or(20), codec };
+    if let Some((pt, rate)) = events(m, side.codec.clock_rate) {
+        side.events = Some(pt);
+        side.events_rate = rate;
     }
-    Some((offerer, answerer))
+    side
+}
+
+/// What a description (an answer, or our own) speaks: its first voice
+/// codec with its payload type, its telephone-event and ptime.
+pub fn side(body: &[u8]) -> Option<crate::TranscodeSide> {
+    let s = sdp::Session::parse_bytes(body).ok()?;
+    let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+    let (pt, codec) = m.payload_types().find_map(|pt| {
+        let c = m.codec(pt)?;
+        (!c.is_telephone_event() && !c.is_comfort_noise()).then(|| (pt, sdp::Codec::from_rtpmap(&c)))
+    })?;
+    Some(side_of(&m, pt, codec))
 }
 
 /// The telephone-event of a stream: the one at `rate` if there is, else

@@ -840,3 +840,46 @@ fn legs_without_a_common_codec_are_transcoded_and_stay_so_across_a_hold() {
     w.run(Duration::from_millis(50));
     assert_eq!(w.cdrs.last().and_then(|c| c.codec.clone()).as_deref(), Some("opus/48000>PCMU/8000"));
 }
+
+/// A queue caller that speaks only Opus: the switch answers in Opus,
+/// offers agents G.711 and transcodes; the plan follows the agent's codec.
+#[test]
+fn parked_opus_caller_is_answered_in_opus_and_transcoded_to_the_agent() {
+    let mut w = World::new(1);
+    w.park = true;
+    w.b2b = B2bua::new(B2buaConfig {
+        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
+        domain: "pbx.test".into(),
+        media_ip: "10.0.0.2".parse().expect("ip"),
+        media_mode: MediaMode::Relay,
+        ring_timeout: Duration::from_secs(60),
+        user_agent: "ferroswitch-test".into(),
+        gateway_progress_timeout: Duration::from_secs(10),
+    });
+    let (atx, _) = w.invite_with(opus_sdp("sendrecv"));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("answered by the switch");
+    let body = String::from_utf8_lossy(ok.body()).to_string();
+    assert!(body.contains("m=audio 20000 RTP/AVP 111 110\r\n") && body.contains("opus/48000/2"), "{body}");
+    let id = format!("call-{}", w.b2b.calls()[0].id.trim_start_matches("call-"));
+    let plan = w.media.transcodes.last().and_then(|(_, p)| p.clone()).expect("transcoding from the start (music on hold)");
+    assert_eq!((plan.a.codec.name.as_ref(), plan.a.payload_type, plan.b.codec.name.as_ref(), plan.b.payload_type), ("opus", 111, "PCMU", 0));
+    assert_eq!(w.b2b.caller_payload_type(&id), Some(0), "music is made in the B side's G.711 and transcoded");
+    assert!(dial_agent(&mut w, &id, B1));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    let offer = String::from_utf8_lossy(binv.body()).to_string();
+    assert!(offer.contains("m=audio 20002 RTP/AVP 0 8 ") && !offer.contains("opus"), "agents are offered G.711 only: {offer}");
+    let pcma = Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
+    w.respond(B1, btx, &binv, 200, "b1", Some(pcma));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events.last().map(String::as_str), Some("bridged"));
+    let plan = w.media.transcodes.last().and_then(|(_, p)| p.clone()).expect("plan");
+    assert_eq!((plan.a.codec.name.as_ref(), plan.b.codec.name.as_ref(), plan.b.payload_type, plan.b.events), ("opus", "PCMA", 8, Some(101)));
+    // Without Opus among the transcoded codecs the caller is refused (488 by the driver).
+    let mut w2 = World::new(1);
+    w2.park = true;
+    w2.invite_with(opus_sdp("sendrecv"));
+    w2.run(Duration::from_millis(50));
+    assert_eq!(w2.start_errors, vec![StartError::NoCommonMedia]);
+}

@@ -394,9 +394,18 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             _ = tone_tick.tick(), if tone.is_some() => {
                 if let (Some(g), Some(dst)) = (tone.as_mut(), peer[0]) {
                     match g.next_packet() {
-                        Some(p) => {
-                            let _ = socks[0].try_send_to(&p, dst);
-                        }
+                        Some(p) => match tc.as_mut() {
+                            // A transcoded caller: the G.711 music goes
+                            // through the B-to-A transcoder.
+                            Some(t) => {
+                                let now = tokio::time::Instant::now().into_std();
+                                t.dir[1].push(now, &p);
+                                send_transcoded(t, 1, &socks, &peer, &stats, &mut rec, now);
+                            }
+                            None => {
+                                let _ = socks[0].try_send_to(&p, dst);
+                            }
+                        },
                         None => {
                             tone = None;
                             if let Some(tx) = &events {

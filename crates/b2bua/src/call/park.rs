@@ -29,7 +29,7 @@ impl B2bua {
         let offer = sdp::Session::parse_bytes(req.body()).map_err(|_| StartError::NoCommonMedia)?;
         let ports = media.open(&id).ok_or(StartError::NoMediaPorts)?;
         self.seq += 1;
-        let Some(ours) = self.local_answer(&offer, ports.0, self.seq) else {
+        let Some((ours, transcode)) = self.answer_caller(&offer, ports, self.seq) else {
             media.close(&id);
             return Err(StartError::NoCommonMedia);
         };
@@ -51,8 +51,15 @@ impl B2bua {
         self.by_a_tx.insert(tx, id.clone());
         let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
         let a_call_id = req.call_id().unwrap_or("").to_owned();
-        let codec = sdp_rewrite::codec(&ours);
-        let b_offer = sdp_rewrite::rewrite(&ours, self.cfg.media_ip, ports.1);
+        let (codec, b_offer) = match &transcode {
+            // Agents are offered G.711 from the switch; the caller's codec
+            // is transcoded to whichever they take.
+            Some((plan, offer)) => {
+                media.transcode(&id, Some(plan.clone()));
+                (Some(plan.codecs()), Some(offer.clone()))
+            }
+            None => (sdp_rewrite::codec(&ours), sdp_rewrite::rewrite(&ours, self.cfg.media_ip, ports.1)),
+        };
         let _ = ep.respond(now, tx, r);
         self.calls.insert(
             id.clone(),
@@ -67,6 +74,7 @@ impl B2bua {
                 display,
                 a_answer: Some(ours),
                 parked: true,
+                transcode: transcode.map(|(plan, _)| plan),
                 ..Call::new(id.clone(), caller.to_owned(), callee.to_owned(), tx, req, source, a_tag, now)
             },
         );
@@ -91,7 +99,7 @@ impl B2bua {
         let from_tag = ep.new_tag();
         let mut sent = Vec::new();
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone()) else { continue };
+            let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let req = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
@@ -138,9 +146,13 @@ impl B2bua {
     }
 
     /// The RTP payload type of a parked call's codec towards the caller
-    /// (for the music we play it).
+    /// (for the music we play it). When the caller's codec is transcoded,
+    /// the G.711 payload type the relay transcodes from.
     pub fn caller_payload_type(&self, id: &str) -> Option<u8> {
         let call = self.calls.get(id)?;
+        if let Some(t) = &call.transcode {
+            return Some(t.b.payload_type);
+        }
         let body = call.a_answer.as_ref()?;
         let s = sdp::Session::parse_bytes(body).ok()?;
         let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
@@ -160,10 +172,36 @@ impl B2bua {
         pt
     }
 
-    /// Our answer to an offer: one G.711 codec (the offerer's preference)
-    /// plus telephone-event, at `port`, RTCP on the next port.
-    fn local_answer(&self, offer: &sdp::Session, port: u16, version: u64) -> Option<Bytes> {
+    /// Our answer to a parked caller: G.711 when it offers it; otherwise,
+    /// when the switch transcodes a codec it offers (Opus), that codec,
+    /// with the transcoding plan (the B side a provisional PCMU until an
+    /// agent answers) and the G.711 offer agents get on the port facing B.
+    #[allow(clippy::type_complexity)]
+    fn answer_caller(&self, offer: &sdp::Session, ports: (u16, u16), version: u64) -> Option<(Bytes, Option<(crate::Transcode, Bytes)>)> {
+        if let Some(a) = self.local_answer(offer, ports.0, version, None) {
+            return Some((a, None));
+        }
+        let other = self.transcoding().iter().find(|c| !c.name.eq_ignore_ascii_case("PCMU") && !c.name.eq_ignore_ascii_case("PCMA"))?;
+        let ours = self.local_answer(offer, ports.0, version, Some(vec![other.clone(), sdp::Codec::TELEPHONE_EVENT, sdp::Codec::TELEPHONE_EVENT_48K]))?;
+        let a = sdp_rewrite::side(&ours)?;
+        let mut local = LocalCapabilities::new(self.cfg.media_ip, ports.1);
+        local.ptime = Some(20);
+        local.rtcp_mux = false;
+        local.session_id = version;
+        local.session_version = version;
+        let agents = Bytes::from(sdp::offer(&local).ok()?.into_string());
+        let b = sdp_rewrite::side(&agents)?;
+        Some((ours, Some((crate::Transcode { a, b }, agents))))
+    }
+
+    /// Our answer to an offer: one codec (the offerer's preference among
+    /// G.711, or among `codecs`) plus telephone-event, at `port`, RTCP on
+    /// the next port.
+    fn local_answer(&self, offer: &sdp::Session, port: u16, version: u64, codecs: Option<Vec<sdp::Codec>>) -> Option<Bytes> {
         let mut local = LocalCapabilities::new(self.cfg.media_ip, port);
+        if let Some(c) = codecs {
+            local.codecs = c;
+        }
         local.preference = CodecPreference::Theirs;
         local.single_codec = true;
         local.rtcp_mux = false;
@@ -196,7 +234,8 @@ impl B2bua {
         r.push(HeaderName::Contact, &contact);
         if is_sdp(req) {
             self.seq += 1;
-            let ours = sdp::Session::parse_bytes(req.body()).ok().and_then(|o| self.local_answer(&o, pa, self.seq));
+            let speaks = call.transcode.as_ref().map(|t| vec![t.a.codec.clone(), sdp::Codec::TELEPHONE_EVENT, sdp::Codec::TELEPHONE_EVENT_48K]);
+            let ours = sdp::Session::parse_bytes(req.body()).ok().and_then(|o| self.local_answer(&o, pa, self.seq, speaks));
             match ours {
                 Some(b) => add_body(&mut r, Some(b)),
                 None => return Message::response_to(req, 488, "Not Acceptable Here", None),
