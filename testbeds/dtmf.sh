@@ -11,7 +11,7 @@ P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 echo "SEQUENTIAL" >"$OUT/caller.csv"; echo "1000;$DOMAIN" >>"$OUT/caller.csv"
 python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000.wav" 1000 10
-BARESIP_CODECS="PCMU/8000" start_baresip dt_b 1001 "$P1001" udp auto "$OUT/b1000.wav"
+BARESIP_CODECS="PCMU/8000" start_baresip dt_b 1001 "$P1001" udp auto "$OUT/b1000.wav"; DT_B_PID=$BARESIP_PID
 check "callee registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1001"
 
 gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -55,5 +55,15 @@ assert [e['digit'] for e in evs if e['type'] == 'dtmf'] == ['2'], evs
 ch = [e for e in evs if e['type'] == 'ivr_choice'][0]
 assert ch['target'] == {'extension': '1001'}, ch
 PY"
+# 3. SIP INFO from a caller reaches a phone that takes RFC 4733 as RFC 4733.
+BARESIP_CODECS="PCMU/8000" start_baresip dt_b2 1001 "$P1001" udp auto "$OUT/b1000.wav"; B2_CTRL=$BARESIP_CTRL
+kill "$DT_B_PID" 2>/dev/null
+check "second callee registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; sleep 1; wait_for 10 registered 1001"
+python3 "$ROOT/testbeds/baresip_events.py" "$B2_CTRL" "$OUT/info_b.jsonl" 15 &
+wait_for 5 test -e "$OUT/info_b.jsonl.ready"
+check "sipp's call with an INFO digit completes" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_port) -t u1 -s 1001 -inf '$OUT/caller.csv' -au 1000 -ap '$P1000' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/info.sipp.log' 2>&1"
+check "the phone received the INFO digit as its RFC 4733 event" wait_for 10 grep -q '"type": "CALL_DTMF_START".*"param": "5"' "$OUT/info_b.jsonl"
+# baresip logs "call: received DTMF: '5' (duration=...)" only for a SIP INFO it gets itself.
+check "... and no INFO reached it" bash -c "! grep -q \"received DTMF\" '$OUT/dt_b2.baresip.log'"
 check "switch process still running" alive
 summary "dtmf"

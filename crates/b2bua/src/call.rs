@@ -442,6 +442,8 @@ struct Call {
     transcode: Option<crate::Transcode>,
     /// Version of the SDP we write ourselves (transcoded answers).
     sdp_version: u64,
+    /// The answered B-leg's description (its telephone-event for digits).
+    b_answer: Option<Bytes>,
 }
 
 /// The call controller.
@@ -1019,6 +1021,9 @@ impl B2bua {
             call.forks[idx].state = ForkState::Done;
             call.winner = Some(idx);
             call.b_status = code;
+            if is_sdp(&resp) {
+                call.b_answer = Some(resp.body().clone());
+            }
             let req = call.forks[idx].request.clone();
             let dest = call.forks[idx].target.dest;
             let dialog = match Dialog::from_uac(&req, &resp) {
@@ -1232,6 +1237,24 @@ impl B2bua {
             r.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
             let _ = ep.respond(now, tx, r);
             return true;
+        }
+        if method == Method::Info && call.ports.is_some() {
+            // A SIP INFO digit goes to the other side as RFC 4733 when that
+            // side negotiated telephone-event (phones that only send INFO
+            // still reach an IVR, a carrier's or an agent's RFC 4733).
+            let dtmf = req.get(HeaderName::ContentType).is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
+            let digit = dtmf.then(|| media::dtmf::from_info(req.body())).flatten();
+            if let (Some(d), Some(pt)) = (digit, call.events_pt(side.other())) {
+                let ms = media::dtmf::info_duration(req.body()).unwrap_or(160);
+                if media.send_digit(&id, side.other(), d, pt, ms) {
+                    let r = Message::response_to(&req, 200, "OK", None);
+                    let _ = ep.respond(now, tx, r);
+                    if side == Side::A {
+                        self.events.push_back(CallEvent::Dtmf { id: id.clone(), digit: d });
+                    }
+                    return true;
+                }
+            }
         }
         // Relay anything else (re-INVITE, UPDATE, INFO, ...) to the other leg.
         let (other_dialog, dest) = match side.other() {
@@ -1868,9 +1891,23 @@ impl Call {
             held: None,
             transcode: None,
             sdp_version: 0,
+            b_answer: None,
             ports: None,
             start,
         }
+    }
+
+    /// The telephone-event payload type `side` receives: the transcoding
+    /// plan's, else from that side's description (B's answer, A's offer).
+    fn events_pt(&self, side: Side) -> Option<u8> {
+        if let Some(t) = &self.transcode {
+            return if side == Side::A { t.a.events } else { t.b.events };
+        }
+        let body = match side {
+            Side::A => self.a_answer.as_ref().or_else(|| is_sdp(&self.a_req).then(|| self.a_req.body()))?,
+            Side::B => self.b_answer.as_ref()?,
+        };
+        sdp_rewrite::side(body).and_then(|s| s.events)
     }
 
     fn winner_decided(&self) -> bool {

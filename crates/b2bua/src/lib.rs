@@ -100,6 +100,13 @@ pub trait Media {
     fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
         let _ = (call, plan);
     }
+    /// Send `digit` towards side `to` as RFC 4733 events in payload type
+    /// `pt`, lasting `duration_ms` (a SIP INFO digit the other side sent).
+    /// `false` if the relay cannot (the INFO is then relayed as it is).
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
+        let _ = (call, to, digit, pt, duration_ms);
+        false
+    }
     /// Close the relay.
     fn close(&mut self, call: &str);
 }

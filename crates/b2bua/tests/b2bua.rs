@@ -17,6 +17,7 @@ struct FakeMedia {
     peers: Vec<(String, Side, SocketAddr)>,
     closed: Vec<String>,
     transcodes: Vec<(String, Option<Transcode>)>,
+    digits: Vec<(String, Side, char, u8, u32)>,
 }
 
 impl Media for FakeMedia {
@@ -30,6 +31,10 @@ impl Media for FakeMedia {
     }
     fn stats(&self, _call: &str) -> (u64, u64) {
         (10, 20)
+    }
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
+        self.digits.push((call.to_owned(), to, digit, pt, duration_ms));
+        true
     }
     fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
         self.transcodes.push((call.to_owned(), plan));
@@ -882,4 +887,47 @@ fn parked_opus_caller_is_answered_in_opus_and_transcoded_to_the_agent() {
     w2.invite_with(opus_sdp("sendrecv"));
     w2.run(Duration::from_millis(50));
     assert_eq!(w2.start_errors, vec![StartError::NoCommonMedia]);
+}
+
+/// A SIP INFO digit becomes RFC 4733 towards a side that negotiated
+/// telephone-event (in that side's payload type), and is relayed as INFO
+/// to a side that did not.
+#[test]
+fn info_digits_become_rfc4733_where_the_other_side_takes_events() {
+    for b_has_events in [true, false] {
+        let mut w = World::new(1);
+        let (atx, ainv) = w.invite();
+        w.run(Duration::from_millis(50));
+        let (btx, binv) = w.take(B1, Method::Invite);
+        let answer = if b_has_events {
+            Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\n")
+        } else {
+            Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+        };
+        w.respond(B1, btx, &binv, 200, "b1", Some(answer));
+        w.run(Duration::from_millis(50));
+        let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+        let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+        let dest = w.net.peer(S);
+        w.net.node(A).ep.send_ack(d.ack(1), dest);
+        let mut info = d.request(Method::Info);
+        info.push(HeaderName::ContentType, "application/dtmf-relay");
+        info.set_body(Bytes::from_static(b"Signal=5\r\nDuration=250\r\n"));
+        let now = w.net.now();
+        let itx = w.net.node(A).ep.send_request(now, info, dest).expect("info");
+        w.run(Duration::from_millis(50));
+        if b_has_events {
+            assert_eq!(w.a_codes(itx), vec![200], "answered by the switch");
+            assert_eq!(w.media.digits, vec![(w.b2b.calls()[0].id.clone(), Side::B, '5', 96, 250)], "sent as RFC 4733 in B's payload type");
+            assert!(!w.inbox.iter().any(|(_, _, r)| r.method() == Some(&Method::Info)), "no INFO reaches B");
+            assert!(w.orig_events.contains(&"dtmf 5".to_owned()));
+        } else {
+            assert!(w.media.digits.is_empty());
+            let (b_itx, b_info) = w.take(B1, Method::Info);
+            assert_eq!(b_info.body().as_ref(), b"Signal=5\r\nDuration=250\r\n");
+            w.respond(B1, b_itx, &b_info, 200, "b1", None);
+            w.run(Duration::from_millis(50));
+            assert_eq!(w.a_codes(itx), vec![200], "B's answer relayed");
+        }
+    }
 }

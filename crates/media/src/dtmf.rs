@@ -56,6 +56,68 @@ impl Detector {
     }
 }
 
+/// The event code of a DTMF digit (inverse of [`digit`]).
+pub fn code(digit: char) -> Option<u8> {
+    match digit.to_ascii_uppercase() {
+        d @ '0'..='9' => Some(d as u8 - b'0'),
+        '*' => Some(10),
+        '#' => Some(11),
+        d @ 'A'..='D' => Some(d as u8 - b'A' + 12),
+        _ => None,
+    }
+}
+
+/// The packets of one generated event (RFC 4733 §2.5.1): a first packet
+/// (the marker set), updates with growing durations every `step` clock
+/// units, then the final duration three times with the E bit. All carry
+/// the same timestamp (the caller's).
+#[derive(Clone, Debug)]
+pub struct EventGen {
+    code: u8,
+    total: u32,
+    step: u32,
+    sent: u32,
+    ends: u8,
+}
+
+impl EventGen {
+    /// An event for `digit` lasting `duration` clock units, updated every
+    /// `step` (e.g. 160 at 8 kHz: every 20 ms). `None` for a non-digit.
+    pub fn new(digit: char, duration: u32, step: u32) -> Option<EventGen> {
+        Some(EventGen { code: code(digit)?, total: duration.clamp(1, u32::from(u16::MAX)), step: step.max(1), sent: 0, ends: 0 })
+    }
+
+    /// The next payload and whether it carries the marker; `None` when done.
+    pub fn next_payload(&mut self) -> Option<([u8; 4], bool)> {
+        let first = self.sent == 0;
+        let (dur, end) = if self.sent < self.total {
+            self.sent = (self.sent + self.step).min(self.total);
+            (self.sent, self.sent == self.total)
+        } else if self.ends < 3 {
+            (self.total, true)
+        } else {
+            return None;
+        };
+        if end {
+            self.ends += 1;
+        }
+        let d = (dur.min(u32::from(u16::MAX)) as u16).to_be_bytes();
+        Some(([self.code, if end { 0x80 | 10 } else { 10 }, d[0], d[1]], first))
+    }
+}
+
+/// The duration of a SIP INFO digit (`Duration=` in ms), if given.
+pub fn info_duration(body: &[u8]) -> Option<u32> {
+    std::str::from_utf8(body).ok()?.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        if k.trim().eq_ignore_ascii_case("duration") {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
 /// The digit carried by a SIP INFO body of type `application/dtmf-relay`
 /// (`Signal=5\r\nDuration=160`), or `application/dtmf` (`5`).
 pub fn from_info(body: &[u8]) -> Option<char> {
@@ -110,6 +172,24 @@ mod tests {
         // The same digit pressed twice is two events (new timestamp).
         assert_eq!(d.push(5000, &ev(2, false, 160)), Some('2'));
         assert_eq!(d.push(5000, &[2]), None, "short payload ignored");
+    }
+
+    #[test]
+    fn generated_events_grow_then_end_three_times_and_detect_once() {
+        let mut g = EventGen::new('#', 800, 160).expect("digit");
+        let mut got = Vec::new();
+        while let Some((p, m)) = g.next_payload() {
+            let e = parse(&p).expect("event");
+            got.push((e.code, e.end, e.duration, m));
+        }
+        assert_eq!(got, vec![(11, false, 160, true), (11, false, 320, false), (11, false, 480, false), (11, false, 640, false), (11, true, 800, false), (11, true, 800, false), (11, true, 800, false)]);
+        let mut d = Detector::default();
+        let digits: String = EventGen::new('7', 400, 160).into_iter().flat_map(|mut g| std::iter::from_fn(move || g.next_payload())).filter_map(|(p, _)| d.push(42, &p)).collect();
+        assert_eq!(digits, "7");
+        assert!(EventGen::new('x', 100, 160).is_none());
+        assert_eq!((code('0'), code('*'), code('d')), (Some(0), Some(10), Some(15)));
+        assert_eq!(info_duration(b"Signal=5\r\nDuration=250\r\n"), Some(250));
+        assert_eq!(info_duration(b"Signal=5"), None);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Transcoder {
     last_out: Option<Instant>,
     /// The event being passed on: its incoming and outgoing timestamps.
     event: Option<(u32, u32)>,
+    /// The timestamp of the event we are generating.
+    injected: Option<u32>,
     out: VecDeque<Vec<u8>>,
     payload: Vec<u8>,
     frames_out: u64,
@@ -126,6 +128,7 @@ impl Transcoder {
             marker: true,
             last_out: None,
             event: None,
+            injected: None,
             out: VecDeque::new(),
             payload: Vec::with_capacity(256),
             frames_out: 0,
@@ -189,6 +192,23 @@ impl Transcoder {
         let pkt = rtp::build(pt, marker, self.seq, out_ts, self.ssrc, &ev);
         self.seq = self.seq.wrapping_add(1);
         self.emit(pkt);
+    }
+
+    /// Send a telephone event of our own (a SIP INFO digit turned into
+    /// RFC 4733) in the outgoing stream: `payload` from
+    /// [`crate::dtmf::EventGen`] with durations in the outgoing events'
+    /// clock; `first` starts a new event at the stream's current time.
+    /// `false` when the outgoing side has no telephone-event.
+    pub fn inject_event(&mut self, payload: [u8; 4], first: bool) -> bool {
+        let Some(pt) = self.to.events else { return false };
+        if first || self.injected.is_none() {
+            self.injected = Some(self.ts);
+        }
+        let ts = self.injected.unwrap_or(self.ts);
+        let pkt = rtp::build(pt, first, self.seq, ts, self.ssrc, &payload);
+        self.seq = self.seq.wrapping_add(1);
+        self.emit(pkt);
+        true
     }
 
     fn emit(&mut self, pkt: Vec<u8>) {

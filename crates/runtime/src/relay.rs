@@ -27,6 +27,8 @@ enum Ctl {
     Dtmf(Digits),
     /// Transcode between the legs (None: relay untouched again).
     Transcode(Option<b2bua::Transcode>),
+    /// Send a digit as RFC 4733 events towards a side, in its payload type.
+    Digit { to: Side, digit: char, pt: u8, duration_ms: u32 },
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
 }
@@ -336,6 +338,15 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Transcoders> = None;
+    // Digits we send as RFC 4733 (index 0: towards A, 1: towards B), and
+    // for relayed streams the sequence shift they cause and the last
+    // packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
+    // the events fit into the stream.
+    let mut inject: [Option<(media::dtmf::EventGen, u8, Option<u32>)>; 2] = [None, None];
+    let mut shift = [0u16; 2];
+    let mut sent_last: [Option<(u32, u16, u32, u64)>; 2] = [None; 2];
+    let mut inject_tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    inject_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
         let [b0, b1, b2, b3] = &mut bufs;
@@ -361,6 +372,13 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                     if tc.as_ref().map(|t| &t.plan) != plan.as_ref() {
                         tc = plan.and_then(|p| Transcoders::new(p, tc_cfg));
                     }
+                    continue;
+                }
+                Some(Ctl::Digit { to, digit, pt, duration_ms }) => {
+                    let d = usize::from(to == Side::B);
+                    let rate = tc.as_ref().map_or(8000, |t| if d == 1 { t.plan.b.events_rate } else { t.plan.a.events_rate });
+                    inject[d] = media::dtmf::EventGen::new(digit, duration_ms.clamp(40, 2000) * rate / 1000, rate / 50).map(|g| (g, pt, None));
+                    inject_tick.reset();
                     continue;
                 }
                 Some(Ctl::Dtmf(how)) => {
@@ -426,6 +444,35 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 continue;
             },
+            _ = inject_tick.tick(), if inject[0].is_some() || inject[1].is_some() => {
+                let now_us = epoch.elapsed().as_micros() as u64;
+                for d in 0..2 {
+                    let Some((g, pt, ts)) = inject[d].as_mut() else { continue };
+                    let Some((payload, first)) = g.next_payload() else {
+                        inject[d] = None;
+                        continue;
+                    };
+                    if let Some(t) = tc.as_mut() {
+                        // Transcoded: the transcoder towards that side owns the stream.
+                        let k = if d == 1 { 0 } else { 1 };
+                        t.dir[k].inject_event(payload, first);
+                        send_transcoded(t, k, &socks, &peer, &stats, &mut rec, tokio::time::Instant::now().into_std());
+                        continue;
+                    }
+                    let out = if d == 1 { 2 } else { 0 };
+                    let (ssrc, seq, last_ts, at) = sent_last[d].unwrap_or((0x5eed_0000 | d as u32, 0, 0, now_us));
+                    let ev_ts = *ts.get_or_insert_with(|| last_ts.wrapping_add(((now_us.saturating_sub(at)) * 8 / 1000) as u32));
+                    let seq = seq.wrapping_add(1);
+                    let pkt = media::rtp::build(*pt, first, seq, ev_ts, ssrc, &payload);
+                    if let Some(dst) = peer[out] {
+                        let _ = socks[out].try_send_to(&pkt, dst);
+                    }
+                    // The relayed packets after it move up one.
+                    shift[d] = shift[d].wrapping_add(1);
+                    sent_last[d] = Some((ssrc, seq, last_ts, at));
+                }
+                continue;
+            },
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
@@ -439,7 +486,8 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             r = socks[3].recv_from(b3) => (3, r),
         };
         let Ok((n, from)) = r else { continue };
-        last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let now_us = epoch.elapsed().as_micros() as u64;
+        last.store(now_us / 1000, Ordering::Relaxed);
         if i == 2 && tone.is_some() {
             // The callee's media (early or answered) replaces our tone.
             tone = None;
@@ -449,7 +497,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             // caller's telephone events when digits are wanted.
             if let Ok(h) = media::rtp::parse(&bufs[i][..n]) {
                 let k = i / 2;
-                let at = epoch.elapsed().as_micros() as u64;
+                let at = now_us;
                 let rate = tc.as_ref().map_or(8000, |t| t.rates[k]);
                 rx[k].push(at, h.seq, h.timestamp, h.ssrc, rate);
                 quality[k].store(rx[k].lost(), Ordering::Relaxed);
@@ -509,6 +557,20 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             }
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
+        if i % 2 == 0 && n >= 12 && bufs[i][0] >> 6 == 2 {
+            // Keep the stream's sequence continuous around digits we sent
+            // into it, and remember where it is for the next one.
+            let d = usize::from(out == 2);
+            let b = &mut bufs[i];
+            let mut seq = u16::from_be_bytes([b[2], b[3]]);
+            if shift[d] != 0 {
+                seq = seq.wrapping_add(shift[d]);
+                b[2..4].copy_from_slice(&seq.to_be_bytes());
+            }
+            let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+            let ts = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            sent_last[d] = Some((ssrc, seq, ts, now_us));
+        }
         if let Some(dst) = peer[out] {
             if socks[out].try_send_to(&bufs[i][..n], dst).is_ok() && i % 2 == 0 {
                 // Index 0 counts packets towards B, 1 towards A.
@@ -536,6 +598,13 @@ impl Media for RelayPool {
         if let Some(r) = self.relays.get_mut(call) {
             r.transcoding = plan.is_some();
             let _ = r.ctl.send(Ctl::Transcode(plan));
+        }
+    }
+
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
+        match self.relays.get(call) {
+            Some(r) => r.ctl.send(Ctl::Digit { to, digit, pt, duration_ms }).is_ok(),
+            None => false,
         }
     }
 
