@@ -56,6 +56,9 @@ pub struct TranscodeSide {
     pub events: Option<u8>,
     /// Its clock rate (8000 when there is none).
     pub events_rate: u32,
+    /// The leg asked for Opus in-band FEC (`a=fmtp:... useinbandfec=1`,
+    /// RFC 7587 §6.1): what we encode for it carries redundancy.
+    pub fec: bool,
     /// The packet duration this leg asked to receive (ms; 20 when unsaid).
     pub ptime_ms: u32,
 }

@@ -126,12 +126,13 @@ pub fn transcode_plan(offer: &[u8], answer: &[u8], transcode: &[sdp::Codec]) -> 
         let c = sdp::Codec::from_rtpmap(&om.codec(pt)?);
         listed(transcode, &c).then_some((pt, c))
     })?;
-    let offerer = crate::TranscodeSide { payload_type: a_pt, events: None, events_rate: 8000, ptime_ms: om.ptime().unwrap_or(20), codec: a_codec };
+    let offerer = side_of(&om, a_pt, a_codec);
     Some((offerer, side_of(&am, b_pt, b_codec)))
 }
 
 fn side_of(m: &sdp::Media<'_>, pt: u8, codec: sdp::Codec) -> crate::TranscodeSide {
-    let mut side = crate::TranscodeSide { payload_type: pt, events: None, events_rate: 8000, ptime_ms: m.ptime().unwrap_or(20), codec };
+    let fec = m.fmtp(&pt.to_string()).is_some_and(|f| f.split(';').any(|p| p.trim().eq_ignore_ascii_case("useinbandfec=1")));
+    let mut side = crate::TranscodeSide { payload_type: pt, events: None, events_rate: 8000, ptime_ms: m.ptime().unwrap_or(20), codec, fec };
     if let Some((pt, rate)) = events(m, side.codec.clock_rate) {
         side.events = Some(pt);
         side.events_rate = rate;
@@ -222,7 +223,7 @@ mod tests {
     #[test]
     fn an_answer_in_an_added_codec_makes_a_plan_and_our_own_answer() {
         let (a, b) = transcode_plan(OPUS_ONLY.as_bytes(), PCMU_ANSWER.as_bytes(), &all()).expect("plan");
-        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.ptime_ms), ("opus", 111, 40));
+        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.ptime_ms, a.fec), ("opus", 111, 40, true));
         assert_eq!((b.codec.name.as_ref(), b.payload_type, b.events, b.events_rate, b.ptime_ms), ("PCMU", 0, Some(101), 8000, 20));
         let (body, events) = answer_transcoded(OPUS_ONLY.as_bytes(), &a, "192.0.2.9".parse().expect("ip"), 7000, 1).expect("answer");
         let s = std::str::from_utf8(&body).expect("utf8");

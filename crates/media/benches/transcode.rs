@@ -16,6 +16,7 @@ const OPUS: Format = Format {
     events: Some(110),
     events_rate: 48000,
     ptime_ms: 20,
+    fec: false,
 };
 const PCMU: Format = Format {
     codec: Codec::Pcmu,
@@ -23,6 +24,7 @@ const PCMU: Format = Format {
     events: Some(101),
     events_rate: 8000,
     ptime_ms: 20,
+    fec: false,
 };
 
 /// One second of 20 ms packets of a speech-like signal (two tones with a

@@ -188,23 +188,26 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// An encoder for `codec` (Opus at libopus's default complexity).
+    /// An encoder for `codec` (Opus at libopus's default complexity, with FEC).
     pub fn new(codec: Codec) -> Result<Encoder, CodecError> {
-        Encoder::with_complexity(codec, 10)
+        Encoder::with_options(codec, 10, true)
     }
 
     /// An encoder for `codec`; Opus at `complexity` (0–10: CPU against
-    /// quality; the encoder is most of a transcoded call's cost).
-    pub fn with_complexity(codec: Codec, complexity: u8) -> Result<Encoder, CodecError> {
+    /// quality; the encoder is most of a transcoded call's cost), with
+    /// in-band FEC when `fec`.
+    pub fn with_options(codec: Codec, complexity: u8, fec: bool) -> Result<Encoder, CodecError> {
         Ok(match codec {
             Codec::Pcmu => Encoder::Pcmu,
             Codec::Pcma => Encoder::Pcma,
             Codec::Opus => {
                 let mut e = opus::Encoder::new(PCM_RATE, opus::Channels::Mono, opus::Application::Voip)?;
                 e.set_complexity(i32::from(complexity.min(10)))?;
-                // Redundancy the far end can use when a packet is lost.
-                e.set_inband_fec(true)?;
-                e.set_packet_loss_perc(5)?;
+                if fec {
+                    // Redundancy the far end can use when a packet is lost.
+                    e.set_inband_fec(true)?;
+                    e.set_packet_loss_perc(5)?;
+                }
                 Encoder::Opus(Box::new(e))
             }
         })

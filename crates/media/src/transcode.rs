@@ -40,6 +40,9 @@ pub struct Format {
     pub events_rate: u32,
     /// Packet duration this side receives, in ms (its `a=ptime`, else 20).
     pub ptime_ms: u32,
+    /// This side asked for Opus in-band FEC (what we encode for it then
+    /// carries redundancy for a lost packet; costs encoder time).
+    pub fec: bool,
 }
 
 /// Jitter buffer bounds.
@@ -117,7 +120,7 @@ impl Transcoder {
             to: Format { ptime_ms: ptime, ..to },
             jb: JitterBuffer::new(from.codec.clock_rate(), jitter.min, jitter.max),
             dec: Decoder::new(from.codec)?,
-            enc: Encoder::with_complexity(to.codec, cfg.opus_complexity)?,
+            enc: Encoder::with_options(to.codec, cfg.opus_complexity, to.fec)?,
             pcm: Vec::with_capacity(1920),
             history: Vec::new(),
             conceal_run: 0,

@@ -216,8 +216,8 @@ fn tone(freq: f64, n: usize) -> Vec<i16> {
     (0..n).map(|i| ((i as f64 * freq * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16).collect()
 }
 
-const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20 };
-const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 20 };
+const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20, fec: true };
+const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 20, fec: false };
 
 /// Encode `pcm` as RTP packets of `fmt` (20 ms each).
 fn packets(fmt: Format, pcm: &[i16]) -> Vec<Vec<u8>> {
