@@ -614,7 +614,9 @@ impl B2bua {
     }
 
     /// Start a call for an authenticated INVITE on server transaction `tx`
-    /// from `caller` to `callee`, ringing every target.
+    /// from `caller` to `callee`, ringing every target. `codecs`: the
+    /// callee's codec preference (empty: any); its phones are offered only
+    /// those (plus, when transcoding, those of them the switch can add).
     #[allow(clippy::too_many_arguments)]
     pub fn start_call(
         &mut self,
@@ -628,10 +630,11 @@ impl B2bua {
         caller_display: Option<&str>,
         callee: &str,
         targets: Vec<Target>,
+        codecs: &[String],
         id: String,
     ) -> Result<String, StartError> {
         let to = format!("sip:{callee}@{}", self.cfg.domain);
-        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: Vec::new() }).collect();
+        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: codecs.to_vec() }).collect();
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id)
     }
 
@@ -697,8 +700,13 @@ impl B2bua {
         let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
         let mut forks = Vec::with_capacity(legs.len());
         let mut gateway = None;
+        let mut no_codec = false;
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone(), true) else { continue };
+            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone(), true) else {
+                // Nothing in the offer this leg may take.
+                no_codec = true;
+                continue;
+            };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
                 self.by_fork.insert(ftx, (id.clone(), forks.len()));
@@ -721,7 +729,7 @@ impl B2bua {
             if ports.is_some() {
                 media.close(&id);
             }
-            return Err(StartError::NoTargets);
+            return Err(if no_codec { StartError::NoCommonMedia } else { StartError::NoTargets });
         }
         self.by_dialog.insert((b_call_id, b_from_tag), (id.clone(), Side::B));
         let ring_deadline = now + self.cfg.ring_timeout;

@@ -74,6 +74,8 @@ struct World {
     start_errors: Vec<StartError>,
     /// Queue mode: park new calls instead of ringing anyone.
     park: bool,
+    /// The callee extension's codec preference.
+    callee_codecs: Vec<String>,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -95,7 +97,7 @@ impl World {
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![] }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -127,7 +129,9 @@ impl World {
                                 .iter()
                                 .map(|n| Target { uri: format!("sip:1001@10.0.0.{}:5060", n + 1), dest: sip_proto::Peer::udp(format!("10.0.0.{}:5060", n + 1).parse().expect("addr")) })
                                 .collect();
-                            self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, format!("call-{}", tx)).expect("start");
+                            if let Err(e) = self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, &self.callee_codecs, format!("call-{}", tx)) {
+                                self.start_errors.push(e);
+                            }
                         }
                     }
                     Event::Response { tx, response } => {
@@ -315,7 +319,7 @@ fn gateway_codecs_restrict_the_offer_and_a_gateway_without_common_codec_is_skipp
     GW_CODECS.with(|c| *c.borrow_mut() = vec!["G729".into()]);
     let _ = w.invite();
     w.run(Duration::from_millis(50));
-    assert_eq!(w.start_errors, vec![StartError::NoTargets], "no INVITE can go to a gateway without a common codec");
+    assert_eq!(w.start_errors, vec![StartError::NoCommonMedia], "no INVITE can go to a gateway without a common codec");
     assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1));
     GW_CODECS.with(|c| *c.borrow_mut() = vec!["pcmu".into()]);
     let mut w = gateway_world(vec![("gw2", B2)]);
@@ -930,4 +934,33 @@ fn info_digits_become_rfc4733_where_the_other_side_takes_events() {
             assert_eq!(w.a_codes(itx), vec![200], "B's answer relayed");
         }
     }
+}
+
+/// The callee extension's codec preference: its phones are offered only
+/// those codecs; with transcoding, the ones the caller lacks are added.
+#[test]
+fn the_callees_codec_preference_restricts_its_offer() {
+    let mut w = World::new(1);
+    w.callee_codecs = vec!["PCMA".into()];
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1), "a PCMU caller has nothing for a PCMA-only callee");
+    assert_eq!(w.start_errors, vec![StartError::NoCommonMedia], "the driver answers 488");
+    let _ = atx;
+    let mut w = World::new(1);
+    w.callee_codecs = vec!["PCMA".into()];
+    w.b2b = B2bua::new(B2buaConfig {
+        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
+        domain: "pbx.test".into(),
+        media_ip: "10.0.0.2".parse().expect("ip"),
+        media_mode: MediaMode::Relay,
+        ring_timeout: Duration::from_secs(60),
+        user_agent: "ferroswitch-test".into(),
+        gateway_progress_timeout: Duration::from_secs(10),
+    });
+    w.invite();
+    w.run(Duration::from_millis(50));
+    let (_, binv) = w.take(B1, Method::Invite);
+    let offer = String::from_utf8_lossy(binv.body()).to_string();
+    assert!(offer.contains("m=audio 20002 RTP/AVP 101 8\r\n") && !offer.contains("PCMU"), "PCMA only (added), with the events: {offer}");
 }

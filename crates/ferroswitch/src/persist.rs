@@ -77,12 +77,15 @@ pub struct ExtPolicy {
     pub recorded: std::collections::HashSet<String>,
     /// Most calls an extension may be in at once (absent: unlimited).
     pub max_calls: HashMap<String, u32>,
+    /// Codec preferences (absent: any).
+    pub codecs: HashMap<String, Vec<String>>,
 }
 
 pub fn policy_of(exts: &[store::Extension]) -> ExtPolicy {
     ExtPolicy {
         recorded: exts.iter().filter(|e| e.record).map(|e| e.number.clone()).collect(),
         max_calls: exts.iter().filter(|e| e.max_calls > 0).map(|e| (e.number.clone(), e.max_calls)).collect(),
+        codecs: exts.iter().filter(|e| !e.codecs.is_empty()).map(|e| (e.number.clone(), e.codecs.clone())).collect(),
     }
 }
 

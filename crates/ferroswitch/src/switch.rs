@@ -150,6 +150,8 @@ pub struct Switch {
     /// Extensions whose calls are recorded.
     recorded: std::collections::HashSet<String>,
     /// Per-extension concurrent call limits.
+    /// Extensions' codec preferences (their phones are offered only those).
+    ext_codecs: HashMap<String, Vec<String>>,
     max_calls: HashMap<String, u32>,
     /// Calls each extension is in now (as caller or callee).
     active: HashMap<String, u32>,
@@ -261,7 +263,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -338,11 +340,11 @@ impl Switch {
                 }
             },
         };
-        match self.directory.get(&callee) {
+        let callee_codecs = match self.directory.get(&callee) {
             None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
             Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-            Some(_) => {}
-        }
+            Some(_) => self.ext_codecs.get(&callee).cloned().unwrap_or_default(),
+        };
         let targets: Vec<Target> = self.registrar.lookup(&callee).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
@@ -359,7 +361,7 @@ impl Switch {
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         let id = crate::secrets::uuid();
-        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, id) {
+        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, &callee_codecs, id) {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %presented, %callee, gateway = from_gateway.as_deref().unwrap_or(""), "call started");
                 if let Some(g) = from_gateway {
@@ -372,6 +374,7 @@ impl Switch {
                 }
                 match e {
                     b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
                     _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
                 }
             }
@@ -1164,6 +1167,7 @@ impl Service for Switch {
                 self.invite_directory = invite_directory;
                 self.recorded = policy.recorded;
                 self.max_calls = policy.max_calls;
+                self.ext_codecs = policy.codecs;
                 self.trunks.set_gateways(now, ep, trunking.gateways);
                 self.gateway_events(now);
                 self.routes = trunking.routes;
