@@ -65,5 +65,23 @@ check "sipp's call with an INFO digit completes" bash -c "cd '$OUT' && sipp -sf 
 check "the phone received the INFO digit as its RFC 4733 event" wait_for 10 grep -q '"type": "CALL_DTMF_START".*"param": "5"' "$OUT/info_b.jsonl"
 # baresip logs "call: received DTMF: '5' (duration=...)" only for a SIP INFO it gets itself.
 check "... and no INFO reached it" bash -c "! grep -q \"received DTMF\" '$OUT/dt_b2.baresip.log'"
+# 4. The other way: a caller's RFC 4733 digit reaches a callee that takes
+# digits only as SIP INFO (sipp: no telephone-event, Allow: INFO) as INFO.
+P1002=$(new_extension 1002)
+echo "SEQUENTIAL" >"$OUT/callee2.csv"; echo "1002;$DOMAIN" >>"$OUT/callee2.csv"
+UASP=$(free_port)
+sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UASP" -t u1 -inf "$OUT/callee2.csv" -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/reg_1002.log" 2>&1
+sipp -sf "$SCEN/uas_info.xml" -i 127.0.0.1 -p "$UASP" -mp "$(free_port)" -t u1 -m 1 -timeout 40 -timeout_error -nostdin -trace_msg -message_file "$OUT/uas_info.msg" >"$OUT/uas_info.log" 2>&1 & UAS=$!
+udp_ready "$UASP"
+start_baresip dt_a 1000 "$P1000" udp manual "$OUT/b1000.wav"; A_CTRL=$BARESIP_CTRL
+check "caller registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000"
+baresip_cmd "$A_CTRL" dial "sip:1002@$DOMAIN" >/dev/null
+answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
+check "the INFO-only callee answers" wait_for 10 answered
+baresip_cmd "$A_CTRL" sndcode 7 >/dev/null
+got_info() { grep -q "^INFO " "$OUT/uas_info.msg" 2>/dev/null; }
+check "the callee got the digit as SIP INFO" wait_for 10 got_info
+baresip_cmd "$A_CTRL" hangup >/dev/null
+check "... with Signal=7, and sipp's scenario passed (body checked, BYE taken)" bash -c "$(declare -f wait_for gone); wait_for 15 gone $UAS; grep -q 'Signal=7' '$OUT/uas_info.msg' && grep -Eq 'Successful call +[|] +[0-9]+ +[|] +1 ' '$OUT/uas_info.log'"
 check "switch process still running" alive
 summary "dtmf"

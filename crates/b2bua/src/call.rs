@@ -444,6 +444,8 @@ struct Call {
     sdp_version: u64,
     /// The answered B-leg's description (its telephone-event for digits).
     b_answer: Option<Bytes>,
+    /// The answered B-leg's 2xx allowed INFO.
+    b_allows_info: bool,
 }
 
 /// The call controller.
@@ -500,7 +502,13 @@ fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Cal
     if call.transcode.take().is_some() {
         media.transcode(id, None);
     }
-    sdp_rewrite::rewrite(answer, cfg.media_ip, port)
+    let rewritten = sdp_rewrite::rewrite(answer, cfg.media_ip, port)?;
+    if to == Side::A && call.b_allows_info {
+        // The callee takes digits as INFO: the caller may send RFC 4733
+        // (the switch turns them into INFO, see `send_info_digit`).
+        return Some(sdp_rewrite::add_offered_events(&rewritten, offer).unwrap_or(rewritten));
+    }
+    Some(rewritten)
 }
 
 fn is_sdp(m: &Message) -> bool {
@@ -1032,6 +1040,7 @@ impl B2bua {
             if is_sdp(&resp) {
                 call.b_answer = Some(resp.body().clone());
             }
+            call.b_allows_info = resp.get_all(HeaderName::Allow).any(|a| a.split(',').any(|m| m.trim().eq_ignore_ascii_case("INFO")));
             let req = call.forks[idx].request.clone();
             let dest = call.forks[idx].target.dest;
             let dialog = match Dialog::from_uac(&req, &resp) {
@@ -1378,6 +1387,22 @@ impl B2bua {
         if code < 200 {
             self.relayed.insert(ctx, (id.to_owned(), rel));
         }
+    }
+
+    /// Send a digit the caller sent (RFC 4733, found by the relay) to the
+    /// callee as SIP INFO (`application/dtmf-relay`), when the callee's leg
+    /// negotiated no telephone-event but allows INFO: the leg asked for
+    /// digits that way. `false` (nothing sent) otherwise.
+    pub fn send_info_digit(&mut self, now: Instant, ep: &mut Endpoint, id: &str, digit: char) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if !call.b_allows_info || call.events_pt(Side::B).is_some() {
+            return false;
+        }
+        let (Some(d), Some(dest)) = (call.b_dialog.as_mut(), call.b_dest) else { return false };
+        let mut m = d.request(Method::Info);
+        m.push(HeaderName::ContentType, "application/dtmf-relay");
+        m.set_body(Bytes::from(format!("Signal={digit}\r\nDuration=160\r\n")));
+        ep.send_request(now, m, dest).is_ok()
     }
 
     /// An ACK for a 2xx on an A-leg or B-leg dialog: nothing to relay (we
@@ -1900,6 +1925,7 @@ impl Call {
             transcode: None,
             sdp_version: 0,
             b_answer: None,
+            b_allows_info: false,
             ports: None,
             start,
         }

@@ -55,6 +55,29 @@ pub fn codec(body: &[u8]) -> Option<String> {
     Some(format!("{}/{}", c.encoding, c.clock_rate))
 }
 
+/// An answer without telephone-event to an offer with one gets the
+/// offer's (payload type, rtpmap, fmtp): the switch takes the offerer's
+/// RFC 4733 digits itself (and passes them on as SIP INFO), so the
+/// offerer need not fall back to nothing. `None` if there is nothing to add.
+pub fn add_offered_events(answer: &[u8], offer: &[u8]) -> Option<Bytes> {
+    let o = sdp::Session::parse_bytes(offer).ok()?;
+    let mut a = sdp::Session::parse_bytes(answer).ok()?;
+    let idx = a.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?.index();
+    let am = a.media_at(idx)?;
+    if am.telephone_event_payload_types().next().is_some() {
+        return None;
+    }
+    let rate = am.payload_types().find_map(|pt| am.codec(pt).filter(|c| !c.is_comfort_noise()).map(|c| c.clock_rate)).unwrap_or(8000);
+    let om = o.media_at(idx)?;
+    let (pt, r) = events(&om, rate)?;
+    if am.payload_types().any(|p| p == pt) {
+        return None;
+    }
+    let fmtp = om.fmtp(&pt.to_string()).map(str::to_owned);
+    a.media_mut(idx)?.add_payload_type(pt, &sdp::Codec::new("telephone-event", r, 1), fmtp.as_deref()).ok()?;
+    Some(Bytes::from(a.into_string()))
+}
+
 /// Is `c` in `list` (names without case, RFC 4855 §3)?
 fn listed(list: &[sdp::Codec], c: &sdp::Codec) -> bool {
     list.iter().any(|l| l.name.eq_ignore_ascii_case(&c.name) && l.clock_rate == c.clock_rate && l.channels == c.channels)
@@ -218,6 +241,17 @@ mod tests {
         let g722 = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\n";
         assert_eq!(offer_for_leg(g722.as_bytes(), &[], &all()).as_deref(), Some(g722.as_bytes()));
         assert_eq!(offer_for_leg(g722.as_bytes(), &["PCMU".into()], &all()), None);
+    }
+
+    #[test]
+    fn an_answer_without_events_gets_the_offers() {
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
+        let answer = "v=0\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let out = add_offered_events(answer.as_bytes(), offer.as_bytes()).expect("added");
+        let s = std::str::from_utf8(&out).expect("utf8");
+        assert!(s.contains("m=audio 5000 RTP/AVP 0 101\r\n") && s.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15"), "{s}");
+        assert_eq!(add_offered_events(&out, offer.as_bytes()), None, "already there");
+        assert_eq!(add_offered_events(answer.as_bytes(), answer.as_bytes()), None, "nothing offered");
     }
 
     #[test]

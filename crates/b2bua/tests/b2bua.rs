@@ -964,3 +964,41 @@ fn the_callees_codec_preference_restricts_its_offer() {
     let offer = String::from_utf8_lossy(binv.body()).to_string();
     assert!(offer.contains("m=audio 20002 RTP/AVP 101 8\r\n") && !offer.contains("PCMU"), "PCMA only (added), with the events: {offer}");
 }
+
+/// A caller's digit (found by the relay) goes to a callee that negotiated
+/// no telephone-event but allows INFO as SIP INFO; not to one with events.
+#[test]
+fn digits_go_as_info_to_a_callee_without_events_that_allows_info() {
+    for (events, allow) in [(false, true), (true, true), (false, false)] {
+        let mut w = World::new(1);
+        let (_, _) = w.invite();
+        w.run(Duration::from_millis(50));
+        let (btx, binv) = w.take(B1, Method::Invite);
+        let fmts = if events { "0 101\r\na=rtpmap:101 telephone-event/8000" } else { "0" };
+        let body = Bytes::from(format!("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP {fmts}\r\na=rtpmap:0 PCMU/8000\r\n"));
+        let mut r = Message::response_to(&binv, 200, "OK", Some("b1"));
+        r.push(HeaderName::Contact, "<sip:1001@10.0.0.3:5060>");
+        if allow {
+            r.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, INFO");
+        }
+        r.push(HeaderName::ContentType, "application/sdp");
+        r.set_body(body);
+        let now = w.net.now();
+        w.net.node(B1).ep.respond(now, btx, r).expect("respond");
+        w.run(Duration::from_millis(50));
+        let id = w.b2b.calls()[0].id.clone();
+        let now = w.net.now();
+        let sent = w.b2b.send_info_digit(now, &mut w.net.node(S).ep, &id, '7');
+        w.run(Duration::from_millis(50));
+        assert_eq!(sent, !events && allow, "events={events} allow={allow}");
+        let info = w.inbox.iter().find(|(n, _, r)| *n == B1 && r.method() == Some(&Method::Info));
+        match info {
+            Some((_, _, m)) => {
+                assert!(sent);
+                assert_eq!(m.get(HeaderName::ContentType), Some("application/dtmf-relay"));
+                assert_eq!(m.body().as_ref(), b"Signal=7\r\nDuration=160\r\n");
+            }
+            None => assert!(!sent),
+        }
+    }
+}

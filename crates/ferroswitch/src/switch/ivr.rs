@@ -131,6 +131,8 @@ impl Switch {
         tracing::info!(call = %id, digit = %d, "DTMF");
         let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
         self.publish("dtmf", Some(id), &[&a, &b], serde_json::json!({"digit": d.to_string(), "caller": a, "callee": b}));
+        // A callee that takes digits only as SIP INFO gets them so.
+        self.b2bua.send_info_digit(now, ep, id, d);
         let out = self.ivr_sessions.get_mut(id).and_then(|s| s.digit(now, d));
         if let Some(out) = out {
             self.ivr_output(now, ep, id, out);
