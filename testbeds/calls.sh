@@ -61,6 +61,19 @@ rec_ok() { # the CDR names the recording; the file is stereo with each party's t
   python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
 }
 check "record flag: the call is recorded, caller left, callee right" rec_ok
+rec_ranges() { # the API serves the recording in byte ranges, as players seek
+  local f u h; f=$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
+  u="http://127.0.0.1:$HTTP_PORT/v1/recordings/$f"; h="Authorization: Bearer $TOKEN"
+  curl -sSf -H "$h" -o "$OUT/rec_full.wav" "$u" || return 1
+  local total; total=$(stat -c %s "$OUT/rec_full.wav")
+  [ "$(curl -s -H "$h" -r 0-43 -o "$OUT/rec_head.bin" -D "$OUT/rec_head.hdr" -w '%{http_code}' "$u")" = 206 ] || return 1
+  grep -qi "^content-range: bytes 0-43/$total" "$OUT/rec_head.hdr" || { cat "$OUT/rec_head.hdr"; return 1; }
+  cmp -s "$OUT/rec_head.bin" <(head -c 44 "$OUT/rec_full.wav") || return 1
+  [ "$(curl -s -H "$h" -r 44- -o "$OUT/rec_tail.bin" -w '%{http_code}' "$u")" = 206 ] || return 1
+  cmp -s "$OUT/rec_tail.bin" <(tail -c +45 "$OUT/rec_full.wav") || return 1
+  [ "$(curl -s -H "$h" -r "$((total + 10))-" -o /dev/null -w '%{http_code}' "$u")" = 416 ]
+}
+check "the recording is served in byte ranges (206, exact bytes; 416 past the end)" rec_ranges
 check "no call left behind"                     bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"            alive
 gone() { ! kill -0 "$1" 2>/dev/null; }

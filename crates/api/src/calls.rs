@@ -216,19 +216,91 @@ pub struct CdrWithDeliveries {
     pub webhooks: Vec<store::WebhookState>,
 }
 
+/// The byte range `Range: bytes=...` asks of a file of `len` bytes (RFC
+/// 9110 §14.1.2: one range; `a-b`, `a-` or `-n`), as (start, end
+/// inclusive). `Ok(None)`: no usable Range header (the whole file);
+/// `Err(())`: a range that cannot be satisfied (416).
+#[allow(clippy::result_unit_err)]
+pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
+    if spec.contains(',') {
+        // Several ranges: served whole, as RFC 9110 allows.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() { len.saturating_sub(1) } else { b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1)) };
+        if start >= len || end < start {
+            return Err(());
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
 /// A call recording (stereo WAV, 8 kHz, 16-bit: caller left, callee
-/// right), by the file name its CDR and webhook give.
+/// right), by the file name its CDR and webhook give. Byte ranges are
+/// served (`Range: bytes=...`, 206), so players can seek.
 #[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav`")),
-    responses((status = 200, content_type = "audio/wav", description = "the WAV file"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>) -> Result<axum::response::Response, ApiError> {
+    responses((status = 200, content_type = "audio/wav", description = "the WAV file"), (status = 206, content_type = "audio/wav", description = "the requested byte range"),
+        (status = 404, body = crate::error::ErrorBody), (status = 416, description = "the range is outside the file")))]
+pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>, headers: axum::http::HeaderMap) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     // Only names the switch writes: a UUID and ".wav" (no paths).
     let ok = file.len() <= 64 && file.ends_with(".wav") && file.trim_end_matches(".wav").bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     if !ok {
         return Err(ApiError::not_found("recording"));
     }
-    let f = tokio::fs::File::open(st.recordings_dir.join(&file)).await.map_err(|_| ApiError::not_found("recording"))?;
+    let mut f = tokio::fs::File::open(st.recordings_dir.join(&file)).await.map_err(|_| ApiError::not_found("recording"))?;
     let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
-    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav".to_owned()), (axum::http::header::CONTENT_LENGTH, len.to_string())], body).into_response())
+    use axum::http::header;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match byte_range(range, len) {
+        Ok(None) => {
+            let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
+            Ok(([(header::CONTENT_TYPE, "audio/wav".to_owned()), (header::CONTENT_LENGTH, len.to_string()), (header::ACCEPT_RANGES, "bytes".to_owned())], body).into_response())
+        }
+        Ok(Some((start, end))) => {
+            f.seek(std::io::SeekFrom::Start(start)).await.map_err(|_| ApiError::not_found("recording"))?;
+            let n = end - start + 1;
+            let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f.take(n)));
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                [(header::CONTENT_TYPE, "audio/wav".to_owned()), (header::CONTENT_LENGTH, n.to_string()), (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")), (header::ACCEPT_RANGES, "bytes".to_owned())],
+                body,
+            )
+                .into_response())
+        }
+        Err(()) => Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))]).into_response()),
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::byte_range;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(byte_range(Some("bytes=0-43"), 100), Ok(Some((0, 43))));
+        assert_eq!(byte_range(Some("bytes=44-"), 100), Ok(Some((44, 99))));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=-1000"), 100), Ok(Some((0, 99))));
+        assert_eq!(byte_range(Some("bytes=90-1000"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), Ok(None), "several ranges: the whole file");
+        assert_eq!(byte_range(Some("items=0-1"), 100), Ok(None));
+        for bad in ["bytes=100-", "bytes=5-4", "bytes=-0", "bytes=x-", "bytes=", "bytes=1-x"] {
+            assert_eq!(byte_range(Some(bad), 100), Err(()), "{bad}");
+        }
+        assert_eq!(byte_range(Some("bytes=0-"), 0), Err(()), "an empty file has no byte 0");
+    }
 }
