@@ -4,7 +4,7 @@
 # ferroswitch: the criterion bench crates/media/benches/transcode.rs runs one
 # call-second per iteration through both of a transcoded call's directions
 # (Opus -> jitter buffer -> decoder -> PCMU, and PCMU -> Opus), at Opus
-# encoder complexity 1 (media.opus_complexity's default) and 10 (libopus's).
+# encoder complexity 0, 1 (media.opus_complexity's default) and 10 (libopus's).
 # Iterations per second on one core = transcoded calls one core sustains.
 #
 # Peer: ffmpeg 5.1 (Debian) doing the same codec work on the same audio with
@@ -45,7 +45,7 @@ FF=(ffmpeg -hide_banner -loglevel error -threads 1 -y)
 cpu() { /usr/bin/time -f "%U %S" -o "$OUT/time.txt" "$@" && awk '{ print $1 + $2 }' "$OUT/time.txt"; }
 base=$(cpu "${FF[@]}" -i "$OUT/pcmu.wav" -f null -)
 echo "== ffmpeg (one thread, $SECONDS_AUDIO s of audio; reading alone: ${base}s CPU)"
-for cx in 1 10; do
+for cx in 0 1 10; do
   enc=$(cpu "${FF[@]}" -i "$OUT/pcmu.wav" -c:a libopus -application voip -compression_level "$cx" -frame_duration 20 -b:a 16k "$OUT/speech.$cx.ogg")
   dec=$(cpu "${FF[@]}" -i "$OUT/speech.$cx.ogg" -ar 8000 -c:a pcm_mulaw "$OUT/back.$cx.wav")
   python3 - "$cx" "$enc" "$dec" "$base" "$SECONDS_AUDIO" "$OUT/criterion.txt" <<'PY'

@@ -58,8 +58,8 @@ fn bench(c: &mut Criterion) {
     let t0 = Instant::now();
     let mut g = c.benchmark_group("transcode");
     g.throughput(Throughput::Elements(1));
-    // Complexity: ours by default (1), and libopus's own default (10).
-    for cx in [1u8, 10] {
+    // Complexity: the lowest (0), ours by default (1), and libopus's own default (10).
+    for cx in [0u8, 1, 10] {
         let cfg = Config {
             opus_complexity: cx,
             ..Config::default()
