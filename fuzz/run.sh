@@ -15,7 +15,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all_targets=(sip_parse sip_frame sdp_parse media_rtp digest_auth)
+all_targets=(sip_parse sip_frame sdp_parse media_rtp digest_auth media_transcode)
 
 usage() { echo "usage: $0 SECONDS [TARGET...]   targets: ${all_targets[*]}" >&2; exit 2; }
 [ $# -ge 1 ] || usage
