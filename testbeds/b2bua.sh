@@ -50,6 +50,8 @@ call_case() {
 
 check "answered, caller hangs up"          call_case bye uas_answer.xml uac_bye.xml
 check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller a_status=200
+check "session timer (RFC 4028): confirmed in the 200, refresher=uac" call_case timer uas_answer.xml uac_timer.xml
+check "session interval below 90 s: 422 with Min-SE: 90" sipp -sf "$SCEN/uac_422.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/422.uac.err"
 check "answered, callee hangs up"          call_case calleebye uas_answer_bye.xml uac_callee_bye.xml
 check "  CDR: answered, callee hung up"     wait_for 3 last_cdr disposition=answered hangup_side=callee
 check "busy: 486 relayed"                  call_case busy uas_busy.xml uac_busy.xml

@@ -100,6 +100,30 @@ pub enum StartError {
     NoMediaPorts,
     /// The offer has nothing we can answer (488).
     NoCommonMedia,
+    /// The caller's Session-Expires is below [`MIN_SE`] (422 with Min-SE).
+    SessionIntervalTooSmall,
+}
+
+/// The shortest session interval we accept (RFC 4028 §4: at least 90 s).
+pub const MIN_SE: u32 = 90;
+
+/// The session timer a caller asked for (RFC 4028): its interval when it
+/// supports timers; `Err` when the interval is below [`MIN_SE`]. Callers
+/// that ask without supporting `timer` would need us as the refresher;
+/// those get no timer.
+fn session_timer(req: &Message) -> Result<Option<u32>, StartError> {
+    let Some(se) = req.get(HeaderName::SessionExpires).and_then(|v| sip_msg::SessionExpires::parse(v).ok()) else { return Ok(None) };
+    if se.delta < MIN_SE {
+        return Err(StartError::SessionIntervalTooSmall);
+    }
+    let supports = req.tokens(HeaderName::Supported).any(|t| t.eq_ignore_ascii_case("timer")) || req.tokens(HeaderName::Require).any(|t| t.eq_ignore_ascii_case("timer"));
+    Ok(supports.then_some(se.delta))
+}
+
+/// When a session with interval `se` refreshed at `now` is over: RFC 4028
+/// §10 (the interval less a third of it or 32 s, whichever is less).
+fn session_end(now: Instant, se: u32) -> Instant {
+    now + Duration::from_secs(u64::from(se - (se / 3).min(32)))
 }
 
 /// How a call ended.
@@ -446,6 +470,9 @@ struct Call {
     b_answer: Option<Bytes>,
     /// The answered B-leg's 2xx allowed INFO.
     b_allows_info: bool,
+    /// RFC 4028 session interval with the caller (it refreshes), and when
+    /// the session ends without a refresh.
+    session: Option<(u32, Instant)>,
 }
 
 /// The call controller.
@@ -460,6 +487,9 @@ pub struct B2bua {
     deadlines: BTreeMap<(Instant, u64), String>,
     /// Gateway legs waiting for progress: (deadline, seq) -> (call, fork tx).
     progress: BTreeMap<(Instant, u64), (String, TxId)>,
+    /// Session timers (RFC 4028): (end, seq) -> call; stale entries are
+    /// checked against the call's own end when they come up.
+    sessions: BTreeMap<(Instant, u64), String>,
     seq: u64,
     events: VecDeque<CallEvent>,
 }
@@ -511,6 +541,12 @@ fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Cal
     Some(rewritten)
 }
 
+/// Our side of the caller's session timer in a 2xx: it refreshes.
+fn session_headers(r: &mut Message, se: u32) {
+    r.push(HeaderName::SessionExpires, &format!("{se};refresher=uac"));
+    r.push(HeaderName::Require, "timer");
+}
+
 fn is_sdp(m: &Message) -> bool {
     !m.body().is_empty()
         && m.get(HeaderName::ContentType).and_then(|c| sip_msg::ContentType::parse(c).ok()).is_some_and(|c| c.is("application", "sdp"))
@@ -543,6 +579,7 @@ impl B2bua {
             byes: HashMap::new(),
             deadlines: BTreeMap::new(),
             progress: BTreeMap::new(),
+            sessions: BTreeMap::new(),
             seq: 0,
             events: VecDeque::new(),
         }
@@ -557,7 +594,8 @@ impl B2bua {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ring = self.deadlines.keys().next().map(|(t, _)| *t);
         let progress = self.progress.keys().next().map(|(t, _)| *t);
-        ring.into_iter().chain(progress).min()
+        let session = self.sessions.keys().next().map(|(t, _)| *t);
+        ring.into_iter().chain(progress).chain(session).min()
     }
 
     /// Live calls.
@@ -686,6 +724,7 @@ impl B2bua {
         if legs.is_empty() {
             return Err(StartError::NoTargets);
         }
+        let session = session_timer(&req)?;
         let ports = match self.cfg.media_mode {
             MediaMode::Relay => Some(media.open(&id).ok_or(StartError::NoMediaPorts)?),
             MediaMode::Bypass => None,
@@ -752,6 +791,7 @@ impl B2bua {
                 b_offer,
                 max_forwards,
                 display,
+                session: session.map(|se| (se, now)),
                 gateway: gateway.clone(),
                 last_gateway: gateway.clone(),
                 ..Call::new(id.clone(), caller.to_owned(), callee.to_owned(), tx, req, source, a_tag, now)
@@ -1117,6 +1157,13 @@ impl B2bua {
                 self.by_dialog.insert((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), (id.to_owned(), Side::A));
                 call.a_dialog = Some(a_dialog);
             }
+            if let Some((se, _)) = call.session {
+                session_headers(&mut r, se);
+                let end = session_end(now, se);
+                call.session = Some((se, end));
+                self.seq += 1;
+                self.sessions.insert((end, self.seq), id.to_owned());
+            }
             call.state = CallState::Answered;
             call.answer = Some(now);
             call.a_status = 200;
@@ -1367,6 +1414,17 @@ impl B2bua {
         if matches!(method, Method::Invite | Method::Update) && (200..300).contains(&code) {
             let contact = format!("<sip:ferroswitch@{}>", ep.config().sent_by(call.a_source.transport));
             r.push(HeaderName::Contact, &contact);
+            if let (Some((se, _)), Side::A) = (call.session, rel.from) {
+                // The caller's refresh (RFC 4028 §9): a new interval if it
+                // asks for one we accept, and the session runs on.
+                let asked = rel.request.get(HeaderName::SessionExpires).and_then(|v| sip_msg::SessionExpires::parse(v).ok()).map(|s| s.delta).filter(|d| *d >= MIN_SE);
+                let se = asked.unwrap_or(se);
+                session_headers(&mut r, se);
+                let end = session_end(now, se);
+                call.session = Some((se, end));
+                self.seq += 1;
+                self.sessions.insert((end, self.seq), id.to_owned());
+            }
         }
         if is_sdp(&resp) {
             if let Some((pa, pb)) = call.ports {
@@ -1586,6 +1644,16 @@ impl B2bua {
 
     /// Ring timeouts.
     pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media) {
+        while let Some((&(t, s), _)) = self.sessions.iter().next() {
+            if t > now {
+                break;
+            }
+            let Some(id) = self.sessions.remove(&(t, s)) else { break };
+            if self.calls.get(&id).and_then(|c| c.session).is_some_and(|(_, end)| end <= now) {
+                // The caller stopped refreshing: it is gone (RFC 4028 §10).
+                self.hangup_with(now, ep, media, &id, "session_timer_expired");
+            }
+        }
         while let Some((&(t, s), _)) = self.progress.iter().next() {
             if t > now {
                 break;
@@ -1926,6 +1994,7 @@ impl Call {
             sdp_version: 0,
             b_answer: None,
             b_allows_info: false,
+            session: None,
             ports: None,
             start,
         }

@@ -214,7 +214,14 @@ impl World {
     }
 
     fn invite_with(&mut self, body: Bytes) -> (TxId, Message) {
+        self.invite_with_headers(body, &[])
+    }
+
+    fn invite_with_headers(&mut self, body: Bytes, extra: &[(HeaderName, &str)]) -> (TxId, Message) {
         let mut m = Message::request(Method::Invite, "sip:1001@pbx.test");
+        for (h, v) in extra {
+            m.push(*h, v);
+        }
         m.push(HeaderName::From, "\"Alice\" <sip:1000@pbx.test>;tag=a1");
         m.push(HeaderName::To, "<sip:1001@pbx.test>");
         m.push(HeaderName::CallId, "a-call-1");
@@ -1001,4 +1008,69 @@ fn digits_go_as_info_to_a_callee_without_events_that_allows_info() {
             None => assert!(!sent),
         }
     }
+}
+
+/// RFC 4028 on the caller's leg: an interval below 90 s is refused; an
+/// accepted one is confirmed in the 200 (the caller refreshes); a refresh
+/// keeps the call; without one the call is torn down on time (virtual clock).
+#[test]
+fn session_timers_with_the_caller() {
+    let mut w = World::new(1);
+    w.invite_with_headers(sdp("10.0.0.1", 4000), &[(HeaderName::SessionExpires, "30"), (HeaderName::Supported, "timer")]);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.start_errors, vec![StartError::SessionIntervalTooSmall], "the driver answers 422 with Min-SE");
+
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite_with_headers(sdp("10.0.0.1", 4000), &[(HeaderName::SessionExpires, "120;refresher=uac"), (HeaderName::Supported, "timer")]);
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    assert!(binv.get(HeaderName::SessionExpires).is_none(), "the timer is ours with the caller, not passed on");
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    assert_eq!(ok.get(HeaderName::SessionExpires), Some("120;refresher=uac"));
+    assert_eq!(ok.get(HeaderName::Require), Some("timer"));
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    // A refresh (re-INVITE, same SDP) at 60 s: relayed, answered with the timer again.
+    w.run(Duration::from_secs(60));
+    let mut re = d.request(Method::Invite);
+    re.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+    re.push(HeaderName::SessionExpires, "120;refresher=uac");
+    re.push(HeaderName::ContentType, "application/sdp");
+    re.set_body(sdp("10.0.0.1", 4000));
+    let now = w.net.now();
+    let rtx = w.net.node(A).ep.send_request(now, re, dest).expect("refresh");
+    w.run(Duration::from_millis(50));
+    let (brtx, breinv) = w.take(B1, Method::Invite);
+    w.respond(B1, brtx, &breinv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let r = w.a_responses.iter().rev().find(|(t, r)| *t == rtx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200 to the refresh");
+    assert_eq!(r.get(HeaderName::SessionExpires), Some("120;refresher=uac"));
+    // 100 s after the first answer (past its 88 s end) the call is still up.
+    w.run(Duration::from_secs(40));
+    assert!(w.cdrs.is_empty() && w.b2b.count() == 1, "refreshed: still up");
+    // No further refresh: 88 s after the refresh both legs get a BYE.
+    w.run(Duration::from_secs(50));
+    let _ = w.take(B1, Method::Bye);
+    let _ = w.take(A, Method::Bye);
+    w.run(Duration::from_secs(40));
+    assert_eq!(w.cdrs.len(), 1);
+    assert_eq!(w.cdrs[0].hangup_cause, "session_timer_expired");
+
+    // A caller that does not support timers gets none.
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite_with_headers(sdp("10.0.0.1", 4000), &[(HeaderName::SessionExpires, "120")]);
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    assert!(ok.get(HeaderName::SessionExpires).is_none());
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    w.run(Duration::from_secs(300));
+    assert_eq!(w.b2b.count(), 1, "no timer, no teardown");
 }

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 /// Methods this build serves.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 /// Option tags this build supports.
-pub const SUPPORTED: &[&str] = &["path", "outbound"];
+pub const SUPPORTED: &[&str] = &["path", "outbound", "timer"];
 
 /// Durable work for the store worker.
 pub enum Job {
@@ -375,6 +375,7 @@ impl Switch {
                 match e {
                     b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
                     b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
+                    b2bua::StartError::SessionIntervalTooSmall => self.reply(now, ep, tx, &req, 422, "Session Interval Too Small", &[(HeaderName::MinSe, &b2bua::MIN_SE.to_string())]),
                     _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
                 }
             }
@@ -420,6 +421,7 @@ impl Switch {
                 self.trunks.release(&gw);
                 match e {
                     b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    b2bua::StartError::SessionIntervalTooSmall => self.reply(now, ep, tx, &req, 422, "Session Interval Too Small", &[(HeaderName::MinSe, &b2bua::MIN_SE.to_string())]),
                     _ => self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[]),
                 }
             }
