@@ -1068,7 +1068,7 @@ fn session_timers_with_the_caller() {
     w.run(Duration::from_millis(50));
     let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
     assert!(ok.get(HeaderName::SessionExpires).is_none());
-    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let d = Dialog::from_uac(&ainv, &ok).expect("dialog");
     let dest = w.net.peer(S);
     w.net.node(A).ep.send_ack(d.ack(1), dest);
     w.run(Duration::from_secs(300));
