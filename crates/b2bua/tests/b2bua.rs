@@ -1074,3 +1074,34 @@ fn session_timers_with_the_caller() {
     w.run(Duration::from_secs(300));
     assert_eq!(w.b2b.count(), 1, "no timer, no teardown");
 }
+
+/// Toll fraud: a re-INVITE whose Request-URI names another number (a
+/// carrier's) is still only the existing call's: it goes to the B-leg's
+/// dialog, to the callee, and nowhere else.
+#[test]
+fn a_reinvite_cannot_retarget_the_call() {
+    let mut w = World::new(2);
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    let _ = w.take(B2, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    w.run(Duration::from_millis(50));
+    w.inbox.clear();
+    let mut re = d.request(Method::Invite);
+    re.set_request_uri("sip:0049301234@carrier.example");
+    re.push(HeaderName::Contact, "<sip:1000@10.0.0.1:5060>");
+    re.push(HeaderName::ContentType, "application/sdp");
+    re.set_body(sdp("10.0.0.1", 4000));
+    let now = w.net.now();
+    w.net.node(A).ep.send_request(now, re, dest).expect("re-INVITE");
+    w.run(Duration::from_millis(50));
+    let invites: Vec<(usize, String)> = w.inbox.iter().filter(|(_, _, r)| r.method() == Some(&Method::Invite)).map(|(n, _, r)| (*n, r.request_uri().map(|u| u.to_string()).unwrap_or_default())).collect();
+    assert_eq!(invites, vec![(B1, "sip:1001@10.0.0.3:5060".to_owned())], "only the answered callee, at its own contact");
+    assert_eq!(w.b2b.count(), 1);
+}
