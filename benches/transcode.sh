@@ -25,7 +25,7 @@ command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; ${SUDO:-$([ "$(id -u
 
 echo "== ferroswitch (criterion, one core)"
 [ -n "${SKIP_CRITERION:-}" ] || cargo bench -p media --bench transcode -- --warm-up-time 2 --measurement-time 5 2>/dev/null | tee "$OUT/criterion.txt" |
-  awk '/complexity/ && !/time:/ { name = $0 } /thrpt:/ { gsub(/\[|\]/, ""); print name, "->", $4, "calls per core" }'
+  awk '/complexity/ && !/time:/ { name = $0 } /thrpt:/ && !/%/ { gsub(/\[|\]/, ""); print name, "->", $4, "calls per core" }'
 
 # Speech-like signal (the bench's: 220 Hz + 1130 Hz under a 3 Hz envelope), PCMU.
 python3 - "$OUT/speech.wav" "$SECONDS_AUDIO" <<'PY'
