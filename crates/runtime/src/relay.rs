@@ -345,10 +345,18 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut inject: [Option<(media::dtmf::EventGen, u8, Option<u32>)>; 2] = [None, None];
     let mut shift = [0u16; 2];
     let mut sent_last: [Option<(u32, u16, u32, u64)>; 2] = [None; 2];
+    // The transcoders' next timeout, kept in one timer reset only when it moves.
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+    let mut tc_sleep = Box::pin(tokio::time::sleep_until(far));
     let mut inject_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     inject_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
+        if let Some(d) = tc_due {
+            if tc_sleep.deadline() != d {
+                tc_sleep.as_mut().reset(d);
+            }
+        }
         let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
             // Control first: an SDP address set before a packet arrived
@@ -434,7 +442,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 continue;
             },
-            _ = tokio::time::sleep_until(tc_due.unwrap_or_else(tokio::time::Instant::now)), if tc_due.is_some() => {
+            _ = &mut tc_sleep, if tc_due.is_some() => {
                 if let Some(t) = tc.as_mut() {
                     let now = tokio::time::Instant::now().into_std();
                     for k in 0..2 {
@@ -557,7 +565,8 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             }
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
-        if i % 2 == 0 && n >= 12 && bufs[i][0] >> 6 == 2 {
+        // RTP only (version 2, not RTCP multiplexed on the RTP port).
+        if i % 2 == 0 && n >= 12 && bufs[i][0] >> 6 == 2 && !(200..=204).contains(&bufs[i][1]) {
             // Keep the stream's sequence continuous around digits we sent
             // into it, and remember where it is for the next one.
             let d = usize::from(out == 2);
