@@ -28,7 +28,7 @@
 # 127.0.0.3 for the two sides of every call); rtpload refuses anything else.
 #
 # Knobs (environment): FERROSWITCH_BIN (skip the ferroswitch build),
-# RTPLOAD_BIN (skip the rtpload build), CALLS_LIST ("250 500 1000 2000 3000
+# RTPLOAD_BIN (skip the rtpload build), CALLS_LIST ("250 500 1000 1500 2000 3000
 # 4000 6000 8000"; steps above what the open-files limit allows are
 # skipped), SETUP_RATE (500 calls/s), WARMUP (2 s), WINDOW (10 s),
 # GEN_THREADS (2), GEN_SOCKETS (8 per side and thread), GEN_SLOTS (40 per
@@ -41,7 +41,7 @@
 set -Eeuo pipefail
 
 NAME=media_load
-CALLS_LIST=${CALLS_LIST:-250 500 1000 2000 3000 4000 6000 8000}
+CALLS_LIST=${CALLS_LIST:-250 500 1000 1500 2000 3000 4000 6000 8000}
 SETUP_RATE=${SETUP_RATE:-500}
 WARMUP=${WARMUP:-2}
 WINDOW=${WINDOW:-10}

@@ -136,7 +136,13 @@ fn run(a: &Args) -> Result<String, String> {
     let rss_idle = pid.and_then(|p| procfs::status_field(p, "VmRSS")).unwrap_or(0);
     let fds_idle = pid.and_then(procfs::fds).unwrap_or(0);
 
-    // Sockets first: their ports go into the SDP.
+    // The UAS first, on the port the gateway was given (before the RTP
+    // sockets take ephemeral ports on the same address); then the RTP
+    // sockets, whose ports go into the SDP.
+    let uas = match a.target {
+        Target::Ferroswitch => Some(std::net::UdpSocket::bind(a.uas).map_err(|e| format!("UAS socket {}: {e}", a.uas))?),
+        _ => None,
+    };
     let mut socks = Vec::new();
     for _ in 0..a.threads {
         socks.push(Sockets::bind(a.caller_ip, a.callee_ip, a.sockets, a.sock_buf).map_err(|e| format!("binding RTP sockets: {e}"))?);
@@ -180,7 +186,8 @@ fn run(a: &Args) -> Result<String, String> {
     }
     let (mut sig, (up, failed), failures) = match a.target {
         Target::Ferroswitch => {
-            let mut s = sip::Sip::new(a.caller_ip, a.uas, a.server, a.calls, ports).map_err(|e| format!("SIP sockets: {e}"))?;
+            let uas = uas.ok_or("no UAS socket")?;
+            let mut s = sip::Sip::new(a.caller_ip, uas, a.server, a.calls, ports).map_err(|e| format!("SIP sockets: {e}"))?;
             let r = s.setup(a.setup_rate, call_timeout, overall, ready);
             let f = fmt_failures(s.failures.iter().map(|(k, v)| (k.to_string(), *v)));
             (Signalling::Sip(s), r, f)

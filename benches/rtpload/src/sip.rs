@@ -146,9 +146,14 @@ const NUMBER_PREFIX: &str = "77";
 
 impl Sip {
     /// `ports(id)` gives the generator's (A, B) RTP ports of call `id`.
-    pub fn new(caller_ip: Ipv4Addr, uas_addr: SocketAddrV4, server: SocketAddrV4, n: usize, ports: impl Fn(u32) -> (u16, u16)) -> std::io::Result<Sip> {
+    /// `uas` is bound before anything else binds on the callee's address
+    /// (its port is the gateway's, chosen by the script).
+    pub fn new(caller_ip: Ipv4Addr, uas: UdpSocket, server: SocketAddrV4, n: usize, ports: impl Fn(u32) -> (u16, u16)) -> std::io::Result<Sip> {
         let uac = UdpSocket::bind(SocketAddrV4::new(caller_ip, 0))?;
-        let uas = UdpSocket::bind(uas_addr)?;
+        let uas_addr = match uas.local_addr()? {
+            SocketAddr::V4(a) => a,
+            _ => return Err(std::io::Error::other("not IPv4")),
+        };
         for s in [&uac, &uas] {
             s.set_nonblocking(true)?;
             nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::RcvBuf, &(4 << 20))?;
