@@ -454,7 +454,8 @@ report() {
       if (ec > 0) printf "                              CPU per call      %.2f   (each at its zero-loss max; above 1: ferroswitch spends more)\n", fc / ec
       if (er > 0) printf "                              RSS per call      %.2f   (%.1f vs %.1f KiB)\n", fr / er, fr, er
       if (mf > 0 && me > 0) printf "                              RSS slope         %.2f   (%.1f vs %.1f KiB per additional call)\n", mf / me, mf, me
-      if (el > 0) printf "                              latency p99       %.2f   (%d vs %d us)\n", fl / el, fl, el }'
+      if (fl >= 200000 || el >= 200000) printf "                              latency p99       n/a    (%d vs %d us: 200 ms is the histogram cap, i.e. queueing)\n", fl, el
+      else if (el > 0) printf "                              latency p99       %.2f   (%d vs %d us)\n", fl / el, fl, el }'
     local k
     for k in "${!CPU_AT[@]}"; do
       case $k in ferroswitch:*) k=${k#*:}; [ -n "${CPU_AT[rtpengine:$k]:-}" ] && echo "$k" ;; esac

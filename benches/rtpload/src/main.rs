@@ -322,7 +322,8 @@ fn run(a: &Args) -> Result<String, String> {
     kv("server_core_pct_per_call", format!("{:.5}", per_call(100.0 * scpu / wall.max(1e-9))));
     // /proc/stat is sampled at the tick and misses short bursts on a mostly
     // idle core; the relay's and our own times are exact: at least those.
-    kv("machine_busy_pct", format!("{:.0}", 100.0 * busy.max(scpu + gcpu + irq) / wall.max(1e-9) / cores));
+    // (irq time may also be inside the processes' system time: cap at 100%.)
+    kv("machine_busy_pct", format!("{:.0}", (100.0 * busy.max(scpu + gcpu + irq) / wall.max(1e-9) / cores).min(100.0)));
     kv("irq_cpu_s", format!("{irq:.2}"));
     // Busy time of the machine outside irq/softirq, the relay and us: anything else running.
     kv("other_cpu_s", format!("{:.2}", (busy - irq - scpu - gcpu).max(0.0)));
