@@ -20,7 +20,9 @@
 # For each target N steps through CALLS_LIST on a freshly started server
 # until a step is not clean (any packet lost, a call not set up, or a stream
 # that never arrived), then one step between the last clean and the first
-# unclean N is tried. The table shows each target's highest clean N. Then
+# unclean N is tried. The two relays are stepped interleaved (at each N one
+# and then the other), so both see the same state of the shared machine.
+# The table shows each target's highest clean N. Then
 # the generator runs "direct" (each side sends straight to the other, no
 # relay) at those N: the generator's and the kernel's own floor.
 #
@@ -34,7 +36,7 @@
 # GEN_THREADS (2), GEN_SOCKETS (8 per side and thread), GEN_SLOTS (40 per
 # 20 ms), RTPE_THREADS (2, as ferroswitch's 2 runtime threads),
 # PORT_MIN/PORT_MAX (10000/59999, both relays), TARGETS ("ferroswitch
-# rtpengine"), TARGET_BUDGET (230 s of stepping per target), HARD_LIMIT
+# rtpengine"), TARGET_BUDGET (230 s of stepping per target, shared), HARD_LIMIT
 # (600 s for the whole run), FS_EXTRA_ARGS (more ferroswitch --set flags),
 # QUIET_WAIT/QUIET_PCT (before each step, wait up to 15 s for the rest of
 # the machine to use less than 30% of a core).
@@ -309,49 +311,84 @@ run_step() {
 
 declare -A CPU_AT  # "target:n" -> % of a core per call of a clean step
 declare -A RSS_AT  # "target:n" -> RSS kB under load of a clean step
-# measure TARGET: step N up; B_* = best clean step, L_* = the first unclean one.
-measure() {
-  local target=$1 n fail=0 t_start=$SECONDS k last=0
-  B_N=0 K_N=0 LIMIT="all of CALLS_LIST clean"
-  for k in $KEYS WHY; do eval "B_$k= L_$k= K_$k="; done
-  keep() {
-    B_N=$1; for k in $KEYS WHY; do eval "B_$k=\$R_$k"; done; CPU_AT[$target:$1]=$R_server_core_pct_per_call; RSS_AT[$target:$1]=$R_rss_kb
-    if [ "$R_KEEPSUP" = yes ] && [ "$1" -gt "$K_N" ]; then K_N=$1; for k in $KEYS WHY; do eval "K_$k=\$R_$k"; done; fi
-  }
-  unclean() { L_N=$1; LIMIT="$R_WHY at N=$1"; for k in $KEYS WHY; do eval "L_$k=\$R_$k"; done; }
-  for n in $CALLS_LIST; do
-    if [ "$n" -gt "$MAX_BY_FDS" ] || [ "$n" -gt "$MAX_BY_PORTS" ]; then
-      LIMIT="N=$n skipped: needs $((4 * n)) relay sockets; open-files limit $NOFILE, ports $PORT_MIN-$PORT_MAX"; break
-    fi
-    if [ $((SECONDS - t_start + 20 + n / SETUP_RATE)) -gt "$TARGET_BUDGET" ]; then
-      LIMIT="time budget (${TARGET_BUDGET}s) used up before N=$n; the max is a lower bound"; break
-    fi
-    run_step "$target" "$n"
-    if [ "$R_WHY" = clean ]; then keep "$n"; last=$n; else fail=$n; unclean "$n"; break; fi
-  done
-  if [ "$fail" -gt 0 ] && [ $((SECONDS - t_start + 20 + fail / SETUP_RATE)) -le "$TARGET_BUDGET" ]; then
-    local mid
-    mid=$(awk -v a="$last" -v b="$fail" 'BEGIN { m = int((a + b) / 2 / 50 + 0.5) * 50; print m }')
-    if [ "$mid" -gt "$last" ] && [ "$mid" -lt "$fail" ]; then
-      run_step "$target" "$mid"
-      if [ "$R_WHY" = clean ]; then keep "$mid"; else unclean "$mid"; fi
-    fi
+# v PREFIX NAME: the value of PREFIX_NAME (0 when unset or empty).
+v() { local n="$1_$2"; echo "${!n:-0}"; }
+
+# Stepping, both relays interleaved: at each N ferroswitch and then
+# rtpengine, so that both see the same state of the shared machine (another
+# engineer's build disturbs a run for minutes; paired steps are disturbed
+# alike). A relay drops out at its first unclean step; then each gets one
+# step halfway between its last clean and its first unclean N.
+# Per relay (prefix P = F or E): P_B_* best clean step, PK_B_* best that
+# also kept p99 <= MAX_P99_MS, P_L_* the step that stopped it, P_LIMIT why.
+prefix_of() { case $1 in ferroswitch) echo F ;; rtpengine) echo E ;; esac; }
+keep() { # P TARGET N
+  local p=$1 k
+  eval "${p}_B_N=$3 ${p}_LAST=$3"
+  for k in $KEYS WHY; do eval "${p}_B_$k=\$R_$k"; done
+  CPU_AT[$2:$3]=$R_server_core_pct_per_call RSS_AT[$2:$3]=$R_rss_kb
+  if [ "$R_KEEPSUP" = yes ] && [ "$3" -gt "$(v "${p}K" B_N)" ]; then
+    eval "${p}K_B_N=$3"
+    for k in $KEYS WHY; do eval "${p}K_B_$k=\$R_$k"; done
   fi
 }
-
-save() { # PREFIX: copy B_*, L_*, LIMIT
+unclean() { # P N
   local p=$1 k
-  for k in N $KEYS WHY; do eval "${p}_B_$k=\${B_$k:-}; ${p}_L_$k=\${L_$k:-}; ${p}K_B_$k=\${K_$k:-}"; done
-  eval "${p}_LIMIT=\$LIMIT"
+  eval "${p}_L_N=$2 ${p}_LIMIT=\"\$R_WHY at N=$2\""
+  for k in $KEYS WHY; do eval "${p}_L_$k=\$R_$k"; done
+}
+step_budget() { # N RELAYS: would one more round of steps fit the budget?
+  [ $((SECONDS - STEPPING_T0 + $2 * (20 + $1 / SETUP_RATE))) -le "$STEP_BUDGET" ]
 }
 
 echo "target,calls,$(echo "$KEYS" | tr ' ' ','),... (key=value as rtpload prints them)" >"$LOGS/steps.csv"
 echo "relayed G.711 calls on loopback: PCMU 20 ms both ways, ${WINDOW}s window after ${WARMUP}s warm-up; N from: $CALLS_LIST"
 echo "(relay sockets: open-files limit $NOFILE allows N <= $MAX_BY_FDS; ports $PORT_MIN-$PORT_MAX allow N <= $MAX_BY_PORTS)"
-echo "steps:"
-F_B_N=0 R_B_N=0 F_LIMIT="not run (TARGETS)" R_LIMIT="not run (TARGETS)"
-case " $TARGETS " in *" ferroswitch "*) measure ferroswitch; save F ;; esac
-case " $TARGETS " in *" rtpengine "*) measure rtpengine; save E ;; esac
+echo "steps (at each N, ferroswitch then rtpengine):"
+STEPPING_T0=$SECONDS
+ACTIVE=()
+for t in ferroswitch rtpengine; do
+  p=$(prefix_of "$t")
+  eval "${p}_B_N=0 ${p}K_B_N=0 ${p}_LAST=0 ${p}_FAIL=0"
+  case " $TARGETS " in
+    *" $t "*) ACTIVE+=("$t"); eval "${p}_LIMIT=\"all of CALLS_LIST clean\"" ;;
+    *) eval "${p}_LIMIT=\"not run (TARGETS)\"" ;;
+  esac
+done
+STEP_BUDGET=$((TARGET_BUDGET * ${#ACTIVE[@]}))
+for n in $CALLS_LIST; do
+  [ ${#ACTIVE[@]} -gt 0 ] || break
+  if [ "$n" -gt "$MAX_BY_FDS" ] || [ "$n" -gt "$MAX_BY_PORTS" ]; then
+    for t in "${ACTIVE[@]}"; do
+      eval "$(prefix_of "$t")_LIMIT=\"N=$n skipped: needs $((4 * n)) relay sockets; open-files limit $NOFILE, ports $PORT_MIN-$PORT_MAX\""
+    done
+    break
+  fi
+  if ! step_budget "$n" "${#ACTIVE[@]}"; then
+    for t in "${ACTIVE[@]}"; do
+      eval "$(prefix_of "$t")_LIMIT=\"time budget (${STEP_BUDGET}s) used up before N=$n; the max is a lower bound\""
+    done
+    break
+  fi
+  still=()
+  for t in "${ACTIVE[@]}"; do
+    p=$(prefix_of "$t")
+    run_step "$t" "$n"
+    if [ "$R_WHY" = clean ]; then keep "$p" "$t" "$n"; still+=("$t"); else eval "${p}_FAIL=$n"; unclean "$p" "$n"; fi
+  done
+  ACTIVE=("${still[@]}")
+done
+for t in ferroswitch rtpengine; do
+  p=$(prefix_of "$t")
+  fail=$(v "$p" FAIL) last=$(v "$p" LAST)
+  { [ "$fail" -gt 0 ] && step_budget "$fail" 1; } || continue
+  mid=$(awk -v a="$last" -v b="$fail" 'BEGIN { print int((a + b) / 2 / 50 + 0.5) * 50 }')
+  if [ "$mid" -gt "$last" ] && [ "$mid" -lt "$fail" ]; then
+    run_step "$t" "$mid"
+    if [ "$R_WHY" = clean ]; then keep "$p" "$t" "$mid"; else unclean "$p" "$mid"; fi
+  fi
+done
+
 # The generator's own floor: no relay, same N.
 declare -A D_LAT50 D_LAT99 D_LOST D_BUSY
 for n in "${F_B_N:-0}" "${E_B_N:-0}"; do
@@ -362,9 +399,6 @@ done
 
 FS_VERSION=$({ "$BIN" --version 2>/dev/null || true; } | head -n 1)
 RTPE_VERSION=$(dpkg-query -W -f='${Version}' rtpengine-daemon 2>/dev/null || echo "?")
-
-# v PREFIX NAME: the value of PREFIX_NAME (0 when unset or empty).
-v() { local n="$1_$2"; echo "${!n:-0}"; }
 
 declare -A MARGINAL
 report() {
