@@ -259,7 +259,7 @@ PY
   fi
 }
 
-KEYS="up failed failures setup_s window_s sent received lost loss_pct streams_lossy streams_dead lat_p50_us lat_p99_us lat_p999_us lat_max_us gen_late_p99_us gen_busy_max_pct gen_cpu_s send_errors server_cpu_s server_core_pct server_core_pct_per_call machine_busy_pct irq_cpu_s other_cpu_s udp_drops rss_idle_kb rss_kb rss_per_call_kb server_threads fds_idle fds_load fds_after torn_down"
+KEYS="up failed failures setup_s window_s sent received lost loss_pct streams_lossy streams_dead lost_ab lost_ba dead_ab dead_ba lat_p50_us lat_p99_us lat_p999_us lat_max_us gen_late_p99_us gen_busy_max_pct gen_cpu_s send_errors server_cpu_s server_core_pct server_core_pct_per_call machine_busy_pct irq_cpu_s other_cpu_s udp_drops rss_idle_kb rss_kb rss_per_call_kb server_threads fds_idle fds_load fds_after torn_down"
 
 # run_step TARGET N: one measurement on a fresh server; sets R_* and R_WHY.
 run_step() {
@@ -303,6 +303,7 @@ run_step() {
     "$target" "$n" "$R_up" "$R_lost" "$R_sent" "$R_loss_pct" "$R_streams_lossy" "$R_lat_p50_us" "$R_lat_p99_us" \
     "$R_server_core_pct" "$R_server_core_pct_per_call" "$((R_rss_idle_kb / 1024))" "$((R_rss_kb / 1024))" "$R_rss_per_call_kb" \
     "$R_gen_busy_max_pct" "$R_gen_late_p99_us" "$R_machine_busy_pct" "$verdict"
+  [ "${R_lost:-0}" -gt 0 ] && echo "              lost by direction: caller->callee $R_lost_ab, callee->caller $R_lost_ba; streams that got nothing: $R_dead_ab / $R_dead_ba"
   [ "$R_failures" != "-" ] && echo "              setup failures (code:count, 0 = no answer): $R_failures"
   [ "$target" = ferroswitch ] && [ "${R_fds_after:-0}" -gt $(( ${R_fds_idle:-0} + 2 )) ] && \
     echo "              after hanging up ${R_torn_down} calls: ferroswitch still holds ${R_fds_after} fds (idle ${R_fds_idle})"

@@ -258,6 +258,9 @@ fn run(a: &Args) -> Result<String, String> {
     let mut hist = vec![0u64; stats[0].hist.len()];
     let mut late = vec![0u64; stats[0].late.len()];
     let (mut lossy, mut dead) = (0, 0);
+    // By direction: 0 = caller to callee (A to B), 1 = callee to caller.
+    let mut lost_dir = [0u64; 2];
+    let mut dead_dir = [0u64; 2];
     let mut busy_max: f64 = 0.0;
     for s in &stats {
         sent += s.sent;
@@ -271,12 +274,14 @@ fn run(a: &Args) -> Result<String, String> {
         for (h, x) in late.iter_mut().zip(&s.late) {
             *h += x;
         }
-        for &(tx, rx) in &s.streams {
+        for (i, &(tx, rx)) in s.streams.iter().enumerate() {
             if tx > 0 && rx < tx {
                 lossy += 1;
+                lost_dir[i % 2] += u64::from(tx - rx);
             }
             if tx > 0 && rx == 0 {
                 dead += 1;
+                dead_dir[i % 2] += 1;
             }
         }
         if s.wall_ns > 0 {
@@ -307,6 +312,10 @@ fn run(a: &Args) -> Result<String, String> {
     kv("loss_pct", format!("{:.4}", if sent > 0 { 100.0 * lost as f64 / sent as f64 } else { 0.0 }));
     kv("streams_lossy", lossy.to_string());
     kv("streams_dead", dead.to_string());
+    kv("lost_ab", lost_dir[0].to_string());
+    kv("lost_ba", lost_dir[1].to_string());
+    kv("dead_ab", dead_dir[0].to_string());
+    kv("dead_ba", dead_dir[1].to_string());
     kv("lat_p50_us", format!("{:.0}", media::quantile(&hist, 0.5, 1.0)));
     kv("lat_p99_us", format!("{:.0}", media::quantile(&hist, 0.99, 1.0)));
     kv("lat_p999_us", format!("{:.0}", media::quantile(&hist, 0.999, 1.0)));
