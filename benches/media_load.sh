@@ -22,7 +22,9 @@
 # that never arrived), then one step between the last clean and the first
 # unclean N is tried. The two relays are stepped interleaved (at each N one
 # and then the other), so both see the same state of the shared machine.
-# The table shows each target's highest clean N. Then
+# The table shows each target's highest clean N (and its highest N that
+# also kept p99 within MAX_P99_MS: a relay short of CPU queues in its
+# sockets for seconds before it loses anything). Then
 # the generator runs "direct" (each side sends straight to the other, no
 # relay) at those N: the generator's and the kernel's own floor.
 #
@@ -39,7 +41,8 @@
 # rtpengine"), TARGET_BUDGET (230 s of stepping per target, shared), HARD_LIMIT
 # (600 s for the whole run), FS_EXTRA_ARGS (more ferroswitch --set flags),
 # QUIET_WAIT/QUIET_PCT (before each step, wait up to 15 s for the rest of
-# the machine to use less than 30% of a core).
+# the machine to use less than 30% of a core), MAX_P99_MS (20: the second
+# row of each relay is its highest N that also kept p99 within it; 0: off).
 set -Eeuo pipefail
 
 NAME=media_load
