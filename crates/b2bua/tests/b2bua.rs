@@ -803,15 +803,7 @@ fn opus_sdp(dir: &str) -> Bytes {
 #[test]
 fn legs_without_a_common_codec_are_transcoded_and_stay_so_across_a_hold() {
     let mut w = World::new(1);
-    w.b2b = B2bua::new(B2buaConfig {
-        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
-        domain: "pbx.test".into(),
-        media_ip: "10.0.0.2".parse().expect("ip"),
-        media_mode: MediaMode::Relay,
-        ring_timeout: Duration::from_secs(60),
-        user_agent: "ferroswitch-test".into(),
-        gateway_progress_timeout: Duration::from_secs(10),
-    });
+    w.b2b = transcoding_b2bua();
     let (atx, ainv) = w.invite_with(opus_sdp("sendrecv"));
     w.run(Duration::from_millis(50));
     let (btx, binv) = w.take(B1, Method::Invite);
@@ -863,15 +855,7 @@ fn legs_without_a_common_codec_are_transcoded_and_stay_so_across_a_hold() {
 fn parked_opus_caller_is_answered_in_opus_and_transcoded_to_the_agent() {
     let mut w = World::new(1);
     w.park = true;
-    w.b2b = B2bua::new(B2buaConfig {
-        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
-        domain: "pbx.test".into(),
-        media_ip: "10.0.0.2".parse().expect("ip"),
-        media_mode: MediaMode::Relay,
-        ring_timeout: Duration::from_secs(60),
-        user_agent: "ferroswitch-test".into(),
-        gateway_progress_timeout: Duration::from_secs(10),
-    });
+    w.b2b = transcoding_b2bua();
     let (atx, _) = w.invite_with(opus_sdp("sendrecv"));
     w.run(Duration::from_millis(50));
     let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("answered by the switch");
@@ -956,15 +940,7 @@ fn the_callees_codec_preference_restricts_its_offer() {
     let _ = atx;
     let mut w = World::new(1);
     w.callee_codecs = vec!["PCMA".into()];
-    w.b2b = B2bua::new(B2buaConfig {
-        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
-        domain: "pbx.test".into(),
-        media_ip: "10.0.0.2".parse().expect("ip"),
-        media_mode: MediaMode::Relay,
-        ring_timeout: Duration::from_secs(60),
-        user_agent: "ferroswitch-test".into(),
-        gateway_progress_timeout: Duration::from_secs(10),
-    });
+    w.b2b = transcoding_b2bua();
     w.invite();
     w.run(Duration::from_millis(50));
     let (_, binv) = w.take(B1, Method::Invite);
@@ -1104,4 +1080,17 @@ fn a_reinvite_cannot_retarget_the_call() {
     let invites: Vec<(usize, String)> = w.inbox.iter().filter(|(_, _, r)| r.method() == Some(&Method::Invite)).map(|(n, _, r)| (*n, r.request_uri().map(|u| u.to_string()).unwrap_or_default())).collect();
     assert_eq!(invites, vec![(B1, "sip:1001@10.0.0.3:5060".to_owned())], "only the answered callee, at its own contact");
     assert_eq!(w.b2b.count(), 1);
+}
+
+/// The test switch with PCMU, PCMA and Opus transcoding on.
+fn transcoding_b2bua() -> B2bua {
+    B2bua::new(B2buaConfig {
+        transcode: vec![sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS],
+        domain: "pbx.test".into(),
+        media_ip: "10.0.0.2".parse().expect("ip"),
+        media_mode: MediaMode::Relay,
+        ring_timeout: Duration::from_secs(60),
+        user_agent: "ferroswitch-test".into(),
+        gateway_progress_timeout: Duration::from_secs(10),
+    })
 }
