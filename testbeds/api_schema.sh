@@ -22,6 +22,17 @@ rate_case() {
 }
 check "security.calls_per_minute=3: the fourth attempt gets 403" rate_case
 
+# Logs (issue 8): a refusal logged before the call exists is inside the
+# call's span, with its UUID and the INVITE's SIP Call-ID.
+span_case() {
+  local cid="span-$RANDOM$RANDOM" code
+  code=$(CALL_ID=$cid python3 "$ROOT/testbeds/auth_invite.py" "$SIP_PORT" 3000 "$P3000" 99999)
+  echo "code: $code"
+  grep -a "call attempts per minute exceeded" "$SWITCH_LOG" | grep -a "sip_call_id=$cid" | tee /dev/stderr \
+    | grep -Eq "call\{uuid=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} sip_call_id=$cid\}"
+}
+check "a refused INVITE is logged inside its call span (UUID, SIP Call-ID)" span_case
+
 # Reload (issue 8): SIGHUP re-reads the file; the new limit is in force at
 # once (two more attempts pass, the third is refused again).
 reloads() { grep -c "configuration file reloaded" "$SWITCH_LOG"; }

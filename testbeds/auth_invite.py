@@ -2,13 +2,14 @@
 """One authenticated INVITE from a raw UDP peer, for toll-fraud tests.
 
 usage: auth_invite.py SWITCH_PORT USER PASSWORD TARGET_USER [EXTRA_HEADER...]
+(environment CALL_ID: the Call-ID to use; random by default)
 
 Sends INVITE sip:TARGET@127.0.0.1 with the extra headers (e.g. a Route to a
 gateway), answers the 407 with MD5 digest, prints the final status code and
 exits 0 (the caller judges the code). ACKs non-2xx finals; a 2xx is ACKed
 and hung up with BYE.
 """
-import hashlib, random, re, socket, sys
+import hashlib, os, random, re, socket, sys
 
 port, user, pw, target = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 extra = "".join(h + "\r\n" for h in sys.argv[5:])
@@ -16,7 +17,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 s.settimeout(5)
 lp = s.getsockname()[1]
-cid = f"fraud-{random.getrandbits(48):x}"
+cid = os.environ.get("CALL_ID") or f"fraud-{random.getrandbits(48):x}"
 sdp = f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {lp + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
 def invite(cseq, branch, auth=""):

@@ -119,7 +119,9 @@ fn init_logging(cfg: &config::Config) -> LogHandle {
     if cfg.log.format == "json" {
         registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init();
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init();
+        // Colours only for a terminal: a log file or journald gets plain text.
+        use std::io::IsTerminal;
+        registry.with(tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr)).init();
     }
     handle
 }

@@ -270,6 +270,17 @@ impl Switch {
     /// address) or an authenticated extension; to an extension, or through
     /// the route table to gateways.
     fn handle_invite(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer) {
+        // The call's UUID is chosen before anything is decided about it, so
+        // every line logged about this INVITE (a refusal, a gateway skipped,
+        // a queue that dissuades) is in the same `call` span as the rest of
+        // the call's life; the SIP Call-ID ties it to a SIP trace.
+        let id = crate::secrets::uuid();
+        let span = tracing::info_span!("call", uuid = %id, sip_call_id = %req.call_id().unwrap_or(""));
+        let _entered = span.enter();
+        self.handle_new_invite(now, ep, tx, req, source, id);
+    }
+
+    fn handle_new_invite(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, id: String) {
         let now_ms = self.clock.unix_ms(now);
         let Some(dialled) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
             return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
@@ -322,11 +333,11 @@ impl Switch {
                 trunks::routes::Action::Reject { code, reason } => return self.reply(now, ep, tx, &req, code, &reason, &[]),
                 trunks::routes::Action::Queue(q) => {
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
-                    return self.enter_queue(now, ep, tx, req, source, &presented, &q);
+                    return self.enter_queue(now, ep, tx, req, source, &presented, &q, id);
                 }
                 trunks::routes::Action::Ivr(m) => {
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
-                    return self.enter_ivr(now, ep, tx, req, source, &presented, &m);
+                    return self.enter_ivr(now, ep, tx, req, source, &presented, &m, id);
                 }
                 trunks::routes::Action::Gateways(list) => {
                     // Transit (carrier to carrier) only where a route says so
@@ -336,7 +347,7 @@ impl Switch {
                         return self.reply(now, ep, tx, &req, 403, "Forbidden", &[]);
                     }
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
-                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list);
+                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list, id);
                 }
             },
         };
@@ -360,7 +371,6 @@ impl Switch {
             }
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
-        let id = crate::secrets::uuid();
         match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, &callee_codecs, id) {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %presented, %callee, gateway = from_gateway.as_deref().unwrap_or(""), "call started");
@@ -404,13 +414,12 @@ impl Switch {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_gateway_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, presented: &str, number: &str, list: Vec<String>) {
+    fn start_gateway_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, presented: &str, number: &str, list: Vec<String>, id: String) {
         let mut left: std::collections::VecDeque<String> = list.into();
         let Some(leg) = self.next_leg(now, &mut left, number, presented) else {
             return self.reply(now, ep, tx, &req, 503, "No Gateway Available", &[(HeaderName::RetryAfter, "5")]);
         };
         let gw = leg.gateway.clone();
-        let id = crate::secrets::uuid();
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         match self.b2bua.start_gateway_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), number, leg, id) {
             Ok(id) => {
@@ -646,8 +655,10 @@ impl Switch {
             self.next_media_check = Some(now + std::time::Duration::from_secs(1));
         }
         while let Some(ev) = self.b2bua.poll_event() {
-            // Everything logged while handling a call's event carries its UUID.
-            let span = tracing::info_span!("call", uuid = %ev.call_id());
+            // Everything logged while handling a call's event carries its
+            // UUID. A root span: the events drained here may belong to
+            // calls other than the one whose message is being handled.
+            let span = tracing::info_span!(parent: None, "call", uuid = %ev.call_id());
             let _entered = span.enter();
             match &ev {
                 CallEvent::Created { id, caller, callee, .. } => {

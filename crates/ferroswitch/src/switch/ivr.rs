@@ -65,12 +65,12 @@ impl Switch {
     }
 
     /// A call routed to an IVR menu: answer it and start the menu.
-    pub(crate) fn enter_ivr(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, menu: &str) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enter_ivr(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, menu: &str, id: String) {
         if !self.ivr_menus.contains_key(menu) {
             tracing::warn!(%menu, "route to an IVR menu that does not exist");
             return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
         }
-        let id = crate::secrets::uuid();
         let caller_name = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         match self.b2bua.park(now, ep, &mut self.media, tx, req.clone(), source, presented, caller_name.as_deref(), menu, id.clone()) {
             Ok(_) => {

@@ -169,12 +169,11 @@ impl Switch {
 
     /// A call routed to `queue`: join it, answer the caller, play music.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn enter_queue(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, queue: &str) {
+    pub(crate) fn enter_queue(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, queue: &str, id: String) {
         let Some(q) = self.cc.queue(queue).cloned() else {
             tracing::warn!(%queue, "route to a queue that does not exist");
             return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
         };
-        let id = crate::secrets::uuid();
         let caller_name = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         let member = MemberInfo { call_id: id.clone(), caller_number: presented.to_owned(), caller_name: caller_name.clone(), base_score: 0, call_start: now };
         match self.cc.join(now, queue, member) {
@@ -184,7 +183,7 @@ impl Switch {
             Err(callcenter::JoinError::Dissuaded { fallback }) => {
                 tracing::info!(%queue, caller = %presented, ?fallback, "queue too long: caller dissuaded");
                 return match fallback.filter(|f| self.directory.contains_key(f)) {
-                    Some(ext) => self.ring_extension(now, ep, tx, req, source, presented, &ext),
+                    Some(ext) => self.ring_extension(now, ep, tx, req, source, presented, &ext, id),
                     None => self.reply(now, ep, tx, &req, 486, "Busy Here", &[]),
                 };
             }
@@ -238,13 +237,14 @@ impl Switch {
 
     /// Ring an extension for an INVITE (the dissuaded caller's fallback).
     #[allow(clippy::too_many_arguments)]
-    fn ring_extension(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, ext: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn ring_extension(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, ext: &str, id: String) {
         let targets: Vec<Target> = self.registrar.lookup(ext).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
-        if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, &self.ext_codecs.get(ext).cloned().unwrap_or_default(), crate::secrets::uuid()).is_err() {
+        if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, &self.ext_codecs.get(ext).cloned().unwrap_or_default(), id).is_err() {
             self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
         self.drain_calls(now, ep);
