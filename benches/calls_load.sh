@@ -32,6 +32,16 @@
 # call's transactions stay for tm's wait timer), KAM_EXTRA_ARGS (more
 # kamailio flags), TARGETS (which servers; both), HARD_LIMIT (180),
 # FS_EXTRA_ARGS (more ferroswitch --set flags).
+#
+# Target "stalled" (issue 8: "a deliberately stalled client is disconnected
+# while calls continue at full rate"): ferroswitch again, stepped the same
+# way, with a WebSocket client subscribed to every event of /v1/events that
+# never reads (testbeds/ws_events.py stall, a 4 KiB receive buffer) for the
+# whole step. It is not stepped: it runs at ferroswitch's max clean rate
+# (found just before, without the client), twice, each time after a step at
+# the same rate without the client (that max is the edge of failure, so the
+# pairs show how often each is clean), and reports whether the switch
+# dropped the client.
 set -Eeuo pipefail
 
 NAME=calls_load
@@ -45,8 +55,10 @@ KAM_CHILDREN=${KAM_CHILDREN:-4}
 KAM_SHM=${KAM_SHM:-2048}
 HARD_LIMIT=${HARD_LIMIT:-180}
 FS_EXTRA_ARGS=${FS_EXTRA_ARGS:-}
-TARGETS=${TARGETS:-ferroswitch kamailio}
-STEP_VARS="RATE CALLS OK FAILED RETRANS ACHIEVED WALL SCPU SIPPCPU UASCPU IRQ OTHER DROPS RC NON200 NOREPLY RSS0 RSS1 PSS0 PSS1 PROCS UASFAILED CDRS"
+TARGETS=${TARGETS:-ferroswitch stalled kamailio}
+STEP_VARS="RATE CALLS OK FAILED RETRANS ACHIEVED WALL SCPU SIPPCPU UASCPU IRQ OTHER DROPS RC NON200 NOREPLY RSS0 RSS1 PSS0 PSS1 PROCS UASFAILED CDRS STALL"
+STALL_TOKEN=bench-$RANDOM$RANDOM$RANDOM
+STALL_STEPS=0 STALL_DROPPED=0
 
 # shellcheck source=lib/sipbench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sipbench.sh"
@@ -87,6 +99,8 @@ run_step() {
   local name=$1 rate=$2 i
   if [ "$name" = ferroswitch ]; then
     start_ferroswitch --set media.mode=bypass
+  elif [ "$name" = stalled ]; then
+    start_ferroswitch --set media.mode=bypass --set http.token="$STALL_TOKEN"
   else
     start_kamailio "$KAM_CFG" -A "BENCH_USERS=2"
   fi
@@ -108,6 +122,17 @@ run_step() {
   for ((i = 0; i < 50; i++)); do udp_bound "$uport" && break; sleep 0.1; done
   udp_bound "$uport" || { echo "$NAME: the callee sipp did not start; see $LOGS/sipp/$tag.uas.err" >&2; exit 1; }
 
+  local stall=
+  if [ "$name" = stalled ]; then
+    # Subscribed to everything, reading nothing, for longer than the step.
+    rm -f "$RUN/stall.ready"
+    WS_READY=$RUN/stall.ready python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$STALL_TOKEN" "" stall $((STEP_SECONDS + 6)) \
+      >"$LOGS/$tag.stall.log" 2>&1 &
+    stall=$!
+    PIDS+=("$stall")
+    for ((i = 0; i < 50; i++)); do [ -e "$RUN/stall.ready" ] && break; sleep 0.1; done
+    [ -e "$RUN/stall.ready" ] || { echo "$NAME: the stalled event client did not subscribe; see $LOGS/$tag.stall.log" >&2; exit 1; }
+  fi
   mem "$SERVER_PID"; R_RSS0=$MEM_RSS R_PSS0=$MEM_PSS
   local u0; u0=$(cpu_of "$uas")
   local calls=$((rate * STEP_SECONDS))
@@ -128,7 +153,17 @@ run_step() {
   # ferroswitch writes each CDR after its call, one SQLite transaction each,
   # off the call path: count how many were durable when the caller ended.
   R_CDRS=
-  [ "$name" = ferroswitch ] && R_CDRS=$(cdr_count "$RUN/ferroswitch/ferroswitch.db")
+  [ "$name" != kamailio ] && R_CDRS=$(cdr_count "$RUN/ferroswitch/ferroswitch.db")
+  R_STALL=
+  if [ -n "$stall" ]; then
+    # The client reads once its stall ends: an overflow notice or a closed
+    # connection means the switch dropped it.
+    wait "$stall" || true
+    forget "$stall"
+    R_STALL=$(sed -n 's/^RESULT=//p' "$LOGS/$tag.stall.log")
+    STALL_STEPS=$((STALL_STEPS + 1))
+    [ "$R_STALL" != "still-connected" ] && [ -n "$R_STALL" ] && STALL_DROPPED=$((STALL_DROPPED + 1))
+  fi
   stop_pid "$uas"
   stop_server
   local line
@@ -153,7 +188,7 @@ PY
   fi
   printf '  %-11s %5d/s got %5.0f/s ok %6d failed %5d (callee %s) retrans %6d udp-drops %6d %5.2fs | CPU s: server %4.2f caller %4.2f callee %4.2f irq %4.2f other %4.2f | RSS %s->%s MB%s | %s\n' \
     "$name" "$rate" "$R_ACHIEVED" "$R_OK" "$R_FAILED" "$R_UASFAILED" "$R_RETRANS" "$R_DROPS" "$R_WALL" "$R_SCPU" "$R_SIPPCPU" \
-    "$R_UASCPU" "$R_IRQ" "$R_OTHER" "$((R_RSS0 / 1024))" "$((R_RSS1 / 1024))" "${R_CDRS:+ | CDRs written $R_CDRS}" "$R_WHY"
+    "$R_UASCPU" "$R_IRQ" "$R_OTHER" "$((R_RSS0 / 1024))" "$((R_RSS1 / 1024))" "${R_CDRS:+ | CDRs written $R_CDRS}${R_STALL:+ | stalled client: $R_STALL}" "$R_WHY"
   echo "$name,$rate,$calls,$R_ACHIEVED,$R_OK,$R_FAILED,$R_UASFAILED,$R_RETRANS,$R_DROPS,$R_WALL,$R_SCPU,$R_SIPPCPU,$R_UASCPU,$R_IRQ,$R_OTHER,$R_RSS0,$R_RSS1,$R_PSS0,$R_PSS1,$R_CDRS,$R_RC,$R_WHY" >>"$LOGS/steps.csv"
 }
 
@@ -162,8 +197,23 @@ echo "name,rate,calls,achieved,ok,failed,callee_failed,retrans,udp_drops,wall_s,
 echo "authenticated calls over UDP on 127.0.0.1 (INVITE/407/ACK/INVITE/200/ACK/BYE/200, no pause), $STEP_SECONDS s per step, rate from $START_RATE/s x $FACTOR"
 echo "steps:"
 for v in $STEP_VARS; do eval "F_B_$v= K_B_$v= F_L_$v= K_L_$v="; done
-F_B_RATE=0 K_B_RATE=0 F_LIMIT="not run (TARGETS)" K_LIMIT="not run (TARGETS)" F_KIND=skipped K_KIND=skipped
+F_B_RATE=0 K_B_RATE=0 S_B_RATE=0 F_LIMIT="not run (TARGETS)" K_LIMIT="not run (TARGETS)" F_KIND=skipped K_KIND=skipped S_KIND=skipped
 case " $TARGETS " in *" ferroswitch "*) measure ferroswitch; save F ;; esac
+STALL_RUNS=()
+case " $TARGETS " in *" stalled "*)
+  if [ "${F_B_RATE:-0}" -gt 0 ]; then
+    S_KIND=run
+    STALL_CLEAN=0 PLAIN_CLEAN=0
+    for _ in 1 2; do
+      run_step ferroswitch "$F_B_RATE"
+      STALL_RUNS+=("without: $R_WHY: $R_OK of $R_CALLS calls completed at $R_ACHIEVED/s, $R_RETRANS retransmissions")
+      [ "$R_WHY" = clean ] && PLAIN_CLEAN=$((PLAIN_CLEAN + 1))
+      run_step stalled "$F_B_RATE"
+      STALL_RUNS+=("with:    $R_WHY: $R_OK of $R_CALLS calls completed at $R_ACHIEVED/s, $R_RETRANS retransmissions, stalled client: ${R_STALL:-?}")
+      [ "$R_WHY" = clean ] && STALL_CLEAN=$((STALL_CLEAN + 1)) S_B_RATE=$F_B_RATE
+    done
+  fi ;;
+esac
 case " $TARGETS " in *" kamailio "*) measure kamailio; save K ;; esac
 
 report() {
@@ -249,6 +299,14 @@ report() {
   else
     echo "RATIO ferroswitch/kamailio: n/a (a target had no clean step)"
   fi
+  if [ "$S_KIND" != skipped ]; then
+    echo
+    echo "with a stalled event client (subscribed to every event of /v1/events, reading nothing, 4 KiB"
+    echo "receive buffer), at ferroswitch's max clean rate ${F_B_RATE}/s, alternating with steps without it;"
+    echo "the switch dropped the client in $STALL_DROPPED of $STALL_STEPS steps:"
+    local l; for l in "${STALL_RUNS[@]}"; do echo "  $l"; done
+    echo "RESULT stalled event client at ${F_B_RATE}/s: clean steps with it $STALL_CLEAN of 2, without it $PLAIN_CLEAN of 2"
+  fi
   awk -v a="${F_B_OTHER:-0}" -v aw="${F_B_WALL:-1}" -v b="${K_B_OTHER:-0}" -v bw="${K_B_WALL:-1}" 'BEGIN {
     if (a / aw > 0.1 || b / bw > 0.1)
       print "WARNING: other processes used >10% of a core during a best step; numbers are disturbed." }'
@@ -257,4 +315,6 @@ report() {
 
 report | tee "$LOGS/report.txt"
 echo "total time: $((SECONDS - T0)) s"
-[ "${F_B_RATE:-0}" -gt 0 ] && [ "${K_B_RATE:-0}" -gt 0 ]
+# Fails when a target that ran had no clean step.
+case " $TARGETS " in *" ferroswitch "*) [ "${F_B_RATE:-0}" -gt 0 ] || exit 1 ;; esac
+case " $TARGETS " in *" kamailio "*) [ "${K_B_RATE:-0}" -gt 0 ] || exit 1 ;; esac

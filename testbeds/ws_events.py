@@ -7,7 +7,8 @@
   ws_events.py PORT TOKEN QUERY stall SECONDS
       connect with a tiny receive buffer and read nothing for SECONDS, then
       read what is there: exit 0 if the server sent an overflow notice or
-      closed the connection (the slow client was dropped)"""
+      closed the connection (the slow client was dropped). With WS_READY
+      set, that file is created once the client is subscribed."""
 import base64, json, os, socket, struct, sys, time
 
 port, token, query, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -76,6 +77,8 @@ if mode == "collect":
 elif mode == "stall":
     secs = float(sys.argv[5])
     s = connect(rcvbuf=4096)
+    if os.environ.get("WS_READY"):
+        open(os.environ["WS_READY"], "w").close()
     time.sleep(secs)  # the point of this client is to not read
     s.settimeout(10)
     try:

@@ -113,12 +113,13 @@ make_template() {
 }
 
 # start_ferroswitch [EXTRA --set ARGS]: fresh copy of the template, wait
-# until it answers OPTIONS. Sets PORT and SERVER_PID.
+# until it answers OPTIONS. Sets PORT, HTTP_PORT and SERVER_PID.
 start_ferroswitch() {
   PORT=$(free_port)
+  HTTP_PORT=$(free_port)
   rm -rf "$RUN/ferroswitch"; cp -a "$RUN/template" "$RUN/ferroswitch"
   env -u FERROSWITCH_BIN "$BIN" run --set sip.bind=127.0.0.1 --set sip.udp_port="$PORT" --set sip.tcp_port="$PORT" \
-    --set http.listen=127.0.0.1:"$(free_port)" --set sip.domain=127.0.0.1 \
+    --set http.listen=127.0.0.1:"$HTTP_PORT" --set sip.domain=127.0.0.1 \
     --set directory.first_run_extensions= --set data_dir="$RUN/ferroswitch" --set log.level=warn \
     "$@" $FS_EXTRA_ARGS >>"$LOGS/ferroswitch.log" 2>&1 &
   SERVER_PID=$!
