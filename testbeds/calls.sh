@@ -28,6 +28,7 @@ baresip_cmd "$A_CTRL" sndcode 5 >/dev/null
 check "ctl status shows the live call"          bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status | tee /dev/stderr | grep -q 'calls: *1 live, 1 answered'"
 check "ctl status: version, uptime, calls/s, load" bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl status > '$OUT/status.txt'; cat '$OUT/status.txt'; grep -q '^version: *0\.1\.0' '$OUT/status.txt' && grep -Eq '^uptime: *0d 00:0[0-9]:[0-9]{2}' '$OUT/status.txt' && grep -Eq '^calls/s: *0\.[1-9]' '$OUT/status.txt' && grep -Eq '^load: *[0-9.]+ \(1 min\)' '$OUT/status.txt'"
 check "ctl show calls lists it"                 bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; ctl show calls | tee /dev/stderr | grep -Eq ' 1000 +1001 +answered '"
+check "/metrics during the call: 1 call, 2 channels" bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' -o '$OUT/metrics_live.txt' http://127.0.0.1:$HTTP_PORT/metrics && grep -x 'ferroswitch_c[a-z]*_active [0-9]*' '$OUT/metrics_live.txt' && grep -qx 'ferroswitch_channels_active 2' '$OUT/metrics_live.txt' && grep -qx 'ferroswitch_calls_active 1' '$OUT/metrics_live.txt'"
 check "ctl show registrations lists both"       bash -c "$(declare -f ctl); BIN='$BIN' HTTP_PORT=$HTTP_PORT DATA='$DATA'; [ \$(ctl show registrations | grep -c ' udp ') -eq 2 ]"
 cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
 check "call ends and a CDR is written"         wait_for 20 cdr_ready
@@ -117,6 +118,7 @@ print(samples)
 assert samples['ferroswitch_calls_ended_total{disposition="answered"}'] == 1
 assert samples["ferroswitch_calls_started_total"] == 1
 assert samples["ferroswitch_calls_active"] == 0 and samples["ferroswitch_relay_sessions"] == 0
+assert samples["ferroswitch_channels_active"] == 0 and samples["ferroswitch_blocked_sources"] == 0
 assert samples["ferroswitch_registrations"] == 2
 assert samples["process_resident_memory_bytes"] > 1e6
 assert samples["ferroswitch_rtp_packets_total"] > 200 and samples["ferroswitch_rtp_lost_total"] == 0, samples

@@ -15,6 +15,7 @@ for m in REGISTER OPTIONS INVITE; do
 done
 check "svcrack finds no password"                       bash -c "out=\$(timeout 120 svcrack -u1000 -r1-400 -p $SIP_PORT 127.0.0.1 2>&1); echo \"\$out\" | tail -5; echo \"\$out\" | grep -q 'found nothing'"
 check "svcrack got its source blocked"                  bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/security/blocks | grep -q '\"127.0.0.1\"'"
+check "the blocked source shows in /metrics"             bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/metrics | grep -Eqx 'ferroswitch_blocked_sources [1-9][0-9]*'"
 check "switch process still running"                    alive
 
 summary "sipvicious"

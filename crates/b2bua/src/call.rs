@@ -622,6 +622,12 @@ impl B2bua {
         self.calls.len()
     }
 
+    /// Number of live channels (legs): each call's caller leg, plus its
+    /// answered callee leg or, before the answer, each fork still ringing.
+    pub fn channel_count(&self) -> usize {
+        self.calls.values().map(|c| 1 + if c.b_dialog.is_some() { 1 } else { c.forks.iter().filter(|f| f.state != ForkState::Done).count() }).sum()
+    }
+
     /// Is this server transaction an A-leg INVITE of ours?
     pub fn owns_server_tx(&self, tx: TxId) -> bool {
         self.by_a_tx.contains_key(&tx)

@@ -621,8 +621,10 @@ fn forking_first_answer_wins_and_the_other_is_cancelled() {
     w.respond(B1, t1, &i1, 180, "b1", None);
     w.respond(B2, t2, &i2, 180, "b2", None);
     w.run(Duration::from_millis(50));
+    assert_eq!(w.b2b.channel_count(), 3, "the caller and two ringing forks");
     w.respond(B2, t2, &i2, 200, "b2", Some(sdp("10.0.0.4", 7000)));
     w.run(Duration::from_millis(100));
+    assert_eq!(w.b2b.channel_count(), 2, "the caller and the answered fork");
     assert_eq!(w.a_codes(atx).iter().filter(|c| **c == 200).count(), 1);
     assert!(w.net.wire.iter().any(|x| x.to.to_string() == "10.0.0.3:5060" && x.first_line().starts_with("CANCEL")), "B1 cancelled");
     assert!(!w.net.wire.iter().any(|x| x.to.to_string() == "10.0.0.4:5060" && x.first_line().starts_with("CANCEL")), "B2 not cancelled");

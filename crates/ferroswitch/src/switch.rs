@@ -969,6 +969,7 @@ impl Switch {
         let st = ep.stats();
         let (auth_fail, bans) = self.registrar.auth_counters();
         gauge("ferroswitch_calls_active", "Calls in progress.", "gauge", &[(String::new(), self.b2bua.count() as f64)]);
+        gauge("ferroswitch_channels_active", "Call legs in progress: each call's caller leg and its answered or ringing callee legs.", "gauge", &[(String::new(), self.b2bua.channel_count() as f64)]);
         gauge("ferroswitch_calls_started_total", "Calls started.", "counter", &[(String::new(), self.calls_started as f64)]);
         let recent = self.recent_calls.iter().filter(|t| now.saturating_duration_since(**t) <= std::time::Duration::from_secs(10)).count();
         gauge("ferroswitch_calls_per_second", "Calls started per second over the last 10 s.", "gauge", &[(String::new(), recent as f64 / 10.0)]);
@@ -993,6 +994,7 @@ impl Switch {
         gauge("ferroswitch_registrations", "Registered contacts.", "gauge", &[(String::new(), self.registrar.count() as f64)]);
         gauge("ferroswitch_auth_failures_total", "Failed digest authentications.", "counter", &[(String::new(), auth_fail as f64)]);
         gauge("ferroswitch_auth_bans_total", "Sources banned for failed authentications.", "counter", &[(String::new(), bans as f64)]);
+        gauge("ferroswitch_blocked_sources", "Sources blocked now for failed authentications.", "gauge", &[(String::new(), self.registrar.blocked_count(self.clock.unix_ms(now)) as f64)]);
         gauge("ferroswitch_sip_transactions", "Live SIP transactions.", "gauge", &[(String::new(), ep.transaction_count() as f64)]);
         gauge("ferroswitch_sip_parse_errors_total", "Messages that failed to parse or lacked core headers.", "counter", &[(String::new(), st.parse_errors as f64)]);
         gauge("ferroswitch_sip_bad_requests_total", "Stateless 400/505 answers.", "counter", &[(String::new(), st.bad_requests_answered as f64)]);

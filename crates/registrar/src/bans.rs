@@ -107,6 +107,11 @@ impl Bans {
         v
     }
 
+    /// Number of sources blocked at `now_ms`.
+    pub fn blocked_count(&self, now_ms: u64) -> usize {
+        self.blocked.values().filter(|b| b.until_ms > now_ms).count()
+    }
+
     /// Failed authentications counted since start.
     pub fn failures_total(&self) -> u64 {
         self.failures_total

@@ -232,6 +232,11 @@ impl Registrar {
         self.bans.list(now_ms)
     }
 
+    /// Number of sources banned at `now_ms`.
+    pub fn blocked_count(&self, now_ms: u64) -> usize {
+        self.bans.blocked_count(now_ms)
+    }
+
     /// (failed authentications, bans) since start.
     pub fn auth_counters(&self) -> (u64, u64) {
         (self.bans.failures_total(), self.bans.bans_total())
