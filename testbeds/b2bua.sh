@@ -33,11 +33,11 @@ r = reg(2, f'Authorization: Digest username="1001", realm="127.0.0.1", nonce="{n
 sys.exit(0 if r.startswith("SIP/2.0 200") else 1)
 PY
 }
-# call_case NAME UAS_SCENARIO UAC_SCENARIO: one call, both sipp runs must succeed.
+# call_case NAME UAS_SCENARIO UAC_SCENARIO [UAS_ARGS...]: one call, both sipp runs must succeed.
 call_case() {
   local uas=$2 uac=$3 port; port=$(free_port)
   unregister_all && register_uas "$port" || return 1
-  sipp -sf "$SCEN/$uas" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 20 -timeout_error -nostdin \
+  sipp -sf "$SCEN/$uas" -i 127.0.0.1 -p "$port" -t u1 -m 1 -timeout 20 -timeout_error -nostdin "${@:4}" \
        -trace_err -error_file "$OUT/$1.uas.err" >"$OUT/$1.uas.log" 2>&1 &
   local uas_pid=$!
   sipp -sf "$SCEN/$uac" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
@@ -73,7 +73,8 @@ assert [e['type'] for e in evs] == ['channel_early_media', 'channel_hold', 'chan
 assert evs[1]['by'] == 'caller' and evs[2]['by'] == 'caller', evs
 PY"
 # Neither sipp sends RTP: after media.timeout (3 s) the switch hangs up both legs.
-check "media timeout: BYE to both legs"    call_case mediatimeout uas_answer.xml uac_callee_bye.xml
+check "media timeout: BYE to both legs"    call_case mediatimeout uas_answer_reason.xml uac_callee_bye.xml -trace_logs -log_file "$OUT/mediatimeout.reason.log"
+check "  the BYE says why: Reason: Q.850;cause=102;text=\"media_timeout\"" grep -q 'BYE Reason: Q.850;cause=102;text="media_timeout"' "$OUT/mediatimeout.reason.log"
 check "  CDR: system hung up, media_timeout" wait_for 3 last_cdr disposition=answered hangup_side=system hangup_cause=media_timeout
 
 # Forking: two contacts for 1001; one rings on, the other answers; the

@@ -74,4 +74,30 @@ check "every started call has its CDR ($STARTED started, $((AFTER - BEFORE)) new
 check "no call left marked live"                      test "$(db_count "select count(*) from live_calls")" = 0
 pkill -f "sipp -sf $BENCH_SCEN/call_uas.xml -i 127.0.0.1 -p $UPORT" 2>/dev/null || true
 
+# Drain timeout: a call still up when calls.drain_timeout runs out is hung
+# up by the switch, both legs get a BYE that says why (RFC 3326 Reason, text
+# "shutdown"), the CDR names the cause, and the process exits.
+start_switch lifecycle_drain --set directory.first_run_extensions= --set calls.drain_timeout=2 --set media.timeout=0
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+echo SEQUENTIAL >"$OUT/dr_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/dr_caller.csv"
+echo SEQUENTIAL >"$OUT/dr_callee.csv"; echo "1001;$DOMAIN" >>"$OUT/dr_callee.csv"
+DPORT=$(free_port)
+check "drain: callee 1001 registers"                  sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$DPORT" -t u1 \
+    -inf "$OUT/dr_callee.csv" -au 1001 -ap "$P1001" -m 1 -timeout 10 -timeout_error -nostdin
+sipp -sf "$SCEN/uas_answer_reason.xml" -i 127.0.0.1 -p "$DPORT" -t u1 -m 1 -timeout 30 -timeout_error -nostdin -trace_logs \
+    -log_file "$OUT/dr_uas.reason.log" -trace_err -error_file "$OUT/dr_uas.err" >"$OUT/dr_uas.log" 2>&1 &
+DR_UAS=$!
+sipp -sf "$SCEN/uac_callee_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/dr_caller.csv" \
+    -au 1000 -ap "$P1000" -m 1 -timeout 30 -timeout_error -nostdin -trace_err -error_file "$OUT/dr_uac.err" >"$OUT/dr_uac.log" 2>&1 &
+DR_UAC=$!
+PIDS+=("$DR_UAS" "$DR_UAC")
+check "drain: call answered"                          wait_for 10 answered
+kill -TERM "$SWITCH_PID"
+check "drain: the switch exits after the drain timeout" wait_for 20 bash -c "! kill -0 $SWITCH_PID 2>/dev/null"
+check "drain: the caller got a BYE (sipp UAC done)"   wait "$DR_UAC"
+check "drain: the callee got a BYE with Reason text=\"shutdown\"" bash -c "wait $DR_UAS; grep -q 'BYE Reason: Q.850;cause=16;text=\"shutdown\"' '$OUT/dr_uas.reason.log'"
+check "drain: the CDR says the system hung up, cause shutdown" test "$(db_count "select hangup_side || '/' || hangup_cause from cdrs")" = "system/shutdown"
+check "log says the drain timed out"                  grep -q "drain timeout: hanging up the remaining calls" "$SWITCH_LOG"
+
 summary "lifecycle"

@@ -1550,20 +1550,32 @@ impl B2bua {
             self.finish(ep, media, id, now, "system", cause.into());
             return true;
         }
-        self.bye(now, ep, Side::A, id);
-        self.bye(now, ep, Side::B, id);
+        // RFC 3326: the switch's own BYEs say why, in Q.850 terms (timer
+        // expiry for media and session timers, normal clearing otherwise),
+        // with our cause name as the text.
+        let q850 = if matches!(cause, "media_timeout" | "session_timer_expired") { 102 } else { 16 };
+        let reason = format!("Q.850;cause={q850};text=\"{cause}\"");
+        self.bye_with(now, ep, Side::A, id, Some(&reason));
+        self.bye_with(now, ep, Side::B, id, Some(&reason));
         self.finish(ep, media, id, now, "system", cause.into());
         true
     }
 
     fn bye(&mut self, now: Instant, ep: &mut Endpoint, side: Side, id: &str) {
+        self.bye_with(now, ep, side, id, None)
+    }
+
+    fn bye_with(&mut self, now: Instant, ep: &mut Endpoint, side: Side, id: &str, reason: Option<&str>) {
         let Some(call) = self.calls.get_mut(id) else { return };
         let (d, dest) = match side {
             Side::A => (call.a_dialog.as_mut(), Some(call.a_source)),
             Side::B => (call.b_dialog.as_mut(), call.b_dest),
         };
         if let (Some(d), Some(dest)) = (d, dest) {
-            let bye = d.request(Method::Bye);
+            let mut bye = d.request(Method::Bye);
+            if let Some(r) = reason {
+                bye.push(HeaderName::Reason, r);
+            }
             if let Ok(btx) = ep.send_request(now, bye, dest) {
                 self.byes.insert(btx, id.to_owned());
             }

@@ -1257,7 +1257,7 @@ impl Service for Switch {
             }
             Command::HangupAll => {
                 for c in self.b2bua.calls() {
-                    self.b2bua.hangup(now, ep, &mut self.media, &c.id);
+                    self.b2bua.hangup_with(now, ep, &mut self.media, &c.id, "shutdown");
                 }
                 self.drain_calls(now, ep);
             }
