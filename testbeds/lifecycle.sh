@@ -77,7 +77,8 @@ pkill -f "sipp -sf $BENCH_SCEN/call_uas.xml -i 127.0.0.1 -p $UPORT" 2>/dev/null 
 # Drain timeout: a call still up when calls.drain_timeout runs out is hung
 # up by the switch, both legs get a BYE that says why (RFC 3326 Reason, text
 # "shutdown"), the CDR names the cause, and the process exits.
-start_switch lifecycle_drain --set directory.first_run_extensions= --set calls.drain_timeout=2 --set media.timeout=0
+# This switch logs in JSON (log.format = json).
+start_switch lifecycle_drain --set directory.first_run_extensions= --set calls.drain_timeout=2 --set media.timeout=0 --set log.format=json
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 echo SEQUENTIAL >"$OUT/dr_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/dr_caller.csv"
@@ -99,5 +100,16 @@ check "drain: the caller got a BYE (sipp UAC done)"   wait "$DR_UAC"
 check "drain: the callee got a BYE with Reason text=\"shutdown\"" bash -c "wait $DR_UAS; grep -q 'BYE Reason: Q.850;cause=16;text=\"shutdown\"' '$OUT/dr_uas.reason.log'"
 check "drain: the CDR says the system hung up, cause shutdown" test "$(db_count "select hangup_side || '/' || hangup_cause from cdrs")" = "system/shutdown"
 check "log says the drain timed out"                  grep -q "drain timeout: hanging up the remaining calls" "$SWITCH_LOG"
+check "log.format=json: every line is a JSON object; the call's lines carry its UUID span" python3 - "$SWITCH_LOG" "$DATA/ferroswitch.db" <<'PY'
+import json, sqlite3, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+uuid = sqlite3.connect(sys.argv[2]).execute("select id from cdrs").fetchone()[0]
+def in_call(e):
+    return any(s.get("name") == "call" and s.get("uuid") == uuid for s in e.get("spans", []))
+msgs = [e["fields"].get("message", "") for e in lines if in_call(e)]
+print(len(lines), "lines;", msgs)
+assert all(isinstance(e, dict) and "level" in e and "timestamp" in e for e in lines)
+assert "call started" in msgs and "call answered" in msgs and "call ended" in msgs, msgs
+PY
 
 summary "lifecycle"

@@ -366,7 +366,9 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         for number in &cfg.directory.first_run_extensions {
             let pw = secrets::password();
             add_extension(&store, &realm, number, &pw, None).await?;
-            eprintln!("ferroswitch: first start: created extension {number} with password {pw} (shown only now)");
+            // Through the log (not a bare line on stderr) so that a JSON
+            // log stays one object per line.
+            tracing::warn!(extension = %number, password = %pw, "first start: created an extension; its password is shown only now");
         }
         snapshot = store.directory_snapshot().await?;
     }
@@ -496,7 +498,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let (token, generated) = secrets::admin_token(&cfg.http.token, &cfg.data_dir)?;
     if generated {
         // The token itself stays out of logs: it is read from the file.
-        eprintln!("ferroswitch: generated an admin API token into {}", cfg.data_dir.join("admin-token").display());
+        tracing::info!(path = %cfg.data_dir.join("admin-token").display(), "generated an admin API token");
     }
     let draining = Arc::new(AtomicBool::new(false));
     let reloader = Arc::new(Reloader { args, current: tokio::sync::Mutex::new(cfg.clone()), handle: started.handle.clone(), log: log.clone(), store: store.clone(), realm: realm.clone() });
