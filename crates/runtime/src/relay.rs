@@ -296,6 +296,26 @@ fn g711(c: media::codec::Codec) -> bool {
     matches!(c, media::codec::Codec::Pcmu | media::codec::Codec::Pcma)
 }
 
+/// Receive one datagram from whichever of the call's four sockets has one,
+/// trying them in turn from `start`. The caller moves `start` past the
+/// socket that was served, so the sockets are served round robin. A side
+/// whose socket always has packets waiting (a flood, or plain overload)
+/// cannot starve the other direction, as polling them in a fixed order did.
+fn recv_any<'a>(socks: &'a [UdpSocket; 4], buf: &'a mut [u8], start: usize) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+    std::future::poll_fn(move |cx| {
+        for j in 0..4 {
+            let i = (start + j) % 4;
+            let mut rb = tokio::io::ReadBuf::new(&mut *buf);
+            match socks[i].poll_recv_from(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(from)) => return std::task::Poll::Ready((i, Ok((rb.filled().len(), from)))),
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready((i, Err(e))),
+                std::task::Poll::Pending => {}
+            }
+        }
+        std::task::Poll::Pending
+    })
+}
+
 fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
     s.set_nonblocking(true).ok()?;
     UdpSocket::from_std(s).ok()
@@ -329,7 +349,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     // socks: A-rtp, A-rtcp, B-rtp, B-rtcp. peer[i]: where socket i sends.
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
-    let mut bufs = [[0u8; 2048], [0u8; 2048], [0u8; 2048], [0u8; 2048]];
+    let mut buf = [0u8; 2048];
+    // Where recv_any starts looking next (round robin over the sockets).
+    let mut next_sock = 0usize;
     let mut rec: Option<Rec> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut tone: Option<media::Player> = None;
@@ -357,7 +379,6 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 tc_sleep.as_mut().reset(d);
             }
         }
-        let [b0, b1, b2, b3] = &mut bufs;
         let (i, r) = tokio::select! {
             // Control first: an SDP address set before a packet arrived
             // must be in force when that packet is relayed.
@@ -488,11 +509,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 continue;
             },
-            r = socks[0].recv_from(b0) => (0usize, r),
-            r = socks[1].recv_from(b1) => (1, r),
-            r = socks[2].recv_from(b2) => (2, r),
-            r = socks[3].recv_from(b3) => (3, r),
+            r = recv_any(&socks, &mut buf, next_sock) => r,
         };
+        next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
         let now_us = epoch.elapsed().as_micros() as u64;
         last.store(now_us / 1000, Ordering::Relaxed);
@@ -503,7 +522,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
         if i % 2 == 0 {
             // One header parse per RTP packet: receive statistics, and the
             // caller's telephone events when digits are wanted.
-            if let Ok(h) = media::rtp::parse(&bufs[i][..n]) {
+            if let Ok(h) = media::rtp::parse(&buf[..n]) {
                 let k = i / 2;
                 let at = now_us;
                 let rate = tc.as_ref().map_or(8000, |t| t.rates[k]);
@@ -549,28 +568,28 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             if let Some(r) = rec.as_mut() {
                 let side = if k == 0 { &t.plan.a } else { &t.plan.b };
                 if format(side).is_some_and(|f| g711(f.codec)) {
-                    r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &bufs[i][..n]);
+                    r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &buf[..n]);
                     r.write_out();
                 }
             }
-            t.dir[k].push(now, &bufs[i][..n]);
+            t.dir[k].push(now, &buf[..n]);
             send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
             continue;
         }
         if i % 2 == 0 {
             if let Some(r) = rec.as_mut() {
                 let side = if i == 0 { media::Side::Caller } else { media::Side::Callee };
-                r.recorder.push(tokio::time::Instant::now().into_std(), side, &bufs[i][..n]);
+                r.recorder.push(tokio::time::Instant::now().into_std(), side, &buf[..n]);
                 r.write_out();
             }
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
         // RTP only (version 2, not RTCP multiplexed on the RTP port).
-        if i % 2 == 0 && n >= 12 && bufs[i][0] >> 6 == 2 && !(200..=204).contains(&bufs[i][1]) {
+        if i % 2 == 0 && n >= 12 && buf[0] >> 6 == 2 && !(200..=204).contains(&buf[1]) {
             // Keep the stream's sequence continuous around digits we sent
             // into it, and remember where it is for the next one.
             let d = usize::from(out == 2);
-            let b = &mut bufs[i];
+            let b = &mut buf;
             let mut seq = u16::from_be_bytes([b[2], b[3]]);
             if shift[d] != 0 {
                 seq = seq.wrapping_add(shift[d]);
@@ -581,7 +600,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             sent_last[d] = Some((ssrc, seq, ts, now_us));
         }
         if let Some(dst) = peer[out] {
-            if socks[out].try_send_to(&bufs[i][..n], dst).is_ok() && i % 2 == 0 {
+            if socks[out].try_send_to(&buf[..n], dst).is_ok() && i % 2 == 0 {
                 // Index 0 counts packets towards B, 1 towards A.
                 stats[if i == 0 { 0 } else { 1 }].fetch_add(1, Ordering::Relaxed);
             }

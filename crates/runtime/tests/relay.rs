@@ -130,3 +130,44 @@ async fn ringback_tone_flows_to_a_until_b_speaks() {
     assert!(later.is_err(), "the tone stopped when B spoke");
     pool.close("call-t");
 }
+
+/// Overload: a flood queued on the A side must not starve the B side. One
+/// socket plays both phones, so everything the relay sends arrives in the
+/// order it was sent: B's single packet must come out among the first few,
+/// not after the whole flood (as with sockets polled in a fixed order).
+#[tokio::test]
+async fn a_flood_on_one_side_does_not_starve_the_other() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41300, 41400);
+    let (pa, pb) = pool.open("call-flood").expect("ports");
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("phone");
+    let me = sender.local_addr().expect("addr");
+    pool.set_peer("call-flood", Side::A, me);
+    pool.set_peer("call-flood", Side::B, me);
+    let relay_a: SocketAddr = format!("127.0.0.1:{pa}").parse().expect("addr");
+    let relay_b: SocketAddr = format!("127.0.0.1:{pb}").parse().expect("addr");
+    // Small packets so the whole flood fits the sockets' receive buffers.
+    let small = |seq: u16| {
+        let mut p = rtp(seq);
+        p.truncate(12 + 20);
+        p
+    };
+    // Blocking sends never yield: the relay task (same thread) sees nothing
+    // until every packet is queued: 100 from A, then one from B.
+    const FLOOD: u16 = 100;
+    for seq in 0..FLOOD {
+        sender.send_to(&small(seq), relay_a).expect("queue A's packet");
+    }
+    sender.send_to(&small(50_000), relay_b).expect("queue B's packet");
+    sender.set_nonblocking(true).expect("nonblocking");
+    let phone = UdpSocket::from_std(sender).expect("tokio socket");
+    let mut order = Vec::new();
+    while order.len() < usize::from(FLOOD) + 1 {
+        let p = recv(&phone).await;
+        order.push(u16::from_be_bytes([p[2], p[3]]));
+    }
+    let at = order.iter().position(|s| *s == 50_000).expect("B's packet relayed");
+    assert!(at < 8, "B's packet came out after {at} of A's: {order:?}");
+    let mut a: Vec<u16> = order.into_iter().filter(|s| *s != 50_000).collect();
+    a.sort_unstable();
+    assert_eq!(a, (0..FLOOD).collect::<Vec<_>>(), "every A packet relayed once");
+}
