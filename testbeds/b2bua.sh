@@ -48,6 +48,25 @@ call_case() {
   [ "$uac_rc" -eq 0 ] && [ "$uas_rc" -eq 0 ]
 }
 
+# RFC 4028 expiry, in the background while the cases below run: 1000 calls
+# 1002 asking for a 90 s session timer that it will refresh (refresher=uac)
+# and then never does, while it keeps sending audio. The switch must end the
+# call after 60 s with a BYE to both legs saying why (checked at the end).
+P1002=$(new_extension 1002)
+echo "SEQUENTIAL" >"$OUT/st_callee.csv"; echo "1002;$DOMAIN" >>"$OUT/st_callee.csv"
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/st.pcap" 440 75
+ST_PORT=$(free_port)
+sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$ST_PORT" -t u1 -inf "$OUT/st_callee.csv" \
+     -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/st_reg.log" 2>&1 || echo "session timer: 1002 did not register"
+sipp -sf "$SCEN/uas_answer_reason.xml" -i 127.0.0.1 -p "$ST_PORT" -t u1 -m 1 -timeout 120 -timeout_error -nostdin -trace_logs \
+     -log_file "$OUT/st_uas.reason.log" -trace_err -error_file "$OUT/st_uas.err" >"$OUT/st_uas.log" 2>&1 &
+ST_UAS=$!
+(cd "$OUT" && exec sipp -sf "$SCEN/uac_timer_expire.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 1002 \
+     -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 120 -timeout_error -nostdin -trace_logs -log_file "$OUT/st_uac.reason.log" \
+     -trace_err -error_file "$OUT/st_uac.err" >"$OUT/st_uac.log" 2>&1) &
+ST_UAC=$!
+PIDS+=("$ST_UAS" "$ST_UAC")
+
 check "answered, caller hangs up"          call_case bye uas_answer.xml uac_bye.xml
 check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller a_status=200
 check "session timer (RFC 4028): confirmed in the 200, refresher=uac" call_case timer uas_answer.xml uac_timer.xml
@@ -133,6 +152,24 @@ stall_case() {
   [ $rc -eq 0 ] && [ $ru -eq 0 ] && grep -Eq 'RESULT=(overflow-notice|closed-by-server|dropped-by-server)' "$OUT/b2b_stall.log"
 }
 check "1500 calls at 150/s all complete while a stalled event client is dropped" stall_case
+st_case() {
+  wait "$ST_UAC"; local rc=$?
+  wait "$ST_UAS"; local ru=$?
+  cat "$OUT/st_uac.reason.log" "$OUT/st_uas.reason.log"
+  echo "uac=$rc uas=$ru"
+  [ $rc -eq 0 ] && [ $ru -eq 0 ] && grep -q 'BYE Reason: Q.850;cause=102;text="session_timer_expired"' "$OUT/st_uas.reason.log"
+}
+check "session timer 90 s never refreshed: BYE to both legs at expiry, Reason cause 102" st_case
+st_cdr() {
+  api GET "/v1/cdrs?extension=1002" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+print(c)
+assert (c["hangup_side"], c["hangup_cause"], c["disposition"]) == ("system", "session_timer_expired", "answered"), c
+# Cut 60 s after the answer (90 s less a third); allow for scheduling.
+assert 59000 <= c["billable_ms"] <= 63000, c["billable_ms"]'
+}
+check "  CDR: system hung up, session_timer_expired, about 60 s" wait_for 5 st_cdr
 check "no call left behind"                bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/calls | grep -q '\"items\":\[\]'"
 check "switch process still running"       alive
 
