@@ -66,6 +66,8 @@ ST_UAS=$!
      -trace_err -error_file "$OUT/st_uac.err" >"$OUT/st_uac.log" 2>&1) &
 ST_UAC=$!
 PIDS+=("$ST_UAS" "$ST_UAC")
+# That call's CDR may land at any point: "the last CDR" below means 1001's.
+CDR_FILTER="&extension=1001"
 
 check "answered, caller hangs up"          call_case bye uas_answer.xml uac_bye.xml
 check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller a_status=200
@@ -73,6 +75,17 @@ check "session timer (RFC 4028): confirmed in the 200, refresher=uac" call_case 
 check "session interval below 90 s: 422 with Min-SE: 90" sipp -sf "$SCEN/uac_422.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/422.uac.err"
 check "answered, callee hangs up"          call_case calleebye uas_answer_bye.xml uac_callee_bye.xml
 check "  CDR: answered, callee hung up"     wait_for 3 last_cdr disposition=answered hangup_side=callee
+# The callee's codec preference (issue 4): 1001 allows PCMA only, so its
+# phone is offered PCMA alone although the caller offered PCMU first.
+codec_case() {
+  api PATCH /v1/extensions/1001 '{"codecs": ["PCMA"]}' >/dev/null || return 1
+  call_case codecs uas_answer_pcma.xml uac_bye.xml -trace_logs -log_file "$OUT/codecs.offer.log"; local rc=$?
+  api PATCH /v1/extensions/1001 '{"codecs": []}' >/dev/null
+  cat "$OUT/codecs.offer.log"
+  return $rc
+}
+check "extension codecs [PCMA]: its phone is offered PCMA only" codec_case
+check "  CDR: the call ran on PCMA"         wait_for 3 last_cdr disposition=answered codec=PCMA/8000
 check "busy: 486 relayed"                  call_case busy uas_busy.xml uac_busy.xml
 check "  CDR: busy, 486 on both legs"       wait_for 3 last_cdr disposition=busy a_status=486 b_status=486
 check "no answer: 480 after ring timeout"  call_case noanswer uas_ring.xml uac_noanswer.xml

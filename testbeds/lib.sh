@@ -240,7 +240,7 @@ udp_ready() {
 
 # last_cdr FIELD=VALUE...: the newest CDR has these values.
 last_cdr() {
-  api GET "/v1/cdrs?limit=1" | python3 -c '
+  api GET "/v1/cdrs?limit=1${CDR_FILTER:-}" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)["items"][0]
 for kv in sys.argv[1:]:

@@ -96,7 +96,8 @@ def check_timer_g():
     """A re-INVITE for a dialog the switch does not have (answered 481 by
     a stateful INVITE server transaction), never ACKed at first: the final
     response must come again after T1 and 2*T1 (Timer G), and stop once the
-    ACK arrives. (Challenges to new INVITEs are stateless, so they are not
+    ACK arrives. No 100 Trying precedes it: the switch answers at once.
+    (Challenges to new INVITEs are stateless, so they are not
     retransmitted.)"""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((HOST, 0))
@@ -116,8 +117,8 @@ def check_timer_g():
         seen.append((round(time.time() - t0, 2), status(data), data))
     codes = [c for _, c, _ in seen]
     finals = [(t, d) for t, c, d in seen if c and c >= 300]
-    if codes[:1] != [100]:
-        fail(f"expected 100 Trying first, got {codes}")
+    if 100 in codes:
+        fail(f"a 100 Trying before an answer given at once: {codes}")
     if len(finals) != 3:
         fail(f"expected the final response at ~0, 0.5, 1.5 s, got {[(t) for t, _ in finals]}")
     if not (0.4 <= finals[1][0] - finals[0][0] <= 0.8 and 1.2 <= finals[2][0] - finals[0][0] <= 1.8):

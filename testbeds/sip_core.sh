@@ -14,7 +14,7 @@ for t in u1 t1; do
   check "unknown method gets 501 ($t)"            sipp_run unknown_method.xml "$t" -m 5
   check "Require: unknown gets 420 ($t)"          sipp_run require.xml "$t" -m 5
   check "stray in-dialog BYE gets 481 ($t)"       sipp_run in_dialog_bye.xml "$t" -m 5
-  check "INVITE: 100, final, ACK absorbs ($t)"    sipp_run invite_rejected.xml "$t" -m 5 -r 5
+  check "INVITE: 407 at once, no 100, ACK absorbs ($t)" sipp_run invite_rejected.xml "$t" -m 5 -r 5
 done
 check "INVITE over UDP: Timer G until ACK, then silence"  python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" timer-g
 check "malformed UDP requests get 400 with Warning"  python3 "$ROOT/testbeds/raw_peer.py" "$SIP_PORT" malformed-udp

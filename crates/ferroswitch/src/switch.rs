@@ -303,7 +303,7 @@ impl Switch {
                         }
                         None => u,
                     },
-                    AuthOutcome::Challenge(m) => return self.respond_stateless(ep, tx, m),
+                    AuthOutcome::Challenge(m) => return self.respond_stateless(now, ep, tx, m),
                     AuthOutcome::Ignore => return ep.discard(tx),
                 }
             }
@@ -830,9 +830,9 @@ impl Switch {
         }
     }
 
-    fn respond_stateless(&self, ep: &mut Endpoint, tx: TxId, mut resp: Message) {
+    fn respond_stateless(&self, now: Instant, ep: &mut Endpoint, tx: TxId, mut resp: Message) {
         resp.push(HeaderName::Server, &self.user_agent);
-        if let Err(e) = ep.respond_stateless(tx, resp) {
+        if let Err(e) = ep.respond_stateless(now, tx, resp) {
             tracing::debug!(%tx, ?e, "could not respond");
         }
     }
@@ -867,7 +867,7 @@ impl Switch {
             let tag = ep.new_tag();
             let mut resp = Message::response_to(&req, 503, "Store Overloaded", Some(&tag));
             resp.push(HeaderName::RetryAfter, "5");
-            self.respond_stateless(ep, tx, resp);
+            self.respond_stateless(now, ep, tx, resp);
             return;
         }
         if !matches!(req.request_uri().map(|u| u.scheme()), Some(Scheme::Sip | Scheme::Sips)) {
@@ -897,7 +897,7 @@ impl Switch {
                     // Challenges and refusals change nothing: answered
                     // statelessly (RFC 3261 §8.2.7), so they hold no
                     // transaction for Timer J's 32 s.
-                    Outcome::Reply(r) => self.respond_stateless(ep, tx, r),
+                    Outcome::Reply(r) => self.respond_stateless(now, ep, tx, r),
                     Outcome::Commit { changes, reply } => {
                         let evs: Vec<_> = changes
                             .iter()
@@ -923,7 +923,7 @@ impl Switch {
                 for (h, v) in [(HeaderName::Allow, ALLOW), (HeaderName::Accept, "application/sdp"), (HeaderName::AcceptLanguage, "en"), (HeaderName::Supported, &SUPPORTED.join(", ")), (HeaderName::Server, &self.user_agent)] {
                     resp.push(h, v);
                 }
-                if let Err(e) = ep.respond_stateless(tx, resp) {
+                if let Err(e) = ep.respond_stateless(now, tx, resp) {
                     tracing::debug!(%tx, ?e, "could not answer OPTIONS");
                 }
             }

@@ -126,6 +126,13 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// INVITE server transactions owed a 100 Trying: sent with the next
+    /// output ([`Endpoint::poll_transmit`]) unless the TU has answered by
+    /// then. A TU that answers while handling the request's event (a 407
+    /// challenge, a 404) sends no 100 first, so a stateless final answer
+    /// stays safe: the UAC, having seen no provisional, still retransmits
+    /// its INVITE if that answer is lost.
+    pending_trying: Vec<(TxId, Instant)>,
 }
 
 impl Endpoint {
@@ -144,6 +151,7 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            pending_trying: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -216,7 +224,24 @@ impl Endpoint {
 
     /// Next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.pending_trying.is_empty() {
+            self.flush_trying();
+        }
         self.transmits.pop_front()
+    }
+
+    /// Send the 100 Trying owed to each INVITE the TU has not answered yet.
+    fn flush_trying(&mut self) {
+        for (id, at) in std::mem::take(&mut self.pending_trying) {
+            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let (Machine::InviteServer(t), Some(req)) = (&mut e.machine, &e.request) else { continue };
+            if t.answered() {
+                continue;
+            }
+            let trying = Message::response_to(req, 100, "Trying", None);
+            let mut sink = Sink { transmits: &mut self.transmits, events: &mut self.events };
+            t.respond(at, &self.cfg.timers, &trying, &mut sink);
+        }
     }
 
     /// Next event for the application.
@@ -395,13 +420,10 @@ impl Endpoint {
         let id = self.alloc_id();
         let is_invite = method == Method::Invite;
         let machine = if is_invite {
-            let mut t = InviteServer::new(id, dest);
             if self.cfg.auto_trying {
-                let trying = Message::response_to(&req, 100, "Trying", None);
-                let mut sink = Sink { transmits: &mut self.transmits, events: &mut self.events };
-                t.respond(now, &self.cfg.timers, &trying, &mut sink);
+                self.pending_trying.push((id, now));
             }
-            Machine::InviteServer(t)
+            Machine::InviteServer(InviteServer::new(id, dest))
         } else {
             Machine::NonInviteServer(NonInviteServer::new(dest))
         };
@@ -630,16 +652,21 @@ impl Endpoint {
     /// it at once: a retransmitted request is then a new request and is
     /// answered again. For cheap idempotent answers (OPTIONS) this keeps
     /// no state for Timer J's 32 s, as a stateless proxy would.
-    pub fn respond_stateless(&mut self, tx: TxId, resp: Message) -> Result<(), ProtoError> {
+    pub fn respond_stateless(&mut self, now: Instant, tx: TxId, resp: Message) -> Result<(), ProtoError> {
         if resp.status().is_none() {
             return Err(ProtoError::NotAResponse);
         }
         let dest = match self.entries.get(&tx).map(|e| &e.machine) {
             Some(Machine::NonInviteServer(t)) => t.response_dest,
-            // A final non-2xx to an INVITE (a 407 challenge): a lost answer
-            // is recovered by the UAC's retransmission getting a new one;
-            // its ACK then matches nothing and is dropped.
-            Some(Machine::InviteServer(t)) if resp.status().is_some_and(|c| c >= 300) => t.response_dest,
+            // A final non-2xx to an INVITE (a 407 challenge) before any
+            // provisional: a lost answer is recovered by the UAC's
+            // retransmission getting a new one; its ACK then matches
+            // nothing and is dropped.
+            Some(Machine::InviteServer(t)) if resp.status().is_some_and(|c| c >= 300) && !t.answered() => t.response_dest,
+            // After a 100 the UAC no longer retransmits (§17.1.1.2): only
+            // the transaction's own retransmissions (Timer G) can make up
+            // for a lost final answer, so it is sent statefully.
+            Some(Machine::InviteServer(_)) if resp.status().is_some_and(|c| c >= 300) => return self.respond(now, tx, resp),
             Some(Machine::InviteServer(_)) => return Err(ProtoError::WrongState),
             _ => return Err(ProtoError::UnknownTransaction),
         };

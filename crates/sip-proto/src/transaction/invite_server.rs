@@ -39,7 +39,9 @@
 //! ```
 //!
 //! ferroswitch sends 100 Trying at once (it is a B2BUA: its final answer
-//! depends on another leg). In `Accepted` this machine also performs the
+//! depends on another leg): the endpoint owes it to every new INVITE and
+//! sends it with its next output, unless the TU has answered by then (a
+//! 407 challenge, a 404), in which case no 100 precedes that answer. In `Accepted` this machine also performs the
 //! UAS core's 2xx retransmission (§13.3.1.4: T1 doubling up to T2) until the
 //! endpoint matches the ACK to it, and reports [`Event::AckTimeout`] if no
 //! ACK came within 64·T1.
@@ -87,6 +89,11 @@ impl InviteServer {
             timer_l: Deadline::default(),
             acked: false,
         }
+    }
+
+    /// Has any response (a 100 included) been sent?
+    pub fn answered(&self) -> bool {
+        self.last_response.is_some()
     }
 
     fn send(&mut self, data: Bytes, sink: &mut Sink<'_>) {

@@ -398,7 +398,7 @@ fn stateless_answer_keeps_no_transaction() {
     net.run_for(Duration::from_millis(15));
     let (stx, req) = requests(net.take_events(b)).remove(0);
     let now = net.now();
-    net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 200, "OK", Some("x"))).expect("respond");
+    net.node(b).ep.respond_stateless(now, stx, Message::response_to(&req, 200, "OK", Some("x"))).expect("respond");
     assert_eq!(net.node(b).ep.transaction_count(), 0);
     net.run_for(Duration::from_secs(1));
     assert_eq!(responses(&net.take_events(a), tx), vec![200]);
@@ -413,10 +413,52 @@ fn stateless_rejection_of_an_invite_and_no_stateless_2xx() {
     net.run_for(Duration::from_millis(15));
     let (stx, req) = requests(net.take_events(b)).remove(0);
     let now = net.now();
-    assert!(net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 200, "OK", Some("x"))).is_err(), "a 2xx needs its transaction");
-    net.node(b).ep.respond_stateless(stx, Message::response_to(&req, 407, "Proxy Authentication Required", Some("x"))).expect("407");
-    assert_eq!(net.node(b).ep.transaction_count(), 0);
+    assert!(net.node(b).ep.respond_stateless(now, stx, Message::response_to(&req, 200, "OK", Some("x"))).is_err(), "a 2xx needs its transaction");
+    // Here the 100 went out before the TU answered (the simulator flushes
+    // output before it delivers events), so the UAC will not retransmit
+    // its INVITE: the 407 must be sent statefully, and a lost one is made
+    // up for by Timer G.
+    let mut dropped = false;
+    net.drop_if(move |w| {
+        let first = w.first_line().starts_with("SIP/2.0 407") && !dropped;
+        dropped |= first;
+        first
+    });
+    net.node(b).ep.respond_stateless(now, stx, Message::response_to(&req, 407, "Proxy Authentication Required", Some("x"))).expect("407");
+    assert_eq!(net.node(b).ep.transaction_count(), 1, "kept for its retransmissions");
     net.run_for(Duration::from_secs(2));
     assert_eq!(responses(&net.take_events(a), tx), vec![100, 407]);
+    assert_eq!(net.count_wire(b, "SIP/2.0 407"), 2, "the lost 407 was retransmitted");
     assert_eq!(net.count_wire(a, "ACK"), 1, "the client transaction still ACKs it");
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(net.node(b).ep.transaction_count(), 0, "gone after the ACK and Timer I");
+}
+
+/// A TU that answers while it handles the request (a 407 challenge) sends
+/// no 100 first: the 100 is owed only until the next output. The final
+/// answer can then be stateless: a UAC that saw no provisional keeps
+/// retransmitting its INVITE, and each retransmission is answered anew.
+#[test]
+fn an_invite_answered_at_once_gets_no_100_and_a_stateless_407() {
+    let mut ep = sip_proto::Endpoint::new(EndpointConfig::default());
+    let now = std::time::Instant::now();
+    let from = sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr"));
+    let invite = "INVITE sip:b@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnotrying\r\nFrom: <sip:a@a.example>;tag=1\r\n\
+                  To: <sip:b@b.example>\r\nCall-ID: nt1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    for round in 0..2 {
+        ep.handle_input(now, from, bytes::Bytes::from_static(invite.as_bytes()));
+        let (tx, req) = match ep.poll_event() {
+            Some(Event::Request { tx, request, .. }) => (tx, request),
+            other => panic!("round {round}: expected the INVITE, got {other:?}"),
+        };
+        ep.respond_stateless(now, tx, Message::response_to(&req, 407, "Proxy Authentication Required", Some("x"))).expect("407");
+        let out: Vec<String> = std::iter::from_fn(|| ep.poll_transmit()).map(|t| String::from_utf8_lossy(&t.data).lines().next().unwrap_or("").to_owned()).collect();
+        assert_eq!(out, vec!["SIP/2.0 407 Proxy Authentication Required".to_owned()], "round {round}: only the 407");
+        assert_eq!(ep.transaction_count(), 0, "round {round}: nothing kept");
+    }
+    // An INVITE the TU leaves unanswered still gets its 100 with the next output.
+    ep.handle_input(now, from, bytes::Bytes::from_static(invite.replace("nt1", "nt2").leak().as_bytes()));
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    let out: Vec<String> = std::iter::from_fn(|| ep.poll_transmit()).map(|t| String::from_utf8_lossy(&t.data).lines().next().unwrap_or("").to_owned()).collect();
+    assert_eq!(out, vec!["SIP/2.0 100 Trying".to_owned()]);
 }
