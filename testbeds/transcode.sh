@@ -77,6 +77,27 @@ QSECS=$(python3 "$ROOT/testbeds/tones.py" info "$QA" 2>/dev/null | sed 's/.*seco
 check "... then the PCMU agent (1000 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${QSECS:-0} - 3))")" python3 "$ROOT/testbeds/tones.py" detect "$QA" 1000 600
 check "the agent heard the Opus caller (440 Hz)" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec tc_b dec)" 440 1000
 
+# SIP INFO into a transcoded call: a G.711 caller (sipp) sends the digit 5
+# as SIP INFO to a phone that speaks Opus only; the switch transcodes, and
+# the digit reaches the phone as RFC 4733 in the Opus leg's own
+# telephone-event (issue 5: INFO <-> RFC 4733 across a transcoder).
+P1002=$(new_extension 1002)
+P1003=$(new_extension 1003)
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip tc_o 1002 "$P1002" udp auto "$OUT/a440.wav"; O_CTRL=$BARESIP_CTRL
+check "the Opus-only phone 1002 registered"     wait_for 10 registered 1002
+python3 "$ROOT/testbeds/baresip_events.py" "$O_CTRL" "$OUT/tc_o.events.jsonl" 20 &
+check "its event listener connected"            wait_for 5 test -e "$OUT/tc_o.events.jsonl.ready"
+echo "SEQUENTIAL" >"$OUT/info_caller.csv"; echo "1003;$DOMAIN" >>"$OUT/info_caller.csv"
+check "sipp (PCMU, INFO digit) calls the Opus phone" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_port) -t u1 -s 1002 -inf '$OUT/info_caller.csv' -au 1003 -ap '$P1003' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/tc_info.sipp.log' 2>&1"
+check "the Opus phone got the INFO digit as its telephone-event" wait_for 10 grep -q '"type": "CALL_DTMF_START".*"param": "5"' "$OUT/tc_o.events.jsonl"
+check "... and no INFO reached it" bash -c "! grep -q 'received DTMF' '$OUT/tc_o.baresip.log'"
+info_cdr() { api GET "/v1/cdrs?extension=1003" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"][0]
+print(c["codec"], c["disposition"])
+sys.exit(0 if c["disposition"] == "answered" and ">" in c["codec"] and "opus" in c["codec"].lower() else 1)'; }
+check "CDR: the INFO call was transcoded (PCMU to Opus)" wait_for 10 info_cdr
+
 # media.transcode empty: the same two phones have nothing in common; the
 # callee refuses the offer (488) and the caller is told so.
 start_switch transcode_off --set directory.first_run_extensions= --set media.transcode=
