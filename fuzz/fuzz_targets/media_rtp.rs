@@ -1,5 +1,6 @@
 //! Fuzz target for the media path a peer controls: RTP header parsing,
-//! RFC 4733 / SIP INFO digit detection, and the stereo recorder. Whatever parses must rebuild to the same fields;
+//! stream continuity across sources, RFC 4733 / SIP INFO digit detection,
+//! and the stereo recorder. Whatever parses must rebuild to the same fields;
 //! any byte stream fed to the recorder (as packets from either side, at
 //! advancing virtual times) must neither panic nor grow without bound.
 
@@ -14,6 +15,17 @@ fuzz_target!(|data: &[u8]| {
         let again = rtp::build(p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload);
         let q = rtp::parse(&again).expect("a rebuilt packet parses");
         assert_eq!((q.payload_type, q.marker, q.seq, q.timestamp, q.ssrc, q.payload), (p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload));
+    }
+    // Continuity: packets cut from the input (any sources, any order) go
+    // out under one SSRC, and their payload is never touched.
+    let mut cont = rtp::Continuity::default();
+    let mut first_ssrc = None;
+    for chunk in data.chunks(16) {
+        let mut pkt = chunk.to_vec();
+        if let Some((ssrc, _, _)) = cont.apply(&mut pkt) {
+            assert_eq!(*first_ssrc.get_or_insert(ssrc), ssrc, "one SSRC out");
+            assert_eq!(pkt[12..], chunk[12..], "payload untouched");
+        }
     }
     // Digits: each packet of a stream through the detector, the whole as
     // an INFO body; a digit is always one of the sixteen DTMF characters.

@@ -88,6 +88,88 @@ pub fn build(payload_type: u8, marker: bool, seq: u16, timestamp: u32, ssrc: u32
     v
 }
 
+/// Keeps one relayed RTP stream continuous for its receiver when the
+/// source behind it changes: a re-INVITE that moves the far end to another
+/// device or media server, or a phone that restarts its stream. Its packets
+/// keep flowing under the first SSRC, with sequence numbers and timestamps
+/// that carry on from the last packet sent (one frame later, the frame
+/// being the last timestamp step seen). The first packet after a change
+/// carries the marker bit, so the receiver's jitter buffer resynchronises.
+/// Until the source first changes, packets pass untouched.
+#[derive(Clone, Debug, Default)]
+pub struct Continuity {
+    /// SSRC of the source being relayed now.
+    src: Option<u32>,
+    /// SSRC the receiver sees (the first source's).
+    out_ssrc: u32,
+    seq_off: u16,
+    ts_off: u32,
+    /// Last sequence number and timestamp sent, and the timestamp step
+    /// between the last two packets.
+    last: Option<(u16, u32)>,
+    step: u32,
+}
+
+impl Continuity {
+    /// Rewrite `pkt` (a whole RTP packet, at least 12 bytes) in place if
+    /// need be. Returns the SSRC, sequence number and timestamp it now has.
+    pub fn apply(&mut self, pkt: &mut [u8]) -> Option<(u32, u16, u32)> {
+        if pkt.len() < 12 {
+            return None;
+        }
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
+        let mut marker = false;
+        match self.src {
+            None => {
+                self.src = Some(ssrc);
+                self.out_ssrc = ssrc;
+            }
+            Some(s) if s != ssrc => {
+                // A new source: carry on one frame after the last packet.
+                if let Some((lseq, lts)) = self.last {
+                    self.seq_off = lseq.wrapping_add(1).wrapping_sub(seq);
+                    self.ts_off = lts.wrapping_add(if self.step == 0 { 160 } else { self.step }).wrapping_sub(ts);
+                }
+                self.src = Some(ssrc);
+                marker = true;
+            }
+            Some(_) => {}
+        }
+        let (oseq, ots) = (seq.wrapping_add(self.seq_off), ts.wrapping_add(self.ts_off));
+        if let Some((lseq, lts)) = self.last {
+            // The step of consecutive packets only (not across a loss or a reorder).
+            if oseq == lseq.wrapping_add(1) && ots != lts {
+                self.step = ots.wrapping_sub(lts);
+            }
+        }
+        if self.seq_off != 0 || self.ts_off != 0 || ssrc != self.out_ssrc {
+            pkt[2..4].copy_from_slice(&oseq.to_be_bytes());
+            pkt[4..8].copy_from_slice(&ots.to_be_bytes());
+            pkt[8..12].copy_from_slice(&self.out_ssrc.to_be_bytes());
+        }
+        if marker {
+            pkt[1] |= 0x80;
+        }
+        // Keep the newest position (a late, reordered packet does not move it back).
+        let newer = self.last.is_none_or(|(lseq, _)| oseq.wrapping_sub(lseq) < 0x8000);
+        if newer {
+            self.last = Some((oseq, ots));
+        }
+        Some((self.out_ssrc, oseq, ots))
+    }
+
+    /// Count a packet the relay itself put into the stream (an RFC 4733
+    /// digit) with the next sequence number: later packets move up one.
+    pub fn inserted(&mut self) {
+        self.seq_off = self.seq_off.wrapping_add(1);
+        if let Some((lseq, lts)) = self.last {
+            self.last = Some((lseq.wrapping_add(1), lts));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +199,79 @@ mod tests {
         assert_eq!(parse(&pad), Err(RtpError::Padding));
     }
 
+    fn fields(p: &[u8]) -> (bool, u16, u32, u32) {
+        let r = parse(p).expect("rtp");
+        (r.marker, r.seq, r.timestamp, r.ssrc)
+    }
+
+    #[test]
+    fn continuity_passes_one_source_untouched_and_hides_a_new_one() {
+        let mut c = Continuity::default();
+        for i in 0..5u16 {
+            let mut p = build(0, false, 100 + i, 8000 + 160 * u32::from(i), 0xaaaa, &[1; 160]);
+            let before = p.clone();
+            c.apply(&mut p);
+            assert_eq!(p, before, "one source: untouched");
+        }
+        // The source changes (a re-INVITE to another device): new SSRC,
+        // sequence and timestamp base.
+        let mut p = build(0, false, 40_000, 900_000, 0xbbbb, &[2; 160]);
+        c.apply(&mut p);
+        assert_eq!(fields(&p), (true, 105, 8000 + 160 * 5, 0xaaaa), "carries on one frame later, marked");
+        let mut q = build(0, false, 40_001, 900_160, 0xbbbb, &[2; 160]);
+        c.apply(&mut q);
+        assert_eq!(fields(&q), (false, 106, 8000 + 160 * 6, 0xaaaa));
+        assert_eq!(parse(&q).expect("rtp").payload, &[2; 160][..], "payload untouched");
+        // A digit the relay put in, then the stream moves up one.
+        c.inserted();
+        let mut r = build(0, false, 40_002, 900_320, 0xbbbb, &[2; 160]);
+        c.apply(&mut r);
+        assert_eq!(fields(&r), (false, 108, 8000 + 160 * 7, 0xaaaa));
+        // Back to the first source (resume from hold on the old device).
+        let mut s2 = build(0, false, 105, 8800, 0xaaaa, &[1; 160]);
+        c.apply(&mut s2);
+        assert_eq!(fields(&s2), (true, 109, 8000 + 160 * 8, 0xaaaa));
+    }
+
+    #[test]
+    fn continuity_uses_the_streams_own_frame_and_survives_wrap() {
+        let mut c = Continuity::default();
+        // 20 ms Opus at 48 kHz (960 per frame), sequence about to wrap.
+        for i in 0..3u16 {
+            let mut p = build(111, false, 65_534u16.wrapping_add(i), (u32::MAX - 960).wrapping_add(960 * u32::from(i)), 7, &[0; 20]);
+            c.apply(&mut p);
+        }
+        let mut p = build(111, false, 3, 50, 8, &[0; 20]);
+        c.apply(&mut p);
+        let (_, seq, ts, ssrc) = fields(&p);
+        assert_eq!((seq, ts, ssrc), (1, (u32::MAX - 960).wrapping_add(960 * 3), 7));
+    }
+
     proptest::proptest! {
+        /// Whatever the sources do, the receiver sees one SSRC and, for
+        /// packets sent in order, consecutive sequence numbers.
+        #[test]
+        fn continuity_keeps_one_ssrc_and_consecutive_sequence(switches in proptest::collection::vec((proptest::prelude::any::<u32>(), proptest::prelude::any::<u16>(), proptest::prelude::any::<u32>(), 1usize..6), 1..8)) {
+            let mut c = Continuity::default();
+            let mut out = Vec::new();
+            for (ssrc, seq0, ts0, n) in switches {
+                for k in 0..n {
+                    let mut p = build(0, false, seq0.wrapping_add(k as u16), ts0.wrapping_add(160 * k as u32), ssrc, &[0; 4]);
+                    out.push(c.apply(&mut p).expect("rtp"));
+                }
+            }
+            for w in out.windows(2) {
+                proptest::prop_assert_eq!(w[1].0, out[0].0);
+                proptest::prop_assert_eq!(w[1].1, w[0].1.wrapping_add(1));
+            }
+        }
+
+        #[test]
+        fn continuity_never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let mut b = b;
+            let _ = Continuity::default().apply(&mut b);
+        }
+
         #[test]
         fn never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let _ = parse(&b);

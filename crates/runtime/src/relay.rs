@@ -361,11 +361,11 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Transcoders> = None;
     // Digits we send as RFC 4733 (index 0: towards A, 1: towards B), and
-    // for relayed streams the sequence shift they cause and the last
-    // packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
+    // for relayed streams each direction's continuity (sources changing,
+    // digits put in) and the last packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
     // the events fit into the stream.
     let mut inject: [Option<(media::dtmf::EventGen, u8, Option<u32>)>; 2] = [None, None];
-    let mut shift = [0u16; 2];
+    let mut cont = [media::rtp::Continuity::default(), media::rtp::Continuity::default()];
     let mut sent_last: [Option<(u32, u16, u32, u64)>; 2] = [None; 2];
     // The transcoders' next timeout, kept in one timer reset only when it moves.
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
@@ -497,7 +497,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                         let _ = socks[out].try_send_to(&pkt, dst);
                     }
                     // The relayed packets after it move up one.
-                    shift[d] = shift[d].wrapping_add(1);
+                    cont[d].inserted();
                     sent_last[d] = Some((ssrc, seq, last_ts, at));
                 }
                 continue;
@@ -588,16 +588,12 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
         if i % 2 == 0 && n >= 12 && buf[0] >> 6 == 2 && !(200..=204).contains(&buf[1]) {
             // Keep the stream's sequence continuous around digits we sent
             // into it, and remember where it is for the next one.
+            // A new source behind this side (a re-INVITE to another device)
+            // is hidden from the far phone: one SSRC, no jump.
             let d = usize::from(out == 2);
-            let b = &mut buf;
-            let mut seq = u16::from_be_bytes([b[2], b[3]]);
-            if shift[d] != 0 {
-                seq = seq.wrapping_add(shift[d]);
-                b[2..4].copy_from_slice(&seq.to_be_bytes());
+            if let Some((ssrc, seq, ts)) = cont[d].apply(&mut buf[..n]) {
+                sent_last[d] = Some((ssrc, seq, ts, now_us));
             }
-            let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-            let ts = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            sent_last[d] = Some((ssrc, seq, ts, now_us));
         }
         if let Some(dst) = peer[out] {
             if socks[out].try_send_to(&buf[..n], dst).is_ok() && i % 2 == 0 {

@@ -171,3 +171,41 @@ async fn a_flood_on_one_side_does_not_starve_the_other() {
     a.sort_unstable();
     assert_eq!(a, (0..FLOOD).collect::<Vec<_>>(), "every A packet relayed once");
 }
+
+/// A re-INVITE moves the callee's media to another device: the caller's
+/// phone keeps seeing one stream (the first SSRC, consecutive sequence
+/// numbers, timestamps one frame on, the marker bit on the first packet
+/// of the new source).
+#[tokio::test]
+async fn a_new_source_after_a_reinvite_keeps_the_stream_continuous() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41500, 41600);
+    let (_pa, pb) = pool.open("call-src").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let b_first = UdpSocket::bind("127.0.0.1:0").await.expect("b1");
+    let b_second = UdpSocket::bind("127.0.0.1:0").await.expect("b2");
+    pool.set_peer("call-src", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("call-src", Side::B, b_first.local_addr().expect("addr"));
+    let relay_b: SocketAddr = format!("127.0.0.1:{pb}").parse().expect("addr");
+    let pkt = |seq: u16, ts: u32, ssrc: u32| {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend(std::iter::repeat_n(0xd5, 160));
+        p
+    };
+    let head = |p: &[u8]| (p[1] & 0x80 != 0, u16::from_be_bytes([p[2], p[3]]), u32::from_be_bytes([p[4], p[5], p[6], p[7]]), u32::from_be_bytes([p[8], p[9], p[10], p[11]]));
+    for k in 0..5u16 {
+        let p = pkt(10 + k, 1000 + 160 * u32::from(k), 0x1111);
+        b_first.send_to(&p, relay_b).await.expect("send");
+        assert_eq!(recv(&phone_a).await, p, "one source: untouched");
+    }
+    // The re-INVITE: B's media now comes from elsewhere, with its own stream.
+    pool.set_peer("call-src", Side::B, b_second.local_addr().expect("addr"));
+    for k in 0..5u16 {
+        b_second.send_to(&pkt(7000 + k, 555_000 + 160 * u32::from(k), 0x2222), relay_b).await.expect("send");
+        let got = recv(&phone_a).await;
+        assert_eq!(head(&got), (k == 0, 15 + k, 1000 + 160 * (5 + u32::from(k)), 0x1111), "packet {k} of the new source");
+        assert_eq!(&got[12..], &[0xd5; 160][..], "payload untouched");
+    }
+}
