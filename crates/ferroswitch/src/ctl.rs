@@ -64,6 +64,9 @@ impl rustls::client::danger::ServerCertVerifier for OwnCert {
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(_) if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            // Another self-signed certificate: webpki's complaint (a CA used
+            // as an end entity) would hide that it is simply not ours.
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
             other => other,
         }
     }
@@ -126,6 +129,9 @@ impl Api {
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).with_context(|| format!("reading the answer of the switch at {}", self.addr))?;
         let text = String::from_utf8_lossy(&raw);
+        if self.tls.is_none() && raw.first() == Some(&0x15) {
+            bail!("malformed HTTP response: the switch at {} answered with a TLS alert (is its API HTTPS? set http.tls_cert)", self.addr);
+        }
         let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
         let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).context("malformed status line")?;
         let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
