@@ -122,7 +122,7 @@ HOLD_PID=$!
 PIDS+=("$HOLD_PID")
 silent_case() {
   wait_for 5 grep -q connected "$HOLD" || return 1
-  status_is 200 "$OUT/https_api.health2.json" --cacert "$CERT" "$URL/v1/health" || return 1
+  status_is 200 "$OUT/https_api.health2.json" -m 3 --cacert "$CERT" "$URL/v1/health" || return 1
   # The silent connection was still held while curl was served.
   kill -0 "$HOLD_PID" && ! grep -q after "$HOLD"
 }
