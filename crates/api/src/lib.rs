@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod extensions;
 mod live;
+mod tls;
 mod trunks;
 
 use axum::extract::{Request, State};
@@ -356,16 +357,30 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serve until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+/// Serve until `shutdown` resolves: plain HTTP, or HTTPS when `tls` is
+/// given (ALPN `http/1.1` is added to it; each handshake runs on its own,
+/// bounded by 10 s, so a silent or failing client delays nobody else).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    tls: Option<tokio_rustls::rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // A modest kernel send buffer per connection bounds what a client that
     // stops reading (an event stream) can hold up before it is dropped.
-    let listener = listener.tap_io(|tcp| {
+    fn tune(tcp: &tokio::net::TcpStream) {
         let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(64 * 1024);
+    }
+    match tls {
+        None => axum::serve(listener.tap_io(|tcp| tune(tcp)), router(state)).with_graceful_shutdown(shutdown).await,
+        Some(mut cfg) => {
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+            axum::serve(tls::TlsListener::new(listener, acceptor, tune), router(state)).with_graceful_shutdown(shutdown).await
+        }
+    }
 }
 
 /// Paging parameters.

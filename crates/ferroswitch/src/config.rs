@@ -122,6 +122,8 @@ pub struct Http {
     pub token: String,
     pub events_buffer: usize,
     pub events_push_url: String,
+    pub tls_cert: String,
+    pub tls_key: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -268,6 +270,9 @@ impl Config {
         if self.sip.tls_cert.is_empty() != self.sip.tls_key.is_empty() {
             bail!("sip.tls_cert and sip.tls_key must be set together");
         }
+        if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
+            bail!("http.tls_cert and http.tls_key must be set together");
+        }
         if self.sip.t1_ms == 0 {
             bail!("sip.t1_ms must be positive");
         }
@@ -343,6 +348,7 @@ mod tests {
         assert_eq!(c.media.mode, "relay");
         assert_eq!(c.http.listen, "127.0.0.1:8080");
         assert_eq!(c.http.token, "");
+        assert_eq!((c.http.tls_cert.as_str(), c.http.tls_key.as_str()), ("", ""), "plain HTTP by default");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
     }
 
@@ -366,5 +372,16 @@ mod tests {
         let e = load_with_env(None, &Overrides::default(), env(&[("FERROSWITCH_SIP__UDP_PORT", "x")])).expect_err("bad int");
         assert!(format!("{e:#}").contains("integer"));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn http_tls_cert_and_key_go_together() {
+        let set = |kv: &[(&str, &str)]| Overrides { sets: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let e = load_with_env(None, &set(&[("http.tls_cert", "/c.pem")]), env(&[])).expect_err("cert without key");
+        assert!(format!("{e:#}").contains("http.tls_cert and http.tls_key"), "{e:#}");
+        let e = load_with_env(None, &Overrides::default(), env(&[("FERROSWITCH_HTTP__TLS_KEY", "/k.pem")])).expect_err("key without cert");
+        assert!(format!("{e:#}").contains("http.tls_cert and http.tls_key"), "{e:#}");
+        let c = load_with_env(None, &set(&[("http.tls_key", "/k.pem")]), env(&[("FERROSWITCH_HTTP__TLS_CERT", "/c.pem")])).expect("both");
+        assert_eq!((c.http.tls_cert.as_str(), c.http.tls_key.as_str()), ("/c.pem", "/k.pem"));
     }
 }

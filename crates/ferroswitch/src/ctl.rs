@@ -1,17 +1,97 @@
 //! `ferroswitch ctl`: talks to a running switch through its admin API,
 //! found from the same configuration (http.listen, http.token or the token
 //! generated into data_dir). A small HTTP/1.1 client over std: the API is
-//! local and plain, and the binary stays free of an HTTP client stack.
+//! local, and the binary stays free of an HTTP client stack. When
+//! http.tls_cert is set the API is HTTPS and ctl speaks TLS (rustls),
+//! trusting that certificate file, the switch's own, as its only root.
 
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 struct Api {
     addr: String,
     token: String,
+    /// HTTPS: the client configuration and the name the certificate is checked against.
+    tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+}
+
+/// A client trusting only the certificates in `cert` (PEM), and the name to
+/// verify for `addr` (its host; an unspecified address means loopback,
+/// where the switch is reached).
+fn tls_client(cert: &str, addr: &str) -> Result<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)> {
+    let certs = runtime::load_certs(std::path::Path::new(cert)).with_context(|| format!("http.tls_cert {cert}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &certs {
+        roots.add(c.clone()).with_context(|| format!("http.tls_cert {cert}: not a usable certificate"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+    let verifier = Arc::new(OwnCert { webpki, pinned: certs });
+    let cfg = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    let host = match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) if sa.ip().is_unspecified() && sa.is_ipv4() => "127.0.0.1".to_owned(),
+        Ok(sa) if sa.ip().is_unspecified() => "::1".to_owned(),
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']).to_owned(),
+    };
+    let name = rustls::pki_types::ServerName::try_from(host).with_context(|| format!("http.listen {addr}: no host name to check the certificate against"))?;
+    Ok((Arc::new(cfg), name))
+}
+
+/// The configured certificate file as the only trust: the usual WebPKI
+/// check with its certificates as roots, and, for a self-signed certificate
+/// webpki will not take as an end entity (`openssl req -x509` marks it a
+/// CA), the exact certificate of the file. Handshake signatures are always
+/// checked, so the server must hold the key.
+#[derive(Debug)]
+struct OwnCert {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for OwnCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(_) if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            // Another self-signed certificate: webpki's complaint (a CA used
+            // as an end entity) would hide that it is simply not ours.
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 impl Api {
@@ -24,7 +104,8 @@ impl Api {
         } else {
             cfg.http.token.clone()
         };
-        Ok(Api { addr: cfg.http.listen.clone(), token })
+        let tls = if cfg.http.tls_cert.is_empty() { None } else { Some(tls_client(&cfg.http.tls_cert, &cfg.http.listen)?) };
+        Ok(Api { addr: cfg.http.listen.clone(), token, tls })
     }
 
     fn call(&self, method: &str, path: &str) -> Result<(u16, String)> {
@@ -33,13 +114,24 @@ impl Api {
 
     /// A request with a JSON body (empty: none).
     fn call_json(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        let mut s = TcpStream::connect(&self.addr).with_context(|| format!("connecting to the switch at {} (is it running?)", self.addr))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let tcp = TcpStream::connect(&self.addr).with_context(|| format!("connecting to the switch at {} (is it running?)", self.addr))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let mut s: Box<dyn ReadWrite> = match &self.tls {
+            None => Box::new(tcp),
+            Some((cfg, name)) => Box::new(rustls::StreamOwned::new(rustls::ClientConnection::new(cfg.clone(), name.clone())?, tcp)),
+        };
         let ct = if body.is_empty() { "" } else { "Content-Type: application/json\r\n" };
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", self.addr, self.token, body.len())?;
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", self.addr, self.token, body.len());
+        let scheme = if self.tls.is_some() { "https (trusting http.tls_cert)" } else { "http" };
+        s.write_all(req.as_bytes()).with_context(|| format!("talking to the switch at {} over {scheme}", self.addr))?;
+        s.flush()?;
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
+        s.read_to_end(&mut raw).with_context(|| format!("reading the answer of the switch at {}", self.addr))?;
         let text = String::from_utf8_lossy(&raw);
+        if self.tls.is_none() && raw.first() == Some(&0x15) {
+            bail!("malformed HTTP response: the switch at {} answered with a TLS alert (is its API HTTPS? set http.tls_cert)", self.addr);
+        }
         let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
         let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).context("malformed status line")?;
         let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
@@ -73,6 +165,9 @@ impl Api {
         }
     }
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn dechunk(body: &str) -> String {
     let mut out = String::new();

@@ -514,7 +514,14 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         recordings_dir: cfg.data_dir.join("recordings"),
     };
     let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
-    let http = tokio::spawn(api::serve(listener, state, async move {
+    let http_tls = if cfg.http.tls_cert.is_empty() {
+        None
+    } else {
+        let src = runtime::TlsSource::Files { cert: cfg.http.tls_cert.clone().into(), key: cfg.http.tls_key.clone().into() };
+        Some(runtime::server_config(&src).with_context(|| format!("http.tls_cert {} / http.tls_key {}", cfg.http.tls_cert, cfg.http.tls_key))?)
+    };
+    let http_scheme = if http_tls.is_some() { "https" } else { "http" };
+    let http = tokio::spawn(api::serve(listener, state, http_tls, async move {
         let _ = http_stop_rx.await;
     }));
 
@@ -524,6 +531,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         tcp = ?started.tcp_addr,
         tls = ?started.tls_addr,
         http = %http_addr,
+        http_scheme,
         %realm,
         restored_registrations = restored,
         "ferroswitch started"

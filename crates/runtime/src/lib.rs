@@ -29,4 +29,4 @@ mod tls;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
 pub use crate::relay::{Digits, Recording, RelayEvent, RelayPool};
-pub use crate::tls::TlsSource;
+pub use crate::tls::{load_certs, server_config, TlsSource};

@@ -32,7 +32,9 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-fn load_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+/// The certificates of a PEM file (at least one). Also what a client of our
+/// own API trusts as its root (`ferroswitch ctl` against an HTTPS admin API).
+pub fn load_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
     let mut rd = io::BufReader::new(std::fs::File::open(path)?);
     let certs: Vec<_> = rustls_pemfile::certs(&mut rd).collect::<Result<_, _>>()?;
     if certs.is_empty() {
@@ -48,6 +50,12 @@ fn load_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
 
 /// Build the acceptor.
 pub fn acceptor(src: &TlsSource) -> io::Result<TlsAcceptor> {
+    Ok(TlsAcceptor::from(Arc::new(server_config(src)?)))
+}
+
+/// The rustls server configuration (ring provider, safe protocol versions,
+/// no client authentication) for `src`; callers may add ALPN protocols.
+pub fn server_config(src: &TlsSource) -> io::Result<ServerConfig> {
     let (cert, key) = match src {
         TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
         TlsSource::SelfSigned { dir, names } => {
@@ -69,8 +77,8 @@ pub fn acceptor(src: &TlsSource) -> io::Result<TlsAcceptor> {
         .map_err(|e| invalid(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(load_certs(&cert)?, load_key(&key)?)
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(cfg)))
+        .map_err(|e| invalid(format!("{}: {e}", cert.display())))?;
+    Ok(cfg)
 }
 
 fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
