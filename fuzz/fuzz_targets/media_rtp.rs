@@ -20,9 +20,9 @@ fuzz_target!(|data: &[u8]| {
     // out under one SSRC, and their payload is never touched.
     let mut cont = rtp::Continuity::default();
     let mut first_ssrc = None;
-    for chunk in data.chunks(16) {
+    for (i, chunk) in data.chunks(16).enumerate() {
         let mut pkt = chunk.to_vec();
-        if let Some((ssrc, _, _)) = cont.apply(&mut pkt) {
+        if let Some((ssrc, _, _)) = cont.apply(&mut pkt, i as u64 * 15_000) {
             assert_eq!(*first_ssrc.get_or_insert(ssrc), ssrc, "one SSRC out");
             assert_eq!(pkt[12..], chunk[12..], "payload untouched");
         }

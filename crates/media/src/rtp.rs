@@ -96,6 +96,12 @@ pub fn build(payload_type: u8, marker: bool, seq: u16, timestamp: u32, ssrc: u32
 /// being the last timestamp step seen). The first packet after a change
 /// carries the marker bit, so the receiver's jitter buffer resynchronises.
 /// Until the source first changes, packets pass untouched.
+///
+/// One source at a time: a packet with another SSRC takes over only once
+/// the current source has sent nothing for [`Continuity::TAKEOVER_US`].
+/// Until then it is dropped, so two streams arriving at once (early media
+/// from two forked phones, a device echoing while another plays) never
+/// reach the receiver interleaved.
 #[derive(Clone, Debug, Default)]
 pub struct Continuity {
     /// SSRC of the source being relayed now.
@@ -108,12 +114,21 @@ pub struct Continuity {
     /// between the last two packets.
     last: Option<(u16, u32)>,
     step: u32,
+    /// When (µs, the caller's clock) the current source last sent.
+    last_at: u64,
+    /// The next new source may take over at once (see [`Continuity::source_moved`]).
+    moved: bool,
 }
 
 impl Continuity {
+    /// Silence of the current source after which another may take over.
+    pub const TAKEOVER_US: u64 = 40_000;
+
     /// Rewrite `pkt` (a whole RTP packet, at least 12 bytes) in place if
-    /// need be. Returns the SSRC, sequence number and timestamp it now has.
-    pub fn apply(&mut self, pkt: &mut [u8]) -> Option<(u32, u16, u32)> {
+    /// need be; `now_us` is when it arrived. Returns the SSRC, sequence
+    /// number and timestamp it now has, or `None` if it must not be sent
+    /// (too short, or from a source competing with the current one).
+    pub fn apply(&mut self, pkt: &mut [u8], now_us: u64) -> Option<(u32, u16, u32)> {
         if pkt.len() < 12 {
             return None;
         }
@@ -126,7 +141,9 @@ impl Continuity {
                 self.src = Some(ssrc);
                 self.out_ssrc = ssrc;
             }
+            Some(s) if s != ssrc && !self.moved && now_us.saturating_sub(self.last_at) < Self::TAKEOVER_US => return None,
             Some(s) if s != ssrc => {
+                self.moved = false;
                 // A new source: carry on one frame after the last packet.
                 if let Some((lseq, lts)) = self.last {
                     self.seq_off = lseq.wrapping_add(1).wrapping_sub(seq);
@@ -152,12 +169,21 @@ impl Continuity {
         if marker {
             pkt[1] |= 0x80;
         }
+        self.last_at = now_us;
         // Keep the newest position (a late, reordered packet does not move it back).
         let newer = self.last.is_none_or(|(lseq, _)| oseq.wrapping_sub(lseq) < 0x8000);
         if newer {
             self.last = Some((oseq, ots));
         }
         Some((self.out_ssrc, oseq, ots))
+    }
+
+    /// The signalling moved this side's media (a re-INVITE with a new
+    /// address): the next new source takes over at once, without waiting
+    /// for the current one to fall silent.
+    pub fn source_moved(&mut self) {
+        // Before any packet there is nothing to take over from.
+        self.moved = self.src.is_some();
     }
 
     /// Count a packet the relay itself put into the stream (an RFC 4733
@@ -210,27 +236,36 @@ mod tests {
         for i in 0..5u16 {
             let mut p = build(0, false, 100 + i, 8000 + 160 * u32::from(i), 0xaaaa, &[1; 160]);
             let before = p.clone();
-            c.apply(&mut p);
+            c.apply(&mut p, 20_000 * u64::from(i));
             assert_eq!(p, before, "one source: untouched");
         }
-        // The source changes (a re-INVITE to another device): new SSRC,
-        // sequence and timestamp base.
-        let mut p = build(0, false, 40_000, 900_000, 0xbbbb, &[2; 160]);
-        c.apply(&mut p);
+        // Another stream while the first still runs: dropped.
+        let mut other = build(0, false, 40_000, 900_000, 0xbbbb, &[2; 160]);
+        assert_eq!(c.apply(&mut other, 80_000 + 10_000), None, "a competing source is not relayed");
+        // The first falls silent and the other takes over (a re-INVITE to
+        // another device): new SSRC, sequence and timestamp base.
+        let mut p = build(0, false, 40_001, 900_160, 0xbbbb, &[2; 160]);
+        c.apply(&mut p, 80_000 + Continuity::TAKEOVER_US);
         assert_eq!(fields(&p), (true, 105, 8000 + 160 * 5, 0xaaaa), "carries on one frame later, marked");
-        let mut q = build(0, false, 40_001, 900_160, 0xbbbb, &[2; 160]);
-        c.apply(&mut q);
+        let mut q = build(0, false, 40_002, 900_320, 0xbbbb, &[2; 160]);
+        c.apply(&mut q, 140_000);
         assert_eq!(fields(&q), (false, 106, 8000 + 160 * 6, 0xaaaa));
         assert_eq!(parse(&q).expect("rtp").payload, &[2; 160][..], "payload untouched");
         // A digit the relay put in, then the stream moves up one.
         c.inserted();
-        let mut r = build(0, false, 40_002, 900_320, 0xbbbb, &[2; 160]);
-        c.apply(&mut r);
+        let mut r = build(0, false, 40_003, 900_480, 0xbbbb, &[2; 160]);
+        c.apply(&mut r, 160_000);
         assert_eq!(fields(&r), (false, 108, 8000 + 160 * 7, 0xaaaa));
-        // Back to the first source (resume from hold on the old device).
+        // A re-INVITE moves the media: the next source takes over at once.
+        c.source_moved();
+        let mut m = build(0, false, 9, 70, 0xcccc, &[3; 160]);
+        assert_eq!(fields(&{ c.apply(&mut m, 170_000); m }), (true, 109, 8000 + 160 * 8, 0xaaaa));
+        let mut late = build(0, false, 40_004, 900_640, 0xbbbb, &[2; 160]);
+        assert_eq!(c.apply(&mut late, 175_000), None, "the old source is now the competing one");
+        // Back to the first source later (resume from hold on the old device).
         let mut s2 = build(0, false, 105, 8800, 0xaaaa, &[1; 160]);
-        c.apply(&mut s2);
-        assert_eq!(fields(&s2), (true, 109, 8000 + 160 * 8, 0xaaaa));
+        c.apply(&mut s2, 500_000);
+        assert_eq!(fields(&s2), (true, 110, 8000 + 160 * 9, 0xaaaa));
     }
 
     #[test]
@@ -239,10 +274,10 @@ mod tests {
         // 20 ms Opus at 48 kHz (960 per frame), sequence about to wrap.
         for i in 0..3u16 {
             let mut p = build(111, false, 65_534u16.wrapping_add(i), (u32::MAX - 960).wrapping_add(960 * u32::from(i)), 7, &[0; 20]);
-            c.apply(&mut p);
+            c.apply(&mut p, 20_000 * u64::from(i));
         }
         let mut p = build(111, false, 3, 50, 8, &[0; 20]);
-        c.apply(&mut p);
+        c.apply(&mut p, 1_000_000);
         let (_, seq, ts, ssrc) = fields(&p);
         assert_eq!((seq, ts, ssrc), (1, (u32::MAX - 960).wrapping_add(960 * 3), 7));
     }
@@ -254,10 +289,14 @@ mod tests {
         fn continuity_keeps_one_ssrc_and_consecutive_sequence(switches in proptest::collection::vec((proptest::prelude::any::<u32>(), proptest::prelude::any::<u16>(), proptest::prelude::any::<u32>(), 1usize..6), 1..8)) {
             let mut c = Continuity::default();
             let mut out = Vec::new();
+            let mut now = 0u64;
             for (ssrc, seq0, ts0, n) in switches {
+                // Each source starts after the previous one fell silent.
+                now += Continuity::TAKEOVER_US;
                 for k in 0..n {
                     let mut p = build(0, false, seq0.wrapping_add(k as u16), ts0.wrapping_add(160 * k as u32), ssrc, &[0; 4]);
-                    out.push(c.apply(&mut p).expect("rtp"));
+                    out.push(c.apply(&mut p, now).expect("rtp"));
+                    now += 20_000;
                 }
             }
             for w in out.windows(2) {
@@ -269,7 +308,7 @@ mod tests {
         #[test]
         fn continuity_never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
             let mut b = b;
-            let _ = Continuity::default().apply(&mut b);
+            let _ = Continuity::default().apply(&mut b, 0);
         }
 
         #[test]

@@ -386,6 +386,9 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             c = ctl.recv() => match c {
                 Some(Ctl::Peer(side, addr)) => {
                     let (rtp, rtcp) = if side == Side::A { (0, 1) } else { (2, 3) };
+                    // Its media moved: a new source from it takes over at once
+                    // (packets from B go towards A: continuity 0, and back).
+                    cont[usize::from(side == Side::A)].source_moved();
                     peer[rtp] = Some(addr);
                     peer[rtcp] = Some(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
                     latched[rtp] = false;
@@ -589,10 +592,12 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             // Keep the stream's sequence continuous around digits we sent
             // into it, and remember where it is for the next one.
             // A new source behind this side (a re-INVITE to another device)
-            // is hidden from the far phone: one SSRC, no jump.
+            // is hidden from the far phone: one SSRC, no jump. A second
+            // stream competing with the current one is not relayed.
             let d = usize::from(out == 2);
-            if let Some((ssrc, seq, ts)) = cont[d].apply(&mut buf[..n]) {
-                sent_last[d] = Some((ssrc, seq, ts, now_us));
+            match cont[d].apply(&mut buf[..n], now_us) {
+                Some((ssrc, seq, ts)) => sent_last[d] = Some((ssrc, seq, ts, now_us)),
+                None => continue,
             }
         }
         if let Some(dst) = peer[out] {
