@@ -86,6 +86,27 @@ codec_case() {
 }
 check "extension codecs [PCMA]: its phone is offered PCMA only" codec_case
 check "  CDR: the call ran on PCMA"         wait_for 3 last_cdr disposition=answered codec=PCMA/8000
+# The caller's codec preference: 1000 allows PCMA only, so its phone's
+# offer (PCMU, PCMA) becomes PCMA alone. The callee, offered PCMA first
+# and the codecs the switch transcodes after it, answers PCMU: the caller
+# leg still runs PCMA and the switch transcodes. A phone offering none of
+# its extension's codecs gets 488.
+caller_codec_case() {
+  api PATCH /v1/extensions/1000 '{"codecs": ["PCMA"]}' >/dev/null || return 1
+  call_case callercodecs uas_answer.xml uac_bye.xml; local rc=$?
+  api PATCH /v1/extensions/1000 '{"codecs": []}' >/dev/null
+  return $rc
+}
+check "caller extension codecs [PCMA]: the call completes" caller_codec_case
+check "  CDR: caller leg PCMA, callee leg PCMU (transcoded)" wait_for 3 last_cdr disposition=answered "codec=PCMA/8000>PCMU/8000"
+caller_opus_case() {
+  api PATCH /v1/extensions/1000 '{"codecs": ["opus"]}' >/dev/null || return 1
+  local code; code=$(python3 "$ROOT/testbeds/auth_invite.py" "$SIP_PORT" 1000 "$P1000" 1001)
+  api PATCH /v1/extensions/1000 '{"codecs": []}' >/dev/null
+  echo "code: $code"
+  [ "$code" = 488 ]
+}
+check "caller extension codecs [opus], its phone offers PCMU only: 488" caller_opus_case
 check "busy: 486 relayed"                  call_case busy uas_busy.xml uac_busy.xml
 check "  CDR: busy, 486 on both legs"       wait_for 3 last_cdr disposition=busy a_status=486 b_status=486
 check "no answer: 480 after ring timeout"  call_case noanswer uas_ring.xml uac_noanswer.xml

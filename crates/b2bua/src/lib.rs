@@ -32,7 +32,7 @@ mod call;
 mod sdp_rewrite;
 
 pub use call::{fails_over, B2bua, B2buaConfig, CallEvent, CallInfo, CallState, Cdr, Disposition, GatewayLeg, Leg, Side, StartError, Target, MIN_SE};
-pub use sdp_rewrite::MediaMode;
+pub use sdp_rewrite::{prefer_codecs, MediaMode};
 
 use std::net::SocketAddr;
 

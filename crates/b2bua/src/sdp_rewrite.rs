@@ -128,6 +128,37 @@ pub fn offer_for_leg(body: &[u8], allowed: &[String], transcode: &[sdp::Codec]) 
     Some(Bytes::from(s.into_string()))
 }
 
+/// A caller extension's codec preference applied to its phone's offer:
+/// in each audio stream only the codecs named in `prefs` stay, in the
+/// order of `prefs` (telephone-event and comfort noise stay too, after
+/// them). `None` when a stream would keep no codec of `prefs`; the offer
+/// unchanged when `prefs` is empty.
+pub fn prefer_codecs(body: &[u8], prefs: &[String]) -> Option<Bytes> {
+    if prefs.is_empty() {
+        return Some(Bytes::copy_from_slice(body));
+    }
+    let mut s = sdp::Session::parse_bytes(body).ok()?;
+    let audio: Vec<usize> = s.media().filter(|m| m.media_type() == "audio" && !m.is_rejected()).map(|m| m.index()).collect();
+    for i in audio {
+        let (keep, order) = {
+            let m = s.media_at(i)?;
+            let rank = |pt: u8| m.codec(pt).and_then(|c| prefs.iter().position(|p| p.eq_ignore_ascii_case(c.encoding)));
+            let mut real: Vec<(usize, u8)> = m.payload_types().filter_map(|pt| rank(pt).map(|r| (r, pt))).collect();
+            real.sort_by_key(|(r, _)| *r);
+            let extra = m.payload_types().filter(|pt| m.codec(*pt).is_some_and(|c| c.is_telephone_event() || c.is_comfort_noise()));
+            let order: Vec<u8> = real.iter().map(|(_, pt)| *pt).collect();
+            (order.iter().copied().chain(extra).collect::<Vec<u8>>(), order)
+        };
+        if order.is_empty() {
+            return None;
+        }
+        let mut m = s.media_mut(i)?;
+        m.retain_payload_types(&keep).ok()?;
+        m.reorder_payload_types(&order);
+    }
+    Some(Bytes::from(s.into_string()))
+}
+
 /// What an offerer and an answerer that share no codec each speak, when
 /// the answerer chose a codec the switch added ([`offer_for_leg`]): the
 /// offerer's side is its first offered codec the switch transcodes. `None`
@@ -216,6 +247,16 @@ mod tests {
         assert!(s.contains("a=fmtp:101 0-16") && s.contains("a=x-unknown:kept"), "{s}");
         assert_eq!(offer_for_leg(OFFER.as_bytes(), &["opus".into()], &[]), None, "nothing in common");
         assert_eq!(offer_for_leg(OFFER.as_bytes(), &[], &[]).as_deref(), Some(OFFER.as_bytes()), "no restriction, no transcoding: untouched");
+    }
+
+    #[test]
+    fn caller_preference_filters_and_orders_the_offer() {
+        let out = prefer_codecs(OFFER.as_bytes(), &["PCMA".into(), "pcmu".into()]).expect("both offered");
+        let s = std::str::from_utf8(&out).expect("utf8");
+        assert!(s.contains("m=audio 4000 RTP/AVP 8 0 101\r\n"), "{s}");
+        assert!(!s.contains("G722") && s.contains("a=fmtp:101 0-16") && s.contains("a=x-unknown:kept"), "{s}");
+        assert_eq!(prefer_codecs(OFFER.as_bytes(), &["opus".into()]), None, "nothing the extension may use");
+        assert_eq!(prefer_codecs(OFFER.as_bytes(), &[]).as_deref(), Some(OFFER.as_bytes()), "no preference: untouched");
     }
 
     const OPUS_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 110\r\n\

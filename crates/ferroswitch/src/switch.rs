@@ -319,6 +319,21 @@ impl Switch {
             tracing::info!(%caller, "caller at its concurrent call limit");
             return self.reply(now, ep, tx, &req, 403, "Call Limit Reached", &[]);
         }
+        // The caller extension's codec preference: its phone's offer keeps
+        // only those codecs, in that order, wherever the call goes.
+        let mut req = req;
+        if let (None, Some(prefs)) = (&from_gateway, self.ext_codecs.get(&caller).filter(|p| !p.is_empty())) {
+            let sdp = req.get(HeaderName::ContentType).and_then(|c| sip_msg::ContentType::parse(c).ok()).is_some_and(|c| c.is("application", "sdp"));
+            if sdp && !req.body().is_empty() {
+                match b2bua::prefer_codecs(req.body(), prefs) {
+                    Some(body) => req.set_body(body),
+                    None => {
+                        tracing::info!(%caller, ?prefs, "the caller's phone offers none of its extension's codecs");
+                        return self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]);
+                    }
+                }
+            }
+        }
         // A local extension is rung directly (from a phone, or a carrier's DID
         // equal to an extension number); anything else goes by the routes.
         let origin = match &from_gateway {

@@ -360,6 +360,22 @@ impl<'a> MediaMut<'a> {
         Ok(())
     }
 
+    /// Puts the `m=` line's payload types listed in `first` before the
+    /// others, in `first`'s order; the rest keep their order after them.
+    /// Only the `m=` line changes (attribute lines are keyed by payload
+    /// type, so their order does not matter).
+    pub fn reorder_payload_types(&mut self, first: &[u8]) {
+        let Some(media) = Media::new(self.session, self.index) else { return };
+        let m = media.line;
+        let mut formats: Vec<(usize, &str)> = m.formats().enumerate().collect();
+        let rank = |i: usize, f: &str| payload_type(f).and_then(|pt| first.iter().position(|p| *p == pt)).unwrap_or(first.len() + i);
+        formats.sort_by_key(|(i, f)| rank(*i, f));
+        let new = media_line(&m, m.port, formats.into_iter().map(|(_, f)| f));
+        let range = (media.section.start, media.section.end);
+        let mut new = Some(new);
+        self.session.edit_lines(range, |l| if l.kind == 'm' { new.take().map_or(LineEdit::Keep, LineEdit::Replace) } else { LineEdit::Keep });
+    }
+
     /// Appends payload type `pt` to the `m=` line's formats, with its
     /// `a=rtpmap` line for `codec` (and `a=fmtp:<pt> <fmtp>` when given).
     /// Fails, changing nothing, when `pt` is not a payload type number

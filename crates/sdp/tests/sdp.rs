@@ -169,6 +169,24 @@ fn linphone_offer_answered_with_opus_first() {
 }
 
 #[test]
+fn reorder_puts_the_preferred_payload_types_first() {
+    let mut s = load("linphone_offer.sdp");
+    let before = s.as_str().to_owned();
+    let mut m = s.media_mut(0).unwrap();
+    let formats: Vec<String> = m.as_media().media_line().formats().map(str::to_owned).collect();
+    m.reorder_payload_types(&[8, 0]);
+    let after: Vec<String> = m.as_media().media_line().formats().map(str::to_owned).collect();
+    assert_eq!(&after[..2], &["8".to_owned(), "0".to_owned()]);
+    let rest: Vec<&String> = formats.iter().filter(|f| *f != "8" && *f != "0").collect();
+    assert_eq!(after[2..].iter().collect::<Vec<_>>(), rest, "the others keep their order");
+    // Only the m= line changed.
+    let changed: Vec<(&str, &str)> = before.lines().zip(s.as_str().lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].0.starts_with("m=audio"));
+    assert_eq!(Session::parse(s.as_str()).unwrap(), s);
+}
+
+#[test]
 fn linphone_offer_trimmed_to_g711_for_a_carrier() {
     let mut s = load("linphone_offer.sdp");
     let mut m = s.media_mut(0).unwrap();
@@ -677,6 +695,7 @@ enum Edit {
     Port(usize, u16),
     Direction(Option<usize>, Direction),
     Retain(usize, Vec<u8>),
+    Reorder(usize, Vec<u8>),
     Bump,
     Add(Option<usize>, String, Option<String>),
     Remove(Option<usize>, String),
@@ -692,6 +711,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         (proptest::option::of(k.clone()), direction()).prop_map(|(k, d)| Edit::Direction(k, d)),
         (k.clone(), proptest::collection::vec(0u8..128, 0..4))
             .prop_map(|(k, v)| Edit::Retain(k, v)),
+        (k.clone(), proptest::collection::vec(0u8..128, 0..4))
+            .prop_map(|(k, v)| Edit::Reorder(k, v)),
         Just(Edit::Bump),
         (
             proptest::option::of(k.clone()),
@@ -737,6 +758,27 @@ fn apply(s: &mut Session, e: &Edit) {
                 if m.retain_payload_types(keep).is_ok() {
                     assert!(m.as_media().payload_types().all(|pt| keep.contains(&pt)));
                 }
+            }
+        }
+        Edit::Reorder(k, first) => {
+            if let Some(mut m) = s.media_mut(*k) {
+                let mut before: Vec<String> = m.as_media().media_line().formats().map(str::to_owned).collect();
+                m.reorder_payload_types(first);
+                let after: Vec<String> = m.as_media().media_line().formats().map(str::to_owned).collect();
+                // The listed payload types lead, in the order asked for.
+                let listed: Vec<u8> = first.iter().copied().filter(|pt| before.iter().any(|f| f.parse::<u8>().ok() == Some(*pt))).fold(Vec::new(), |mut v, pt| {
+                    if !v.contains(&pt) {
+                        v.push(pt);
+                    }
+                    v
+                });
+                let lead: Vec<u8> = after.iter().take(listed.len()).filter_map(|f| f.parse().ok()).collect();
+                assert_eq!(lead, listed, "{first:?}: {after:?}");
+                // Nothing added or lost.
+                let mut sorted = after.clone();
+                sorted.sort();
+                before.sort();
+                assert_eq!(sorted, before);
             }
         }
         Edit::Bump => {
