@@ -148,6 +148,17 @@ CALL=$(api GET /v1/calls | python3 -c 'import json,sys; print(json.load(sys.stdi
 check "ctl hangup UUID"                         ctl hangup "$CALL"
 check "hung-up call has a CDR: system, api_hangup" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL | grep -q '\"hangup_cause\":\"api_hangup\"'"
 check "bypass: the switch relayed no packet"    bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1000' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"packets_to_a\"]==0 and c[\"packets_to_b\"]==0 else 1)'"
+# A route may choose the media mode (issue 4): on this bypassing switch,
+# calls dialled as 7xxx go to 1001 through a route that relays.
+check "a route with media_mode relay is accepted" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/routes '{\"name\":\"relayed-line\",\"destination_prefix\":\"7\",\"source\":\"extension\",\"action\":{\"extension\":\"1001\"},\"media_mode\":\"relay\"}' | grep -q '\"media_mode\":\"relay\"'"
+check "a route with media_mode sideways is refused, naming the field" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api POST /v1/routes '{\"name\":\"bad-line\",\"destination_prefix\":\"8\",\"action\":{\"extension\":\"1001\"},\"media_mode\":\"sideways\"}' | grep -q 'media_mode'"
+baresip_cmd "$A_CTRL" dial "sip:7001@$DOMAIN" >/dev/null
+check "route relay: call answered"             wait_for 10 answered
+CALL=$(api GET /v1/calls | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+relayed_live() { curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qx 'ferroswitch_relay_sessions 1'; }
+check "route relay: the switch opened a relay for it" wait_for 5 relayed_live
+ctl hangup "$CALL" >/dev/null
+check "route relay: the CDR shows media relayed both ways" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/cdrs/$CALL | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c[\"packets_to_a\"], c[\"packets_to_b\"]); sys.exit(0 if c[\"packets_to_a\"]>0 and c[\"packets_to_b\"]>0 else 1)'"
 
 # A client that stops reading /v1/events is dropped; registrations meanwhile
 # go on at full rate (3000 REGISTERs, each an event: more than the kernel's

@@ -208,6 +208,10 @@ pub struct RouteSpec {
     /// Caller number to present instead of the caller's.
     #[serde(default)]
     pub caller_id: Option<String>,
+    /// Media of calls on this route: `relay` (through the switch) or
+    /// `bypass` (phone to phone, SDP untouched); default: `media.mode`.
+    #[serde(default)]
+    pub media_mode: Option<String>,
 }
 
 fn default_priority() -> i64 {
@@ -419,6 +423,9 @@ fn check_route(spec: serde_json::Value) -> Result<RouteSpec, ApiError> {
         if c.is_empty() || !is_dial_string(c) {
             return Err(ApiError::invalid("caller_id", "digits, + * # (up to 32)"));
         }
+    }
+    if r.media_mode.as_deref().is_some_and(|m| m != "relay" && m != "bypass") {
+        return Err(ApiError::invalid("media_mode", "relay or bypass"));
     }
     Ok(r)
 }

@@ -684,10 +684,11 @@ impl B2bua {
         targets: Vec<Target>,
         codecs: &[String],
         id: String,
+        mode: Option<MediaMode>,
     ) -> Result<String, StartError> {
         let to = format!("sip:{callee}@{}", self.cfg.domain);
         let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: codecs.to_vec() }).collect();
-        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id)
+        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id, mode)
     }
 
     /// Start a call that goes out through a carrier gateway (the first of
@@ -707,9 +708,10 @@ impl B2bua {
         callee: &str,
         leg: GatewayLeg,
         id: String,
+        mode: Option<MediaMode>,
     ) -> Result<String, StartError> {
         let spec = Leg::from(leg);
-        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, vec![spec], id)
+        self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, vec![spec], id, mode)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -726,12 +728,13 @@ impl B2bua {
         callee: &str,
         legs: Vec<Leg>,
         id: String,
+        mode: Option<MediaMode>,
     ) -> Result<String, StartError> {
         if legs.is_empty() {
             return Err(StartError::NoTargets);
         }
         let session = session_timer(&req)?;
-        let ports = match self.cfg.media_mode {
+        let ports = match mode.unwrap_or(self.cfg.media_mode) {
             MediaMode::Relay => Some(media.open(&id).ok_or(StartError::NoMediaPorts)?),
             MediaMode::Bypass => None,
         };
@@ -755,7 +758,7 @@ impl B2bua {
         let mut gateway = None;
         let mut no_codec = false;
         for leg in legs {
-            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone(), true) else {
+            let Some(m) = self.build_invite(ep, &leg, &b_call_id, &b_from_tag, &display, max_forwards, b_offer.clone(), ports.is_some()) else {
                 // Nothing in the offer this leg may take.
                 no_codec = true;
                 continue;
@@ -853,7 +856,7 @@ impl B2bua {
         let spec = Leg::from(leg.clone());
         let call_id = ep.new_call_id();
         let from_tag = ep.new_tag();
-        let Some(m) = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone(), true) else { return false };
+        let Some(m) = self.build_invite(ep, &spec, &call_id, &from_tag, &call.display, call.max_forwards, call.b_offer.clone(), call.ports.is_some()) else { return false };
         let sent = m.clone();
         let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
         let Some(call) = self.calls.get_mut(id) else { return false };
@@ -987,8 +990,9 @@ impl B2bua {
 
     fn fork_response(&mut self, now: Instant, ep: &mut Endpoint, media: &mut dyn Media, id: &str, idx: usize, resp: Message) {
         let Some(code) = resp.status() else { return };
-        let mode = self.cfg.media_mode;
         let Some(call) = self.calls.get_mut(id) else { return };
+        // This call's media mode (the configured one, or its route's).
+        let mode = if call.ports.is_some() { MediaMode::Relay } else { MediaMode::Bypass };
         if call.originated && idx < call.b_start {
             return self.a_leg_response(now, ep, media, id, idx, resp, code);
         }

@@ -76,6 +76,8 @@ struct World {
     park: bool,
     /// The callee extension's codec preference.
     callee_codecs: Vec<String>,
+    /// The route's media mode (None: the configured one).
+    route_media: Option<MediaMode>,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -97,7 +99,7 @@ impl World {
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![] }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![], route_media: None }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -121,7 +123,7 @@ impl World {
                         } else if let Some(hunt) = self.hunt.as_mut() {
                             let (name, node) = hunt.remove(0);
                             let leg = gw_leg(name, node);
-                            if let Err(e) = self.b2b.start_gateway_call(now, ep, &mut self.media, tx, request, source, "1000", None, "0301234", leg, format!("call-{}", tx)) {
+                            if let Err(e) = self.b2b.start_gateway_call(now, ep, &mut self.media, tx, request, source, "1000", None, "0301234", leg, format!("call-{}", tx), None) {
                                 self.start_errors.push(e);
                             }
                         } else {
@@ -129,7 +131,7 @@ impl World {
                                 .iter()
                                 .map(|n| Target { uri: format!("sip:1001@10.0.0.{}:5060", n + 1), dest: sip_proto::Peer::udp(format!("10.0.0.{}:5060", n + 1).parse().expect("addr")) })
                                 .collect();
-                            if let Err(e) = self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, &self.callee_codecs, format!("call-{}", tx)) {
+                            if let Err(e) = self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, &self.callee_codecs, format!("call-{}", tx), self.route_media) {
                                 self.start_errors.push(e);
                             }
                         }
@@ -948,6 +950,33 @@ fn the_callees_codec_preference_restricts_its_offer() {
     let (_, binv) = w.take(B1, Method::Invite);
     let offer = String::from_utf8_lossy(binv.body()).to_string();
     assert!(offer.contains("m=audio 20002 RTP/AVP 101 8\r\n") && !offer.contains("PCMU"), "PCMA only (added), with the events: {offer}");
+}
+
+/// A route may bypass the media although the switch relays by default:
+/// no relay is opened, both legs see each other's SDP untouched, and the
+/// callee is not offered codecs the switch would transcode.
+#[test]
+fn a_bypass_route_leaves_the_media_alone_on_a_relaying_switch() {
+    let mut w = World::new(1);
+    w.b2b = transcoding_b2bua();
+    w.route_media = Some(MediaMode::Bypass);
+    let (atx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    assert_eq!(binv.body(), &sdp("10.0.0.1", 4000), "the caller's offer, untouched");
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    assert_eq!(ok.body(), &sdp("10.0.0.3", 6000), "the callee's answer, untouched");
+    assert!(w.media.open.is_empty() && w.media.peers.is_empty(), "no relay: {:?}", w.media.open);
+    // The same switch relays (and offers transcodable codecs) by default.
+    let mut w = World::new(1);
+    w.b2b = transcoding_b2bua();
+    w.invite();
+    w.run(Duration::from_millis(50));
+    let (_, binv) = w.take(B1, Method::Invite);
+    assert!(String::from_utf8_lossy(binv.body()).contains("m=audio 20002 "), "relayed by default");
+    assert_eq!(w.media.open.len(), 1);
 }
 
 /// A caller's digit (found by the relay) goes to a callee that negotiated

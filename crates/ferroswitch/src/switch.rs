@@ -341,6 +341,8 @@ impl Switch {
             None => trunks::routes::Origin::Extension(&caller),
         };
         let decision = if self.directory.contains_key(&dialled) { None } else { trunks::routes::route(&self.routes, &dialled, &caller, origin) };
+        // The route's media choice, else media.mode.
+        let media = decision.as_ref().and_then(|d| d.media_bypass).map(|b| if b { b2bua::MediaMode::Bypass } else { b2bua::MediaMode::Relay });
         let (callee, presented) = match decision {
             None => (dialled, caller.clone()),
             Some(d) => match d.action {
@@ -362,7 +364,7 @@ impl Switch {
                         return self.reply(now, ep, tx, &req, 403, "Forbidden", &[]);
                     }
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
-                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list, id);
+                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list, id, media);
                 }
             },
         };
@@ -386,7 +388,7 @@ impl Switch {
             }
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
-        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, &callee_codecs, id) {
+        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, &callee_codecs, id, media) {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %presented, %callee, gateway = from_gateway.as_deref().unwrap_or(""), "call started");
                 if let Some(g) = from_gateway {
@@ -429,14 +431,14 @@ impl Switch {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_gateway_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, presented: &str, number: &str, list: Vec<String>, id: String) {
+    fn start_gateway_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, presented: &str, number: &str, list: Vec<String>, id: String, media: Option<b2bua::MediaMode>) {
         let mut left: std::collections::VecDeque<String> = list.into();
         let Some(leg) = self.next_leg(now, &mut left, number, presented) else {
             return self.reply(now, ep, tx, &req, 503, "No Gateway Available", &[(HeaderName::RetryAfter, "5")]);
         };
         let gw = leg.gateway.clone();
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
-        match self.b2bua.start_gateway_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), number, leg, id) {
+        match self.b2bua.start_gateway_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), number, leg, id, media) {
             Ok(id) => {
                 tracing::info!(call = %id, %caller, %number, gateway = %gw, "call started through a gateway");
                 self.hunts.insert(id, Hunt { left, number: number.to_owned(), caller: presented.to_owned() });

@@ -23,6 +23,7 @@
 //!     strip: 0,
 //!     prefix: "+33".into(),
 //!     caller_id: None,
+//!     media_bypass: None,
 //! }];
 //! let d = route(&table, "90142", "1000", Origin::Extension("1000")).unwrap();
 //! assert_eq!(d.number, "+330142");
@@ -185,6 +186,9 @@ pub struct Route {
     pub prefix: String,
     /// Caller number to present instead of the caller's.
     pub caller_id: Option<String>,
+    /// Media bypassed (`Some(true)`), relayed (`Some(false)`), or as
+    /// configured (`None`).
+    pub media_bypass: Option<bool>,
 }
 
 impl Route {
@@ -211,6 +215,8 @@ pub struct Decision {
     pub number: String,
     /// Caller number to present, if the route sets one.
     pub caller_id: Option<String>,
+    /// The route's media choice (see [`Route::media_bypass`]).
+    pub media_bypass: Option<bool>,
 }
 
 /// Route a call: the first route, by ascending priority then name, whose
@@ -224,6 +230,6 @@ pub fn route(table: &[Route], destination: &str, caller: &str, origin: Origin<'_
             return None;
         }
         let number = r.rewrite(destination)?;
-        Some(Decision { route: r.name.clone(), action: r.action.clone(), number, caller_id: r.caller_id.clone() })
+        Some(Decision { route: r.name.clone(), action: r.action.clone(), number, caller_id: r.caller_id.clone(), media_bypass: r.media_bypass })
     })
 }

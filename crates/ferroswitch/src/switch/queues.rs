@@ -244,7 +244,7 @@ impl Switch {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
-        if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, &self.ext_codecs.get(ext).cloned().unwrap_or_default(), id).is_err() {
+        if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, &self.ext_codecs.get(ext).cloned().unwrap_or_default(), id, None).is_err() {
             self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
         self.drain_calls(now, ep);

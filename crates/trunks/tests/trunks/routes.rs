@@ -3,7 +3,7 @@
 use trunks::routes::{route, Action, Decision, Matcher, Origin, Route, Source};
 
 fn r(name: &str, priority: i32, dest: Matcher, action: Action) -> Route {
-    Route { name: name.into(), priority, destination: dest, caller: None, source: Source::Any, action, strip: 0, prefix: String::new(), caller_id: None }
+    Route { name: name.into(), priority, destination: dest, caller: None, source: Source::Any, action, strip: 0, prefix: String::new(), caller_id: None, media_bypass: None }
 }
 
 fn gws(names: &[&str]) -> Action {
@@ -33,7 +33,7 @@ fn lowest_priority_first_ties_by_name_whatever_the_table_order() {
     assert_eq!(route(&reversed, "00442079460000", "1000", EXT).map(|d| d.route).as_deref(), Some("a-uk"));
     assert_eq!(
         route(&table, "00447700900123", "1000", EXT),
-        Some(Decision { route: "mobile".into(), action: gws(&["mobile"]), number: "00447700900123".into(), caller_id: None })
+        Some(Decision { route: "mobile".into(), action: gws(&["mobile"]), number: "00447700900123".into(), caller_id: None, media_bypass: None })
     );
 }
 
@@ -112,4 +112,17 @@ fn bad_regex_is_an_error_message() {
     assert_eq!(re("^9"), re("^9"));
     assert_ne!(re("^9"), Matcher::prefix("^9"));
     assert_eq!(Matcher::prefix("9").to_string(), "prefix \"9\"");
+}
+
+#[test]
+fn the_decision_carries_the_routes_media_choice() {
+    let mut bypass = r("bypass", 1, Matcher::prefix("7"), Action::Extension("1001".into()));
+    bypass.media_bypass = Some(true);
+    let mut relay = r("relay", 1, Matcher::prefix("8"), Action::Extension("1001".into()));
+    relay.media_bypass = Some(false);
+    let table = vec![bypass, relay, r("default", 1, Matcher::prefix("9"), Action::Extension("1001".into()))];
+    let media = |n: &str| route(&table, n, "1000", EXT).map(|d| d.media_bypass);
+    assert_eq!(media("7001"), Some(Some(true)));
+    assert_eq!(media("8001"), Some(Some(false)));
+    assert_eq!(media("9001"), Some(None), "as configured");
 }
