@@ -10,7 +10,10 @@
 #     timeout and put On Break (max_no_answer 1), and stays so across a
 #     kill -9;
 #  3. a queue with no agent: the caller is hung up at max_wait_time, CDR
-#     says timeout.
+#     says timeout;
+#  4. an IVR menu digit lands the caller in a queue (recorded);
+#  5. a full queue dissuades: the caller hears the queue's message, then
+#     goes to the fallback extension.
 source "$(dirname "$0")/lib.sh"
 
 start_switch queues --set directory.first_run_extensions=
@@ -212,5 +215,40 @@ QREC=$(api GET "/v1/cdrs?queue=support&limit=1" | python3 -c 'import json,sys; p
 check "the queue records: the CDR names the recording"   test -n "$QREC"
 check "... served by the API, stereo 8 kHz"              bash -c "curl -sSf -H 'Authorization: Bearer $TOKEN' -o '$OUT/q_rec.wav' 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$QREC' && python3 '$ROOT/testbeds/tones.py' info '$OUT/q_rec.wav' | grep -q 'channels=2 rate=8000'"
 check "... caller (1000 Hz) left, agent (440 Hz) right"  bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 0 1000 440 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 1 440 1000"
+# --- 5. dissuading with a message ---------------------------------------------
+# Queue "presales" takes one waiting caller at most. A second caller is
+# answered, hears the queue's dissuade message (800 Hz, busy.wav), then
+# goes to the fallback extension 1000 (its phone answers with 440 Hz).
+python3 - "$DATA/prompts/busy.wav" <<'PY'
+import math, struct, sys, wave
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+    w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 800 * i / 8000))) for i in range(int(1.2 * 8000))))
+PY
+api POST /v1/queues '{"name":"presales","dissuade_max_waiting":1,"dissuade_prompt":"busy.wav","fallback":"1000","max_wait_time":60,"moh":"tone:600@1000/0"}' >/dev/null
+api POST /v1/routes '{"name":"presales-line","destination_prefix":"7400","source":"any","action":{"queue":"presales"}}' >/dev/null
+check "the dissuade message is loaded" wait_for 10 grep -q 'prompt loaded.*busy.wav\|prompt=busy.wav.*prompt loaded' "$SWITCH_LOG"
+echo "SEQUENTIAL" >"$OUT/q_sales.csv"; echo "1002;$DOMAIN" >>"$OUT/q_sales.csv"
+sipp -sf "$SCEN/uac_callee_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 7400 -inf "$OUT/q_sales.csv" \
+     -au 1002 -ap "$P1002" -m 1 -timeout 40 -timeout_error -nostdin -trace_err -error_file "$OUT/q_sales_first.err" >"$OUT/q_sales_first.log" 2>&1 &
+SALES_FIRST=$!
+PIDS+=("$SALES_FIRST")
+check "a first caller waits in presales" wait_for 10 waiting presales 1
+rm -f "$OUT/q_dis.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=queue_dissuaded" collect "$OUT/q_dis.jsonl" 30 queue_dissuaded & WSDIS=$!
+wait_for 5 test -e "$OUT/q_dis.jsonl.ready"
+rm -rf "$OUT/q_caller.baresip/snd/"*
+PUT0=$(grep -c "parked call put through" "$SWITCH_LOG")
+baresip_cmd "$CALLER_CTRL" dial "sip:7400@$DOMAIN" >/dev/null
+check "the second caller is dissuaded, with the message" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WSDIS; cat '$OUT/q_dis.jsonl'; grep -q '\"caller\":\"1009\".*\"fallback\":\"1000\".*\"message\":true' '$OUT/q_dis.jsonl'"
+check "after the message it is put through to the fallback 1000" wait_for 20 bash -c "[ \$(grep -c 'parked call put through' '$SWITCH_LOG') -gt $PUT0 ]"
+heard_fallback() { python3 "$ROOT/testbeds/tones.py" sequence "$(rec q_caller dec)" 800 440; }
+check "the caller heard the message (800 Hz), then extension 1000 (440 Hz)" wait_for 10 heard_fallback
+baresip_cmd "$CALLER_CTRL" hangup >/dev/null
+FIRST=$(api GET /v1/calls | python3 -c 'import json,sys; print(next(c["id"] for c in json.load(sys.stdin)["items"] if c["caller"] == "1002"))')
+check "the first caller is still waiting in presales" test -n "$FIRST"
+api DELETE "/v1/calls/$FIRST" >/dev/null
+check "... hung up over the API, its sipp got the BYE" wait "$SALES_FIRST"
+check "CDR of the dissuaded call: answered, to 1000" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1009&limit=1' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; print(c); sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"callee\"]==\"presales\" else 1)'"
 check "the switch is still up" alive
 summary queues

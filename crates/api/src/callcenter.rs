@@ -119,6 +119,9 @@ fn check_queue(spec: Value) -> Result<QueueConfig, ApiError> {
     if q.announce.as_ref().is_some_and(|m| m.is_empty() || m.len() > 256) {
         return Err(ApiError::invalid("announce", "1 to 256 characters"));
     }
+    if q.dissuade_prompt.as_ref().is_some_and(|m| m.is_empty() || m.len() > 256) {
+        return Err(ApiError::invalid("dissuade_prompt", "1 to 256 characters"));
+    }
     if q.announce_frequency > 3600 || (q.announce.is_some() && q.announce_frequency == 0) {
         return Err(ApiError::invalid("announce_frequency", "1 to 3600 seconds with an announce prompt"));
     }

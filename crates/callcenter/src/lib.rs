@@ -186,6 +186,9 @@ pub struct QueueConfig {
     /// Where members go on timeout or dissuasion (a route target: an
     /// extension or number; None: hang up). Opaque to the engine.
     pub fallback: Option<String>,
+    /// Message played to a dissuaded caller before it goes to the
+    /// fallback (or is hung up). Opaque to the engine: a prompt.
+    pub dissuade_prompt: Option<String>,
     /// Status an agent gets after `max_no_answer` unanswered offers.
     pub no_answer_status: AgentStatus,
     /// Periodic announcement to waiting members (opaque to the engine: a
@@ -218,6 +221,7 @@ impl Default for QueueConfig {
             dissuade_max_waiting: 0,
             dissuade_max_wait_estimate: 0,
             fallback: None,
+            dissuade_prompt: None,
             no_answer_status: AgentStatus::OnBreak,
             announce: None,
             announce_frequency: 0,

@@ -190,6 +190,8 @@ pub struct Switch {
     ivr_menus: HashMap<String, callcenter::ivr::Menu>,
     /// Callers in a menu.
     ivr_sessions: HashMap<String, callcenter::ivr::Session>,
+    /// Dissuaded callers hearing the queue's message, and where they go next.
+    dissuading: HashMap<String, Option<String>>,
     /// Decoded prompts.
     prompts: ivr::Prompts,
     /// Parked calls being put through to an extension (IVR choice, queue fallback).
@@ -263,7 +265,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -718,6 +720,7 @@ impl Switch {
 
                 CallEvent::Ended(c) => {
                     self.parties.remove(&c.id);
+                    self.dissuading.remove(&c.id);
                     for p in [&c.caller, &c.callee] {
                         if let Some(n) = self.active.get_mut(p) {
                             *n = n.saturating_sub(1);
@@ -818,8 +821,8 @@ impl Switch {
                     self.media.detect_dtmf(&id, runtime::Digits::for_caller(pt));
                     if self.queue_calls.contains_key(&id) {
                         self.play_moh(&id);
-                    } else if self.ivr_sessions.contains_key(&id) {
-                        // The menu's prompt plays.
+                    } else if self.ivr_sessions.contains_key(&id) || self.dissuading.contains_key(&id) {
+                        // The menu's prompt (or the dissuade message) plays.
                     } else {
                         self.media.tone(&id, None);
                     }
@@ -1151,7 +1154,7 @@ impl Service for Switch {
             }
             Command::Media(ev) => match ev {
                 runtime::RelayEvent::Dtmf(call, d) => self.caller_digit(now, ep, &call, d),
-                runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, &call),
+                runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, ep, &call),
             },
             Command::Reload { calls_per_minute, ringback, media_timeout } => {
                 self.calls_per_minute = calls_per_minute;

@@ -144,8 +144,10 @@ impl Switch {
     }
 
     /// A prompt played to its end.
-    pub(crate) fn prompt_finished(&mut self, now: Instant, id: &str) {
-        if let Some(s) = self.ivr_sessions.get_mut(id) {
+    pub(crate) fn prompt_finished(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        if self.dissuading.contains_key(id) {
+            self.dissuade_done(now, ep, id);
+        } else if let Some(s) = self.ivr_sessions.get_mut(id) {
             s.prompt_done(now);
         } else if self.queue_calls.get(id).is_some_and(|q| q.bridged.is_none() && !q.exiting) {
             // An announcement ended: the music goes on.

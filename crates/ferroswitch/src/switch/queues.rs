@@ -62,7 +62,7 @@ pub async fn load(store: &store::Store, prompts_dir: &std::path::Path) -> Result
     }
     let queues: Vec<callcenter::QueueConfig> = parse(store.list_configs(store::ConfigKind::Queue).await?, "queue");
     let ivrs: Vec<callcenter::ivr::Menu> = parse(store.list_configs(store::ConfigKind::Ivr).await?, "IVR menu");
-    let mut names: Vec<String> = queues.iter().flat_map(|q| q.moh.clone().into_iter().chain(q.announce.clone())).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
+    let mut names: Vec<String> = queues.iter().flat_map(|q| q.moh.clone().into_iter().chain(q.announce.clone()).chain(q.dissuade_prompt.clone())).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
     if queues.iter().any(|q| q.announce.is_some()) {
         // Positions are said with digits/0.wav ... digits/9.wav when present.
         for d in 0..10 {
@@ -182,7 +182,27 @@ impl Switch {
             }
             Err(callcenter::JoinError::Dissuaded { fallback }) => {
                 tracing::info!(%queue, caller = %presented, ?fallback, "queue too long: caller dissuaded");
-                return match fallback.filter(|f| self.directory.contains_key(f)) {
+                let fallback = fallback.filter(|f| self.directory.contains_key(f));
+                let publish = |sw: &mut Self, message: bool| sw.publish_cc("queue_dissuaded", Some(&id), Some(queue), None, serde_json::json!({"caller": presented, "fallback": fallback, "message": message}));
+                if let Some(prompt) = q.dissuade_prompt.as_deref().filter(|p| self.prompts.contains_key(p.trim())) {
+                    // Answer, say why, then the fallback (or hang up): see
+                    // dissuade_done.
+                    let caller_name = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+                    return match self.b2bua.park(now, ep, &mut self.media, tx, req.clone(), source, presented, caller_name.as_deref(), queue, id.clone()) {
+                        Ok(_) => {
+                            publish(self, true);
+                            self.dissuading.insert(id.clone(), fallback);
+                            if !self.play_prompt(&id, prompt, false) {
+                                self.dissuade_done(now, ep, &id);
+                            }
+                            self.drain_calls(now, ep);
+                        }
+                        Err(b2bua::StartError::NoMediaPorts) => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                        Err(_) => self.reply(now, ep, tx, &req, 486, "Busy Here", &[]),
+                    };
+                }
+                publish(self, false);
+                return match fallback {
                     Some(ext) => self.ring_extension(now, ep, tx, req, source, presented, &ext, id),
                     None => self.reply(now, ep, tx, &req, 486, "Busy Here", &[]),
                 };
@@ -246,6 +266,19 @@ impl Switch {
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         if self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), ext, targets, &self.ext_codecs.get(ext).cloned().unwrap_or_default(), id, None).is_err() {
             self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// A dissuaded caller heard the message: on to the queue's fallback
+    /// extension, or hung up.
+    pub(crate) fn dissuade_done(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+        let Some(fallback) = self.dissuading.remove(id) else { return };
+        match fallback {
+            Some(ext) => self.transfer_parked(now, ep, id, &ext),
+            None => {
+                self.b2bua.hangup_with(now, ep, &mut self.media, id, "dissuaded");
+            }
         }
         self.drain_calls(now, ep);
     }
