@@ -124,6 +124,7 @@ assert samples["process_resident_memory_bytes"] > 1e6
 assert samples["ferroswitch_rtp_packets_total"] > 200 and samples["ferroswitch_rtp_lost_total"] == 0, samples
 assert samples["ferroswitch_rtp_jitter_ms_count"] == 2 and samples['ferroswitch_rtp_jitter_ms_bucket{le="+Inf"}'] == 2
 assert samples['ferroswitch_rtp_jitter_ms_bucket{le="20"}'] == 2, "jitter on loopback under 20 ms"
+assert samples["ferroswitch_rtp_loss_percent_count"] == 2 and samples['ferroswitch_rtp_loss_percent_bucket{le="0"}'] == 2, "both streams lost nothing"
 PY
 
 # media.mode = bypass: SDP passes untouched, the phones talk directly,

@@ -214,15 +214,22 @@ pub struct Switch {
 
 /// Jitter histogram bounds, ms.
 const JITTER_BUCKETS_MS: [f64; 7] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+const LOSS_BUCKETS_PERCENT: [f64; 7] = [0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0];
 
 /// RTP receive quality over ended calls.
-#[derive(Default)]
 struct RtpMetrics {
     packets: u64,
     lost: u64,
-    jitter_buckets: [u64; 7],
-    jitter_count: u64,
-    jitter_sum_ms: f64,
+    /// Interarrival jitter of each stream at hang-up, ms.
+    jitter: Histogram,
+    /// Share of each stream's packets lost, percent.
+    loss: Histogram,
+}
+
+impl Default for RtpMetrics {
+    fn default() -> Self {
+        RtpMetrics { packets: 0, lost: 0, jitter: Histogram::new(&JITTER_BUCKETS_MS), loss: Histogram::new(&LOSS_BUCKETS_PERCENT) }
+    }
 }
 
 impl RtpMetrics {
@@ -233,15 +240,42 @@ impl RtpMetrics {
             }
             self.packets += p;
             self.lost += lost;
-            let ms = j as f64 / 1000.0;
-            self.jitter_count += 1;
-            self.jitter_sum_ms += ms;
-            for (b, le) in self.jitter_buckets.iter_mut().zip(JITTER_BUCKETS_MS) {
-                if ms <= le {
-                    *b += 1;
-                }
+            self.jitter.observe(j as f64 / 1000.0);
+            self.loss.observe(100.0 * lost as f64 / (p + lost) as f64);
+        }
+    }
+}
+
+/// A Prometheus histogram (cumulative buckets, sum, count).
+struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram { bounds, buckets: vec![0; bounds.len()], count: 0, sum: 0.0 }
+    }
+
+    fn observe(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        for (b, le) in self.buckets.iter_mut().zip(self.bounds) {
+            if v <= *le {
+                *b += 1;
             }
         }
+    }
+
+    /// Its samples, suffixes where labels would go: `_bucket{le=...}`, `_sum`, `_count`.
+    fn samples(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self.bounds.iter().zip(&self.buckets).map(|(le, n)| (format!("_bucket{{le=\"{le}\"}}"), *n as f64)).collect();
+        out.push(("_bucket{le=\"+Inf\"}".into(), self.count as f64));
+        out.push(("_sum".into(), self.sum));
+        out.push(("_count".into(), self.count as f64));
+        out
     }
 }
 
@@ -1036,14 +1070,8 @@ impl Switch {
         gauge("ferroswitch_webhook_outbox", "Webhook deliveries waiting to be made.", "gauge", &[(String::new(), self.webhook_outbox.load(std::sync::atomic::Ordering::Relaxed) as f64)]);
         gauge("ferroswitch_rtp_packets_total", "RTP packets received in ended relayed calls.", "counter", &[(String::new(), self.rtp.packets as f64)]);
         gauge("ferroswitch_rtp_lost_total", "RTP packets lost (RFC 3550) in ended relayed calls.", "counter", &[(String::new(), self.rtp.lost as f64)]);
-        {
-            let mut samples: Vec<(String, f64)> = JITTER_BUCKETS_MS.iter().zip(self.rtp.jitter_buckets).map(|(le, n)| (format!("_bucket{{le=\"{le}\"}}"), n as f64)).collect();
-            samples.push(("_bucket{le=\"+Inf\"}".into(), self.rtp.jitter_count as f64));
-            samples.push(("_sum".into(), self.rtp.jitter_sum_ms));
-            samples.push(("_count".into(), self.rtp.jitter_count as f64));
-            // Suffixes go where labels would: _bucket{le=...}, _sum, _count.
-            gauge("ferroswitch_rtp_jitter_ms", "Interarrival jitter (RFC 3550) of each stream of ended relayed calls, at hang-up.", "histogram", &samples);
-        }
+        gauge("ferroswitch_rtp_jitter_ms", "Interarrival jitter (RFC 3550) of each stream of ended relayed calls, at hang-up.", "histogram", &self.rtp.jitter.samples());
+        gauge("ferroswitch_rtp_loss_percent", "Share of packets lost (RFC 3550) in each stream of ended relayed calls.", "histogram", &self.rtp.loss.samples());
         let mut cc_lines = self.cc_metrics(now);
         cc_lines.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let mut i = 0;

@@ -192,10 +192,13 @@ impl Switch {
                         Ok(_) => {
                             publish(self, true);
                             self.dissuading.insert(id.clone(), fallback);
-                            if !self.play_prompt(&id, prompt, false) {
+                            let plays = self.play_prompt(&id, prompt, false);
+                            // The answer's events first, while the call is
+                            // still marked as hearing its message.
+                            self.drain_calls(now, ep);
+                            if !plays {
                                 self.dissuade_done(now, ep, &id);
                             }
-                            self.drain_calls(now, ep);
                         }
                         Err(b2bua::StartError::NoMediaPorts) => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
                         Err(_) => self.reply(now, ep, tx, &req, 486, "Busy Here", &[]),
