@@ -109,6 +109,8 @@ caller_opus_case() {
 check "caller extension codecs [opus], its phone offers PCMU only: 488" caller_opus_case
 check "busy: 486 relayed"                  call_case busy uas_busy.xml uac_busy.xml
 check "  CDR: busy, 486 on both legs"       wait_for 3 last_cdr disposition=busy a_status=486 b_status=486
+check "decline: 603 relayed"               call_case decline uas_decline.xml uac_decline.xml
+check "  CDR: declined, 603 on both legs"   wait_for 3 last_cdr disposition=declined a_status=603 b_status=603
 check "no answer: 480 after ring timeout"  call_case noanswer uas_ring.xml uac_noanswer.xml
 check "  CDR: no_answer"                    wait_for 3 last_cdr disposition=no_answer a_status=480
 check "CANCEL before answer"               call_case cancel uas_ring.xml uac_cancel.xml
@@ -125,6 +127,8 @@ print(evs)
 assert [e['type'] for e in evs] == ['channel_early_media', 'channel_hold', 'channel_unhold'], evs
 assert evs[1]['by'] == 'caller' and evs[2]['by'] == 'caller', evs
 PY"
+check "UPDATE (RFC 3311) hold and resume relayed leg to leg" call_case update uas_update.xml uac_update.xml
+check "  CDR: answered, caller hung up"     wait_for 3 last_cdr disposition=answered hangup_side=caller
 # Neither sipp sends RTP: after media.timeout (3 s) the switch hangs up both legs.
 check "media timeout: BYE to both legs"    call_case mediatimeout uas_answer_reason.xml uac_callee_bye.xml -trace_logs -log_file "$OUT/mediatimeout.reason.log"
 check "  the BYE says why: Reason: Q.850;cause=102;text=\"media_timeout\"" grep -q 'BYE Reason: Q.850;cause=102;text="media_timeout"' "$OUT/mediatimeout.reason.log"
