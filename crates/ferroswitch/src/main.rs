@@ -374,7 +374,10 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     }
     // Calls that were live when the process last died become CDRs marked
     // interrupted, so every call leaves a record.
-    let interrupted = store.recover_interrupted_calls(now_ms()).await?;
+    // Their webhook goes to webhooks.url (a click-to-call's own URL and
+    // ext_data lived in memory only).
+    let hook_url = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
+    let interrupted = store.recover_interrupted_calls(now_ms(), |c| hook_url.clone().map(|url| store::NewWebhook { cdr_id: c.id.clone(), url, body: webhooks::body(c, None, None) })).await?;
     if !interrupted.is_empty() {
         tracing::warn!(count = interrupted.len(), "calls interrupted by the last stop were recorded as CDRs");
     }

@@ -210,8 +210,11 @@ impl Store {
     }
 
     /// After a crash: every call still marked live becomes a CDR with
-    /// disposition `interrupted`, ending at `now_ms`. Returns those CDRs.
-    pub async fn recover_interrupted_calls(&self, now_ms: i64) -> Result<Vec<Cdr>, StoreError> {
+    /// disposition `interrupted`, ending at `now_ms`, written in one
+    /// transaction with the webhook delivery `hook` makes of it (if any),
+    /// so a crash during recovery cannot leave a CDR whose webhook is never
+    /// sent. Returns those CDRs.
+    pub async fn recover_interrupted_calls(&self, now_ms: i64, hook: impl Fn(&Cdr) -> Option<crate::NewWebhook>) -> Result<Vec<Cdr>, StoreError> {
         let rows: Vec<(String, String, String, String, i64, Option<i64>)> = with_pool!(self, |pool| {
             let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms FROM live_calls ORDER BY start_ms").fetch_all(pool).await?;
             rows.iter()
@@ -243,7 +246,8 @@ impl Store {
                 recording: None,
                 ..Default::default()
             };
-            self.insert_cdr(&c).await?;
+            let batch = crate::WriteBatch { webhooks: hook(&c).into_iter().collect(), cdrs: vec![c.clone()], ..Default::default() };
+            self.apply_batch(&batch, now_ms).await?;
             out.push(c);
         }
         Ok(out)
@@ -380,11 +384,16 @@ mod tests {
         store.mark_live_call_answered("live1", 6000).await.expect("answered");
         store.insert_live_call("done1", "1000", "1001", "c8", 5000).await.expect("live");
         store.insert_cdr(&cdr("done1", 5000, "1000", "answered")).await.expect("cdr clears live row");
-        let rec = store.recover_interrupted_calls(9000).await.expect("recover");
+        let hook = |c: &Cdr| Some(crate::NewWebhook { cdr_id: c.id.clone(), url: "http://127.0.0.1:9/hook".into(), body: format!("{{\"id\":\"{}\"}}", c.id) });
+        let rec = store.recover_interrupted_calls(9000, hook).await.expect("recover");
         assert_eq!(rec.len(), 1);
         let got = store.get_cdr("live1").await.expect("get").expect("cdr");
         assert_eq!((got.disposition.as_str(), got.answer_ms, got.end_ms, got.billable_ms), ("interrupted", Some(6000), 9000, 3000));
-        assert!(store.recover_interrupted_calls(10_000).await.expect("again").is_empty(), "recovered once only");
+        // Its webhook was written with it, due at once.
+        let hooks = store.webhooks_of("live1").await.expect("hooks");
+        assert_eq!(hooks.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(), vec!["pending"]);
+        assert!(store.webhooks_of("done1").await.expect("hooks").is_empty(), "only the recovered call's");
+        assert!(store.recover_interrupted_calls(10_000, hook).await.expect("again").is_empty(), "recovered once only");
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }
@@ -435,7 +444,7 @@ mod tests {
         assert_eq!(store.next_webhook_due().await.expect("next"), None);
         assert_eq!(store.load_bindings(0).await.expect("bindings").len(), 1);
         assert!(store.get_cdr("b").await.expect("get").is_some());
-        let rec = store.recover_interrupted_calls(5000).await.expect("recover");
+        let rec = store.recover_interrupted_calls(5000, |_| None).await.expect("recover");
         assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.answer_ms)).collect::<Vec<_>>(), vec![("a", Some(2000))]);
         // An invalid binding rolls the whole batch back, CDRs included.
         let mut bad = WriteBatch::default();
