@@ -82,7 +82,18 @@ echo "SEQUENTIAL" >"$OUT/ka.csv"; echo "2001;$DOMAIN" >>"$OUT/ka.csv"
 check "keep-alive: registered contact"                   sipp_run register_auth.xml u1 -inf "$OUT/ka.csv" -au 2001 -ap "$PKA" -m 1
 check "keep-alive: unanswered contact is dropped"        wait_for 15 not_registered 2001
 start_baresip ka_live 2001 "$PKA" udp
-check "keep-alive: a phone that answers stays registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 2001 && sleep 6 && registered 2001"
+check "keep-alive: the phone registers"                  wait_for 10 registered 2001
+# Watch the pings themselves (SIP trace of 2001's messages): once the phone
+# has answered four of them, more than a whole Timer F has passed since the
+# first, so a binding that pings could drop would be gone by now. (While
+# the trace is on, the only 200s of 2001's are the phone's answers to pings:
+# it re-registers every 300 s.)
+answers() { grep -A1 'sip_trace' "$SWITCH_LOG" | grep -c '^SIP/2.0 200'; }
+ANSWERS0=$(answers)
+ctl trace on --extension 2001 >/dev/null
+check "keep-alive: the phone answers four pings"         wait_for 15 bash -c "[ \$(grep -A1 'sip_trace' '$SWITCH_LOG' | grep -c '^SIP/2.0 200') -ge $((ANSWERS0 + 4)) ]"
+ctl trace off >/dev/null
+check "keep-alive: a phone that answers stays registered" registered 2001
 check "failed digests get the source blocked"            python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" ban 2000 wrong
 check "blocked source listed by the API"                 bash -c "curl -sS -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$HTTP_PORT/v1/security/blocks | grep -q '\"127.0.0.1\"'"
 check "blocked source cannot register even correctly"    bash -c "! python3 '$ROOT/testbeds/register_peer.py' $SIP_PORT $DOMAIN unbanned 2000 '$PBAN'"

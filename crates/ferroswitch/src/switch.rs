@@ -998,7 +998,10 @@ impl Switch {
         let tag = ep.new_tag();
         let call_id = ep.new_call_id();
         m.push(HeaderName::From, &format!("<sip:keepalive@{}>;tag={tag}", self.registrar.realm()));
-        m.push(HeaderName::To, &format!("<{}>", ping.contact));
+        // To names the extension (the logical recipient, RFC 3261 §8.1.1.2),
+        // not the contact: a SIP trace of the extension then shows its
+        // keep-alives and their answers, whatever user part its Contact has.
+        m.push(HeaderName::To, &format!("<sip:{}@{}>", ping.aor, self.registrar.realm()));
         m.push(HeaderName::CallId, &call_id);
         m.push(HeaderName::CSeq, "1 OPTIONS");
         m.push(HeaderName::UserAgent, &self.user_agent);
