@@ -162,7 +162,9 @@ limit_case() {
   sipp -sf "$SCEN/uac_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
        -au 1000 -ap "$P1000" -m 1 -timeout 20 -timeout_error -nostdin >"$OUT/limit.first.log" 2>&1 &
   local first=$!
-  wait_for 5 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/calls | grep -q '\"state\":\"answered\"'" || return 1
+  # (Only a call to 1001 counts: the session-timer call to 1002 is up too.)
+  first_up() { api GET /v1/calls | python3 -c 'import json,sys; sys.exit(0 if any(c["callee"] == "1001" and c["state"] == "answered" for c in json.load(sys.stdin)["items"]) else 1)'; }
+  wait_for 5 first_up || return 1
   sipp -sf "$SCEN/uac_busy.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/caller.csv" \
        -au 1000 -ap "$P1000" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/limit.second.log" 2>&1
   local rc=$?
