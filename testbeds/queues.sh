@@ -219,12 +219,7 @@ check "... caller (1000 Hz) left, agent (440 Hz) right"  bash -c "python3 '$ROOT
 # Queue "presales" takes one waiting caller at most. A second caller is
 # answered, hears the queue's dissuade message (800 Hz, busy.wav), then
 # goes to the fallback extension 1000 (its phone answers with 440 Hz).
-python3 - "$DATA/prompts/busy.wav" <<'PY'
-import math, struct, sys, wave
-with wave.open(sys.argv[1], "wb") as w:
-    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
-    w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 800 * i / 8000))) for i in range(int(1.2 * 8000))))
-PY
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/busy.wav" 800 1.2
 api POST /v1/queues '{"name":"presales","dissuade_max_waiting":1,"dissuade_prompt":"busy.wav","fallback":"1000","max_wait_time":60,"moh":"tone:600@1000/0"}' >/dev/null
 api POST /v1/routes '{"name":"presales-line","destination_prefix":"7400","source":"any","action":{"queue":"presales"}}' >/dev/null
 check "the dissuade message is loaded" wait_for 10 grep -q 'prompt loaded.*busy.wav\|prompt=busy.wav.*prompt loaded' "$SWITCH_LOG"
