@@ -33,6 +33,7 @@ class H(BaseHTTPRequestHandler):
         i = raw.find('"ext_data":')
         line = {
             "sig_ok": hmac.compare_digest(want, got),
+            "path": self.path,
             "delivery": self.headers.get("X-Ferroswitch-Delivery"),
             "event": doc.get("event"),
             "cdr_id": doc.get("cdr", {}).get("id"),

@@ -54,6 +54,11 @@ pub struct B2buaConfig {
     /// no transcoding). Offers to a leg gain those of them the offer lacks;
     /// when the leg answers one, the call is transcoded (see [`Media::transcode`]).
     pub transcode: Vec<sdp::Codec>,
+    /// Hand the 200 to a BYE that ends a call to the driver with the call's
+    /// record ([`Cdr::bye_reply`]) instead of sending it at once, so the
+    /// driver can send it once the record is durable: a phone that saw its
+    /// hang-up acknowledged then finds the call's CDR even after a crash.
+    pub hold_bye_reply: bool,
 }
 
 /// One contact to ring.
@@ -192,6 +197,10 @@ pub struct Cdr {
     pub quality: crate::Quality,
     /// The gateway of the B-leg, if the call went to a carrier.
     pub gateway: Option<String>,
+    /// With [`B2buaConfig::hold_bye_reply`]: the 200 owed to the BYE that
+    /// ended the call, for the driver to send (`Endpoint::respond`) once the
+    /// record is stored.
+    pub bye_reply: Option<(TxId, Message)>,
 }
 
 /// What the b2bua reports.
@@ -492,6 +501,8 @@ pub struct B2bua {
     sessions: BTreeMap<(Instant, u64), String>,
     seq: u64,
     events: VecDeque<CallEvent>,
+    /// The 200 of the BYE being handled, until the call's record takes it.
+    held_bye: Option<(TxId, Message)>,
 }
 
 fn add_body(m: &mut Message, body: Option<Bytes>) {
@@ -582,6 +593,7 @@ impl B2bua {
             sessions: BTreeMap::new(),
             seq: 0,
             events: VecDeque::new(),
+            held_bye: None,
         }
     }
 
@@ -1298,8 +1310,16 @@ impl B2bua {
         }
         if method == Method::Bye {
             let r = Message::response_to(&req, 200, "OK", None);
-            let _ = ep.respond(now, tx, r);
+            if self.cfg.hold_bye_reply {
+                self.held_bye = Some((tx, r));
+            } else {
+                let _ = ep.respond(now, tx, r);
+            }
             self.hangup_from(now, ep, media, &id, side, "normal_clearing");
+            if let Some((tx, r)) = self.held_bye.take() {
+                // No record was made (the call was already ending): answer now.
+                let _ = ep.respond(now, tx, r);
+            }
             return true;
         }
         if method == Method::Refer {
@@ -1661,6 +1681,7 @@ impl B2bua {
             packets,
             quality,
             gateway: call.last_gateway,
+            bye_reply: self.held_bye.take(),
         })));
     }
 

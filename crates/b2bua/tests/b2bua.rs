@@ -98,6 +98,7 @@ impl World {
             ring_timeout: Duration::from_secs(60),
             user_agent: "ferroswitch-test".into(),
             gateway_progress_timeout: Duration::from_secs(10),
+            hold_bye_reply: false,
         });
         World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![], route_media: None }
     }
@@ -563,6 +564,7 @@ fn answered_call_bridges_both_legs_and_caller_hangs_up() {
     assert_eq!(w.cdrs.len(), 1);
     let c = &w.cdrs[0];
     assert_eq!((c.disposition, c.hangup_side, c.a_status, c.b_status), (Disposition::Answered, "caller", 200, 200));
+    assert!(c.bye_reply.is_none(), "without hold_bye_reply the b2bua answers the BYE itself");
     assert_eq!(c.codec.as_deref(), Some("PCMU/8000"));
     assert!(w.media.open.is_empty() && w.media.closed.len() == 1, "relay closed");
     assert_eq!(w.b2b.count(), 0);
@@ -1123,5 +1125,49 @@ fn transcoding_b2bua() -> B2bua {
         ring_timeout: Duration::from_secs(60),
         user_agent: "ferroswitch-test".into(),
         gateway_progress_timeout: Duration::from_secs(10),
+        hold_bye_reply: false,
     })
+}
+
+/// With `hold_bye_reply`, the 200 to the caller's BYE is not sent by the
+/// b2bua: it comes with the call's record, and the caller sees it only
+/// when the driver sends it (after storing the record).
+#[test]
+fn held_bye_reply_goes_out_only_when_the_driver_sends_it() {
+    let mut w = World::new(1);
+    w.b2b = B2bua::new(B2buaConfig {
+        transcode: Vec::new(),
+        domain: "pbx.test".into(),
+        media_ip: "10.0.0.2".parse().expect("ip"),
+        media_mode: MediaMode::Relay,
+        ring_timeout: Duration::from_secs(60),
+        user_agent: "ferroswitch-test".into(),
+        gateway_progress_timeout: Duration::from_secs(10),
+        hold_bye_reply: true,
+    });
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_ack(d.ack(1), dest);
+    let bye = d.request(Method::Bye);
+    let now = w.net.now();
+    let bye_tx = w.net.node(A).ep.send_request(now, bye, dest).expect("bye");
+    w.run(Duration::from_millis(50));
+    // The callee is hung up at once; the caller's BYE waits for the driver.
+    let (bbye_tx, bbye) = w.take(B1, Method::Bye);
+    w.respond(B1, bbye_tx, &bbye, 200, "b1", None);
+    w.run(Duration::from_millis(200));
+    assert_eq!(w.cdrs.len(), 1);
+    assert!(w.a_codes(bye_tx).is_empty(), "no answer to the BYE before the record is stored");
+    let (tx, reply) = w.cdrs[0].bye_reply.take().expect("the BYE's 200 travels with the record");
+    assert_eq!(reply.status(), Some(200));
+    let now = w.net.now();
+    w.net.node(S).ep.respond(now, tx, reply).expect("respond");
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(bye_tx), vec![200]);
 }

@@ -374,10 +374,17 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     }
     // Calls that were live when the process last died become CDRs marked
     // interrupted, so every call leaves a record.
-    // Their webhook goes to webhooks.url (a click-to-call's own URL and
-    // ext_data lived in memory only).
+    // Their webhook goes where a live call's would have: a click-to-call's
+    // own URL with its ext_data (kept in the live call's row), else
+    // webhooks.url.
     let hook_url = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
-    let interrupted = store.recover_interrupted_calls(now_ms(), |c| hook_url.clone().map(|url| store::NewWebhook { cdr_id: c.id.clone(), url, body: webhooks::body(c, None, None) })).await?;
+    let interrupted = store
+        .recover_interrupted_calls(now_ms(), |c, url, ext| {
+            let url = url.map(str::to_owned).or_else(|| hook_url.clone())?;
+            let ext = ext.and_then(|e| serde_json::value::RawValue::from_string(e.to_owned()).ok());
+            Some(store::NewWebhook { cdr_id: c.id.clone(), url, body: webhooks::body(c, ext.as_deref(), None) })
+        })
+        .await?;
     if !interrupted.is_empty() {
         tracing::warn!(count = interrupted.len(), "calls interrupted by the last stop were recorded as CDRs");
     }
@@ -441,6 +448,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         gateway_progress_timeout: Duration::from_secs(cfg.calls.gateway_progress_timeout.max(1)),
         user_agent: cfg.user_agent(),
         transcode: cfg.media.transcode.iter().filter_map(|c| config::transcode_codec(c)).collect(),
+        hold_bye_reply: true,
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
     let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);

@@ -126,6 +126,11 @@ impl Jobs {
         true
     }
 
+    /// The worker is gone (only while shutting down or after it failed).
+    pub fn closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Jobs queued or being written.
     pub fn depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
@@ -164,6 +169,9 @@ pub async fn store_worker(
 ) {
     let mut batch = WriteBatch::default();
     let mut waiting: Vec<Waiting> = Vec::new();
+    // 200s to BYEs, sent once their CDRs are written (whatever the outcome:
+    // a hang-up cannot be refused; a failed write is retried and logged).
+    let mut byes: Vec<(TxId, Message)> = Vec::new();
     while let Some(first) = jobs.recv().await {
         let now_ms = clock.now_ms();
         let mut taken = 0;
@@ -177,12 +185,13 @@ pub async fn store_worker(
                     waiting.push(Waiting { tx, reply, changes: start..batch.bindings.len() });
                 }
                 Job::Persist(changes) => batch.bindings.extend(changes.iter().map(|c| to_change(c, now_ms))),
-                Job::CallStarted { id, caller, callee, a_call_id, start } => {
-                    batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64 })
+                Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data } => {
+                    batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64, webhook_url, ext_data })
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
                 Job::AgentStatus { name, status, counters } => batch.agents.push((name, status, counters)),
-                Job::Cdr(c, extra) => {
+                Job::Cdr(c, mut extra) => {
+                    byes.extend(extra.bye_reply.take());
                     let mut row = cdr_row(&c, &clock);
                     row.recording = extra.recording.clone();
                     if let Some(q) = &extra.queue {
@@ -222,6 +231,9 @@ pub async fn store_worker(
         for (w, ok) in waiting.drain(..).zip(ok) {
             handle.command(Command::Committed { tx: w.tx, reply: w.reply, ok }).await;
         }
+        for (tx, reply) in byes.drain(..) {
+            handle.command(Command::Committed { tx, reply, ok: true }).await;
+        }
     }
 }
 
@@ -252,7 +264,7 @@ async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]
         }
     }
     for l in &batch.started {
-        if let Err(e) = store.insert_live_call(&l.id, &l.caller, &l.callee, &l.a_call_id, l.start_ms).await {
+        if let Err(e) = store.insert_live_call(l).await {
             tracing::error!(call = %l.id, error = %e, "could not note the live call");
         }
     }

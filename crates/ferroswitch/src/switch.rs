@@ -37,7 +37,7 @@ pub enum Job {
     /// Write a call detail record (with its recording and webhook details).
     Cdr(Box<b2bua::Cdr>, Box<CallExtra>),
     /// Note a call as live (becomes an interrupted CDR if we crash).
-    CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant },
+    CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant, webhook_url: Option<String>, ext_data: Option<String> },
     /// Note a live call's answer.
     CallAnswered { id: String, at: Instant },
     /// An agent's status and counters (JSON) changed.
@@ -59,6 +59,10 @@ pub struct CallExtra {
     pub recording_url: Option<String>,
     /// Queue calls: the queue's CDR fields.
     pub queue: Option<QueueCdr>,
+    /// The 200 to the BYE that ended the call: sent once the CDR is
+    /// committed, so an acknowledged hang-up is never recorded as
+    /// interrupted after a crash.
+    pub bye_reply: Option<(TxId, Message)>,
 }
 
 /// The CDR fields of a queue call.
@@ -800,6 +804,14 @@ impl Switch {
                     tracing::info!(call = %cdr.id, disposition = cdr.disposition.as_str(), hangup = cdr.hangup_side, cause = %cdr.hangup_cause, "call ended");
                     self.originations.remove(&cdr.id);
                     let mut extra = self.extras.remove(&cdr.id).unwrap_or_default();
+                    let mut cdr = cdr;
+                    extra.bye_reply = cdr.bye_reply.take();
+                    if self.jobs.closed() {
+                        // No store worker to confirm the record: answer now.
+                        if let Some((tx, r)) = extra.bye_reply.take() {
+                            self.respond(now, ep, tx, r);
+                        }
+                    }
                     if let Some(q) = self.queue_call_ended(now, ep, &cdr.id) {
                         extra.queue = Some(queues::cdr_fields(&q));
                     }
@@ -871,7 +883,12 @@ impl Switch {
                     while self.recent_calls.len() > 100_000 || self.recent_calls.front().is_some_and(|t| start.saturating_duration_since(*t) > std::time::Duration::from_secs(10)) {
                         self.recent_calls.pop_front();
                     }
-                    self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start });
+                    // A click-to-call's webhook URL and ext_data go with
+                    // it, for the CDR of a call a crash interrupts.
+                    let extra = self.extras.get(&id);
+                    let webhook_url = extra.and_then(|e| e.webhook_url.clone());
+                    let ext_data = extra.and_then(|e| e.ext_data.as_ref()).map(|e| e.get().to_owned());
+                    self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data });
                 }
             }
         }

@@ -24,6 +24,10 @@ pub struct LiveCall {
     pub a_call_id: String,
     /// Start, unix ms.
     pub start_ms: i64,
+    /// A click-to-call's own webhook URL.
+    pub webhook_url: Option<String>,
+    /// A click-to-call's opaque data (JSON text, as given).
+    pub ext_data: Option<String>,
 }
 
 /// What one group commit writes, applied in this order: binding changes,
@@ -98,6 +102,8 @@ impl Store {
                     .bind(&l.callee)
                     .bind(&l.a_call_id)
                     .bind(l.start_ms)
+                    .bind(&l.webhook_url)
+                    .bind(&l.ext_data)
                     .execute(&mut *tx)
                     .await?;
             }

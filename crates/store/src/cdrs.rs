@@ -144,7 +144,7 @@ pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_cal
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
 pub(crate) const INSERT_LIVE: &str =
-    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms, webhook_url, ext_data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 /// Notes a live call's answer.
 pub(crate) const ANSWER_LIVE: &str = "UPDATE live_calls SET answer_ms = $1 WHERE id = $2";
 
@@ -187,14 +187,16 @@ pub(crate) use insert_cdr_stmt;
 
 impl Store {
     /// Record a call that started (removed when its CDR is written).
-    pub async fn insert_live_call(&self, id: &str, caller: &str, callee: &str, a_call_id: &str, start_ms: i64) -> Result<(), StoreError> {
+    pub async fn insert_live_call(&self, l: &crate::LiveCall) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(INSERT_LIVE)
-                .bind(id)
-                .bind(caller)
-                .bind(callee)
-                .bind(a_call_id)
-                .bind(start_ms)
+                .bind(&l.id)
+                .bind(&l.caller)
+                .bind(&l.callee)
+                .bind(&l.a_call_id)
+                .bind(l.start_ms)
+                .bind(&l.webhook_url)
+                .bind(&l.ext_data)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -214,15 +216,16 @@ impl Store {
     /// transaction with the webhook delivery `hook` makes of it (if any),
     /// so a crash during recovery cannot leave a CDR whose webhook is never
     /// sent. Returns those CDRs.
-    pub async fn recover_interrupted_calls(&self, now_ms: i64, hook: impl Fn(&Cdr) -> Option<crate::NewWebhook>) -> Result<Vec<Cdr>, StoreError> {
-        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = with_pool!(self, |pool| {
-            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms FROM live_calls ORDER BY start_ms").fetch_all(pool).await?;
+    pub async fn recover_interrupted_calls(&self, now_ms: i64, hook: impl Fn(&Cdr, Option<&str>, Option<&str>) -> Option<crate::NewWebhook>) -> Result<Vec<Cdr>, StoreError> {
+        type Row = (String, String, String, String, i64, Option<i64>, Option<String>, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data FROM live_calls ORDER BY start_ms").fetch_all(pool).await?;
             rows.iter()
-                .map(|r| Ok((r.text("id")?, r.text("caller")?, r.text("callee")?, r.text("a_call_id")?, r.int("start_ms")?, r.opt_int("answer_ms")?)))
+                .map(|r| Ok((r.text("id")?, r.text("caller")?, r.text("callee")?, r.text("a_call_id")?, r.int("start_ms")?, r.opt_int("answer_ms")?, r.opt_text("webhook_url")?, r.opt_text("ext_data")?)))
                 .collect::<Result<Vec<_>, StoreError>>()
         })?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, caller, callee, a_call_id, start_ms, answer_ms) in rows {
+        for (id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data) in rows {
             let end = now_ms.max(start_ms);
             let c = Cdr {
                 id,
@@ -246,7 +249,7 @@ impl Store {
                 recording: None,
                 ..Default::default()
             };
-            let batch = crate::WriteBatch { webhooks: hook(&c).into_iter().collect(), cdrs: vec![c.clone()], ..Default::default() };
+            let batch = crate::WriteBatch { webhooks: hook(&c, webhook_url.as_deref(), ext_data.as_deref()).into_iter().collect(), cdrs: vec![c.clone()], ..Default::default() };
             self.apply_batch(&batch, now_ms).await?;
             out.push(c);
         }
@@ -380,19 +383,35 @@ mod tests {
         let page = store.list_cdrs(&CdrFilter { after: Some((1003, "id3".into())), ..Default::default() }, 2).await.expect("list");
         assert_eq!(page.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["id2", "id1"]);
         // A call that was live when the process died becomes an interrupted CDR.
-        store.insert_live_call("live1", "1000", "1001", "c9", 5000).await.expect("live");
+        let live = |id: &str, a_call_id: &str, url: Option<&str>, ext: Option<&str>| crate::LiveCall {
+            id: id.into(),
+            caller: "1000".into(),
+            callee: "1001".into(),
+            a_call_id: a_call_id.into(),
+            start_ms: 5000,
+            webhook_url: url.map(str::to_owned),
+            ext_data: ext.map(str::to_owned),
+        };
+        store.insert_live_call(&live("live1", "c9", None, None)).await.expect("live");
         store.mark_live_call_answered("live1", 6000).await.expect("answered");
-        store.insert_live_call("done1", "1000", "1001", "c8", 5000).await.expect("live");
+        store.insert_live_call(&live("done1", "c8", None, None)).await.expect("live");
         store.insert_cdr(&cdr("done1", 5000, "1000", "answered")).await.expect("cdr clears live row");
-        let hook = |c: &Cdr| Some(crate::NewWebhook { cdr_id: c.id.clone(), url: "http://127.0.0.1:9/hook".into(), body: format!("{{\"id\":\"{}\"}}", c.id) });
+        // A click-to-call keeps its own webhook URL and ext_data.
+        store.insert_live_call(&live("c2c1", "c7", Some("http://127.0.0.1:9/crm"), Some(r#"{"ticket":7}"#))).await.expect("live");
+        let hook = |c: &Cdr, url: Option<&str>, ext: Option<&str>| {
+            Some(crate::NewWebhook { cdr_id: c.id.clone(), url: url.unwrap_or("http://127.0.0.1:9/hook").into(), body: format!("{{\"id\":\"{}\",\"ext_data\":{}}}", c.id, ext.unwrap_or("null")) })
+        };
         let rec = store.recover_interrupted_calls(9000, hook).await.expect("recover");
-        assert_eq!(rec.len(), 1);
+        assert_eq!(rec.len(), 2);
         let got = store.get_cdr("live1").await.expect("get").expect("cdr");
         assert_eq!((got.disposition.as_str(), got.answer_ms, got.end_ms, got.billable_ms), ("interrupted", Some(6000), 9000, 3000));
         // Its webhook was written with it, due at once.
         let hooks = store.webhooks_of("live1").await.expect("hooks");
-        assert_eq!(hooks.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(), vec!["pending"]);
-        assert!(store.webhooks_of("done1").await.expect("hooks").is_empty(), "only the recovered call's");
+        assert_eq!(hooks.iter().map(|h| (h.state.as_str(), h.url.as_str())).collect::<Vec<_>>(), vec![("pending", "http://127.0.0.1:9/hook")]);
+        assert!(store.webhooks_of("done1").await.expect("hooks").is_empty(), "only the recovered calls'");
+        let due = store.due_webhooks(9000, 10).await.expect("due");
+        let c2c: Vec<_> = due.iter().filter(|h| h.cdr_id == "c2c1").map(|h| (h.url.as_str(), h.body.as_str())).collect();
+        assert_eq!(c2c, vec![("http://127.0.0.1:9/crm", r#"{"id":"c2c1","ext_data":{"ticket":7}}"#)]);
         assert!(store.recover_interrupted_calls(10_000, hook).await.expect("again").is_empty(), "recovered once only");
         store.close().await;
         let _ = std::fs::remove_file(&path);
@@ -419,7 +438,7 @@ mod tests {
             path: None,
             updated_at_ms: 1,
         };
-        let live = |id: &str| LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "c".into(), start_ms: 1000 };
+        let live = |id: &str| LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "c".into(), start_ms: 1000, webhook_url: None, ext_data: None };
         // One batch: a registration, two calls starting, one answered, one
         // ending within the same batch (its live row must not survive).
         let mut b = WriteBatch::default();
@@ -444,7 +463,7 @@ mod tests {
         assert_eq!(store.next_webhook_due().await.expect("next"), None);
         assert_eq!(store.load_bindings(0).await.expect("bindings").len(), 1);
         assert!(store.get_cdr("b").await.expect("get").is_some());
-        let rec = store.recover_interrupted_calls(5000, |_| None).await.expect("recover");
+        let rec = store.recover_interrupted_calls(5000, |_, _, _| None).await.expect("recover");
         assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.answer_ms)).collect::<Vec<_>>(), vec![("a", Some(2000))]);
         // An invalid binding rolls the whole batch back, CDRs included.
         let mut bad = WriteBatch::default();

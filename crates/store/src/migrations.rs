@@ -31,6 +31,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (4, "trunks and webhooks", include_str!("../migrations/sqlite/0004_trunks_and_webhooks.sql")),
     (5, "cdr recording", include_str!("../migrations/sqlite/0005_cdr_recording.sql")),
     (6, "callcenter", include_str!("../migrations/sqlite/0006_callcenter.sql")),
+    (7, "live call extras", include_str!("../migrations/sqlite/0007_live_call_extras.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -40,6 +41,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (4, "trunks and webhooks", include_str!("../migrations/postgres/0004_trunks_and_webhooks.sql")),
     (5, "cdr recording", include_str!("../migrations/postgres/0005_cdr_recording.sql")),
     (6, "callcenter", include_str!("../migrations/postgres/0006_callcenter.sql")),
+    (7, "live call extras", include_str!("../migrations/postgres/0007_live_call_extras.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.
