@@ -41,6 +41,7 @@ pub struct Sip {
     pub tcp_idle_timeout: u64,
     pub t1_ms: u64,
     pub max_transactions: usize,
+    pub overload_after_ms: u64,
     pub user_agent: String,
 }
 

@@ -433,6 +433,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         endpoint: sip_proto::EndpointConfig {
             timers: sip_proto::TimerConfig { t1: Duration::from_millis(cfg.sip.t1_ms), ..Default::default() },
             max_transactions: cfg.sip.max_transactions,
+            overload_after: (cfg.sip.overload_after_ms > 0).then(|| Duration::from_millis(cfg.sip.overload_after_ms)),
             seed: u64::from_le_bytes(secrets::random_bytes::<8>()),
             warning_agent: realm.clone(),
             ..Default::default()

@@ -1074,6 +1074,9 @@ impl Switch {
         gauge("ferroswitch_sip_bad_requests_total", "Stateless 400/505 answers.", "counter", &[(String::new(), st.bad_requests_answered as f64)]);
         gauge("ferroswitch_sip_retransmissions_absorbed_total", "Request retransmissions absorbed.", "counter", &[(String::new(), st.retransmissions_absorbed as f64)]);
         gauge("ferroswitch_sip_overload_rejections_total", "Requests refused with 503 (transaction table full).", "counter", &[(String::new(), st.overload_rejections as f64)]);
+        gauge("ferroswitch_sip_load_shed_total", "New calls and registrations refused with 503 while the SIP receive queue stayed full (sip.overload_after_ms).", "counter", &[(String::new(), st.load_shed as f64)]);
+        gauge("ferroswitch_sip_overload_episodes_total", "Times load shedding started.", "counter", &[(String::new(), st.overload_episodes as f64)]);
+        gauge("ferroswitch_sip_shedding", "1 while new calls and registrations are being shed.", "gauge", &[(String::new(), if ep.is_shedding() { 1.0 } else { 0.0 })]);
         gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);
         gauge("ferroswitch_store_overload_rejections_total", "INVITEs and REGISTERs refused with 503 because the store was behind.", "counter", &[(String::new(), self.store_overloads as f64)]);
         gauge("ferroswitch_draining", "1 while shutting down.", "gauge", &[(String::new(), if self.draining { 1.0 } else { 0.0 })]);

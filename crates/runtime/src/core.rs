@@ -193,6 +193,7 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
         pending: HashMap::new(),
         next_conn,
         limits: limits(),
+        overload_logged: None,
     };
     let join = tokio::spawn(core.run(conn_rx, cmd_rx, sd_rx));
     Ok(Started { udp_addr, tcp_addr, tls_addr, handle: Handle { cmd: cmd_tx, shutdown: sd_tx }, join })
@@ -208,6 +209,8 @@ struct Core<S: Service> {
     pending: HashMap<SocketAddr, Vec<Bytes>>,
     next_conn: Arc<AtomicU64>,
     limits: ConnLimits,
+    /// When the last overload warning was logged.
+    overload_logged: Option<Instant>,
 }
 
 fn now() -> Instant {
@@ -226,6 +229,7 @@ fn guarded(what: &str, f: impl FnOnce()) {
 impl<S: Service> Core<S> {
     async fn run(mut self, mut conn_rx: mpsc::Receiver<ConnEvent>, mut cmd_rx: mpsc::Receiver<S::Command>, mut sd: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 65_536];
+        let mut batch: Vec<(Bytes, SocketAddr)> = Vec::with_capacity(UDP_BATCH);
         loop {
             let deadline = match (self.ep.poll_timeout(), self.service.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -241,25 +245,36 @@ impl<S: Service> Core<S> {
                 _ = sd.changed() => break,
                 r = recv_udp(self.udp.as_ref(), &mut buf) => {
                     if let Ok((n, from)) = r {
-                        let data = Bytes::copy_from_slice(&buf[..n]);
-                        if self.service.trace(&data) {
-                            trace_message("recv", &Peer::udp(from), &data);
-                        }
-                        guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
-                        // Drain what else is queued before doing anything else.
+                        // Read what else is queued (up to a batch), tell the
+                        // endpoint whether the socket was emptied (its
+                        // load-shedding signal), then handle the batch.
+                        batch.push((Bytes::copy_from_slice(&buf[..n]), from));
+                        let mut emptied = false;
                         if let Some(udp) = &self.udp {
-                            for _ in 0..256 {
+                            while batch.len() < UDP_BATCH {
                                 match udp.try_recv_from(&mut buf) {
-                                    Ok((n, from)) => {
-                                        let data = Bytes::copy_from_slice(&buf[..n]);
-                                        if self.service.trace(&data) {
-                                            trace_message("recv", &Peer::udp(from), &data);
-                                        }
-                                        guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
+                                    Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
+                                    Err(_) => {
+                                        emptied = true;
+                                        break;
                                     }
-                                    Err(_) => break,
                                 }
                             }
+                        }
+                        let was_shedding = self.ep.is_shedding();
+                        let t = now();
+                        self.ep.note_receive_queue(t, emptied);
+                        if self.ep.is_shedding() && !was_shedding && self.overload_logged.is_none_or(|l| t.saturating_duration_since(l) >= Duration::from_secs(10)) {
+                            // Shedding flips on and off as the queue drains;
+                            // one line per 10 s, the counters say the rest.
+                            self.overload_logged = Some(t);
+                            tracing::warn!(episodes = self.ep.stats().overload_episodes, shed = self.ep.stats().load_shed, "SIP overload: requests arrive faster than they are served; new calls and registrations get 503 while the receive queue stays full");
+                        }
+                        for (data, from) in batch.drain(..) {
+                            if self.service.trace(&data) {
+                                trace_message("recv", &Peer::udp(from), &data);
+                            }
+                            guarded("udp datagram", || self.ep.handle_input(now(), Peer::udp(from), data));
                         }
                     }
                 }
@@ -433,6 +448,10 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
         }
     }
 }
+
+/// Most datagrams read from the socket before they are handled (and
+/// other work gets a turn).
+const UDP_BATCH: usize = 257;
 
 /// A UDP socket with large kernel buffers, so a burst is queued rather than dropped.
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {

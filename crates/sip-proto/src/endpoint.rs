@@ -110,6 +110,11 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Requests refused with 503 because the transaction table was full.
     pub overload_rejections: u64,
+    /// New requests refused with 503 while shedding load
+    /// ([`EndpointConfig::overload_after`]).
+    pub load_shed: u64,
+    /// Times shedding started.
+    pub overload_episodes: u64,
 }
 
 /// The sans-IO SIP endpoint. See the crate docs for the driving loop.
@@ -133,6 +138,10 @@ pub struct Endpoint {
     /// stays safe: the UAC, having seen no provisional, still retransmits
     /// its INVITE if that answer is lost.
     pending_trying: Vec<(TxId, Instant)>,
+    /// Since when the driver's receive queue has been non-empty.
+    backlog_since: Option<Instant>,
+    /// Shedding new work (see [`EndpointConfig::overload_after`]).
+    shedding: bool,
 }
 
 impl Endpoint {
@@ -153,12 +162,42 @@ impl Endpoint {
             events: VecDeque::new(),
             pending_trying: Vec::new(),
             stats: Stats::default(),
+            backlog_since: None,
+            shedding: false,
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &EndpointConfig {
         &self.cfg
+    }
+
+    /// Counters.
+    /// The driver's report after reading its datagram socket: `empty` when
+    /// it read all that was queued, `false` when it stopped with datagrams
+    /// still waiting. A queue that stays non-empty for
+    /// [`EndpointConfig::overload_after`] means requests arrive faster than
+    /// they are served: new work is then shed (stateless 503, Retry-After)
+    /// until the queue is found empty, which keeps the calls already
+    /// admitted fast instead of letting every call slow down and time out.
+    pub fn note_receive_queue(&mut self, now: Instant, empty: bool) {
+        if empty {
+            self.backlog_since = None;
+            self.shedding = false;
+            return;
+        }
+        let since = *self.backlog_since.get_or_insert(now);
+        if let Some(after) = self.cfg.overload_after {
+            if !self.shedding && now.saturating_duration_since(since) >= after {
+                self.shedding = true;
+                self.stats.overload_episodes += 1;
+            }
+        }
+    }
+
+    /// New work is being shed (see [`Endpoint::note_receive_queue`]).
+    pub fn is_shedding(&self) -> bool {
+        self.shedding
     }
 
     /// Counters.
@@ -392,6 +431,12 @@ impl Endpoint {
                 }
                 return;
             }
+        }
+
+        if self.shedding && is_new_work(&req, &method) {
+            self.stats.load_shed += 1;
+            self.stateless(&req, dest, 503, "Service Unavailable", true);
+            return;
         }
 
         if self.entries.len() >= self.cfg.max_transactions {
@@ -789,4 +834,16 @@ pub fn response_destination(via: &Via<'_>, source: Peer) -> Peer {
         .or_else(|| via.host().ip())
         .unwrap_or(source.addr.ip());
     Peer { transport: source.transport, addr: SocketAddr::new(ip, port), conn: None }
+}
+
+/// What load shedding refuses: an out-of-dialog request that carries no
+/// credentials, i.e. the first request of a new call or registration
+/// attempt. A request answering a challenge continues an attempt the
+/// switch already spent work on; in-dialog requests and CANCEL end or
+/// steer calls already admitted.
+fn is_new_work(req: &Message, method: &Method) -> bool {
+    !matches!(method, Method::Ack | Method::Cancel)
+        && !req.to().map(|t| t.tag().is_some()).unwrap_or(false)
+        && req.get(HeaderName::Authorization).is_none()
+        && req.get(HeaderName::ProxyAuthorization).is_none()
 }

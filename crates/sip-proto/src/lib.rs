@@ -126,6 +126,15 @@ pub struct EndpointConfig {
     pub seed: u64,
     /// Agent named in Warning headers of stateless 400s.
     pub warning_agent: String,
+    /// Load shedding: once the driver has reported its datagram receive
+    /// queue non-empty for this long without a break
+    /// ([`crate::Endpoint::note_receive_queue`]), new work is refused with a
+    /// stateless 503 and Retry-After until the queue is found empty again.
+    /// New work is an out-of-dialog request without credentials: the first
+    /// INVITE or REGISTER of an attempt. In-dialog requests, ACK, CANCEL,
+    /// responses and requests answering a challenge go on, so calls already
+    /// admitted finish. `None`: never shed.
+    pub overload_after: Option<std::time::Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -137,6 +146,7 @@ impl Default for EndpointConfig {
             max_transactions: 200_000,
             seed: 0x5eed_f00d,
             warning_agent: "ferroswitch".into(),
+            overload_after: Some(std::time::Duration::from_millis(50)),
         }
     }
 }

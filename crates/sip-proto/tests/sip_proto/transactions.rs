@@ -373,6 +373,57 @@ From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>\r\nCall-ID: o{i}\r\n
     assert_eq!(m.get(HeaderName::RetryAfter), Some("5"));
 }
 
+/// Load shedding on the virtual clock: a receive queue reported non-empty
+/// for `overload_after` turns new work away with 503 + Retry-After, while
+/// a request answering a challenge and an in-dialog request still reach
+/// the TU; once the queue is reported empty, new work is served again.
+#[test]
+fn backlogged_receive_queue_sheds_new_work_only() {
+    let mut net = SimNet::new(18);
+    let _a = net.add("10.0.0.1:5060", EndpointConfig::default());
+    let b = net.add("10.0.0.2:5060", EndpointConfig { overload_after: Some(Duration::from_millis(50)), ..EndpointConfig::default() });
+    let invite = |i: u32, extra: &str| {
+        format!(
+            "INVITE sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsh{i}\r\n\
+From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>{extra}\r\nCall-ID: sh{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let t0 = net.now();
+    // A backlog shorter than the threshold changes nothing.
+    net.node(b).ep.note_receive_queue(t0, false);
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(49), false);
+    assert!(!net.node(b).ep.is_shedding());
+    net.inject("10.0.0.1:5060", b, invite(1, "").as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 1, "served before the threshold");
+    // 50 ms without the queue emptying: shedding.
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(50), false);
+    assert!(net.node(b).ep.is_shedding());
+    net.wire.clear();
+    net.inject("10.0.0.1:5060", b, invite(2, "").as_bytes());
+    assert!(requests(net.take_events(b)).is_empty(), "a new INVITE is not served");
+    let w = net.wire.iter().find(|w| w.first_line().starts_with("SIP/2.0 503")).expect("503");
+    let m = Message::parse(w.data.clone()).expect("parse");
+    assert_eq!(m.get(HeaderName::RetryAfter), Some("5"));
+    assert!(m.to().expect("to").tag().is_some(), "the 503 carries a To tag");
+    // Answering a challenge, and in a dialog: served.
+    let with_auth = invite(3, "").replace("Content-Length", "Proxy-Authorization: Digest username=\"a\", realm=\"b\", nonce=\"n\", uri=\"sip:bob@b.example\", response=\"r\"\r\nContent-Length");
+    net.inject("10.0.0.1:5060", b, with_auth.as_bytes());
+    net.inject("10.0.0.1:5060", b, invite(4, ";tag=dlg").as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 2, "the credentialed and the in-dialog INVITE are served");
+    // A REGISTER without credentials is new work too.
+    let register = "REGISTER sip:b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKshr\r\n\
+From: <sip:a@b.example>;tag=r1\r\nTo: <sip:a@b.example>\r\nCall-ID: shr\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+    net.inject("10.0.0.1:5060", b, register.as_bytes());
+    assert!(requests(net.take_events(b)).is_empty());
+    let st = net.node(b).ep.stats();
+    assert_eq!((st.load_shed, st.overload_episodes), (2, 1));
+    // The queue emptied: new work is served again.
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(80), true);
+    assert!(!net.node(b).ep.is_shedding());
+    net.inject("10.0.0.1:5060", b, invite(5, "").as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 1);
+}
+
 #[test]
 fn discarded_transaction_sends_nothing_and_is_forgotten() {
     let (mut net, a, b) = pair(16);
