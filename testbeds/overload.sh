@@ -27,7 +27,7 @@ echo "SEQUENTIAL" >"$OUT/overload_caller.csv"; echo "1000;$DOMAIN" >>"$OUT/overl
 UPORT=$(free_port)
 check "callee 1001 registers" sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UPORT" -t u1 -inf "$OUT/overload_callee.csv" \
   -au 1001 -ap "$P1001" -m 1 -timeout 10 -timeout_error -nostdin
-sipp -sf "$ROOT/benches/scenarios/call_uas.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -nostdin -timeout 120 >"$OUT/overload_uas.log" 2>&1 &
+sipp -sf "$ROOT/benches/scenarios/call_uas.xml" -i 127.0.0.1 -p "$UPORT" -t u1 -buff_size 4194304 -nostdin -timeout 120 >"$OUT/overload_uas.log" 2>&1 &
 PIDS+=("$!")
 udp_ready "$UPORT"
 
@@ -38,7 +38,7 @@ calls() {
   local run=$1 rate=$2 count=$3
   rm -f "$OUT/overload_$run.log" "$OUT"/overload_"$run"_rtt*.csv
   (cd "$OUT" && sipp -sf "$SCEN/uac_overload.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -t u1 -s 1001 -inf "$OUT/overload_caller.csv" \
-    -au 1000 -ap "$P1000" -m "$count" -r "$rate" -recv_timeout 15000 -timeout 90 -nostdin -trace_logs -log_file "$OUT/overload_$run.log" \
+    -au 1000 -ap "$P1000" -m "$count" -r "$rate" -buff_size 4194304 -recv_timeout 15000 -timeout 90 -nostdin -trace_logs -log_file "$OUT/overload_$run.log" \
     -trace_rtt -rtt_freq 1 -trace_err -error_file "$OUT/overload_$run.err" >"$OUT/overload_$run.out" 2>&1)
 }
 # outcome RUN COUNT: counts of completed, refused (503 to the first or the
@@ -50,13 +50,18 @@ outcome() {
   echo "$((done + 0)) $((ref + 0)) $((ref2 + 0)) $((count - done - ref - ref2))"
 }
 
+# Datagrams the kernel dropped for full receive buffers, machine-wide
+# (the switch's, or a sipp's: then a retransmission delays that call).
+udp_drops() { awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp; }
 COUNT=$((RATE * SECS))
 RSS0=$(rss_mb)
+DROPS0=$(udp_drops)
 calls over "$RATE" "$COUNT"
+DROPS=$(( $(udp_drops) - DROPS0 ))
 read -r DONE REF REF2 LOST <<<"$(outcome over "$COUNT")"
 RSS1=$(rss_mb)
 SHED=$(metric ferroswitch_sip_load_shed_total)
-echo "offered $COUNT calls at $RATE/s: $DONE completed, $REF refused (503), $REF2 refused after the challenge, $LOST lost; load shed: ${SHED:-?}; RSS $RSS0 -> $RSS1 MB"
+echo "offered $COUNT calls at $RATE/s: $DONE completed, $REF refused (503), $REF2 refused after the challenge, $LOST lost; load shed: ${SHED:-?}; RSS $RSS0 -> $RSS1 MB; UDP drops: $DROPS"
 python3 - "$OUT" <<'PY'
 import glob, sys
 vals = []
