@@ -1070,6 +1070,8 @@ impl Switch {
         gauge("ferroswitch_auth_bans_total", "Sources banned for failed authentications.", "counter", &[(String::new(), bans as f64)]);
         gauge("ferroswitch_blocked_sources", "Sources blocked now for failed authentications.", "gauge", &[(String::new(), self.registrar.blocked_count(self.clock.unix_ms(now)) as f64)]);
         gauge("ferroswitch_sip_transactions", "Live SIP transactions.", "gauge", &[(String::new(), ep.transaction_count() as f64)]);
+        let by_state: Vec<_> = ep.transaction_states().into_iter().map(|(k, st, n)| (format!("{{kind=\"{k}\",state=\"{st}\"}}"), n as f64)).collect();
+        gauge("ferroswitch_sip_transactions_by_state", "Live SIP transactions by kind and state.", "gauge", &by_state);
         gauge("ferroswitch_sip_parse_errors_total", "Messages that failed to parse or lacked core headers.", "counter", &[(String::new(), st.parse_errors as f64)]);
         gauge("ferroswitch_sip_bad_requests_total", "Stateless 400/505 answers.", "counter", &[(String::new(), st.bad_requests_answered as f64)]);
         gauge("ferroswitch_sip_retransmissions_absorbed_total", "Request retransmissions absorbed.", "counter", &[(String::new(), st.retransmissions_absorbed as f64)]);

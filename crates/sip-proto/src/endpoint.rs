@@ -210,6 +210,24 @@ impl Endpoint {
         self.entries.len()
     }
 
+    /// Live transactions by kind and state (`("invite_server", "Accepted")`,
+    /// ...), for metrics: which state holds memory, and for how long.
+    pub fn transaction_states(&self) -> Vec<(&'static str, String, usize)> {
+        let mut counts: HashMap<(&'static str, String), usize> = HashMap::new();
+        for e in self.entries.values() {
+            let k = match &e.machine {
+                Machine::InviteClient(t) => ("invite_client", format!("{:?}", t.state)),
+                Machine::NonInviteClient(t) => ("non_invite_client", format!("{:?}", t.state)),
+                Machine::InviteServer(t) => ("invite_server", format!("{:?}", t.state)),
+                Machine::NonInviteServer(t) => ("non_invite_server", format!("{:?}", t.state)),
+            };
+            *counts.entry(k).or_default() += 1;
+        }
+        let mut v: Vec<_> = counts.into_iter().map(|((k, s), n)| (k, s, n)).collect();
+        v.sort();
+        v
+    }
+
     // ----- identifiers ------------------------------------------------------
 
     fn next_random(&mut self) -> u64 {
@@ -302,9 +320,17 @@ impl Endpoint {
             self.timers.pop();
             let timers = &self.cfg.timers;
             let Some(entry) = self.entries.get_mut(&id) else { continue };
-            if entry.deadline().is_none_or(|d| d > now) {
-                // Stale heap entry; the real deadline (if any) is queued too.
-                continue;
+            match entry.deadline() {
+                None => continue,
+                Some(d) if d > now => {
+                    // Stale heap entry (a timer was stopped or moved): make
+                    // sure the real deadline is queued, or the transaction
+                    // would never be reaped. One push per stale pop keeps
+                    // the heap's size where it was.
+                    self.timers.push(Reverse((d, id)));
+                    continue;
+                }
+                Some(_) => {}
             }
             let mut sink = Sink { transmits: &mut self.transmits, events: &mut self.events };
             match &mut entry.machine {
@@ -540,6 +566,8 @@ impl Endpoint {
         if let Some(id) = tx {
             if let Some(Entry { machine: Machine::InviteServer(t), .. }) = self.entries.get_mut(&id) {
                 t.on_2xx_ack();
+                // Timer G stopped: Timer L is now the deadline to queue.
+                self.after(id);
             }
         }
         self.events.push_back(Event::Ack { request: req, source, tx });

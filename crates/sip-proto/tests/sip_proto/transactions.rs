@@ -141,6 +141,10 @@ fn invite_2xx_is_retransmitted_until_the_ack() {
     assert!(b_events.iter().any(|(_, e)| matches!(e, Event::Ack { tx: Some(t), .. } if *t == stx)));
     assert!(!b_events.iter().any(|(_, e)| matches!(e, Event::AckTimeout { .. })));
     assert_eq!(net.count_wire(b, "SIP/2.0 200"), 2, "at 0 s and 0.5 s; the ACK sent at 1.2 s stops Timer G before 1.5 s");
+    // Timer L (and the UAC's Timer M) reaped both transactions: the ACK
+    // stopped Timer G, whose queued deadline must not be the only one.
+    assert_eq!(net.node(b).ep.transaction_count(), 0, "the acknowledged INVITE server transaction is gone after Timer L");
+    assert_eq!(net.node(a).ep.transaction_count(), 0);
 }
 
 fn invite_as_sent(net: &SimNet, a: usize) -> Message {
