@@ -74,7 +74,8 @@ struct Entry {
     client_key: Option<(Box<str>, Method)>,
     merge_key: Option<MergeKey>,
     dialog_key: Option<DialogKey>,
-    /// For server transactions: the request, kept for CANCEL/ACK matching and 487.
+    /// For INVITE server transactions until their final answer: the
+    /// request, for the CANCEL's 487 and the 100 Trying.
     request: Option<Message>,
 }
 
@@ -717,6 +718,13 @@ impl Endpoint {
                 }
             }
         }
+        if code >= 200 {
+            // The request was kept for a CANCEL's 487 and the 100 Trying;
+            // neither can come after a final answer. What the transaction
+            // lingers for (retransmissions, the ACK) needs only its keys
+            // and the response bytes.
+            entry.request = None;
+        }
         self.after(tx);
         Ok(())
     }
@@ -767,7 +775,8 @@ impl Endpoint {
         }
     }
 
-    /// The request that created a server transaction (INVITEs only are kept).
+    /// The request that created an INVITE server transaction, until its
+    /// final answer (only INVITEs are kept, and only that long).
     pub fn server_request(&self, tx: TxId) -> Option<&Message> {
         self.entries.get(&tx).and_then(|e| e.request.as_ref())
     }
