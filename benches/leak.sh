@@ -57,7 +57,7 @@ T0=$SECONDS
 : >"$OUT/rss.csv"
 while kill -0 "$UAC" 2>/dev/null; do
   echo "$((SECONDS - T0)),$(rss_kb)" >>"$OUT/rss.csv"
-  echo "$((SECONDS - T0)) $(held)" >>"$OUT/held.txt"
+  echo "$((SECONDS - T0)) $(held) $(awk '/^Rss(Anon|File|Shmem)/ {printf "%s%s ", $1, $2}' "/proc/$SWITCH_PID/status")" >>"$OUT/held.txt"
   sleep 5
 done
 wait "$UAC"; RC=$?
@@ -65,6 +65,9 @@ END=$((SECONDS - T0))
 # Let the last calls' transactions expire (32 s), then read RSS at rest.
 sleep 40
 AFTER=$(rss_kb)
+echo "at rest: $(held) $(awk '/^Rss(Anon|File|Shmem)/ {printf "%s%s ", $1, $2}' "/proc/$SWITCH_PID/status")" >>"$OUT/held.txt"
+# The largest mappings, for the record.
+awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Rss:/ {print $2, name}' "/proc/$SWITCH_PID/smaps" | sort -rn | head -5 >"$OUT/mappings.txt"
 CDRS=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from cdrs where disposition = \"answered\"").fetchone()[0])' "$DATA/ferroswitch.db")
 python3 - "$OUT/rss.csv" "$WARMUP" "$IDLE" "$AFTER" "$CALLS" "$CDRS" "$RC" "$END" "$OUT/uac_stat.csv" <<'PY'
 import csv, sys
