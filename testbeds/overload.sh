@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 
 RATE=${OVERLOAD_RATE:-1000}
 SECS=${OVERLOAD_SECONDS:-8}
-start_switch overload --set directory.first_run_extensions= --set media.mode=bypass --set "log.level=warn,ferroswitch=info,ferroswitch::switch=warn" ${OVERLOAD_ARGS:-}
+start_switch overload --set directory.first_run_extensions= --set media.mode=bypass --set calls.drain_timeout=2 --set "log.level=warn,ferroswitch=info,ferroswitch::switch=warn" ${OVERLOAD_ARGS:-}
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 echo "SEQUENTIAL" >"$OUT/overload_callee.csv"; echo "1001;$DOMAIN" >>"$OUT/overload_callee.csv"
