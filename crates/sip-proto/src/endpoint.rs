@@ -675,7 +675,7 @@ impl Endpoint {
         if !t.is_proceeding() {
             return Err(ProtoError::WrongState);
         }
-        let orig = &t.request;
+        let Some(orig) = &t.request else { return Err(ProtoError::WrongState) };
         let dest = t.dest;
         let mut c = Message::request(Method::Cancel, orig.request_uri_str().unwrap_or("sip:invalid"));
         let top_via = orig.values(HeaderName::Via).next().ok_or(ProtoError::WrongState)?.to_owned();

@@ -61,8 +61,12 @@ pub(crate) enum State {
 pub(crate) struct InviteClient {
     id: TxId,
     pub(crate) dest: Peer,
-    pub(crate) request: Message,
-    encoded: Bytes,
+    /// The INVITE, for the CANCEL and the ACK of a non-2xx; released at the
+    /// final response (the transaction then lingers 32 s for
+    /// retransmissions and needs neither).
+    pub(crate) request: Option<Message>,
+    /// Its bytes, for Timer A; released with it.
+    encoded: Option<Bytes>,
     pub(crate) state: State,
     timer_a: Backoff,
     timer_b: Deadline,
@@ -78,8 +82,8 @@ impl InviteClient {
         let mut tx = InviteClient {
             id,
             dest,
-            request,
-            encoded,
+            request: Some(request),
+            encoded: Some(encoded),
             state: State::Calling,
             timer_a: Backoff::default(),
             timer_b: Deadline::default(),
@@ -95,8 +99,8 @@ impl InviteClient {
     }
 
     /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3).
-    fn build_ack(&self, response: &Message) -> Message {
-        let req = &self.request;
+    fn build_ack(&self, response: &Message) -> Option<Message> {
+        let req = self.request.as_ref()?;
         let mut ack = Message::request(Method::Ack, req.request_uri_str().unwrap_or("sip:invalid"));
         if let Some(v) = req.values(HeaderName::Via).next() {
             ack.push(HeaderName::Via, v);
@@ -116,7 +120,14 @@ impl InviteClient {
         }
         let seq = req.cseq().map(|c| c.seq).unwrap_or(1);
         ack.push(HeaderName::CSeq, &format!("{seq} ACK"));
-        ack
+        Some(ack)
+    }
+
+    /// A final response came: only the ACK (non-2xx) and the timers are
+    /// needed from now on.
+    fn release(&mut self) {
+        self.request = None;
+        self.encoded = None;
     }
 
     pub fn on_response(&mut self, now: Instant, cfg: &TimerConfig, response: Message, sink: &mut Sink<'_>) {
@@ -133,11 +144,14 @@ impl InviteClient {
                     self.timer_a.stop();
                     self.timer_b.clear();
                     self.timer_m.set(now + cfg.t1x64());
+                    self.release();
                     sink.events.push_back(Event::Response { tx: self.id, response });
                 } else {
-                    let ack = self.build_ack(&response).to_bytes();
-                    sink.transmits.push_back(Transmit { dest: self.dest, data: ack.clone() });
-                    self.ack = Some(ack);
+                    if let Some(ack) = self.build_ack(&response).map(|a| a.to_bytes()) {
+                        sink.transmits.push_back(Transmit { dest: self.dest, data: ack.clone() });
+                        self.ack = Some(ack);
+                    }
+                    self.release();
                     self.state = State::Completed;
                     self.timer_a.stop();
                     self.timer_b.clear();
@@ -164,7 +178,9 @@ impl InviteClient {
 
     pub fn on_timeout(&mut self, now: Instant, cfg: &TimerConfig, sink: &mut Sink<'_>) {
         if self.state == State::Calling && self.timer_a.fire(now, None) {
-            sink.transmits.push_back(Transmit { dest: self.dest, data: self.encoded.clone() });
+            if let Some(data) = &self.encoded {
+                sink.transmits.push_back(Transmit { dest: self.dest, data: data.clone() });
+            }
         }
         if self.timer_b.fire(now) && self.state == State::Calling {
             self.timer_a.stop();
