@@ -254,8 +254,10 @@ impl<S: Service> Core<S> {
                             while batch.len() < UDP_BATCH {
                                 match udp.try_recv_from(&mut buf) {
                                     Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
-                                    Err(_) => {
-                                        emptied = true;
+                                    Err(e) => {
+                                        // Only "nothing queued" says the queue is empty (an
+                                        // ICMP error reported on the socket says nothing).
+                                        emptied = e.kind() == io::ErrorKind::WouldBlock;
                                         break;
                                     }
                                 }
