@@ -230,17 +230,23 @@ impl<S: Service> Core<S> {
     async fn run(mut self, mut conn_rx: mpsc::Receiver<ConnEvent>, mut cmd_rx: mpsc::Receiver<S::Command>, mut sd: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 65_536];
         let mut batch: Vec<(Bytes, SocketAddr)> = Vec::with_capacity(UDP_BATCH);
+        // One timer for the life of the loop, moved only when the deadline
+        // changes: a new timer per turn cost a timer-wheel insertion and
+        // removal for every datagram.
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = match (self.ep.poll_timeout(), self.service.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                    None => std::future::pending().await,
+            if let Some(d) = deadline {
+                if armed != Some(d) {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                    armed = Some(d);
                 }
-            };
+            }
             tokio::select! {
                 _ = sd.changed() => break,
                 r = recv_udp(self.udp.as_ref(), &mut buf) => {
@@ -290,10 +296,20 @@ impl<S: Service> Core<S> {
                     }
                 }
                 Some(cmd) = cmd_rx.recv() => {
+                    // Commands come in bursts (a group commit's REGISTERs):
+                    // take what is queued in one turn.
                     let now = now();
                     self.service.on_command(now, &mut self.ep, cmd);
+                    for _ in 0..256 {
+                        match cmd_rx.try_recv() {
+                            Ok(cmd) => self.service.on_command(now, &mut self.ep, cmd),
+                            Err(_) => break,
+                        }
+                    }
                 }
-                _ = sleep => {}
+                _ = &mut sleep, if deadline.is_some() => {
+                    armed = None;
+                }
             }
             let now = now();
             self.ep.handle_timeout(now);
