@@ -2,6 +2,8 @@
 """A scripted REGISTER client for the digest cases sipp cannot express.
 Usage: register_peer.py PORT DOMAIN CHECK EXT PASSWORD
   replay      an Authorization reused with the same nonce-count is refused
+  retransmit  the same authenticated REGISTER sent again (its 200 lost) is
+              answered 200 again, listing the binding
   same-answer a wrong password and an unknown user get identical answers
   ban         repeated failures silence the source (exit 0 once ignored)
   unbanned    a correct REGISTER from this host is answered 200"""
@@ -26,6 +28,7 @@ def register(user, auth=None, call_id="rp-1"):
         m += f"Authorization: {auth}\r\n"
     m += "Content-Length: 0\r\n\r\n"
     sock.sendto(m.encode(), ("127.0.0.1", PORT))
+    return m.encode()
 
 def recv(timeout=2.0):
     sock.settimeout(timeout)
@@ -81,6 +84,20 @@ if CHECK == "replay":
     if status(r2) != 401:
         fail(f"replayed nonce-count was accepted: {r2!r}")
     print("replayed nonce-count refused with 401")
+elif CHECK == "retransmit":
+    auth = authorization(EXT, PW, challenge_for(EXT))
+    datagram = register(EXT, auth, call_id="rp-retrans")
+    r1 = recv()
+    # The UAC's Timer E retransmission: the very same datagram.
+    sock.sendto(datagram, ("127.0.0.1", PORT))
+    r2 = recv()
+    if status(r1) != 200:
+        fail(f"first REGISTER: {r1!r}")
+    if status(r2) != 200:
+        fail(f"retransmitted REGISTER: {r2!r}")
+    if f"127.0.0.1:{LPORT}" not in r2 or not re.search(r"^Contact:", r2, re.M):
+        fail(f"the second 200 does not list the binding: {r2!r}")
+    print("retransmission answered 200 again, listing the binding")
 elif CHECK == "same-answer":
     wrong = authorization(EXT, "not-the-password", challenge_for(EXT))
     register(EXT, wrong, call_id="rp-wrong")

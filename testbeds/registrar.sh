@@ -25,6 +25,7 @@ check "listed in GET /v1/registrations (tcp)"            wait_for 5 registered 1
 check "wrong password → 401 again"                       reg_sipp register_refused.xml u1 1003 wrongpassword
 check "Expires below minimum → 423 Min-Expires: 60"     reg_sipp register_423.xml u1 1003 "$P1003"
 check "replayed nonce-count refused"                     python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" replay 1003 "$P1003"
+check "retransmitted REGISTER answered 200 again"         python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" retransmit 1003 "$P1003"
 check "wrong password and unknown user look the same"   python3 "$ROOT/testbeds/register_peer.py" "$SIP_PORT" "$DOMAIN" same-answer 1003 "$P1003"
 
 # The offline CLI writes to the same store while the switch runs; the

@@ -663,6 +663,9 @@ impl Switch {
     /// The one place events get their sequence number, type, time and call.
     fn publish_event(&mut self, kind: &'static str, call: Option<&str>, extensions: Vec<String>, queue: Option<&str>, agent: Option<&str>, mut body: serde_json::Value) {
         self.seq += 1;
+        if self.events.receiver_count() == 0 {
+            return; // nobody listens: not worth serialising
+        }
         if let Some(o) = body.as_object_mut() {
             o.insert("seq".into(), self.seq.into());
             o.insert("type".into(), kind.into());
@@ -970,8 +973,10 @@ impl Switch {
                     // transaction for Timer J's 32 s.
                     Outcome::Reply(r) => self.respond_stateless(now, ep, tx, r),
                     Outcome::Commit { changes, reply } => {
+                        let listened = self.events.receiver_count() > 0;
                         let evs: Vec<_> = changes
                             .iter()
+                            .filter(|_| listened)
                             .map(|c| match c {
                                 Change::Upsert(b) => ("registration", b.aor.clone(), serde_json::json!({"extension": b.aor, "contact": b.contact, "source": b.source.addr.to_string(), "expires_at_ms": b.expires_at_ms})),
                                 Change::Delete { aor, contact } => ("unregistration", aor.clone(), serde_json::json!({"extension": aor, "contact": contact})),
@@ -1192,7 +1197,15 @@ impl Service for Switch {
                     for (kind, ext, body) in evs {
                         self.publish(kind, None, &[&ext], body);
                     }
-                    self.respond(now, ep, tx, reply);
+                    if reply.cseq().is_ok_and(|c| c.method == Method::Register) {
+                        // Statelessly, as Kamailio's registrar does: the
+                        // registrar answers a retransmission of this
+                        // REGISTER 200 again (same Call-ID, CSeq, branch),
+                        // so no transaction is held for Timer J's 32 s.
+                        self.respond_stateless(now, ep, tx, reply);
+                    } else {
+                        self.respond(now, ep, tx, reply);
+                    }
                 } else {
                     // The 200 was not made durable: say so instead.
                     let mut r = Message::response(500, "Store Unavailable");

@@ -89,6 +89,11 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// Path header values (RFC 3327).
     pub path: Vec<String>,
+    /// Via branch of the REGISTER that made it: a retransmission of that
+    /// REGISTER (same Call-ID, CSeq and branch) is answered 200 again
+    /// rather than 500, so the 200 can be sent statelessly. Kept in memory
+    /// only (empty after a restart).
+    pub branch: String,
 }
 
 impl Binding {
@@ -146,6 +151,13 @@ pub enum AuthOutcome {
     Ignore,
 }
 
+/// Credentials that repeat the last accepted nonce-count of their nonce.
+struct Repeat {
+    user: String,
+    /// What to answer when the request is not a retransmission.
+    challenge: AuthOutcome,
+}
+
 /// A keep-alive OPTIONS to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PingDue {
@@ -195,13 +207,20 @@ impl Registrar {
             if b.expires_at_ms <= now_ms {
                 continue;
             }
-            self.schedule_binding(&b, now_ms);
+            self.schedule_binding(&b, now_ms, None);
             self.bindings.entry(b.aor.clone()).or_default().push(b);
         }
     }
 
-    fn schedule_binding(&mut self, b: &Binding, now_ms: u64) {
-        self.schedule.push(Reverse((b.expires_at_ms, Due::Expire, b.aor.clone(), b.contact.clone())));
+    /// Queue `b`'s expiry (unless an entry at or before it is queued
+    /// already: `queued` is the expiry of the binding it refreshes, whose
+    /// entry, when due, re-queues itself at the binding's new expiry) and
+    /// its first keep-alive. A phone re-registering often thus adds
+    /// nothing to the schedule.
+    fn schedule_binding(&mut self, b: &Binding, now_ms: u64, queued: Option<u64>) {
+        if queued.is_none_or(|q| b.expires_at_ms < q) {
+            self.schedule.push(Reverse((b.expires_at_ms, Due::Expire, b.aor.clone(), b.contact.clone())));
+        }
         if let (Some(iv), Transport::Udp) = (self.cfg.keepalive_ms, b.source.transport) {
             let key = (b.aor.clone(), b.contact.clone());
             if !self.next_ping.contains_key(&key) {
@@ -220,6 +239,12 @@ impl Registrar {
     /// Every binding.
     pub fn all(&self) -> impl Iterator<Item = &Binding> {
         self.bindings.values().flatten()
+    }
+
+    /// Entries in the expiry and keep-alive schedule (a gauge: it stays
+    /// about one or two per binding, however often phones re-register).
+    pub fn scheduled(&self) -> usize {
+        self.schedule.len()
     }
 
     /// Number of bindings.
@@ -270,9 +295,16 @@ impl Registrar {
     /// Authenticate any request: REGISTER with 401/Authorization, others
     /// with 407/Proxy-Authorization. Failures count towards a ban.
     pub fn authenticate(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> AuthOutcome {
+        self.check_credentials(now_ms, req, source, dir, tag).unwrap_or_else(|repeat| repeat.challenge)
+    }
+
+    /// [`Registrar::authenticate`], but a request repeating the last
+    /// accepted nonce-count of its nonce (a retransmission, or a replay of
+    /// a captured request) is handed back as `Err` for the caller to judge.
+    fn check_credentials(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> Result<AuthOutcome, Repeat> {
         let ip = source.addr.ip();
         if self.bans.is_blocked(ip, now_ms) {
-            return AuthOutcome::Ignore;
+            return Ok(AuthOutcome::Ignore);
         }
         let is_register = req.method().is_some_and(|m| *m == sip_msg::Method::Register);
         let (code, header) = if is_register { (401, HeaderName::Authorization) } else { (407, HeaderName::ProxyAuthorization) };
@@ -285,34 +317,56 @@ impl Registrar {
                 // Credentials for another realm or unparseable: a failure.
                 self.bans.record_failure(ip, now_ms);
             }
-            return AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms));
+            return Ok(AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms)));
         };
         let verdict = self.digest.verify(now_ms, &creds, &method, |u| dir.entry(u).filter(|e| e.enabled).map(|e| e.ha1.clone()));
-        match verdict {
+        Ok(match verdict {
             Verdict::Ok { user } => {
                 self.bans.record_success(ip);
                 AuthOutcome::Authenticated(user)
             }
             Verdict::Stale => AuthOutcome::Challenge(self.challenge(req, code, true, tag, now_ms)),
+            // The response was right, so this is no guess at a password:
+            // not counted towards a ban, whatever the caller decides.
+            Verdict::Repeated { user } => {
+                return Err(Repeat { user, challenge: AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms)) })
+            }
             Verdict::Refused(why) => {
                 // A nonce we cannot verify (e.g. issued before the secret
                 // changed) is not an attack: challenge again without counting.
                 let counts = !matches!(why, sip_proto::digest::Refusal::ForgedNonce | sip_proto::digest::Refusal::WrongRealm);
                 if counts && self.bans.record_failure(ip, now_ms) {
-                    return AuthOutcome::Ignore;
+                    return Ok(AuthOutcome::Ignore);
                 }
                 AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms))
             }
-        }
+        })
+    }
+
+    /// Is `req` a retransmission of the REGISTER that made one of `aor`'s
+    /// bindings (same Call-ID, CSeq and RFC 3261 branch)? That REGISTER was
+    /// applied and committed; only its 200 was lost.
+    fn retransmission_of_binding(&self, req: &Message, aor: &str) -> bool {
+        let (Ok(call_id), Ok(cseq), Ok(via)) = (req.call_id(), req.cseq(), req.top_via()) else { return false };
+        let Some(branch) = via.branch().filter(|b| b.starts_with("z9hG4bK")) else { return false };
+        self.lookup(aor).iter().any(|b| b.call_id == call_id && b.cseq == cseq.seq && b.branch == branch)
     }
 
     /// Process a REGISTER (RFC 3261 §10.3).
     pub fn handle_register(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> Outcome {
         // Steps 1-3: authenticate.
-        let user = match self.authenticate(now_ms, req, source, dir, tag) {
-            AuthOutcome::Authenticated(u) => u,
-            AuthOutcome::Challenge(m) => return Outcome::Reply(m),
-            AuthOutcome::Ignore => return Outcome::Ignore,
+        let user = match self.check_credentials(now_ms, req, source, dir, tag) {
+            Ok(AuthOutcome::Authenticated(u)) => u,
+            Ok(AuthOutcome::Challenge(m)) => return Outcome::Reply(m),
+            Ok(AuthOutcome::Ignore) => return Outcome::Ignore,
+            // The 200 goes out statelessly (no transaction absorbs
+            // retransmissions for Timer J): a retransmission arrives here
+            // with the nonce-count already used, and is answered again.
+            Err(repeat) if self.retransmission_of_binding(req, &repeat.user) => {
+                return Outcome::Reply(self.ok(req, &repeat.user, now_ms, tag));
+            }
+            Err(Repeat { challenge: AuthOutcome::Challenge(m), .. }) => return Outcome::Reply(m),
+            Err(_) => return Outcome::Ignore,
         };
         // Step 5: the address-of-record is the To URI; only one's own.
         let Ok(to) = req.to() else { return Outcome::Reply(reply(req, 400, "Bad To", tag)) };
@@ -342,8 +396,8 @@ impl Registrar {
             if existing.iter().any(|b| b.call_id == call_id && cseq.seq <= b.cseq) {
                 return Outcome::Reply(reply(req, 500, "Out Of Order CSeq", tag));
             }
-            if self.bindings.remove(&aor).is_some() {
-                self.next_ping.retain(|(a, _), _| *a != aor);
+            for b in self.bindings.remove(&aor).unwrap_or_default() {
+                self.next_ping.remove(&(b.aor, b.contact));
             }
             changes.push(Change::DeleteAll { aor: aor.clone() });
             return Outcome::Commit { changes, reply: self.ok(req, &aor, now_ms, tag) };
@@ -351,6 +405,7 @@ impl Registrar {
         // Step 7: each contact.
         let mut current: Vec<Binding> = self.bindings.get(&aor).cloned().unwrap_or_default();
         let user_agent = req.get(HeaderName::UserAgent).map(str::to_owned);
+        let branch = req.top_via().ok().and_then(|v| v.branch().filter(|b| b.starts_with("z9hG4bK")).map(str::to_owned)).unwrap_or_default();
         let path: Vec<String> = req.values(HeaderName::Path).map(str::to_owned).collect();
         for c in contacts.iter().flatten() {
             let p = c.params();
@@ -371,6 +426,11 @@ impl Registrar {
             if let Some(i) = pos {
                 let b = &current[i];
                 if b.call_id == call_id && cseq.seq <= b.cseq {
+                    if cseq.seq == b.cseq && !branch.is_empty() && b.branch == branch {
+                        // A retransmission whose nonce-count was no longer
+                        // remembered (evicted from the digest's table).
+                        return Outcome::Reply(self.ok(req, &aor, now_ms, tag));
+                    }
                     return Outcome::Reply(reply(req, 500, "Out Of Order CSeq", tag));
                 }
             }
@@ -393,6 +453,7 @@ impl Registrar {
                 source,
                 user_agent: user_agent.clone(),
                 path: path.clone(),
+                branch: branch.clone(),
             };
             match pos {
                 Some(i) => {
@@ -410,13 +471,20 @@ impl Registrar {
             }
             changes.push(Change::Upsert(b));
         }
-        for b in &current {
+        let previous = self.bindings.get(&aor).map(Vec::as_slice).unwrap_or(&[]);
+        // Only this AOR's gone contacts stop being pinged (not a scan of
+        // every binding per REGISTER).
+        let gone: Vec<(String, String)> =
+            previous.iter().filter(|p| !current.iter().any(|b| b.contact == p.contact)).map(|p| (p.aor.clone(), p.contact.clone())).collect();
+        let queued: Vec<Option<u64>> = current.iter().map(|b| previous.iter().find(|p| p.contact == b.contact).map(|p| p.expires_at_ms)).collect();
+        for k in gone {
+            self.next_ping.remove(&k);
+        }
+        for (b, queued) in current.iter().zip(queued) {
             if changes.iter().any(|c| matches!(c, Change::Upsert(u) if u.contact == b.contact)) {
-                self.schedule_binding(b, now_ms);
+                self.schedule_binding(b, now_ms, queued);
             }
         }
-        let live: std::collections::HashSet<&str> = current.iter().map(|b| b.contact.as_str()).collect();
-        self.next_ping.retain(|(a, c), _| *a != aor || live.contains(c.as_str()));
         if current.is_empty() {
             self.bindings.remove(&aor);
         } else {
@@ -482,8 +550,14 @@ impl Registrar {
             let Some(i) = list.iter().position(|b| b.contact == contact) else { continue };
             match due {
                 Due::Expire => {
-                    if list[i].expires_at_ms > now_ms {
-                        continue; // refreshed since; a newer entry is queued
+                    let expires = list[i].expires_at_ms;
+                    if expires > now_ms {
+                        // Refreshed since: queue it again at its new expiry
+                        // (a refresh queues nothing itself).
+                        if expires != at {
+                            self.schedule.push(Reverse((expires, Due::Expire, aor, contact)));
+                        }
+                        continue;
                     }
                     list.remove(i);
                     if list.is_empty() {

@@ -280,3 +280,56 @@ fn old_libre_clients_get_only_the_md5_challenge() {
     assert_eq!(ch.len(), 1);
     assert!(ch[0].contains("algorithm=MD5"));
 }
+
+#[test]
+fn retransmitted_register_gets_the_200_again_without_changes() {
+    // The 200 of an authenticated REGISTER goes out statelessly, so its
+    // retransmission (same nonce-count, Call-ID, CSeq and branch) comes
+    // back here and must be answered 200 again, not refused as a replay
+    // (401) or as out of order (500).
+    let mut r = registrar();
+    let d = dir();
+    let first = reply_of(r.handle_register(T0, &register("1001", 1, &["<sip:1001@192.0.2.10:5062>"], None, None), udp(5062), &d, "tg"));
+    let nonce = nonce_from(&first);
+    let req = register("1001", 2, &["<sip:1001@192.0.2.10:5062>"], None, Some(&auth("1001", "pw1001", &nonce, 1)));
+    assert!(matches!(r.handle_register(T0, &req, udp(5062), &d, "tg"), Outcome::Commit { .. }));
+    for _ in 0..3 {
+        match r.handle_register(T0 + 500, &req, udp(5062), &d, "tg") {
+            Outcome::Reply(m) => {
+                assert_eq!(m.status(), Some(200));
+                assert_eq!(m.get_all(HeaderName::Contact).count(), 1, "the 200 lists the binding");
+            }
+            other => panic!("a retransmission changes nothing: {other:?}"),
+        }
+    }
+    // The same credentials on another request (another branch) are a replay.
+    let mut replay = register("1001", 2, &["<sip:1001@192.0.2.10:5062>"], None, Some(&auth("1001", "pw1001", &nonce, 1)));
+    replay.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKother;rport");
+    assert_eq!(reply_of(r.handle_register(T0 + 600, &replay, udp(5062), &d, "tg")).status(), Some(401));
+    assert_eq!(r.auth_counters().0, 0, "a right response repeated is no password guess");
+    assert_eq!(r.lookup("1001").len(), 1);
+}
+
+#[test]
+fn frequent_refreshes_keep_the_schedule_small_and_expiry_moves() {
+    let mut r = registrar();
+    let contact = ["<sip:1001@192.0.2.10:5062>;expires=120"];
+    // Refresh every second for 100 s: each moves the expiry 1 s later.
+    for i in 0..100u32 {
+        let o = authed(&mut r, T0 + u64::from(i) * 1_000, "1001", "pw1001", 10 * i + 1, &contact, None);
+        assert!(matches!(o, Outcome::Commit { .. }), "refresh {i}");
+        let _ = r.handle_timeout(T0 + u64::from(i) * 1_000);
+    }
+    assert!(r.scheduled() <= 3, "one expiry and one keep-alive, not one per refresh: {}", r.scheduled());
+    // Registered last at T0+99 s for 120 s: alive past the first expiry...
+    let (changes, _) = r.handle_timeout(T0 + 218_000);
+    assert!(changes.is_empty(), "not expired at {changes:?}");
+    assert_eq!(r.lookup("1001").len(), 1);
+    // ...and gone at its last one.
+    let (changes, _) = r.handle_timeout(T0 + 219_000);
+    assert_eq!(changes, vec![Change::Delete { aor: "1001".into(), contact: "sip:1001@192.0.2.10:5062".into() }]);
+    // A keep-alive entry still queued finds nothing to ping and is gone.
+    let (_, pings) = r.handle_timeout(T0 + 260_000);
+    assert!(pings.is_empty());
+    assert_eq!(r.scheduled(), 0);
+}

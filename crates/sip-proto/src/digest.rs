@@ -102,6 +102,16 @@ pub enum Verdict {
     },
     /// The response was right but the nonce expired: challenge with stale=true.
     Stale,
+    /// The response was right, with the same nonce-count as the last one
+    /// accepted for this nonce: a retransmission of that request (or a
+    /// replay of it). Not an authentication; a caller that can tell the
+    /// request is a retransmission of one it already served (a REGISTER
+    /// answered statelessly) may answer it as before, any other refuses
+    /// it as a replay.
+    Repeated {
+        /// The username.
+        user: String,
+    },
     /// Refused.
     Refused(Refusal),
 }
@@ -270,7 +280,8 @@ impl DigestServer {
         self.expire_seen(now_ms);
         if let Some((_, n)) = nc {
             match self.seen.get_mut(nonce) {
-                Some(last) if n <= *last => return Verdict::Refused(Refusal::Replay),
+                Some(last) if n == *last => return Verdict::Repeated { user: user.to_owned() },
+                Some(last) if n < *last => return Verdict::Refused(Refusal::Replay),
                 Some(last) => *last = n,
                 None => {
                     self.seen.insert(nonce.to_owned(), n);

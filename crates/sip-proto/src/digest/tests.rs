@@ -91,9 +91,12 @@ fn stale_nonce_and_replayed_nc() {
     let c = Credentials::parse(&c).expect("c");
     assert_eq!(s.verify(40_000, &c, "REGISTER", lookup), Verdict::Stale);
     assert!(matches!(s.verify(2_000, &c, "REGISTER", lookup), Verdict::Ok { .. }));
-    assert_eq!(s.verify(2_001, &c, "REGISTER", lookup), Verdict::Refused(Refusal::Replay));
+    assert_eq!(s.verify(2_001, &c, "REGISTER", lookup), Verdict::Repeated { user: "1001".into() }, "the same nc again");
     let c2 = creds(Algorithm::Md5, "1001", "s3cret", &nonce, 2);
     assert!(matches!(s.verify(2_002, &Credentials::parse(&c2).expect("c"), "REGISTER", lookup), Verdict::Ok { .. }));
+    assert_eq!(s.verify(2_003, &c, "REGISTER", lookup), Verdict::Refused(Refusal::Replay), "an nc below the last");
+    let wrong = creds(Algorithm::Md5, "1001", "guess", &nonce, 2);
+    assert_eq!(s.verify(2_004, &Credentials::parse(&wrong).expect("c"), "REGISTER", lookup), Verdict::Refused(Refusal::BadCredentials), "a repeat must still be right");
     let stale = s.challenges(3_000, true);
     assert!(stale[0].contains("stale=true"));
 }
