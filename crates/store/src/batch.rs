@@ -5,7 +5,7 @@
 //! honours fsync; one per batch is bounded by the disk's fsync rate times
 //! the batch size.
 
-use crate::bindings::{check_binding, upsert_binding_stmt, DELETE_AOR, DELETE_ONE};
+use crate::bindings::{bind_binding, check_binding, upsert_binding_stmt, upsert_chunks, upsert_many_sql, Binding, DELETE_AOR, DELETE_ONE};
 use crate::cdrs::{insert_cdr_stmt, ANSWER_LIVE, DELETE_LIVE, INSERT_LIVE};
 use crate::webhooks::INSERT_WEBHOOK;
 use crate::{BindingChange, Cdr, NewWebhook, Store, StoreError};
@@ -80,18 +80,47 @@ impl Store {
                 check_binding(b)?;
             }
         }
+        let steps = binding_steps(&batch.bindings);
+        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty();
         with_pool!(self, |pool| {
+            if only_bindings && steps.len() == 1 {
+                // One statement is atomic and durable on its own: no
+                // BEGIN and COMMIT round trips to the database thread.
+                // (The common case: a group commit of REGISTER refreshes.)
+                match &steps[0] {
+                    Step::Upserts(rows) if rows.len() == 1 => upsert_binding_stmt!(rows[0]).execute(pool).await?,
+                    Step::Upserts(rows) => {
+                        let sql = upsert_many_sql(rows.len());
+                        let mut q = sqlx::query(&sql).persistent(false);
+                        for b in rows {
+                            q = bind_binding!(q, b);
+                        }
+                        q.execute(pool).await?
+                    }
+                    Step::Delete(aor, contact) => sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute(pool).await?,
+                    Step::DeleteAll(aor) => sqlx::query(DELETE_AOR).bind(*aor).execute(pool).await?,
+                };
+                return Ok(());
+            }
             let mut tx = pool.begin().await?;
-            for change in &batch.bindings {
-                match change {
-                    BindingChange::Upsert(b) => {
-                        upsert_binding_stmt!(b).execute(&mut *tx).await?;
+            for step in &steps {
+                match step {
+                    Step::Upserts(rows) if rows.len() == 1 => {
+                        upsert_binding_stmt!(rows[0]).execute(&mut *tx).await?;
                     }
-                    BindingChange::Delete { aor, contact } => {
-                        sqlx::query(DELETE_ONE).bind(aor).bind(contact).execute(&mut *tx).await?;
+                    Step::Upserts(rows) => {
+                        let sql = upsert_many_sql(rows.len());
+                        let mut q = sqlx::query(&sql).persistent(false);
+                        for b in rows {
+                            q = bind_binding!(q, b);
+                        }
+                        q.execute(&mut *tx).await?;
                     }
-                    BindingChange::DeleteAll { aor } => {
-                        sqlx::query(DELETE_AOR).bind(aor).execute(&mut *tx).await?;
+                    Step::Delete(aor, contact) => {
+                        sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute(&mut *tx).await?;
+                    }
+                    Step::DeleteAll(aor) => {
+                        sqlx::query(DELETE_AOR).bind(*aor).execute(&mut *tx).await?;
                     }
                 }
             }
@@ -124,4 +153,43 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// One statement of a batch's binding changes.
+enum Step<'a> {
+    /// Consecutive upserts, one statement (see [`upsert_chunks`]).
+    Upserts(Vec<&'a Binding>),
+    /// Remove one binding.
+    Delete(&'a str, &'a str),
+    /// Remove every binding of an address-of-record.
+    DeleteAll(&'a str),
+}
+
+/// The binding changes as statements, in order: each run of upserts
+/// between deletions becomes multi-row upserts, so a group commit of a
+/// hundred REGISTERs costs one statement instead of a hundred round trips
+/// to the database thread.
+fn binding_steps(changes: &[BindingChange]) -> Vec<Step<'_>> {
+    let mut steps = Vec::new();
+    let mut run: Vec<&Binding> = Vec::new();
+    for c in changes {
+        match c {
+            BindingChange::Upsert(b) => {
+                run.push(b);
+                continue;
+            }
+            BindingChange::Delete { aor, contact } => {
+                steps.extend(upsert_chunks(&run).into_iter().map(Step::Upserts));
+                run.clear();
+                steps.push(Step::Delete(aor, contact));
+            }
+            BindingChange::DeleteAll { aor } => {
+                steps.extend(upsert_chunks(&run).into_iter().map(Step::Upserts));
+                run.clear();
+                steps.push(Step::DeleteAll(aor));
+            }
+        }
+    }
+    steps.extend(upsert_chunks(&run).into_iter().map(Step::Upserts));
+    steps
 }

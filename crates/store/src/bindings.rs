@@ -119,15 +119,64 @@ fn binding_from_row(r: &impl RowExt) -> Result<Binding, StoreError> {
     })
 }
 
-pub(crate) const UPSERT: &str = "INSERT INTO bindings (aor, contact, instance, reg_id, q, expires_at_ms, \
-       call_id, cseq, transport, source, user_agent, path, updated_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-     ON CONFLICT (aor, contact) DO UPDATE SET \
-       instance = excluded.instance, reg_id = excluded.reg_id, q = excluded.q, \
-       expires_at_ms = excluded.expires_at_ms, call_id = excluded.call_id, \
-       cseq = excluded.cseq, transport = excluded.transport, source = excluded.source, \
-       user_agent = excluded.user_agent, path = excluded.path, \
-       updated_at_ms = excluded.updated_at_ms";
+macro_rules! binding_columns {
+    () => {
+        "aor, contact, instance, reg_id, q, expires_at_ms, call_id, cseq, transport, source, user_agent, path, updated_at_ms"
+    };
+}
+
+macro_rules! binding_conflict {
+    () => {
+        " ON CONFLICT (aor, contact) DO UPDATE SET \
+           instance = excluded.instance, reg_id = excluded.reg_id, q = excluded.q, \
+           expires_at_ms = excluded.expires_at_ms, call_id = excluded.call_id, \
+           cseq = excluded.cseq, transport = excluded.transport, source = excluded.source, \
+           user_agent = excluded.user_agent, path = excluded.path, \
+           updated_at_ms = excluded.updated_at_ms"
+    };
+}
+
+pub(crate) const UPSERT: &str = concat!(
+    "INSERT INTO bindings (",
+    binding_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    binding_conflict!()
+);
+
+/// Columns (bind parameters) per binding row.
+const BINDING_PARAMS: usize = 13;
+
+/// Most rows in one multi-row upsert: 13 parameters each stays far below
+/// SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+pub(crate) const UPSERT_ROWS: usize = 256;
+
+/// The upsert of `rows` bindings in one statement.
+pub(crate) fn upsert_many_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(600 + rows * 70);
+    s.push_str(concat!("INSERT INTO bindings (", binding_columns!(), ") VALUES "));
+    for r in 0..rows {
+        s.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..BINDING_PARAMS {
+            let _ = write!(s, "{}${}", if c == 0 { "" } else { ", " }, r * BINDING_PARAMS + c + 1);
+        }
+        s.push(')');
+    }
+    s.push_str(binding_conflict!());
+    s
+}
+
+/// Consecutive upserts as one list per statement: at most
+/// [`UPSERT_ROWS`] each, one row per `(aor, contact)` (the last one wins,
+/// as it would statement by statement; PostgreSQL refuses a statement
+/// that updates a row twice).
+pub(crate) fn upsert_chunks<'a>(run: &[&'a Binding]) -> Vec<Vec<&'a Binding>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<&Binding> = run.iter().rev().filter(|b| seen.insert((b.aor.as_str(), b.contact.as_str()))).copied().collect();
+    last.reverse();
+    last.chunks(UPSERT_ROWS).map(<[&Binding]>::to_vec).collect()
+}
+
 pub(crate) const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
 pub(crate) const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1";
 const SELECT_LIVE: &str = "SELECT aor, contact, instance, reg_id, q, expires_at_ms, call_id, \
@@ -138,8 +187,14 @@ const PURGE: &str = "DELETE FROM bindings WHERE expires_at_ms <= $1";
 /// The upsert statement for a (validated) binding, ready to execute.
 macro_rules! upsert_binding_stmt {
     ($b:expr) => {
-        sqlx::query($crate::bindings::UPSERT)
-            .bind(&$b.aor)
+        $crate::bindings::bind_binding!(sqlx::query($crate::bindings::UPSERT), $b)
+    };
+}
+
+/// Binds a binding's 13 columns, in [`UPSERT`]'s order, to a query.
+macro_rules! bind_binding {
+    ($q:expr, $b:expr) => {
+        $q.bind(&$b.aor)
             .bind(&$b.contact)
             .bind($b.instance.as_deref())
             .bind($b.reg_id.map(i64::from))
@@ -155,6 +210,7 @@ macro_rules! upsert_binding_stmt {
     };
 }
 
+pub(crate) use bind_binding;
 pub(crate) use upsert_binding_stmt;
 
 impl Store {

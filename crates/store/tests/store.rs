@@ -193,6 +193,7 @@ on_both_backends!(
     bindings_expire,
     binding_batch_applies_in_order,
     binding_batch_is_atomic,
+    group_commit_upserts_many_bindings_in_order,
     writes_survive_reopening,
     concurrent_writers_on_two_stores,
     concurrent_opens_migrate_once,
@@ -807,6 +808,47 @@ async fn binding_batch_applies_in_order(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(store.load_bindings(NOW).await.unwrap(), [a3, b1]);
+    store.close().await;
+}
+
+/// A group commit's binding changes go out as multi-row upserts (at most
+/// 256 rows each, one row per key): order, last-wins and deletions in
+/// between must come out as if applied one by one.
+async fn group_commit_upserts_many_bindings_in_order(db: &TestDb) {
+    let store = db.open().await;
+    // Only upserts, more than one statement's worth, with repeats of a key
+    // (each later one must win).
+    let mut changes = Vec::new();
+    for i in 0..300 {
+        changes.push(BindingChange::Upsert(binding(&format!("{}", 2000 + i % 150), &format!("192.0.2.{}", i % 150 % 250), NOW + 1_000 * (i as i64))));
+    }
+    let batch = store::WriteBatch { bindings: changes, ..Default::default() };
+    store.apply_batch(&batch, NOW).await.unwrap();
+    let rows = store.load_bindings(NOW).await.unwrap();
+    assert_eq!(rows.len(), 150);
+    for r in &rows {
+        let i: i64 = r.aor.parse::<i64>().unwrap() - 2000;
+        assert_eq!(r.expires_at_ms, NOW + 1_000 * (i + 150), "the later upsert of {} wins", r.aor);
+    }
+    // One multi-row statement alone (no BEGIN/COMMIT), then a mixed batch:
+    // upserts, a deletion of one of them, more upserts of the same key.
+    let a = binding("3001", "192.0.2.1", NOW + 5_000);
+    let b = binding("3002", "192.0.2.2", NOW + 5_000);
+    let only = store::WriteBatch { bindings: vec![BindingChange::Upsert(a.clone()), BindingChange::Upsert(b.clone())], ..Default::default() };
+    store.apply_batch(&only, NOW).await.unwrap();
+    let a_later = Binding { expires_at_ms: NOW + 9_000, ..a.clone() };
+    let mixed = store::WriteBatch {
+        bindings: vec![
+            BindingChange::Upsert(Binding { expires_at_ms: NOW + 7_000, ..a.clone() }),
+            BindingChange::Delete { aor: "3001".into(), contact: a.contact.clone() },
+            BindingChange::Upsert(a_later.clone()),
+            BindingChange::DeleteAll { aor: "3002".into() },
+        ],
+        ..Default::default()
+    };
+    store.apply_batch(&mixed, NOW).await.unwrap();
+    let rows: Vec<Binding> = store.load_bindings(NOW).await.unwrap().into_iter().filter(|r| r.aor.starts_with("300")).collect();
+    assert_eq!(rows, [a_later]);
     store.close().await;
 }
 
