@@ -116,3 +116,19 @@ fn forged_nonce_and_wrong_realm_are_refused() {
     let c = creds(Algorithm::Md5, "1001", "s3cret", &nonce, 1).replace(", qop=auth", "");
     assert_eq!(s.verify(1, &Credentials::parse(&c).expect("c"), "REGISTER", lookup), Verdict::Refused(Refusal::Unsupported));
 }
+
+#[test]
+fn a_nonce_whose_count_slot_was_taken_is_stale_not_accepted() {
+    let mut s = server();
+    s.nc = vec![(0, 0); 4]; // remember four nonces' counts instead of 2^19
+    let first = nonce_of(&s.challenges(1_000, false)[0]);
+    let use_ = |s: &mut DigestServer, nonce: &str, nc: u32| s.verify(1_500, &Credentials::parse(&creds(Algorithm::Md5, "1001", "s3cret", nonce, nc)).expect("c"), "REGISTER", lookup);
+    assert!(matches!(use_(&mut s, &first, 1), Verdict::Ok { .. }));
+    assert!(matches!(use_(&mut s, &first, 2), Verdict::Ok { .. }), "a higher count on the same nonce");
+    let later: Vec<String> = (0..4).map(|_| nonce_of(&s.challenges(1_100, false)[0])).collect();
+    // The fourth later nonce maps to the first one's slot.
+    assert!(matches!(use_(&mut s, &later[3], 1), Verdict::Ok { .. }));
+    assert_eq!(use_(&mut s, &first, 3), Verdict::Stale, "its count is forgotten: a fresh nonce, not a replay window");
+    assert!(matches!(use_(&mut s, &later[0], 1), Verdict::Ok { .. }), "other slots are untouched");
+    assert_eq!(use_(&mut s, &later[3], 1), Verdict::Repeated { user: "1001".into() });
+}
