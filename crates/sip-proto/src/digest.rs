@@ -5,7 +5,9 @@
 //!
 //! Nonces are `hex(issued_ms ‖ counter) ‖ hex(HMAC-SHA256(secret, that ‖ realm)[..12])`:
 //! the server keeps no state per challenge, only the highest nonce-count
-//! seen per nonce actually used, bounded and expired with the nonces.
+//! seen per nonce actually used, in a fixed table indexed by the nonce's
+//! counter (no allocation per REGISTER; a nonce pushed out of it is
+//! answered stale).
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
