@@ -824,7 +824,7 @@ impl Switch {
                         Some(done) => {
                             let jobs = self.jobs.clone();
                             let s3 = self.s3.clone();
-                            tokio::spawn(async move {
+                            self.media.spawn(async move {
                                 let mut extra = extra;
                                 match tokio::time::timeout(std::time::Duration::from_secs(30), done).await {
                                     Ok(Ok(Some(r))) => {

@@ -183,19 +183,42 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
     if let Some((listener, acceptor)) = tls {
         tokio::spawn(accept_loop(listener, Some(acceptor), accept.clone(), sd_rx.clone()));
     }
-    let core = Core {
-        ep: Endpoint::new(cfg.endpoint.clone()),
-        service,
-        udp,
-        conn_tx,
-        writers: HashMap::new(),
-        by_addr: HashMap::new(),
-        pending: HashMap::new(),
-        next_conn,
-        limits: limits(),
-        overload_logged: None,
-    };
-    let join = tokio::spawn(core.run(conn_rx, cmd_rx, sd_rx));
+    // The core gets a thread and a single-threaded runtime of its own:
+    // nothing else (store writes, HTTP, relays, which stay on the caller's
+    // runtime) can sit between it and its socket, and waking it is no
+    // work-stealing scheduler's business.
+    let ep = Endpoint::new(cfg.endpoint.clone());
+    let limits = limits();
+    let outer = tokio::runtime::Handle::current();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<io::Result<()>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("sip-core".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        let udp = {
+            let _in = rt.enter();
+            match udp.map(UdpSocket::from_std).transpose() {
+                Ok(u) => u,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            }
+        };
+        let _ = ready_tx.send(Ok(()));
+        let core = Core { ep, service, udp, conn_tx, writers: HashMap::new(), by_addr: HashMap::new(), pending: HashMap::new(), next_conn, limits, overload_logged: None, outer };
+        rt.block_on(core.run(conn_rx, cmd_rx, sd_rx));
+        let _ = done_tx.send(());
+    })?;
+    ready_rx.await.map_err(|_| io::Error::other("the SIP core thread ended at start"))??;
+    let join = tokio::spawn(async move {
+        let _ = done_rx.await;
+    });
     Ok(Started { udp_addr, tcp_addr, tls_addr, handle: Handle { cmd: cmd_tx, shutdown: sd_tx }, join })
 }
 
@@ -211,6 +234,8 @@ struct Core<S: Service> {
     limits: ConnLimits,
     /// When the last overload warning was logged.
     overload_logged: Option<Instant>,
+    /// The runtime that serves TCP connections the core opens.
+    outer: tokio::runtime::Handle,
 }
 
 fn now() -> Instant {
@@ -404,7 +429,7 @@ impl<S: Service> Core<S> {
                     let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
                     let conn_tx = self.conn_tx.clone();
                     let limits = ConnLimits { max_message: self.limits.max_message, idle: self.limits.idle };
-                    tokio::spawn(async move {
+                    self.outer.spawn(async move {
                         match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
                             Ok(Ok(stream)) => {
                                 let _ = stream.set_nodelay(true);
@@ -472,14 +497,14 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
 const UDP_BATCH: usize = 257;
 
 /// A UDP socket with large kernel buffers, so a burst is queued rather than dropped.
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {

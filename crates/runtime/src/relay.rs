@@ -153,13 +153,29 @@ pub struct RelayPool {
     events: Option<mpsc::UnboundedSender<RelayEvent>>,
     /// How transcoded calls are transcoded.
     transcode: media::transcode::Config,
+    /// The runtime relays run on: the one the pool was made in, not the
+    /// SIP core's own thread that calls [`Media::open`].
+    rt: Option<tokio::runtime::Handle>,
 }
 
 impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), rt: tokio::runtime::Handle::try_current().ok() }
+    }
+
+    /// Run `fut` on the pool's runtime (the media and storage side, not
+    /// the SIP core's thread).
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.rt {
+            Some(rt) => rt.spawn(fut),
+            None => tokio::spawn(fut),
+        }
     }
 
     /// Report digits and finished prompts on `tx`.
@@ -613,12 +629,16 @@ impl Media for RelayPool {
     fn open(&mut self, call: &str) -> Option<(u16, u16)> {
         let (pa, a_rtp, a_rtcp) = self.bind_pair()?;
         let (pb, b_rtp, b_rtcp) = self.bind_pair()?;
-        let socks = [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?];
+        // Registered with the pool's runtime, whose workers poll them.
+        let socks = {
+            let _rt = self.rt.as_ref().map(|rt| rt.enter());
+            [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?]
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let task = tokio::spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode));
+        let task = self.spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode));
         self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
         Some((pa, pb))
     }
