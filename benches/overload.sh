@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 10 item 6: overload at twice the sustainable call rate, measured.
 # Runs testbeds/overload.sh against the release build twice in the same
-# command, with load shedding on (the default, sip.overload_after_ms=50)
+# command, with load shedding on (the default, sip.overload_after_ms=200)
 # and off (0), at RATE calls per second (default 5200: twice the 2,600/s
 # that calls_load.sh finds clean on this machine) for DURATION seconds (10), then
 # the calm 20 calls/s recovery run. Prints, for each: calls completed and

@@ -146,7 +146,7 @@ impl Default for EndpointConfig {
             max_transactions: 200_000,
             seed: 0x5eed_f00d,
             warning_agent: "ferroswitch".into(),
-            overload_after: Some(std::time::Duration::from_millis(50)),
+            overload_after: Some(std::time::Duration::from_millis(200)),
         }
     }
 }
