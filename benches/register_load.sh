@@ -178,22 +178,15 @@ report() {
   awk -v a="${F_B_OTHER:-0}" -v aw="${F_B_WALL:-1}" -v b="${K_B_OTHER:-0}" -v bw="${K_B_WALL:-1}" 'BEGIN {
     if (a / aw > 0.1 || b / bw > 0.1)
       print "WARNING: other processes used >10% of a core during a best step; numbers are disturbed." }'
-  local cfg=$ROOT/configs/default.toml t1 maxtx
-  if [ -f "$cfg" ]; then
-    t1=$(sed -n 's/^t1_ms *= *\([0-9]*\).*/\1/p' "$cfg" | head -n 1)
-    maxtx=$(sed -n 's/^max_transactions *= *\([0-9]*\).*/\1/p' "$cfg" | head -n 1)
-    [ -n "$t1" ] && [ -n "$maxtx" ] && awk -v t1="$t1" -v m="$maxtx" -v s="$STEP_SECONDS" \
-        -v lr="${F_L_RATE:-0}" -v n2="${F_L_NON200:-0}" 'BEGIN {
-      j = 64 * t1 / 1000
-      printf "note: ferroswitch sends the 401 statelessly; the authenticated REGISTER is a UDP server\n"
-      printf "      transaction kept for Timer J = %gs, and beyond sip.max_transactions = %d new requests\n", j, m
-      printf "      get 503. So a %gs step on a fresh server meets that limit above %d REG/s, and no rate\n", s, m / s
-      printf "      above %d REG/s can be SUSTAINED for longer than %gs with the defaults.\n", m / j, j
-      if (lr * s > m && n2 > 0)
-        printf "      The first unclean ferroswitch step (%d/s: %d transactions) was past that limit; expect its\n      %d non-200 failures to be those 503s.\n", lr, lr * s, n2 }'
-  fi
+  echo "note: ferroswitch answers both the 401 and the committed 200 statelessly (a retransmitted"
+  echo "      REGISTER is recognised by the registrar and answered again), so no transaction is kept"
+  echo "      per registration. A 503 Service Unavailable from ferroswitch is load shedding: its SIP"
+  echo "      core did not empty its receive queue for sip.overload_after_ms (see docs/benchmarks.md)."
   echo "details: benches/out/$NAME/ (steps.csv, sipp CSVs and error logs, server logs)"
 }
 report | tee "$LOGS/report.txt"
 echo "total time: $((SECONDS - T0)) s"
-[ "${F_B_RATE:-0}" -gt 0 ] && [ "${K_B_RATE:-0}" -gt 0 ]
+# Fails when a server that was measured had no clean step.
+case " $TARGETS " in *" ferroswitch "*) [ "${F_B_RATE:-0}" -gt 0 ] || exit 1 ;; esac
+case " $TARGETS " in *" kamailio "*) [ "${K_B_RATE:-0}" -gt 0 ] || exit 1 ;; esac
+exit 0
