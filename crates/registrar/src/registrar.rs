@@ -90,9 +90,9 @@ pub struct Binding {
     /// Path header values (RFC 3327).
     pub path: Vec<String>,
     /// Via branch of the REGISTER that made it: a retransmission of that
-    /// REGISTER (same Call-ID, CSeq and branch) is answered 200 again
-    /// rather than 500, so the 200 can be sent statelessly. Kept in memory
-    /// only (empty after a restart).
+    /// REGISTER (the same nonce-count, Call-ID, CSeq and branch) is
+    /// answered 200 again rather than challenged as a replay, so the 200
+    /// can be sent statelessly. Kept in memory only (empty after a restart).
     pub branch: String,
 }
 
@@ -426,11 +426,9 @@ impl Registrar {
             if let Some(i) = pos {
                 let b = &current[i];
                 if b.call_id == call_id && cseq.seq <= b.cseq {
-                    if cseq.seq == b.cseq && !branch.is_empty() && b.branch == branch {
-                        // A retransmission whose nonce-count was no longer
-                        // remembered (evicted from the digest's table).
-                        return Outcome::Reply(self.ok(req, &aor, now_ms, tag));
-                    }
+                    // (A retransmission never gets here: it repeats its
+                    // nonce-count and is answered above, or, its count
+                    // forgotten, is challenged stale.)
                     return Outcome::Reply(reply(req, 500, "Out Of Order CSeq", tag));
                 }
             }
