@@ -151,11 +151,11 @@ pub enum AuthOutcome {
     Ignore,
 }
 
-/// Credentials that repeat the last accepted nonce-count of their nonce.
+/// Credentials that repeat the last accepted nonce-count of their nonce:
+/// the user they name. Answered with a fresh challenge unless the caller
+/// finds the request to be a retransmission it already served.
 struct Repeat {
     user: String,
-    /// What to answer when the request is not a retransmission.
-    challenge: AuthOutcome,
 }
 
 /// A keep-alive OPTIONS to send.
@@ -295,7 +295,16 @@ impl Registrar {
     /// Authenticate any request: REGISTER with 401/Authorization, others
     /// with 407/Proxy-Authorization. Failures count towards a ban.
     pub fn authenticate(&mut self, now_ms: u64, req: &Message, source: Peer, dir: &impl Directory, tag: &str) -> AuthOutcome {
-        self.check_credentials(now_ms, req, source, dir, tag).unwrap_or_else(|repeat| repeat.challenge)
+        match self.check_credentials(now_ms, req, source, dir, tag) {
+            Ok(o) => o,
+            Err(_) => AuthOutcome::Challenge(self.fresh_challenge(req, tag, now_ms)),
+        }
+    }
+
+    /// A plain challenge (401 for REGISTER, 407 otherwise), counted as no failure.
+    fn fresh_challenge(&mut self, req: &Message, tag: &str, now_ms: u64) -> Message {
+        let code = if req.method().is_some_and(|m| *m == sip_msg::Method::Register) { 401 } else { 407 };
+        self.challenge(req, code, false, tag, now_ms)
     }
 
     /// [`Registrar::authenticate`], but a request repeating the last
@@ -328,9 +337,7 @@ impl Registrar {
             Verdict::Stale => AuthOutcome::Challenge(self.challenge(req, code, true, tag, now_ms)),
             // The response was right, so this is no guess at a password:
             // not counted towards a ban, whatever the caller decides.
-            Verdict::Repeated { user } => {
-                return Err(Repeat { user, challenge: AuthOutcome::Challenge(self.challenge(req, code, false, tag, now_ms)) })
-            }
+            Verdict::Repeated { user } => return Err(Repeat { user }),
             Verdict::Refused(why) => {
                 // A nonce we cannot verify (e.g. issued before the secret
                 // changed) is not an attack: challenge again without counting.
@@ -365,8 +372,7 @@ impl Registrar {
             Err(repeat) if self.retransmission_of_binding(req, &repeat.user) => {
                 return Outcome::Reply(self.ok(req, &repeat.user, now_ms, tag));
             }
-            Err(Repeat { challenge: AuthOutcome::Challenge(m), .. }) => return Outcome::Reply(m),
-            Err(_) => return Outcome::Ignore,
+            Err(_) => return Outcome::Reply(self.fresh_challenge(req, tag, now_ms)),
         };
         // Step 5: the address-of-record is the To URI; only one's own.
         let Ok(to) = req.to() else { return Outcome::Reply(reply(req, 400, "Bad To", tag)) };
