@@ -82,47 +82,35 @@ impl Store {
         }
         let steps = binding_steps(&batch.bindings);
         let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty();
-        with_pool!(self, |pool| {
-            if only_bindings && steps.len() == 1 {
-                // One statement is atomic and durable on its own: no
-                // BEGIN and COMMIT round trips to the database thread.
-                // (The common case: a group commit of REGISTER refreshes.)
-                match &steps[0] {
-                    Step::Upserts(rows) if rows.len() == 1 => upsert_binding_stmt!(rows[0]).execute(pool).await?,
+        // One binding statement on `$exec` (the pool, or the transaction).
+        macro_rules! exec_step {
+            ($step:expr, $exec:expr) => {
+                match $step {
+                    Step::Upserts(rows) if rows.len() == 1 => upsert_binding_stmt!(rows[0]).execute($exec).await?,
                     Step::Upserts(rows) => {
                         let sql = upsert_many_sql(rows.len());
                         let mut q = sqlx::query(&sql).persistent(false);
                         for b in rows {
                             q = bind_binding!(q, b);
                         }
-                        q.execute(pool).await?
+                        q.execute($exec).await?
                     }
-                    Step::Delete(aor, contact) => sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute(pool).await?,
-                    Step::DeleteAll(aor) => sqlx::query(DELETE_AOR).bind(*aor).execute(pool).await?,
-                };
+                    Step::Delete(aor, contact) => sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute($exec).await?,
+                    Step::DeleteAll(aor) => sqlx::query(DELETE_AOR).bind(*aor).execute($exec).await?,
+                }
+            };
+        }
+        with_pool!(self, |pool| {
+            if let ([step], true) = (steps.as_slice(), only_bindings) {
+                // One statement is atomic and durable on its own: no
+                // BEGIN and COMMIT round trips to the database thread.
+                // (The common case: a group commit of REGISTER refreshes.)
+                exec_step!(step, pool);
                 return Ok(());
             }
             let mut tx = pool.begin().await?;
             for step in &steps {
-                match step {
-                    Step::Upserts(rows) if rows.len() == 1 => {
-                        upsert_binding_stmt!(rows[0]).execute(&mut *tx).await?;
-                    }
-                    Step::Upserts(rows) => {
-                        let sql = upsert_many_sql(rows.len());
-                        let mut q = sqlx::query(&sql).persistent(false);
-                        for b in rows {
-                            q = bind_binding!(q, b);
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
-                    Step::Delete(aor, contact) => {
-                        sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute(&mut *tx).await?;
-                    }
-                    Step::DeleteAll(aor) => {
-                        sqlx::query(DELETE_AOR).bind(*aor).execute(&mut *tx).await?;
-                    }
-                }
+                exec_step!(step, &mut *tx);
             }
             for l in &batch.started {
                 sqlx::query(INSERT_LIVE)
