@@ -20,7 +20,26 @@ def registrations():
     req = urllib.request.Request(f"http://127.0.0.1:{api_port}/v1/registrations", headers={"Authorization": "Bearer " + token})
     return [r for r in json.load(urllib.request.urlopen(req, timeout=3))["items"] if r["extension"] == ext]
 
-def wait(pred, secs, what):
+def sip_trail(since):
+    """The SIP start lines linphonec logged after the line `since` (and
+    the timestamps of the log lines before them), so a failure shows
+    whether a request went out and what came back."""
+    try:
+        lines = open(log_path, errors="replace").read().splitlines()
+    except OSError:
+        return []
+    start = next((i for i, l in enumerate(lines) if l.strip() == since), None)
+    if start is None:
+        return [f"(linphonec never echoed {since!r}: its stdin was not read)"]
+    out, stamp = [], ""
+    for l in lines[start:]:
+        if l[:2] == "20" and l[4:5] == "-":
+            stamp = l[:23]
+        elif l.startswith(("REGISTER ", "SIP/2.0 ", "Expires:", "Authorization:", "WWW-Authenticate:", "Via:")):
+            out.append(f"{stamp}  {l[:160]}")
+    return out
+
+def wait(pred, secs, what, since=None):
     end = time.time() + secs
     while time.time() < end:
         v = pred()
@@ -28,9 +47,14 @@ def wait(pred, secs, what):
             return v
         time.sleep(0.2)
     print("FAIL: timed out waiting for", what)
+    if since:
+        print(f"linphonec's SIP messages after {since!r} (full log {log_path}):")
+        for l in sip_trail(since)[-20:]:
+            print("  ", l)
     sys.exit(1)
 
-log = open(os.path.join(outdir, f"linphone-{ext}-{'tcp' if tcp else 'udp'}.log"), "w")
+log_path = os.path.join(outdir, f"linphone-{ext}-{'tcp' if tcp else 'udp'}.log")
+log = open(log_path, "w")
 p = subprocess.Popen(["linphonec", "-c", rc, "-d", "5"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                      env=dict(os.environ, HOME=home), text=True)
 def cmd(c):
@@ -53,7 +77,7 @@ try:
     # linphonec sometimes reads its next stdin command only after a stall
     # of about 15 s (seen in CI: the unregister went out 15 s after it was
     # typed), so give it room; the switch itself answers at once.
-    wait(lambda: not registrations(), 45, "the registration to go after unregister")
+    wait(lambda: not registrations(), 45, "the registration to go after unregister", since="unregister")
     print("unregistered")
 finally:
     try:

@@ -183,6 +183,10 @@ pub struct Registrar {
     bans: Bans,
     schedule: BinaryHeap<Reverse<(u64, Due, String, String)>>,
     next_ping: HashMap<(String, String), u64>,
+    /// Per address-of-record, the last REGISTER that removed bindings
+    /// (Call-ID, CSeq, branch): its retransmission finds no binding that
+    /// remembers it, and must be answered 200 again, not challenged.
+    removed_by: HashMap<String, (String, u32, String)>,
 }
 
 fn reply(req: &Message, code: u16, reason: &str, tag: &str) -> Message {
@@ -193,7 +197,7 @@ impl Registrar {
     /// A registrar using `digest` for its realm.
     pub fn new(cfg: RegistrarConfig, digest: DigestServer) -> Registrar {
         let bans = Bans::new(cfg.bans);
-        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new() }
+        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new(), removed_by: HashMap::new() }
     }
 
     /// The realm.
@@ -357,6 +361,7 @@ impl Registrar {
         let (Ok(call_id), Ok(cseq), Ok(via)) = (req.call_id(), req.cseq(), req.top_via()) else { return false };
         let Some(branch) = via.branch().filter(|b| b.starts_with("z9hG4bK")) else { return false };
         self.lookup(aor).iter().any(|b| b.call_id == call_id && b.cseq == cseq.seq && b.branch == branch)
+            || self.removed_by.get(aor).is_some_and(|(c, s, b)| c == call_id && *s == cseq.seq && b == branch)
     }
 
     /// Process a REGISTER (RFC 3261 §10.3).
@@ -406,6 +411,7 @@ impl Registrar {
                 self.next_ping.remove(&(b.aor, b.contact));
             }
             changes.push(Change::DeleteAll { aor: aor.clone() });
+            self.note_removal(&aor, call_id, cseq.seq, req);
             return Outcome::Commit { changes, reply: self.ok(req, &aor, now_ms, tag) };
         }
         // Step 7: each contact.
@@ -489,6 +495,9 @@ impl Registrar {
                 self.schedule_binding(b, now_ms, queued);
             }
         }
+        if changes.iter().any(|c| !matches!(c, Change::Upsert(_))) {
+            self.note_removal(&aor, call_id, cseq.seq, req);
+        }
         if current.is_empty() {
             self.bindings.remove(&aor);
         } else {
@@ -499,6 +508,14 @@ impl Registrar {
             return Outcome::Reply(reply);
         }
         Outcome::Commit { changes, reply }
+    }
+
+    fn note_removal(&mut self, aor: &str, call_id: &str, cseq: u32, req: &Message) {
+        let branch = req.top_via().ok().and_then(|v| v.branch().filter(|b| b.starts_with("z9hG4bK")).map(str::to_owned));
+        match branch {
+            Some(b) => self.removed_by.insert(aor.to_owned(), (call_id.to_owned(), cseq, b)),
+            None => self.removed_by.remove(aor),
+        };
     }
 
     /// The 200 listing every current binding (step 8).

@@ -311,6 +311,35 @@ fn retransmitted_register_gets_the_200_again_without_changes() {
 }
 
 #[test]
+fn retransmitted_unregister_gets_the_200_again() {
+    // An unregister leaves no binding to remember its branch by: its
+    // retransmission (the 200 lost) must still be answered 200, listing
+    // no contact, and change nothing; a replay on another branch is not.
+    let mut r = registrar();
+    let d = dir();
+    let first = reply_of(r.handle_register(T0, &register("1001", 1, &["<sip:1001@192.0.2.10:5062>"], None, None), udp(5062), &d, "tg"));
+    let nonce = nonce_from(&first);
+    let reg = register("1001", 2, &["<sip:1001@192.0.2.10:5062>"], None, Some(&auth("1001", "pw1001", &nonce, 1)));
+    assert!(matches!(r.handle_register(T0, &reg, udp(5062), &d, "tg"), Outcome::Commit { .. }));
+    let mut unreg = register("1001", 3, &["<sip:1001@192.0.2.10:5062>"], Some(0), Some(&auth("1001", "pw1001", &nonce, 2)));
+    unreg.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKunreg;rport");
+    assert!(matches!(r.handle_register(T0 + 1_000, &unreg, udp(5062), &d, "tg"), Outcome::Commit { .. }));
+    assert!(r.lookup("1001").is_empty());
+    for _ in 0..2 {
+        match r.handle_register(T0 + 1_500, &unreg, udp(5062), &d, "tg") {
+            Outcome::Reply(m) => {
+                assert_eq!(m.status(), Some(200));
+                assert_eq!(m.get_all(HeaderName::Contact).count(), 0, "nothing is bound");
+            }
+            other => panic!("a retransmission changes nothing: {other:?}"),
+        }
+    }
+    let mut replay = unreg.clone();
+    replay.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKother;rport");
+    assert_eq!(reply_of(r.handle_register(T0 + 1_600, &replay, udp(5062), &d, "tg")).status(), Some(401));
+}
+
+#[test]
 fn frequent_refreshes_keep_the_schedule_small_and_expiry_moves() {
     let mut r = registrar();
     let contact = ["<sip:1001@192.0.2.10:5062>;expires=120"];
