@@ -7,8 +7,8 @@
   tones.py detectch FILE CH FREQ [OTHER...]  the same on channel CH (0 = left)
   (TONES_FROM / TONES_TO in the environment: only that part of the file, in seconds)
   tones.py sequence FILE F1 F2 ...       exit 0 if the voiced part holds tones F1, F2, ...
-                                         in that order (runs of >= 100 ms of each, other
-                                         sounds between them allowed)
+                                         in that order (runs of >= 100 ms where it carries
+                                         most of the sound; other sounds between them allowed)
   tones.py info FILE                     channels, rate, seconds
   tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
                                          tone, for sipp's play_pcap_audio
@@ -134,12 +134,17 @@ if __name__ == "__main__":
         runs = []  # (freq, blocks) of consecutive blocks where freq dominates 10x
         for i in range(0, len(samples) - blk, blk):
             b = samples[i:i + blk]
-            if sum(x * x for x in b) / blk < 1e4:
+            energy = sum(x * x for x in b)
+            if energy / blk < 1e4:
                 f = None
             else:
                 p = {f: goertzel(b, rate, f) for f in freqs}
                 best = max(p, key=p.get)
-                f = best if all(p[best] > 10 * v for k, v in p.items() if k != best) else None
+                # The tone must also carry most of the block (a pure tone at
+                # FREQ gives p = N * energy / 2): a tone not in the list is
+                # no run of the nearest listed one.
+                carries = p[best] >= 0.3 * blk * energy / 2
+                f = best if carries and all(p[best] > 10 * v for k, v in p.items() if k != best) else None
             if runs and runs[-1][0] == f:
                 runs[-1][1] += 1
             else:
