@@ -13,7 +13,8 @@
 #     says timeout;
 #  4. an IVR menu digit lands the caller in a queue (recorded);
 #  5. a full queue dissuades: the caller hears the queue's message, then
-#     goes to the fallback extension.
+#     goes to the fallback extension;
+#  6. the periodic announcement says the estimated wait.
 source "$(dirname "$0")/lib.sh"
 
 start_switch queues --set directory.first_run_extensions=
@@ -180,7 +181,7 @@ PY
 api POST /v1/ivrs '{"name":"main","prompt":"welcome.wav","timeout":10,"choices":{"1":{"queue":"support"},"2":{"extension":"1001"}}}' >/dev/null
 api POST /v1/routes '{"name":"menu-line","destination_prefix":"7100","source":"any","action":{"ivr":"main"}}' >/dev/null
 api POST /v1/agents/1000/login >/dev/null
-api PATCH /v1/queues/support '{"record":true}' >/dev/null
+api PATCH /v1/queues/support '{"record_template":"{queue}-{date}-{agent}-{caller}-{call_id}.wav"}' >/dev/null
 check "caller and agent registered again" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1009"
 rm -f "$OUT/q_ivr.jsonl.ready"
 python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=ivr_entered,dtmf,ivr_choice,member_joined" collect "$OUT/q_ivr.jsonl" 40 member_joined & WSIVR=$!
@@ -213,6 +214,7 @@ CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*se
 check "... then the agent (440 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${CSECS:-0} - 2))")" python3 "$ROOT/testbeds/tones.py" detect "$CREC" 440 500
 QREC=$(api GET "/v1/cdrs?queue=support&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
 check "the queue records: the CDR names the recording"   test -n "$QREC"
+check "... by the queue's record_template"               bash -c "echo '$QREC' | grep -Eq '^support-20[0-9]{2}-[0-9]{2}-[0-9]{2}-1000-1009-[0-9a-f-]{36}\.wav\$'"
 check "... served by the API, stereo 8 kHz"              bash -c "curl -sSf -H 'Authorization: Bearer $TOKEN' -o '$OUT/q_rec.wav' 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$QREC' && python3 '$ROOT/testbeds/tones.py' info '$OUT/q_rec.wav' | grep -q 'channels=2 rate=8000'"
 check "... caller (1000 Hz) left, agent (440 Hz) right"  bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 0 1000 440 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/q_rec.wav' 1 440 1000"
 # --- 5. dissuading with a message ---------------------------------------------
@@ -245,5 +247,28 @@ check "the first caller is still waiting in presales" test -n "$FIRST"
 api DELETE "/v1/calls/$FIRST" >/dev/null
 check "... hung up over the API, its sipp got the BYE" wait "$SALES_FIRST"
 check "CDR of the dissuaded call: answered, to 1000" wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1009&limit=1' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"items\"][0]; print(c); sys.exit(0 if c[\"disposition\"]==\"answered\" and c[\"callee\"]==\"presales\" else 1)'"
+# --- 6. the estimated wait, spoken ---------------------------------------------
+# Support has answered calls now (talk time known). With its only agent on
+# break, a caller waits and is told: the announcement (300 Hz), position 1
+# (digits/1.wav, 900 Hz), "estimated wait" (1200 Hz), 1 (900 Hz; one
+# minute, the wait rounded up), "minutes" (1500 Hz).
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/estimated_wait.wav" 1200 0.5
+python3 "$ROOT/testbeds/tones.py" make "$DATA/prompts/minutes.wav" 1500 0.5
+api POST /v1/agents/1000/break >/dev/null
+api PATCH /v1/queues/support '{"announce":"ann.wav","announce_frequency":4,"max_wait_time":7,"moh":"silence"}' >/dev/null
+check "the wait prompts are loaded" wait_for 10 grep -q 'prompt loaded.*minutes.wav\|prompt=minutes.wav.*prompt loaded' "$SWITCH_LOG"
+rm -f "$OUT/q_wait.jsonl.ready"; rm -rf "$OUT/q_caller.baresip/snd/"*
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=member_announced,member_left" collect "$OUT/q_wait.jsonl" 30 member_left & WSWAIT=$!
+wait_for 5 test -e "$OUT/q_wait.jsonl.ready"
+baresip_cmd "$CALLER_CTRL" dial "sip:7000@$DOMAIN" >/dev/null
+check "events: announced with an estimated wait under a minute" bash -c "$(declare -f wait_for gone); wait_for 30 gone $WSWAIT; python3 - '$OUT/q_wait.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(evs)
+ann = [e for e in evs if e['type'] == 'member_announced']
+assert ann and all(e['position'] == 1 and 0 < e['estimated_wait'] <= 60 for e in ann), ann
+PY"
+heard_wait() { python3 "$ROOT/testbeds/tones.py" sequence "$(rec q_caller dec)" 300 900 1200 900 1500; }
+check "the caller heard: announcement, position 1, estimated wait, 1, minutes" wait_for 10 heard_wait
 check "the switch is still up" alive
 summary queues

@@ -125,10 +125,33 @@ fn check_queue(spec: Value) -> Result<QueueConfig, ApiError> {
     if q.announce_frequency > 3600 || (q.announce.is_some() && q.announce_frequency == 0) {
         return Err(ApiError::invalid("announce_frequency", "1 to 3600 seconds with an announce prompt"));
     }
+    if let Some(t) = &q.record_template {
+        if !valid_record_template(t) {
+            return Err(ApiError::invalid(
+                "record_template",
+                "a file name ending in .wav, at most 200 characters of letters, digits, - _ . and the fields {call_id} (required), {queue}, {agent}, {caller}, {date}, {time}",
+            ));
+        }
+    }
     if q.fallback.as_ref().is_some_and(|f| f.is_empty() || f.len() > 64 || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b"+*#-_.".contains(&b))) {
         return Err(ApiError::invalid("fallback", "a number or extension: 1 to 64 of letters, digits, + * # - _ ."));
     }
     Ok(q)
+}
+
+/// A recording file name template: a plain file name (no path) once its
+/// fields are filled in, which `{call_id}` makes unique.
+fn valid_record_template(t: &str) -> bool {
+    const FIELDS: [&str; 6] = ["{call_id}", "{queue}", "{agent}", "{caller}", "{date}", "{time}"];
+    let mut rest = t.to_owned();
+    for f in FIELDS {
+        rest = rest.replace(f, "x");
+    }
+    t.len() <= 200
+        && t.contains("{call_id}")
+        && t.ends_with(".wav")
+        && !t.starts_with('.')
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn check_agent(spec: Value) -> Result<AgentConfig, ApiError> {
@@ -508,4 +531,22 @@ pub async fn patch_tier(State(st): State<ApiState>, p: Result<Path<(String, Stri
 pub async fn delete_tier(State(st): State<ApiState>, p: Result<Path<(String, String)>, PathRejection>) -> Result<StatusCode, ApiError> {
     let Path((q, a)) = p?;
     remove(st, ConfigKind::Tier, &format!("{q}/{a}"), "tier").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_record_template;
+
+    #[test]
+    fn record_templates() {
+        assert!(valid_record_template("{queue}-{date}_{time}-{agent}-{caller}-{call_id}.wav"));
+        assert!(valid_record_template("{call_id}.wav"));
+        assert!(!valid_record_template("{queue}.wav"), "{{call_id}} keeps names unique");
+        assert!(!valid_record_template("{call_id}.mp3"));
+        assert!(!valid_record_template("../{call_id}.wav"));
+        assert!(!valid_record_template("a/{call_id}.wav"));
+        assert!(!valid_record_template(".{call_id}.wav"));
+        assert!(!valid_record_template("{uuid}-{call_id}.wav"), "unknown field");
+        assert!(!valid_record_template(&format!("{}{{call_id}}.wav", "a".repeat(200))));
+    }
 }

@@ -249,14 +249,15 @@ pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, 
 /// A call recording (stereo WAV, 8 kHz, 16-bit: caller left, callee
 /// right), by the file name its CDR and webhook give. Byte ranges are
 /// served (`Range: bytes=...`, 206), so players can seek.
-#[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav`")),
+#[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav`, or the name a queue's `record_template` gave")),
     responses((status = 200, content_type = "audio/wav", description = "the WAV file"), (status = 206, content_type = "audio/wav", description = "the requested byte range"),
         (status = 404, body = crate::error::ErrorBody), (status = 416, description = "the range is outside the file")))]
 pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>, headers: axum::http::HeaderMap) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    // Only names the switch writes: a UUID and ".wav" (no paths).
-    let ok = file.len() <= 64 && file.ends_with(".wav") && file.trim_end_matches(".wav").bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    // Only names the switch writes: `<uuid>.wav`, or a queue's
+    // record_template filled in; a plain file name, never a path.
+    let ok = file.len() <= 255 && file.ends_with(".wav") && !file.starts_with('.') && file.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
     if !ok {
         return Err(ApiError::not_found("recording"));
     }

@@ -144,6 +144,11 @@ pub struct QueueConfig {
     pub moh: Option<String>,
     /// Record bridged calls (opaque to the engine: the driver records).
     pub record: bool,
+    /// File name for this queue's recordings (implies `record`), with
+    /// `{call_id}` (required), `{queue}`, `{agent}`, `{caller}`, `{date}`
+    /// (UTC `YYYY-MM-DD`) and `{time}` (UTC `HH-MM-SS`), ending in `.wav`.
+    /// None: `<call_id>.wav`. Opaque to the engine.
+    pub record_template: Option<String>,
     /// Score base.
     pub time_base_score: TimeBase,
     /// Tier levels apply (see `tier_rule_wait_second`).
@@ -192,7 +197,10 @@ pub struct QueueConfig {
     /// Status an agent gets after `max_no_answer` unanswered offers.
     pub no_answer_status: AgentStatus,
     /// Periodic announcement to waiting members (opaque to the engine: a
-    /// prompt), with their position and estimated wait.
+    /// prompt), with their position and estimated wait. The driver says
+    /// the position with `digits/0.wav` ... `digits/9.wav` and the wait,
+    /// in minutes rounded up, between `estimated_wait.wav` and
+    /// `minutes.wav`, each when present in the prompts directory.
     pub announce: Option<String>,
     /// Seconds between announcements (0: none).
     pub announce_frequency: u32,
@@ -205,6 +213,7 @@ impl Default for QueueConfig {
             strategy: Strategy::LongestIdleAgent,
             moh: None,
             record: false,
+            record_template: None,
             time_base_score: TimeBase::Queue,
             tier_rules_apply: false,
             tier_rule_wait_second: 0,

@@ -561,7 +561,13 @@ impl Switch {
 
     /// Record this call (stereo WAV under the recordings directory).
     fn start_recording(&mut self, id: &str) {
-        let path = self.recordings_dir.join(format!("{id}.wav"));
+        self.start_recording_as(id, None);
+    }
+
+    /// Record this call into `name` (a plain file name) under the
+    /// recordings directory, or `<id>.wav`.
+    fn start_recording_as(&mut self, id: &str, name: Option<String>) {
+        let path = self.recordings_dir.join(name.unwrap_or_else(|| format!("{id}.wav")));
         tracing::info!(call = %id, path = %path.display(), "recording");
         self.media.record(id, path);
     }

@@ -22,5 +22,5 @@ mod date;
 mod registrar;
 
 pub use bans::{BanConfig, Bans, BlockedSource};
-pub use date::http_date;
+pub use date::{http_date, utc_parts, UtcParts};
 pub use registrar::{AuthOutcome, Binding, Change, Directory, DirectoryEntry, Outcome, PingDue, Registrar, RegistrarConfig};

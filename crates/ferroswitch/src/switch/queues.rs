@@ -13,6 +13,10 @@
 use super::*;
 use callcenter::{Action, AgentStatus, Event as CcEvent, ExitCause, MemberInfo, OfferFailure, OfferId};
 
+/// The prompts around a spoken estimated wait: "estimated wait" before the
+/// number of minutes, "minutes" after it.
+const WAIT_PROMPTS: [&str; 2] = ["estimated_wait.wav", "minutes.wav"];
+
 /// What the switch keeps about one queue call.
 #[derive(Default)]
 pub(crate) struct QueueCall {
@@ -64,9 +68,10 @@ pub async fn load(store: &store::Store, prompts_dir: &std::path::Path) -> Result
     let ivrs: Vec<callcenter::ivr::Menu> = parse(store.list_configs(store::ConfigKind::Ivr).await?, "IVR menu");
     let mut names: Vec<String> = queues.iter().flat_map(|q| q.moh.clone().into_iter().chain(q.announce.clone()).chain(q.dissuade_prompt.clone())).chain(ivrs.iter().flat_map(|m| std::iter::once(m.prompt.clone()).chain(m.invalid_prompt.clone()))).collect();
     if queues.iter().any(|q| q.announce.is_some()) {
-        // Positions are said with digits/0.wav ... digits/9.wav when present.
-        for d in 0..10 {
-            let name = format!("digits/{d}.wav");
+        // Positions are said with digits/0.wav ... digits/9.wav when
+        // present; the estimated wait with estimated_wait.wav, the digits
+        // and minutes.wav.
+        for name in (0..10).map(|d| format!("digits/{d}.wav")).chain(WAIT_PROMPTS.iter().map(|n| (*n).to_owned())) {
             if tokio::fs::try_exists(prompts_dir.join(&name)).await.unwrap_or(false) {
                 names.push(name);
             }
@@ -308,13 +313,25 @@ impl Switch {
     /// Play a queue's announcement, followed by the caller's position in
     /// digits when `digits/N.wav` prompts are loaded; the music resumes at
     /// its end.
-    fn announce(&mut self, id: &str, prompt: &str, position: u32) {
+    /// The queue's announcement, then the caller's position, then (when
+    /// the engine has an estimate and both prompts exist) "estimated wait,
+    /// N minutes", N rounded up. Numbers are said digit by digit.
+    fn announce(&mut self, id: &str, prompt: &str, position: u32, estimated_wait: u64) {
         let Some(pt) = self.b2bua.caller_payload_type(id) else { return };
         let mut audio: Vec<i16> = self.prompts.get(prompt.trim()).map(|p| p.to_vec()).unwrap_or_default();
-        for d in position.to_string().chars() {
-            if let Some(p) = self.prompts.get(&format!("digits/{d}.wav")) {
-                audio.extend_from_slice(p);
+        let say = |audio: &mut Vec<i16>, n: u64| {
+            for d in n.to_string().chars() {
+                if let Some(p) = self.prompts.get(&format!("digits/{d}.wav")) {
+                    audio.extend_from_slice(p);
+                }
             }
+        };
+        say(&mut audio, u64::from(position));
+        let [before, after] = WAIT_PROMPTS.map(|n| self.prompts.get(n));
+        if let (Some(before), Some(after), true) = (before, after, estimated_wait > 0) {
+            audio.extend_from_slice(before);
+            say(&mut audio, estimated_wait.div_ceil(60));
+            audio.extend_from_slice(after);
         }
         if audio.is_empty() {
             return;
@@ -374,7 +391,7 @@ impl Switch {
                     }
                 }
                 Action::Announce { call_id, queue, prompt, position, estimated_wait } => {
-                    self.announce(&call_id, &prompt, position);
+                    self.announce(&call_id, &prompt, position, estimated_wait);
                     self.publish_cc("member_announced", Some(&call_id), Some(&queue), None, serde_json::json!({"queue": queue, "call_id": call_id, "position": position, "estimated_wait": estimated_wait}));
                 }
                 Action::Event(e) => {
@@ -474,9 +491,11 @@ impl Switch {
                 self.b2bua.hangup_with(now, ep, &mut self.media, id, "offer_withdrawn");
             }
         }
-        let record = self.cc.queue(&q.queue).is_some_and(|c| c.record);
-        if record && !self.media_recording(id) {
-            self.start_recording(id);
+        let (record, template) = self.cc.queue(&q.queue).map(|c| (c.record || c.record_template.is_some(), c.record_template.clone())).unwrap_or_default();
+        if record && !self.media.is_recording(id) {
+            let fields = RecordFields { call_id: id, queue: &q.queue, agent: q.agent.as_deref().unwrap_or(""), caller: self.parties.get(id).map_or("", |p| p.0.as_str()) };
+            let name = template.map(|t| fields.file_name(&t, self.clock.unix_ms(now)));
+            self.start_recording_as(id, name);
         }
         self.drain_cc(now, ep);
     }
@@ -623,5 +642,52 @@ pub(crate) fn cdr_fields(q: &QueueCall) -> QueueCdr {
         position: q.position.map(i64::from),
         result,
         talk_ms: q.talk_ms.map(|t| t as i64),
+    }
+}
+
+/// The fields of a queue's `record_template`.
+struct RecordFields<'a> {
+    call_id: &'a str,
+    queue: &'a str,
+    agent: &'a str,
+    caller: &'a str,
+}
+
+impl RecordFields<'_> {
+    /// The template filled in: a plain file name (a caller number or
+    /// queue name cannot put a path separator or anything else into it).
+    fn file_name(&self, template: &str, unix_ms: u64) -> String {
+        let t = registrar::utc_parts(unix_ms);
+        let (h, m, s) = t.hms;
+        let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        let time = format!("{h:02}-{m:02}-{s:02}");
+        let clean = |v: &str| -> String { v.chars().map(|c| if c.is_ascii_alphanumeric() || "-_+".contains(c) { c } else { '_' }).collect() };
+        let name = template
+            .replace("{call_id}", &clean(self.call_id))
+            .replace("{queue}", &clean(self.queue))
+            .replace("{agent}", &clean(self.agent))
+            .replace("{caller}", &clean(self.caller))
+            .replace("{date}", &date)
+            .replace("{time}", &time);
+        if name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
+            // A template the API would have refused (from an older store).
+            return format!("{}.wav", clean(self.call_id));
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod record_template_tests {
+    use super::RecordFields;
+
+    #[test]
+    fn fields_are_filled_in_and_cannot_make_a_path() {
+        let f = RecordFields { call_id: "0a1b-2c", queue: "support", agent: "1000", caller: "+49/../x y" };
+        // 2026-12-01 09:46:40 UTC
+        let t = 1_796_118_400_000;
+        assert_eq!(f.file_name("{queue}-{date}-{time}-{agent}-{caller}-{call_id}.wav", t), "support-2026-12-01-09-46-40-1000-+49____x_y-0a1b-2c.wav");
+        assert_eq!(f.file_name("{call_id}.wav", t), "0a1b-2c.wav");
+        assert_eq!(f.file_name("../{call_id}.wav", t), "0a1b-2c.wav", "a bad template falls back to the call id");
     }
 }
