@@ -14,7 +14,11 @@
 #  4. an IVR menu digit lands the caller in a queue (recorded);
 #  5. a full queue dissuades: the caller hears the queue's message, then
 #     goes to the fallback extension;
-#  6. the periodic announcement says the estimated wait.
+#  6. the periodic announcement says the estimated wait;
+#  7. skills, an agent on another call skipped, ring-all (the agent who
+#     does not answer is cancelled, not penalised, not left reserved) and
+#     ring-progressively's delay, with the carrier's calls and the agents
+#     of section 2.
 source "$(dirname "$0")/lib.sh"
 
 start_switch queues --set directory.first_run_extensions=
@@ -270,5 +274,70 @@ assert ann and all(e['position'] == 1 and 0 < e['estimated_wait'] <= 60 for e in
 PY"
 heard_wait() { python3 "$ROOT/testbeds/tones.py" sequence "$(rec q_caller dec)" 300 900 1200 900 1500; }
 check "the caller heard: announcement, position 1, estimated wait, 1, minutes" wait_for 10 heard_wait
+# --- 7. skills, busy agents, ring-all, ring-progressively ---------------------
+# Agents 1001 and 1002 auto-answer, 1003 never does (all Available again).
+carrier_to() { # carrier_to NUMBER [HOLD_MS]: one carrier call, hung up HOLD_MS after the switch answers
+  sipp -sf "$SCEN/carrier_hold.xml" -d "${2:-4000}" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s "$1" -inf "$OUT/q_carrier.csv" \
+       -m 1 -timeout 25 -timeout_error -nostdin -trace_err -error_file "$OUT/q_carrier_$1.err" >"$OUT/q_carrier_$1.log" 2>&1
+}
+agent_of_last() { [ "$(api GET "/v1/cdrs?queue=$1&limit=1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["agent"] if i else "")')" = "$2" ]; }
+agent_live() { # agent_live NAME STATUS STATE NO_ANSWER_COUNT
+  api GET "/v1/agents/$1" | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a); sys.exit(0 if (a["status"], a["state"], a["no_answer_count"]) == (sys.argv[1], sys.argv[2], int(sys.argv[3])) else 1)' "$2" "$3" "$4"
+}
+NA1003=$(api GET /v1/agents/1003 | python3 -c 'import json,sys; print(json.load(sys.stdin)["live"]["no_answer_count"])')
+for q in french:top-down:4930551 topdown:top-down:4930552 everyone:ring-all:4930553 progressive:ring-progressively:4930554; do
+  IFS=: read -r name strategy did <<<"$q"
+  extra=""; [ "$name" = french ] && extra=',"skills":["fr"]'
+  api POST /v1/queues "{\"name\":\"$name\",\"strategy\":\"$strategy\",\"agent_ring_timeout\":20,\"ring_progressively_delay\":2,\"moh\":\"silence\"$extra}" >/dev/null
+  api POST /v1/routes "{\"name\":\"$name-did\",\"destination_prefix\":\"$did\",\"source\":\"gateway\",\"action\":{\"queue\":\"$name\"}}" >/dev/null
+done
+# Tier order: 1001 first in french and topdown; 1003 first in everyone and progressive.
+for t in french:1001:1 french:1002:2 topdown:1001:1 topdown:1002:2 everyone:1003:1 everyone:1002:2 progressive:1003:1 progressive:1002:2; do
+  IFS=: read -r q a pos <<<"$t"
+  api POST /v1/tiers "{\"queue\":\"$q\",\"agent\":\"$a\",\"position\":$pos}" >/dev/null
+done
+check "agent 1002 gets the skill fr" bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api PATCH /v1/agents/1002 '{\"skills\":[\"fr\"]}' | grep -q '\"fr\"'"
+check "skills: a call into french (needs fr) answered" carrier_to 49305510001
+check "... by 1002, who has fr (1001 comes first but has not)" wait_for 5 agent_of_last french 1002
+# 1001 on a call of its own (the caller phone dials it; it auto-answers).
+baresip_cmd "$CALLER_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+on_call() { api GET /v1/calls | python3 -c 'import json,sys; sys.exit(0 if any(c["callee"] == sys.argv[1] and c.get("answer_ms") for c in json.load(sys.stdin)["items"]) else 1)' "$1"; }
+check "1001 is on a direct call" wait_for 10 on_call 1001
+check "busy: a call into topdown answered" carrier_to 49305520001
+check "... by 1002: 1001, first in order, is on another call" wait_for 5 agent_of_last topdown 1002
+baresip_cmd "$CALLER_CTRL" hangup >/dev/null
+not_on_call() { ! on_call "$1"; }
+check "1001's call is over" wait_for 10 not_on_call 1001
+check "... and the next topdown call goes to 1001 again" carrier_to 49305520002
+check "... answered by 1001" wait_for 5 agent_of_last topdown 1001
+rm -f "$OUT/q_all.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "queue=everyone" collect "$OUT/q_all.jsonl" 30 agent_bridge_ended & WSALL=$!
+wait_for 5 test -e "$OUT/q_all.jsonl.ready"
+check "ring-all: a call into everyone answered" carrier_to 49305530001
+check "... by 1002" wait_for 5 agent_of_last everyone 1002
+check "events: both agents were offered the call at once" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WSALL; python3 - '$OUT/q_all.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+offers = {e['agent']: e['ts_ms'] for e in evs if e['type'] == 'agent_offering'}
+bridged = [e['ts_ms'] for e in evs if e['type'] == 'agent_bridged' and e['agent'] == '1002']
+print(offers, bridged)
+assert set(offers) == {'1002', '1003'}, offers
+assert abs(offers['1002'] - offers['1003']) < 500 and bridged and bridged[0] >= max(offers.values()), (offers, bridged)
+PY"
+check "... 1003, who rang and lost, is Waiting, not penalised" wait_for 5 agent_live 1003 Available Waiting "$NA1003"
+rm -f "$OUT/q_prog.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "queue=progressive" collect "$OUT/q_prog.jsonl" 30 agent_bridge_ended & WSPROG=$!
+wait_for 5 test -e "$OUT/q_prog.jsonl.ready"
+check "ring-progressively: a call into progressive answered" carrier_to 49305540001 5000
+check "... by 1002, after the 2 s delay (1003 rang first)" wait_for 5 cdr_q progressive queue=progressive agent=1002 queue_result=answered queue_wait_ms=">=1900"
+check "events: 1003 offered, 1002 added 2 s later while 1003 still rang" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WSPROG; python3 - '$OUT/q_prog.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+offers = [(e['agent'], e['ts_ms']) for e in evs if e['type'] == 'agent_offering']
+print(offers)
+assert [a for a, _ in offers] == ['1003', '1002'], offers
+assert 1900 <= offers[1][1] - offers[0][1] <= 3000, offers
+PY"
+check "... 1003 Waiting again, not penalised" wait_for 5 agent_live 1003 Available Waiting "$NA1003"
 check "the switch is still up" alive
 summary queues

@@ -260,6 +260,8 @@ pub enum CallEvent {
         id: String,
         /// When.
         at: Instant,
+        /// The `group` it was dialled with ([`B2bua::dial_agent`]).
+        group: u64,
     },
     /// A digit from a parked caller by SIP INFO (RFC 4733 digits come
     /// from the media relay).
@@ -269,13 +271,16 @@ pub enum CallEvent {
         /// 0-9, *, #, A-D.
         digit: char,
     },
-    /// A parked call's agent leg failed with `code` (408: rang out or no
-    /// response); the caller stays parked.
+    /// Every leg of one `group` of a parked call's agent legs failed,
+    /// the last with `code` (408: rang out or no response); the caller
+    /// stays parked.
     AgentFailed {
         /// Call UUID.
         id: String,
         /// Final status.
         code: u16,
+        /// The `group` it was dialled with ([`B2bua::dial_agent`]).
+        group: u64,
     },
     /// A gateway leg was sent: the driver counts it against the
     /// gateway's limits until [`CallEvent::GatewayReleased`].
@@ -386,6 +391,9 @@ struct Fork {
     best: u16,
     /// A 180/183 or 2xx arrived.
     progressed: bool,
+    /// Which agent offer of a parked call it rings for
+    /// ([`B2bua::dial_agent`]); 0 otherwise.
+    group: u64,
 }
 
 /// One leg to send an INVITE on (for calls the switch originates).
@@ -790,6 +798,7 @@ impl B2bua {
                     cancel_pending: false,
                     best: 0,
                     progressed: false,
+                    group: 0,
                 });
             }
         }
@@ -873,7 +882,7 @@ impl B2bua {
         let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
         let Some(call) = self.calls.get_mut(id) else { return false };
         self.by_fork.insert(ftx, (id.to_owned(), call.forks.len()));
-        call.forks.push(Fork { tx: ftx, target: Target { uri: spec.uri, dest: spec.dest }, gateway: spec.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+        call.forks.push(Fork { tx: ftx, target: Target { uri: spec.uri, dest: spec.dest }, gateway: spec.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
         call.waiting = false;
         call.auth_sent = false;
         call.gateway = Some(leg.gateway.clone());
@@ -1140,7 +1149,7 @@ impl B2bua {
                         call.transcode = Some(plan);
                     }
                 }
-                self.events.push_back(CallEvent::Bridged { id: id.to_owned(), at: now });
+                self.events.push_back(CallEvent::Bridged { id: id.to_owned(), at: now, group: call.forks[idx].group });
                 return;
             }
             if call.originated {
@@ -1231,9 +1240,12 @@ impl B2bua {
             self.fail_caller(now, ep, media, id);
             return;
         }
+        let group = call.forks[idx].group;
         if code >= 600 {
-            // A global failure ends every fork (RFC 3261 §16.7 step 5).
-            for f in call.forks.iter_mut() {
+            // A global failure ends every fork (RFC 3261 §16.7 step 5);
+            // for a parked call, every leg of that agent (another agent
+            // rung for the same caller is another call).
+            for f in call.forks.iter_mut().filter(|f| !call.parked || f.group == group) {
                 if f.state == ForkState::Proceeding {
                     let _ = ep.cancel(now, f.tx, None);
                 } else if f.state == ForkState::Calling {
@@ -1245,12 +1257,14 @@ impl B2bua {
             self.maybe_finish_cancel(now, ep, media, id);
             return;
         }
-        let all_done = call.forks.iter().all(|f| f.state == ForkState::Done) || code >= 600;
-        if all_done && call.parked {
-            // The agent's leg failed; the member keeps waiting.
-            self.events.push_back(CallEvent::AgentFailed { id: id.to_owned(), code: call.forks[idx].best });
+        if call.parked {
+            // The agent's legs failed; the member keeps waiting.
+            if code >= 600 || call.forks.iter().filter(|f| f.group == group).all(|f| f.state == ForkState::Done) {
+                self.events.push_back(CallEvent::AgentFailed { id: id.to_owned(), code: call.forks[idx].best, group });
+            }
             return;
         }
+        let all_done = call.forks.iter().all(|f| f.state == ForkState::Done) || code >= 600;
         if all_done && !call.winner_decided() {
             self.fail_caller(now, ep, media, id);
         }
@@ -1781,7 +1795,7 @@ impl B2bua {
                 if leg.gateway.is_some() {
                     a_gateway = leg.gateway.clone();
                 }
-                forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+                forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
             }
         }
         let Some(first) = forks.first() else {
@@ -1833,7 +1847,7 @@ impl B2bua {
             let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
-                sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+                sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
             }
         }
         if sent_forks.is_empty() {

@@ -175,8 +175,8 @@ impl World {
                     }
                     CallEvent::Ringing { .. } => self.orig_events.push("ringing".into()),
                     CallEvent::Answered { .. } => self.orig_events.push("answered".into()),
-                    CallEvent::Bridged { .. } => self.orig_events.push("bridged".into()),
-                    CallEvent::AgentFailed { code, .. } => self.orig_events.push(format!("agent failed {code}")),
+                    CallEvent::Bridged { group, .. } => self.orig_events.push(format!("bridged {group}")),
+                    CallEvent::AgentFailed { code, group, .. } => self.orig_events.push(format!("agent failed {code} ({group})")),
                     CallEvent::Dtmf { digit, .. } => self.orig_events.push(format!("dtmf {digit}")),
                     CallEvent::GatewayUsed { gateway, .. } => self.gw_events.push(format!("used {gateway}")),
                     CallEvent::GatewayReleased { gateway, .. } => self.gw_events.push(format!("released {gateway}")),
@@ -242,6 +242,13 @@ impl World {
         let i = self.inbox.iter().position(|(n, _, r)| *n == node && r.method() == Some(&method)).unwrap_or_else(|| panic!("no {method} at node {node}: {:?}", self.inbox.iter().map(|(n, _, r)| (*n, r.method().cloned())).collect::<Vec<_>>()));
         let (_, tx, r) = self.inbox.remove(i);
         (tx, r)
+    }
+
+    /// Every request of `method` node has received, taken.
+    fn all(&mut self, node: usize, method: Method) -> Vec<(TxId, Message)> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.inbox).into_iter().partition(|(n, _, r)| *n == node && r.method() == Some(&method));
+        self.inbox = rest;
+        mine.into_iter().map(|(_, tx, r)| (tx, r)).collect()
     }
 
     fn respond(&mut self, node: usize, tx: TxId, req: &Message, code: u16, tag: &str, body: Option<Bytes>) {
@@ -666,10 +673,11 @@ fn agent_leg(node: usize) -> Leg {
     Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] }
 }
 
+/// Ring the agent at `node`, as offer (group) `node`.
 fn dial_agent(w: &mut World, id: &str, node: usize) -> bool {
     let now = w.net.now();
     let ep = &mut w.net.node(S).ep;
-    w.b2b.dial_agent(now, ep, id, vec![agent_leg(node)])
+    w.b2b.dial_agent(now, ep, id, node as u64, vec![agent_leg(node)])
 }
 
 /// A queue call: the caller is answered by us at once, a first agent
@@ -693,14 +701,14 @@ fn parked_call_is_answered_by_us_then_agents_are_tried_until_one_answers() {
     assert_eq!(w.orig_events, ["answered"]);
     // Agent 1: busy.
     assert!(dial_agent(&mut w, &id, B1));
-    assert!(!dial_agent(&mut w, &id, B2), "one agent leg at a time");
+    assert!(!dial_agent(&mut w, &id, B1), "one ringing per offer");
     w.run(Duration::from_millis(50));
     let (btx, binv) = w.take(B1, Method::Invite);
     assert_eq!(audio_port(binv.body()), ("10.0.0.2".into(), 20002), "the agent is offered the relay port facing B");
     assert!(String::from_utf8_lossy(binv.body()).contains("RTP/AVP 0 101"), "with the caller's codec");
     w.respond(B1, btx, &binv, 486, "b1", None);
     w.run(Duration::from_millis(50));
-    assert_eq!(w.orig_events, ["answered", "agent failed 486"]);
+    assert_eq!(w.orig_events, ["answered", format!("agent failed 486 ({B1})").as_str()]);
     assert!(w.cdrs.is_empty() && w.b2b.is_waiting(&id), "the caller keeps waiting");
     // Agent 2 rings; the engine gives up on it (ring timeout): CANCEL.
     assert!(dial_agent(&mut w, &id, B2));
@@ -709,17 +717,17 @@ fn parked_call_is_answered_by_us_then_agents_are_tried_until_one_answers() {
     w.respond(B2, b2tx, &b2inv, 180, "b2", None);
     w.run(Duration::from_millis(50));
     let now = w.net.now();
-    assert!(w.b2b.cancel_agent(now, &mut w.net.node(S).ep, &id));
+    assert!(w.b2b.cancel_agent(now, &mut w.net.node(S).ep, &id, None));
     w.run(Duration::from_millis(50));
     let _ = w.take(B2, Method::Cancel);
-    assert_eq!(w.orig_events, ["answered", "agent failed 486"], "a cancelled agent leg is not reported");
+    assert_eq!(w.orig_events, ["answered", format!("agent failed 486 ({B1})").as_str()], "a cancelled agent leg is not reported");
     // Agent 1 again: answers.
     assert!(dial_agent(&mut w, &id, B1));
     w.run(Duration::from_millis(50));
     let (btx, binv) = w.take(B1, Method::Invite);
     w.respond(B1, btx, &binv, 200, "b1b", Some(sdp("10.0.0.3", 6000)));
     w.run(Duration::from_millis(50));
-    assert_eq!(w.orig_events, ["answered", "agent failed 486", "bridged"]);
+    assert_eq!(w.orig_events, ["answered", format!("agent failed 486 ({B1})").as_str(), format!("bridged {B1}").as_str()]);
     assert!(!w.b2b.is_waiting(&id));
     assert!(w.media.peers.iter().any(|(c, s, a)| *c == id && *s == Side::B && a.to_string() == "10.0.0.3:6000"));
     // The caller hangs up: the agent gets a BYE.
@@ -735,6 +743,45 @@ fn parked_call_is_answered_by_us_then_agents_are_tried_until_one_answers() {
     let c = &w.cdrs[0];
     assert_eq!((c.disposition, c.hangup_side, c.a_status, c.b_status, c.callee.as_str()), (Disposition::Answered, "caller", 200, 200, "7000"));
     assert_eq!(w.b2b.count(), 0);
+}
+
+/// Ring-all: two agents ring for one parked caller at once. One
+/// declining is reported for its own offer only, while the other rings on;
+/// when that one answers it is bridged under its offer, and the leg of a
+/// third agent still ringing is cancelled, unreported.
+#[test]
+fn parked_call_rings_several_agents_at_once_each_under_its_offer() {
+    let mut w = World::new(1);
+    w.park = true;
+    w.invite();
+    w.run(Duration::from_millis(50));
+    let id = format!("call-{}", w.b2b.calls()[0].id.trim_start_matches("call-"));
+    assert!(dial_agent(&mut w, &id, B1));
+    assert!(dial_agent(&mut w, &id, B2), "another agent rings at the same time");
+    let now = w.net.now();
+    let b3 = Leg { uri: "sip:1003@10.0.0.3:5070".into(), ..agent_leg(B1) };
+    assert!(w.b2b.dial_agent(now, &mut w.net.node(S).ep, &id, 7, vec![b3]), "and a third");
+    w.run(Duration::from_millis(50));
+    let invites = w.all(B1, Method::Invite);
+    assert_eq!(invites.len(), 2, "agents 1 and 3 share node B1's address here");
+    let (b1tx, b1inv) = invites.iter().find(|(_, m)| m.request_uri_str().is_some_and(|u| u.contains("1001"))).cloned().expect("agent 1");
+    let (b3tx, b3inv) = invites.iter().find(|(_, m)| m.request_uri_str().is_some_and(|u| u.contains("1003"))).cloned().expect("agent 3");
+    let (b2tx, b2inv) = w.take(B2, Method::Invite);
+    for (node, tx, inv, tag) in [(B1, b1tx, &b1inv, "b1"), (B2, b2tx, &b2inv, "b2"), (B1, b3tx, &b3inv, "b3")] {
+        w.respond(node, tx, inv, 180, tag, None);
+    }
+    w.run(Duration::from_millis(50));
+    w.respond(B1, b1tx, &b1inv, 603, "b1", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events, ["answered", format!("agent failed 603 ({B1})").as_str()], "a 603 ends that agent's offer only");
+    assert!(w.all(B2, Method::Cancel).is_empty(), "the other agent rings on");
+    w.respond(B2, b2tx, &b2inv, 200, "b2", Some(sdp("10.0.0.4", 6000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events.last(), Some(&format!("bridged {B2}")));
+    let cancels = w.all(B1, Method::Cancel);
+    assert_eq!(cancels.len(), 1, "agent 3's leg is cancelled");
+    assert!(cancels[0].1.request_uri_str().is_some_and(|u| u.contains("1003")));
+    assert_eq!(w.orig_events.len(), 3, "the cancelled leg is not reported: {:?}", w.orig_events);
 }
 
 /// A parked caller's re-INVITE (hold) is answered by us; its BYE while
@@ -879,7 +926,7 @@ fn parked_opus_caller_is_answered_in_opus_and_transcoded_to_the_agent() {
     let pcma = Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
     w.respond(B1, btx, &binv, 200, "b1", Some(pcma));
     w.run(Duration::from_millis(50));
-    assert_eq!(w.orig_events.last().map(String::as_str), Some("bridged"));
+    assert_eq!(w.orig_events.last(), Some(&format!("bridged {B1}")));
     let plan = w.media.transcodes.last().and_then(|(_, p)| p.clone()).expect("plan");
     assert_eq!((plan.a.codec.name.as_ref(), plan.b.codec.name.as_ref(), plan.b.payload_type, plan.b.events), ("opus", "PCMA", 8, Some(101)));
     // Without Opus among the transcoded codecs the caller is refused (488 by the driver).

@@ -711,10 +711,6 @@ impl Switch {
         self.publish_event(kind, call, contact.into_iter().collect(), queue, agent, body);
     }
 
-    fn media_recording(&self, id: &str) -> bool {
-        self.media.is_recording(id)
-    }
-
     fn drain_calls(&mut self, now: Instant, ep: &mut Endpoint) {
         // Check relays for silence once a second while any is open.
         if self.media_timeout.is_some() && !self.media.is_empty() && self.next_media_check.is_none() {
@@ -754,9 +750,9 @@ impl Switch {
                         self.publish("channel_bridged", Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b}));
                     }
                 }
-                CallEvent::Bridged { id, .. } => {
+                CallEvent::Bridged { id, group, .. } => {
                     let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
-                    let agent = self.queue_calls.get(id).and_then(|q| q.agent.clone());
+                    let agent = self.queue_calls.get(id).and_then(|q| q.offers.iter().find(|(o, _)| o.0 == *group).map(|(_, a)| a.clone()).or_else(|| q.agent.clone()));
                     self.publish("channel_bridged", Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b, "agent": agent}));
                 }
                 CallEvent::Hold { id, by, held } => {
@@ -859,15 +855,15 @@ impl Switch {
                     tracing::info!(call = %id, "parked call put through");
                     self.media.play(&id, None);
                 }
-                CallEvent::Bridged { id, .. } => {
+                CallEvent::Bridged { id, group, .. } => {
                     tracing::info!(call = %id, "queue call bridged to an agent");
-                    self.queue_bridged(now, ep, &id);
+                    self.queue_bridged(now, ep, &id, group);
                 }
-                CallEvent::AgentFailed { id, code } if self.transfers.remove(&id) => {
+                CallEvent::AgentFailed { id, code, .. } if self.transfers.remove(&id) => {
                     tracing::info!(call = %id, code, "parked call could not be put through");
                     self.b2bua.hangup_with(now, ep, &mut self.media, &id, "unreachable");
                 }
-                CallEvent::AgentFailed { id, code } => self.queue_agent_failed(now, ep, &id, code),
+                CallEvent::AgentFailed { id, code, group } => self.queue_agent_failed(now, ep, &id, code, group),
                 CallEvent::Dtmf { id, digit } => self.caller_digit(now, ep, &id, digit),
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");

@@ -84,13 +84,17 @@ impl B2bua {
     }
 
     /// Ring an agent for a parked call: one INVITE per leg (the agent's
-    /// contacts), offering the caller's codec. `false` if the call is not
-    /// parked, is already bridged, still has an agent leg ringing, or
-    /// nothing could be sent. No ring timeout here: the queue engine
-    /// decides when to give up ([`B2bua::cancel_agent`]).
-    pub fn dial_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str, legs: Vec<Leg>) -> bool {
+    /// contacts), offering the caller's codec. Several agents may ring at
+    /// once (ring-all), each under its own `group` (the queue's offer),
+    /// which [`CallEvent::Bridged`] and [`CallEvent::AgentFailed`] name
+    /// and [`B2bua::cancel_agent`] takes (0 for a leg that is no queue
+    /// offer: a transfer, a fallback). `false` if the call is not
+    /// parked, is already bridged, that group still rings, or nothing
+    /// could be sent. No ring timeout here: the queue engine decides when
+    /// to give up.
+    pub fn dial_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str, group: u64, legs: Vec<Leg>) -> bool {
         let Some(call) = self.calls.get(id) else { return false };
-        if !call.parked || call.b_dialog.is_some() || call.forks.iter().any(|f| f.state != ForkState::Done) {
+        if !call.parked || call.b_dialog.is_some() || call.forks.iter().any(|f| f.group == group && f.state != ForkState::Done) {
             return false;
         }
         let offer = call.b_offer.clone();
@@ -102,7 +106,7 @@ impl B2bua {
             let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let req = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
-                sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false });
+                sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group });
             }
         }
         if sent.is_empty() {
@@ -117,16 +121,16 @@ impl B2bua {
         true
     }
 
-    /// Stop ringing a parked call's agent: CANCEL its legs. Their outcome
-    /// is not reported (a late 2xx is ACKed and hung up). `false` if no
-    /// agent leg was ringing.
-    pub fn cancel_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str) -> bool {
+    /// Stop ringing a parked call's agent legs of `group` (None: all):
+    /// CANCEL them. Their outcome is not reported (a late 2xx is ACKed and
+    /// hung up). `false` if none was ringing.
+    pub fn cancel_agent(&mut self, now: Instant, ep: &mut Endpoint, id: &str, group: Option<u64>) -> bool {
         let Some(call) = self.calls.get_mut(id) else { return false };
         if !call.parked {
             return false;
         }
         let mut any = false;
-        for f in call.forks.iter_mut() {
+        for f in call.forks.iter_mut().filter(|f| group.is_none_or(|g| f.group == g)) {
             match f.state {
                 ForkState::Proceeding => {
                     let _ = ep.cancel(now, f.tx, None);

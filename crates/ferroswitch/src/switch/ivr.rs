@@ -160,7 +160,7 @@ impl Switch {
     pub(crate) fn transfer_parked(&mut self, now: Instant, ep: &mut Endpoint, id: &str, ext: &str) {
         let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
         let legs = self.agent_legs(ext, &caller);
-        if legs.is_empty() || !self.b2bua.dial_agent(now, ep, id, legs) {
+        if legs.is_empty() || !self.b2bua.dial_agent(now, ep, id, 0, legs) {
             tracing::info!(call = %id, %ext, "IVR choice: extension unreachable");
             self.b2bua.hangup_with(now, ep, &mut self.media, id, "unreachable");
             return;

@@ -21,9 +21,10 @@ const WAIT_PROMPTS: [&str; 2] = ["estimated_wait.wav", "minutes.wav"];
 #[derive(Default)]
 pub(crate) struct QueueCall {
     pub queue: String,
-    /// The offer ringing now.
-    pub offer: Option<OfferId>,
-    /// Agent ringing now or bridged.
+    /// The offers ringing now, with their agents (several under
+    /// ring-all and ring-progressively); each is the b2bua's dial group.
+    pub offers: Vec<(OfferId, String)>,
+    /// The agent bridged.
     pub agent: Option<String>,
     pub position: Option<u32>,
     pub wait_ms: Option<u64>,
@@ -350,13 +351,12 @@ impl Switch {
                 Action::Offer { offer, call_id, queue, agent, contact, .. } => {
                     let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
                     let legs = self.agent_legs(&contact, &caller);
-                    let sent = !legs.is_empty() && self.b2bua.dial_agent(now, ep, &call_id, legs);
+                    let sent = !legs.is_empty() && self.b2bua.dial_agent(now, ep, &call_id, offer.0, legs);
                     if sent {
                         tracing::info!(call = %call_id, %queue, %agent, "offering the call to an agent");
                         self.cc_offers.insert(offer, call_id.clone());
                         if let Some(q) = self.queue_calls.get_mut(&call_id) {
-                            q.offer = Some(offer);
-                            q.agent = Some(agent);
+                            q.offers.push((offer, agent));
                         }
                     } else {
                         // Not registered (or the call is gone): a failure,
@@ -370,11 +370,13 @@ impl Switch {
                     tracing::info!(call = %call_id, %agent, "offer withdrawn");
                     self.cc_offers.remove(&offer);
                     if let Some(q) = self.queue_calls.get_mut(&call_id) {
-                        if q.offer == Some(offer) {
-                            q.offer = None;
-                            q.agent = None;
-                            self.b2bua.cancel_agent(now, ep, &call_id);
-                            self.play_moh(&call_id);
+                        if let Some(i) = q.offers.iter().position(|(o, _)| *o == offer) {
+                            q.offers.remove(i);
+                            let idle = q.offers.is_empty();
+                            self.b2bua.cancel_agent(now, ep, &call_id, Some(offer.0));
+                            if idle {
+                                self.play_moh(&call_id);
+                            }
                         }
                     }
                 }
@@ -386,7 +388,7 @@ impl Switch {
                         q.exiting = true;
                         q.result.get_or_insert(cause);
                     }
-                    if legs.is_empty() || !self.b2bua.dial_agent(now, ep, &call_id, legs) {
+                    if legs.is_empty() || !self.b2bua.dial_agent(now, ep, &call_id, 0, legs) {
                         self.b2bua.hangup_with(now, ep, &mut self.media, &call_id, if cause == ExitCause::Timeout { "queue_timeout" } else { "queue_exit" });
                     }
                 }
@@ -477,14 +479,16 @@ impl Switch {
         }
     }
 
-    /// A parked call's agent answered.
-    pub(crate) fn queue_bridged(&mut self, now: Instant, ep: &mut Endpoint, id: &str) {
+    /// A parked call's agent answered: the one of offer `group`.
+    pub(crate) fn queue_bridged(&mut self, now: Instant, ep: &mut Endpoint, id: &str, group: u64) {
         let Some(q) = self.queue_calls.get_mut(id) else { return };
         self.media.tone(id, None);
         if q.exiting {
             return;
         }
-        if let Some(offer) = q.offer.take() {
+        if let Some(i) = q.offers.iter().position(|(o, _)| o.0 == group) {
+            let (offer, agent) = q.offers.remove(i);
+            q.agent = Some(agent);
             self.cc_offers.remove(&offer);
             if let Err(e) = self.cc.offer_answered(now, offer) {
                 tracing::warn!(call = %id, ?e, "agent answered an offer the engine no longer has; hanging up");
@@ -500,16 +504,17 @@ impl Switch {
         self.drain_cc(now, ep);
     }
 
-    /// A parked call's agent leg failed.
-    pub(crate) fn queue_agent_failed(&mut self, now: Instant, ep: &mut Endpoint, id: &str, code: u16) {
+    /// A parked call's agent legs of offer `group` failed.
+    pub(crate) fn queue_agent_failed(&mut self, now: Instant, ep: &mut Endpoint, id: &str, code: u16, group: u64) {
         let Some(q) = self.queue_calls.get_mut(id) else { return };
         if q.exiting {
             // The fallback did not answer either.
             self.b2bua.hangup_with(now, ep, &mut self.media, id, "queue_exit");
             return;
         }
-        let Some(offer) = q.offer.take() else { return };
-        let agent = q.agent.take().unwrap_or_default();
+        let Some(i) = q.offers.iter().position(|(o, _)| o.0 == group) else { return };
+        let (offer, agent) = q.offers.remove(i);
+        let idle = q.offers.is_empty();
         self.cc_offers.remove(&offer);
         let why = match code {
             486 | 600 => OfferFailure::Busy,
@@ -518,7 +523,9 @@ impl Switch {
             _ => OfferFailure::Unreachable,
         };
         tracing::info!(call = %id, %agent, code, ?why, "agent did not take the call");
-        self.play_moh(id);
+        if idle {
+            self.play_moh(id);
+        }
         let _ = self.cc.offer_failed(now, offer, why);
         self.drain_cc(now, ep);
     }
@@ -528,8 +535,10 @@ impl Switch {
         let bridged = self.queue_calls.get(id)?.bridged.is_some();
         if bridged {
             let _ = self.cc.bridge_ended(now, id);
-        } else if let Some(offer) = self.queue_calls.get_mut(id).and_then(|q| q.offer.take()) {
-            self.cc_offers.remove(&offer);
+        } else if let Some(q) = self.queue_calls.get_mut(id).filter(|q| !q.offers.is_empty()) {
+            for (offer, _) in q.offers.drain(..) {
+                self.cc_offers.remove(&offer);
+            }
             let _ = self.cc.leave(now, id);
         } else {
             let _ = self.cc.leave(now, id);
