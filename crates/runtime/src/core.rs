@@ -202,6 +202,9 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
         };
         let udp = {
             let _in = rt.enter();
+            if let Some(u) = &udp {
+                crate::udp_batch::enable_timestamps(u);
+            }
             match udp.map(UdpSocket::from_std).transpose() {
                 Ok(u) => u,
                 Err(e) => {
@@ -211,7 +214,7 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
             }
         };
         let _ = ready_tx.send(Ok(()));
-        let core = Core { ep, service, udp, conn_tx, writers: HashMap::new(), by_addr: HashMap::new(), pending: HashMap::new(), next_conn, limits, overload_logged: None, outer };
+        let core = Core { ep, service, udp, conn_tx, writers: HashMap::new(), by_addr: HashMap::new(), pending: HashMap::new(), next_conn, limits, overload_logged: None, outer, reader: crate::udp_batch::UdpReader::new() };
         rt.block_on(core.run(conn_rx, cmd_rx, sd_rx));
         let _ = done_tx.send(());
     })?;
@@ -236,6 +239,8 @@ struct Core<S: Service> {
     overload_logged: Option<Instant>,
     /// The runtime that serves TCP connections the core opens.
     outer: tokio::runtime::Handle,
+    /// Batched datagram reads.
+    reader: crate::udp_batch::UdpReader,
 }
 
 fn now() -> Instant {
@@ -253,7 +258,6 @@ fn guarded(what: &str, f: impl FnOnce()) {
 
 impl<S: Service> Core<S> {
     async fn run(mut self, mut conn_rx: mpsc::Receiver<ConnEvent>, mut cmd_rx: mpsc::Receiver<S::Command>, mut sd: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; 65_536];
         let mut batch: Vec<(Bytes, SocketAddr)> = Vec::with_capacity(UDP_BATCH);
         // One timer for the life of the loop, moved only when the deadline
         // changes: a new timer per turn cost a timer-wheel insertion and
@@ -274,29 +278,35 @@ impl<S: Service> Core<S> {
             }
             tokio::select! {
                 _ = sd.changed() => break,
-                r = recv_udp(self.udp.as_ref(), &mut buf) => {
-                    if let Ok((n, from)) = r {
-                        // Read what else is queued (up to a batch), tell the
-                        // endpoint whether the socket was emptied (its
-                        // load-shedding signal), then handle the batch.
-                        batch.push((Bytes::copy_from_slice(&buf[..n]), from));
-                        let mut emptied = false;
-                        if let Some(udp) = &self.udp {
-                            while batch.len() < UDP_BATCH {
-                                match udp.try_recv_from(&mut buf) {
-                                    Ok((n, from)) => batch.push((Bytes::copy_from_slice(&buf[..n]), from)),
-                                    Err(e) => {
-                                        // Only "nothing queued" says the queue is empty (an
-                                        // ICMP error reported on the socket says nothing).
-                                        emptied = e.kind() == io::ErrorKind::WouldBlock;
-                                        break;
-                                    }
+                _ = udp_readable(self.udp.as_ref()) => {
+                    // Read what is queued (up to a batch, PER_CALL datagrams
+                    // per recvmmsg), tell the endpoint whether the socket was
+                    // emptied and how long the oldest datagram waited (its
+                    // load-shedding signal), then handle the batch.
+                    let mut emptied = false;
+                    let mut waited = None;
+                    if let Some(udp) = &self.udp {
+                        let reader = &mut self.reader;
+                        while batch.len() < UDP_BATCH {
+                            match udp.try_io(tokio::io::Interest::READABLE, || reader.read(udp, &mut batch, &mut waited)) {
+                                Ok(r) if r.emptied => {
+                                    emptied = true;
+                                    break;
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    // Only "nothing queued" says the queue is empty (an
+                                    // ICMP error reported on the socket says nothing).
+                                    emptied = e.kind() == io::ErrorKind::WouldBlock;
+                                    break;
                                 }
                             }
                         }
+                    }
+                    if !batch.is_empty() {
                         let was_shedding = self.ep.is_shedding();
                         let t = now();
-                        self.ep.note_receive_queue(t, emptied);
+                        self.ep.note_receive_queue(t, emptied, waited);
                         if self.ep.is_shedding() && !was_shedding && self.overload_logged.is_none_or(|l| t.saturating_duration_since(l) >= Duration::from_secs(10)) {
                             // Shedding flips on and off as the queue drains;
                             // one line per 10 s, the counters say the rest.
@@ -494,7 +504,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
 
 /// Most datagrams read from the socket before they are handled (and
 /// other work gets a turn).
-const UDP_BATCH: usize = 257;
+const UDP_BATCH: usize = 256;
 
 /// A UDP socket with large kernel buffers, so a burst is queued rather than dropped.
 fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
@@ -507,9 +517,11 @@ fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(s.into())
 }
 
-async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+async fn udp_readable(udp: Option<&UdpSocket>) {
     match udp {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => {
+            let _ = s.readable().await;
+        }
         None => std::future::pending().await,
     }
 }

@@ -26,6 +26,7 @@ mod core;
 mod relay;
 mod tcp;
 mod tls;
+mod udp_batch;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
 pub use crate::relay::{Digits, Recording, RelayEvent, RelayPool};

@@ -16,7 +16,7 @@ use sip_msg::{HeaderName, Host, Message, Method, ParseError, Via};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Method as used in transaction keys: ACK matches the INVITE (§17.2.3).
 fn key_method(m: &Method) -> Method {
@@ -178,16 +178,26 @@ impl Endpoint {
         &self.cfg
     }
 
-    /// Counters.
     /// The driver's report after reading its datagram socket: `empty` when
     /// it read all that was queued, `false` when it stopped with datagrams
-    /// still waiting. A queue that stays non-empty for
-    /// [`EndpointConfig::overload_after`] means requests arrive faster than
-    /// they are served: new work is then shed (stateless 503, Retry-After)
-    /// until the queue is found empty, which keeps the calls already
-    /// admitted fast instead of letting every call slow down and time out.
-    pub fn note_receive_queue(&mut self, now: Instant, empty: bool) {
-        if empty {
+    /// still waiting; `waited`, when the driver knows arrival times, the
+    /// longest any datagram it just read spent in the queue. The queue
+    /// *stands* when it was not emptied and that wait reached a tenth of
+    /// [`EndpointConfig::overload_after`] (20 ms at the default; without
+    /// arrival times, whenever it was not emptied). A queue standing for
+    /// `overload_after` means requests arrive faster than they are served:
+    /// new work is then shed (stateless 503, Retry-After) until the queue
+    /// no longer stands, which keeps the calls already admitted fast
+    /// instead of letting every call slow down and time out. (A queue that
+    /// never empties while nothing in it waits long is a busy server, not
+    /// an overloaded one: the CoDel rule, sojourn time over queue length.)
+    pub fn note_receive_queue(&mut self, now: Instant, empty: bool, waited: Option<Duration>) {
+        let target = self.cfg.overload_after.map(|a| a / 10);
+        let standing = !empty && match (waited, target) {
+            (Some(w), Some(t)) => w >= t,
+            _ => true,
+        };
+        if !standing {
             self.backlog_since = None;
             self.shedding = false;
             return;
@@ -201,14 +211,14 @@ impl Endpoint {
         }
     }
 
-    /// New work is being shed (see [`Endpoint::note_receive_queue`]).
-    pub fn is_shedding(&self) -> bool {
-        self.shedding
-    }
-
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// New work is being shed (see [`Endpoint::note_receive_queue`]).
+    pub fn is_shedding(&self) -> bool {
+        self.shedding
     }
 
     /// Live transactions.

@@ -394,13 +394,13 @@ From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>{extra}\r\nCall-ID: s
     };
     let t0 = net.now();
     // A backlog shorter than the threshold changes nothing.
-    net.node(b).ep.note_receive_queue(t0, false);
-    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(49), false);
+    net.node(b).ep.note_receive_queue(t0, false, None);
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(49), false, Some(Duration::from_millis(30)));
     assert!(!net.node(b).ep.is_shedding());
     net.inject("10.0.0.1:5060", b, invite(1, "").as_bytes());
     assert_eq!(requests(net.take_events(b)).len(), 1, "served before the threshold");
     // 50 ms without the queue emptying: shedding.
-    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(50), false);
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(50), false, Some(Duration::from_millis(40)));
     assert!(net.node(b).ep.is_shedding());
     net.wire.clear();
     net.inject("10.0.0.1:5060", b, invite(2, "").as_bytes());
@@ -422,10 +422,34 @@ From: <sip:a@b.example>;tag=r1\r\nTo: <sip:a@b.example>\r\nCall-ID: shr\r\nCSeq:
     let st = net.node(b).ep.stats();
     assert_eq!((st.load_shed, st.overload_episodes), (2, 1));
     // The queue emptied: new work is served again.
-    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(80), true);
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(80), true, None);
     assert!(!net.node(b).ep.is_shedding());
     net.inject("10.0.0.1:5060", b, invite(5, "").as_bytes());
     assert_eq!(requests(net.take_events(b)).len(), 1);
+}
+
+#[test]
+fn a_queue_that_never_empties_but_does_not_wait_is_no_overload() {
+    // A busy server reads full batches all the time while each datagram
+    // waits a millisecond: no shedding. Once datagrams wait a tenth of
+    // overload_after (5 ms of 50), the queue stands; standing that long
+    // sheds; a short wait again ends it.
+    let mut net = SimNet::new(19);
+    let b = net.add("10.0.0.2:5060", EndpointConfig { overload_after: Some(Duration::from_millis(50)), ..EndpointConfig::default() });
+    let t0 = net.now();
+    let ms = Duration::from_millis;
+    for i in 0..100 {
+        net.node(b).ep.note_receive_queue(t0 + ms(i), false, Some(ms(1)));
+    }
+    assert!(!net.node(b).ep.is_shedding(), "busy, not overloaded");
+    net.node(b).ep.note_receive_queue(t0 + ms(100), false, Some(ms(5)));
+    net.node(b).ep.note_receive_queue(t0 + ms(149), false, Some(ms(9)));
+    assert!(!net.node(b).ep.is_shedding(), "standing for 49 ms");
+    net.node(b).ep.note_receive_queue(t0 + ms(150), false, Some(ms(12)));
+    assert!(net.node(b).ep.is_shedding(), "standing for 50 ms");
+    net.node(b).ep.note_receive_queue(t0 + ms(151), false, Some(ms(2)));
+    assert!(!net.node(b).ep.is_shedding(), "the wait fell below the target");
+    assert_eq!(net.node(b).ep.stats().overload_episodes, 1);
 }
 
 #[test]
