@@ -214,7 +214,7 @@ pub async fn run<S: Service>(mut cfg: RuntimeConfig, service: S) -> io::Result<S
             }
         };
         let _ = ready_tx.send(Ok(()));
-        let core = Core { ep, service, udp, conn_tx, writers: HashMap::new(), by_addr: HashMap::new(), pending: HashMap::new(), next_conn, limits, overload_logged: None, outer, reader: crate::udp_batch::UdpReader::new() };
+        let core = Core { ep, service, udp, conn_tx, writers: HashMap::new(), by_addr: HashMap::new(), pending: HashMap::new(), next_conn, limits, overload_logged: None, outer, reader: crate::udp_batch::UdpReader::new(), writer: crate::udp_batch::UdpWriter::new() };
         rt.block_on(core.run(conn_rx, cmd_rx, sd_rx));
         let _ = done_tx.send(());
     })?;
@@ -241,6 +241,8 @@ struct Core<S: Service> {
     outer: tokio::runtime::Handle,
     /// Batched datagram reads.
     reader: crate::udp_batch::UdpReader,
+    /// Datagrams of this turn, sent together.
+    writer: crate::udp_batch::UdpWriter,
 }
 
 fn now() -> Instant {
@@ -365,10 +367,41 @@ impl<S: Service> Core<S> {
             }
             while let Some(t) = self.ep.poll_transmit() {
                 progressed = true;
-                self.transmit(t).await;
+                if t.dest.transport == Transport::Udp && self.udp.is_some() {
+                    // Datagrams of this turn go out together (sendmmsg).
+                    if self.service.trace(&t.data) {
+                        trace_message("send", &t.dest, &t.data);
+                    }
+                    self.writer.push(t.data, t.dest.addr);
+                    if self.writer.len() >= crate::udp_batch::PER_CALL {
+                        self.flush_udp().await;
+                    }
+                } else {
+                    self.transmit(t).await;
+                }
             }
             if !progressed {
                 break;
+            }
+        }
+        self.flush_udp().await;
+    }
+
+    /// Send the queued datagrams, waiting for room in the socket's buffer
+    /// if it is full.
+    async fn flush_udp(&mut self) {
+        let Some(udp) = &self.udp else { return };
+        while self.writer.len() > 0 {
+            let writer = &mut self.writer;
+            match udp.try_io(tokio::io::Interest::WRITABLE, || writer.flush(udp)) {
+                Ok(()) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let _ = udp.writable().await;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp send failed");
+                    return;
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Batched UDP reads for the SIP core: one `recvmmsg(2)` takes up to
+//! Batched UDP for the SIP core: one `recvmmsg(2)` takes up to
 //! [`PER_CALL`] datagrams, each with the kernel's arrival time
-//! (`SO_TIMESTAMPNS`).
+//! (`SO_TIMESTAMPNS`); what one turn of the core sends goes out by
+//! `sendmmsg(2)`, [`PER_CALL`] at a time.
 //!
 //! Why our own and not one read per datagram: at tens of thousands of
 //! datagrams a second the per-call cost of `recvfrom` is a large share of
@@ -11,9 +12,9 @@
 //! a busy server, not an overloaded one).
 
 use bytes::Bytes;
-use nix::sys::socket::{recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage};
 use nix::sys::time::TimeSpec;
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,6 +98,51 @@ impl UdpReader {
     }
 }
 
+/// Datagrams waiting to be sent by [`UdpWriter::flush`].
+pub(crate) struct UdpWriter {
+    hdr: MultiHeaders<SockaddrStorage>,
+    queue: Vec<(Bytes, SocketAddr)>,
+}
+
+impl UdpWriter {
+    pub(crate) fn new() -> UdpWriter {
+        UdpWriter { hdr: MultiHeaders::preallocate(PER_CALL, None), queue: Vec::with_capacity(PER_CALL) }
+    }
+
+    pub(crate) fn push(&mut self, data: Bytes, dest: SocketAddr) {
+        self.queue.push((data, dest));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Send everything queued on `sock` without blocking. `Err` with
+    /// `WouldBlock` when the socket's buffer is full (what was not sent
+    /// stays queued, in order). A datagram the kernel refuses for another
+    /// reason (an unreachable destination reported by ICMP) is dropped, as
+    /// a lost datagram would be: SIP retransmits.
+    pub(crate) fn flush(&mut self, sock: &impl AsRawFd) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            let n = self.queue.len().min(PER_CALL);
+            let slices: Vec<[IoSlice<'_>; 1]> = self.queue[..n].iter().map(|(d, _)| [IoSlice::new(d)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = self.queue[..n].iter().map(|(_, a)| Some(SockaddrStorage::from(*a))).collect();
+            let none: [ControlMessage<'_>; 0] = [];
+            let sent = match sendmmsg(sock.as_raw_fd(), &mut self.hdr, slices.iter(), &addrs, none, MsgFlags::empty()) {
+                Ok(r) => r.count(),
+                Err(nix::errno::Errno::EAGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => {
+                    tracing::debug!(dest = %self.queue[0].1, error = %e, "udp send failed");
+                    1
+                }
+            };
+            self.queue.drain(..sent.min(self.queue.len()));
+        }
+        Ok(())
+    }
+}
+
 fn to_socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
@@ -133,5 +179,29 @@ mod tests {
         assert!(out.iter().all(|(_, from)| *from == tx.local_addr().expect("addr")));
         let w = waited.expect("arrival times");
         assert!(w < Duration::from_secs(5), "{w:?}");
+    }
+
+    #[test]
+    fn writes_queued_datagrams_in_order_in_batches() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let rx2 = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        tx.set_nonblocking(true).expect("nonblocking");
+        let mut w = UdpWriter::new();
+        let total = PER_CALL * 2 + 5;
+        for i in 0..total {
+            let dest = if i % 2 == 0 { rx.local_addr() } else { rx2.local_addr() }.expect("addr");
+            w.push(Bytes::from(format!("SIP/2.0 200 OK {i}")), dest);
+        }
+        w.flush(&tx).expect("sent");
+        assert_eq!(w.len(), 0);
+        let mut buf = [0u8; 64];
+        for (sock, first) in [(&rx, 0), (&rx2, 1)] {
+            for i in (first..total).step_by(2) {
+                let (n, from) = sock.recv_from(&mut buf).expect("recv");
+                assert_eq!(&buf[..n], format!("SIP/2.0 200 OK {i}").as_bytes());
+                assert_eq!(from, tx.local_addr().expect("addr"));
+            }
+        }
     }
 }
