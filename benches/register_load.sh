@@ -180,8 +180,8 @@ report() {
       print "WARNING: other processes used >10% of a core during a best step; numbers are disturbed." }'
   echo "note: ferroswitch answers both the 401 and the committed 200 statelessly (a retransmitted"
   echo "      REGISTER is recognised by the registrar and answered again), so no transaction is kept"
-  echo "      per registration. A 503 Service Unavailable from ferroswitch is load shedding: its SIP"
-  echo "      core did not empty its receive queue for sip.overload_after_ms (see docs/benchmarks.md)."
+  echo "      per registration. A 503 Service Unavailable from ferroswitch is load shedding: datagrams"
+  echo "      waited in its receive queue for sip.overload_after_ms (see docs/benchmarks.md)."
   echo "details: benches/out/$NAME/ (steps.csv, sipp CSVs and error logs, server logs)"
 }
 report | tee "$LOGS/report.txt"
