@@ -481,7 +481,12 @@ impl Endpoint {
             return;
         }
 
-        if self.entries.len() >= self.cfg.max_transactions {
+        // At the bound, new work is refused; requests that finish work
+        // already admitted (in-dialog: a BYE, a re-INVITE; CANCEL) may use
+        // a quarter more, so a full table never loses a call it took.
+        let finishes = method == Method::Cancel || req.to().map(|t| t.tag().is_some()).unwrap_or(false);
+        let bound = if finishes { self.cfg.max_transactions.saturating_add(self.cfg.max_transactions / 4) } else { self.cfg.max_transactions };
+        if self.entries.len() >= bound {
             self.stats.overload_rejections += 1;
             self.stateless(&req, dest, 503, "Service Unavailable", false);
             return;

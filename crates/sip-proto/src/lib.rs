@@ -120,7 +120,9 @@ pub struct EndpointConfig {
     pub sent_by: Vec<(Transport, String)>,
     /// Send 100 Trying as soon as an INVITE arrives.
     pub auto_trying: bool,
-    /// Bound on live transactions; beyond it new requests get 503.
+    /// Bound on live transactions; beyond it new requests get 503
+    /// (in-dialog requests and CANCEL, which finish admitted work, may go
+    /// a quarter beyond it).
     pub max_transactions: usize,
     /// Seed for branches, tags and Call-IDs (the driver passes a random one).
     pub seed: u64,

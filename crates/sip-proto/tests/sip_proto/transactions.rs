@@ -377,6 +377,33 @@ From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>\r\nCall-ID: o{i}\r\n
     assert_eq!(m.get(HeaderName::RetryAfter), Some("5"));
 }
 
+#[test]
+fn a_full_table_still_takes_the_bye_of_an_admitted_call() {
+    // At the bound a new request is refused, but an in-dialog BYE (and a
+    // CANCEL) may use a quarter more: a call already taken must be able
+    // to end. Beyond that, even those are refused.
+    let mut net = SimNet::new(16);
+    let _a = net.add("10.0.0.1:5060", EndpointConfig::default());
+    let b = net.add("10.0.0.2:5060", EndpointConfig { max_transactions: 4, ..EndpointConfig::default() });
+    let req = |m: &str, i: u32, to_tag: &str| {
+        format!("{m} sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKf{i}\r\n\
+From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>{to_tag}\r\nCall-ID: f{i}\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n")
+    };
+    for i in 0..4 {
+        net.inject("10.0.0.1:5060", b, req("OPTIONS", i, "").as_bytes());
+    }
+    assert_eq!(requests(net.take_events(b)).len(), 4);
+    net.wire.clear();
+    net.inject("10.0.0.1:5060", b, req("OPTIONS", 4, "").as_bytes());
+    assert!(requests(net.take_events(b)).is_empty(), "new work is refused at the bound");
+    assert!(net.wire.iter().any(|w| w.first_line().starts_with("SIP/2.0 503")));
+    net.inject("10.0.0.1:5060", b, req("BYE", 5, ";tag=dlg").as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 1, "the BYE of an admitted call is served");
+    net.inject("10.0.0.1:5060", b, req("BYE", 6, ";tag=dlg").as_bytes());
+    assert!(requests(net.take_events(b)).is_empty(), "a quarter more (here one), then refused too");
+    assert_eq!(net.node(b).ep.stats().overload_rejections, 2);
+}
+
 /// Load shedding on the virtual clock: a receive queue reported non-empty
 /// for `overload_after` turns new work away with 503 + Retry-After, while
 /// a request answering a challenge and an in-dialog request still reach
