@@ -42,7 +42,7 @@ for i in $(seq 1 "$AGENTS"); do api POST /v1/tiers "{\"queue\":\"load\",\"agent\
 api POST /v1/gateways '{"name":"carrier","proxy":"127.0.0.2:5060","inbound":["127.0.0.2/32"]}' >/dev/null
 api POST /v1/routes '{"name":"load","destination_prefix":"4930","source":"gateway","action":{"queue":"load"}}' >/dev/null
 sipp -sf "$ROOT/benches/scenarios/register_load.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UAS_PORT" -t u1 -inf "$OUT/agents.csv" \
-     -m "$AGENTS" -r 100 -timeout 30 -timeout_error -nostdin >"$OUT/register.log" 2>&1 || { echo "agents did not register"; exit 1; }
+     -m "$AGENTS" -r 500 -timeout 60 -timeout_error -nostdin >"$OUT/register.log" 2>&1 || { echo "agents did not register"; exit 1; }
 for i in $(seq 1 "$AGENTS"); do api POST "/v1/agents/$((5000 + i))/login" >/dev/null; done
 sipp -sf "$ROOT/benches/scenarios/call_uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -t u1 -timeout 600 -nostdin -bg >"$OUT/uas.log" 2>&1
 UAS_PID=$(pgrep -n -f "call_uas.xml.*-p $UAS_PORT")
