@@ -504,6 +504,9 @@ pub struct B2bua {
     deadlines: BTreeMap<(Instant, u64), String>,
     /// Gateway legs waiting for progress: (deadline, seq) -> (call, fork tx).
     progress: BTreeMap<(Instant, u64), (String, TxId)>,
+    /// Per call, its keys in `by_dialog`, `relayed`, `deadlines` and
+    /// `progress`, so ending a call removes exactly those.
+    owned: HashMap<String, Owned>,
     /// Session timers (RFC 4028): (end, seq) -> call; stale entries are
     /// checked against the call's own end when they come up.
     sessions: BTreeMap<(Instant, u64), String>,
@@ -598,6 +601,7 @@ impl B2bua {
             byes: HashMap::new(),
             deadlines: BTreeMap::new(),
             progress: BTreeMap::new(),
+            owned: HashMap::new(),
             sessions: BTreeMap::new(),
             seq: 0,
             events: VecDeque::new(),
@@ -808,10 +812,10 @@ impl B2bua {
             }
             return Err(if no_codec { StartError::NoCommonMedia } else { StartError::NoTargets });
         }
-        self.by_dialog.insert((b_call_id, b_from_tag), (id.clone(), Side::B));
+        self.index_dialog((b_call_id, b_from_tag), &id, Side::B);
         let ring_deadline = now + self.cfg.ring_timeout;
         self.seq += 1;
-        self.deadlines.insert((ring_deadline, self.seq), id.clone());
+        self.index_deadline((ring_deadline, self.seq), &id);
         self.by_a_tx.insert(tx, id.clone());
         self.calls.insert(
             id.clone(),
@@ -832,7 +836,7 @@ impl B2bua {
         if let Some(g) = gateway {
             if let Some(f) = self.calls.get(&id).and_then(|c| c.forks.last()) {
                 self.seq += 1;
-                self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.clone(), f.tx));
+                self.index_progress((now + self.cfg.gateway_progress_timeout, self.seq), &id, f.tx);
             }
             self.events.push_back(CallEvent::GatewayUsed { id: id.clone(), gateway: g });
         }
@@ -887,9 +891,9 @@ impl B2bua {
         call.auth_sent = false;
         call.gateway = Some(leg.gateway.clone());
         call.last_gateway = Some(leg.gateway.clone());
-        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        self.index_dialog((call_id, from_tag), &id, Side::B);
         self.seq += 1;
-        self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+        self.index_progress((now + self.cfg.gateway_progress_timeout, self.seq), &id, ftx);
         self.events.push_back(CallEvent::GatewayUsed { id: id.to_owned(), gateway: leg.gateway });
         true
     }
@@ -921,7 +925,7 @@ impl B2bua {
         call.auth_sent = true;
         self.by_fork.insert(ftx, (id.to_owned(), idx));
         self.seq += 1;
-        self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+        self.index_progress((now + self.cfg.gateway_progress_timeout, self.seq), &id, ftx);
         true
     }
 
@@ -1185,7 +1189,7 @@ impl B2bua {
                 }
             }
             if let Ok(a_dialog) = Dialog::from_uas(&call.a_req, &call.a_tag, true) {
-                self.by_dialog.insert((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), (id.to_owned(), Side::A));
+                note_dialog(&mut self.owned, &mut self.by_dialog, (a_dialog.call_id.clone(), a_dialog.local_tag.clone()), id, Side::A);
                 call.a_dialog = Some(a_dialog);
             }
             if let Some((se, _)) = call.session {
@@ -1418,7 +1422,7 @@ impl B2bua {
         }
         match ep.send_request(now, out, dest) {
             Ok(ctx) => {
-                self.relayed.insert(ctx, (id, Relayed { server_tx: tx, from: side, request: req }));
+                self.index_relayed(ctx, id, Relayed { server_tx: tx, from: side, request: req });
             }
             Err(_) => {
                 let r = Message::response_to(&req, 500, "Relay Failed", None);
@@ -1451,7 +1455,7 @@ impl B2bua {
             }
         }
         if code < 200 && code != 183 && code != 180 {
-            self.relayed.insert(ctx, (id.to_owned(), rel));
+            self.index_relayed(ctx, id.to_owned(), rel);
             return;
         }
         let mut r = Message::response_to(&rel.request, code, resp.reason().unwrap_or(""), None);
@@ -1487,7 +1491,7 @@ impl B2bua {
         }
         let _ = ep.respond(now, rel.server_tx, r);
         if code < 200 {
-            self.relayed.insert(ctx, (id.to_owned(), rel));
+            self.index_relayed(ctx, id.to_owned(), rel);
         }
     }
 
@@ -1644,10 +1648,26 @@ impl B2bua {
         for f in &call.forks {
             self.by_fork.remove(&f.tx);
         }
-        self.by_dialog.retain(|_, (cid, _)| cid != id);
-        self.relayed.retain(|_, (cid, _)| cid != id);
-        self.deadlines.retain(|_, cid| cid != id);
-        self.progress.retain(|_, (cid, _)| cid != id);
+        // What the call put in the shared indexes, by the keys it noted
+        // (not a scan of every call's entries per call ended).
+        if let Some(o) = self.owned.remove(id) {
+            for k in o.dialogs {
+                if self.by_dialog.get(&k).is_some_and(|(c, _)| c == id) {
+                    self.by_dialog.remove(&k);
+                }
+            }
+            for t in o.relayed {
+                if self.relayed.get(&t).is_some_and(|(c, _)| c == id) {
+                    self.relayed.remove(&t);
+                }
+            }
+            for k in o.deadlines {
+                self.deadlines.remove(&k);
+            }
+            for k in o.progress {
+                self.progress.remove(&k);
+            }
+        }
         let (packets, quality) = if call.ports.is_some() {
             let s = media.stats(id);
             let q = media.quality(id);
@@ -1803,9 +1823,9 @@ impl B2bua {
             return Err(StartError::NoTargets);
         };
         let (a_tx, a_req, a_source) = (first.tx, first.request.clone(), first.target.dest);
-        self.by_dialog.insert((call_id, from_tag.clone()), (id.clone(), Side::A));
+        self.index_dialog((call_id, from_tag.clone()), &id, Side::A);
         self.seq += 1;
-        self.deadlines.insert((now + self.cfg.ring_timeout, self.seq), id.clone());
+        self.index_deadline((now + self.cfg.ring_timeout, self.seq), &id);
         self.calls.insert(
             id.clone(),
             Call {
@@ -1863,16 +1883,22 @@ impl B2bua {
             call.forks.push(f);
         }
         call.b_offer = offer;
-        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        note_dialog(&mut self.owned, &mut self.by_dialog, (call_id, from_tag), id, Side::B);
         // The callee gets its own ring time.
-        self.deadlines.retain(|_, cid| cid != id);
+        if let Some(o) = self.owned.get_mut(id) {
+            for k in o.deadlines.drain(..) {
+                self.deadlines.remove(&k);
+            }
+        }
         self.seq += 1;
-        self.deadlines.insert((now + self.cfg.ring_timeout, self.seq), id.to_owned());
+        let key = (now + self.cfg.ring_timeout, self.seq);
+        self.owned.entry(id.to_owned()).or_default().deadlines.push(key);
+        self.deadlines.insert(key, id.to_owned());
         if let Some((g, ftx)) = used {
             call.gateway = Some(g.clone());
             call.last_gateway = Some(g.clone());
             self.seq += 1;
-            self.progress.insert((now + self.cfg.gateway_progress_timeout, self.seq), (id.to_owned(), ftx));
+            self.index_progress((now + self.cfg.gateway_progress_timeout, self.seq), &id, ftx);
             self.events.push_back(CallEvent::GatewayUsed { id: id.to_owned(), gateway: g });
         }
         true
@@ -2072,6 +2098,53 @@ impl Call {
 
     fn winner_decided(&self) -> bool {
         self.b_dialog.is_some()
+    }
+}
+
+/// A call's keys in the b2bua's shared indexes.
+#[derive(Default)]
+struct Owned {
+    dialogs: Vec<(String, String)>,
+    relayed: Vec<TxId>,
+    deadlines: Vec<(Instant, u64)>,
+    progress: Vec<(Instant, u64)>,
+}
+
+/// Index a call's dialog (a free function, so it can run while the call
+/// itself is borrowed).
+fn note_dialog(owned: &mut HashMap<String, Owned>, by_dialog: &mut HashMap<(String, String), (String, Side)>, key: (String, String), id: &str, side: Side) {
+    owned.entry(id.to_owned()).or_default().dialogs.push(key.clone());
+    by_dialog.insert(key, (id.to_owned(), side));
+}
+
+impl B2bua {
+    fn index_dialog(&mut self, key: (String, String), id: &str, side: Side) {
+        note_dialog(&mut self.owned, &mut self.by_dialog, key, id, side);
+    }
+
+    fn index_relayed(&mut self, tx: TxId, id: String, rel: Relayed) {
+        let o = self.owned.entry(id.clone()).or_default();
+        if o.relayed.len() >= 16 {
+            // In-dialog requests answered long ago: forget their keys.
+            o.relayed.retain(|t| self.relayed.contains_key(t));
+        }
+        o.relayed.push(tx);
+        self.relayed.insert(tx, (id, rel));
+    }
+
+    fn index_deadline(&mut self, key: (Instant, u64), id: &str) {
+        self.owned.entry(id.to_owned()).or_default().deadlines.push(key);
+        self.deadlines.insert(key, id.to_owned());
+    }
+
+    fn index_progress(&mut self, key: (Instant, u64), id: &str, fork: TxId) {
+        self.owned.entry(id.to_owned()).or_default().progress.push(key);
+        self.progress.insert(key, (id.to_owned(), fork));
+    }
+
+    /// Entries in the shared indexes (tests: nothing outlives its call).
+    pub fn index_sizes(&self) -> [usize; 5] {
+        [self.by_dialog.len(), self.relayed.len(), self.deadlines.len(), self.progress.len(), self.owned.len()]
     }
 }
 

@@ -84,6 +84,17 @@ fn sdp(ip: &str, port: u16) -> Bytes {
     Bytes::from(format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"))
 }
 
+/// Once every call has ended, nothing of them may remain in the b2bua's
+/// shared indexes (dialogs, relayed requests, deadlines): checked at the
+/// end of every test.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.b2b.count() == 0 {
+            assert_eq!(self.b2b.index_sizes(), [0; 5], "an ended call left entries in the indexes");
+        }
+    }
+}
+
 impl World {
     fn new(callees: usize) -> World {
         let mut net = SimNet::new(42);
@@ -453,6 +464,7 @@ fn click_to_call_rings_the_caller_then_dials_the_callee_and_bridges() {
     let c = &w.cdrs[0];
     assert_eq!((c.caller.as_str(), c.callee.as_str(), c.disposition, c.hangup_side, c.a_status, c.b_status), ("1000", "0301234", Disposition::Answered, "caller", 200, 200));
     assert_eq!(w.b2b.count(), 0);
+    assert_eq!(w.b2b.index_sizes(), [0; 5], "nothing outlives its call");
 }
 
 #[test]
@@ -575,6 +587,7 @@ fn answered_call_bridges_both_legs_and_caller_hangs_up() {
     assert_eq!(c.codec.as_deref(), Some("PCMU/8000"));
     assert!(w.media.open.is_empty() && w.media.closed.len() == 1, "relay closed");
     assert_eq!(w.b2b.count(), 0);
+    assert_eq!(w.b2b.index_sizes(), [0; 5], "nothing outlives its call");
 }
 
 #[test]
@@ -743,6 +756,7 @@ fn parked_call_is_answered_by_us_then_agents_are_tried_until_one_answers() {
     let c = &w.cdrs[0];
     assert_eq!((c.disposition, c.hangup_side, c.a_status, c.b_status, c.callee.as_str()), (Disposition::Answered, "caller", 200, 200, "7000"));
     assert_eq!(w.b2b.count(), 0);
+    assert_eq!(w.b2b.index_sizes(), [0; 5], "nothing outlives its call");
 }
 
 /// Ring-all: two agents ring for one parked caller at once. One
@@ -847,6 +861,7 @@ fn park_without_an_offer_or_common_codec_is_refused_without_answering() {
     assert!(matches!(w.start_errors.as_slice(), [StartError::NoCommonMedia]));
     assert!(w.media.open.is_empty(), "the relay ports were given back");
     assert_eq!(w.b2b.count(), 0);
+    assert_eq!(w.b2b.index_sizes(), [0; 5], "nothing outlives its call");
 }
 
 fn opus_sdp(dir: &str) -> Bytes {

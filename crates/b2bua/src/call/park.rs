@@ -47,7 +47,7 @@ impl B2bua {
             media.close(&id);
             return Err(StartError::NoTargets);
         };
-        self.by_dialog.insert((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), (id.clone(), Side::A));
+        self.index_dialog((a_dialog.call_id.clone(), a_dialog.local_tag.clone()), &id, Side::A);
         self.by_a_tx.insert(tx, id.clone());
         let display = caller_display.filter(|d| !d.is_empty()).map(|d| format!("\"{}\" ", d.replace('"', "'"))).unwrap_or_default();
         let a_call_id = req.call_id().unwrap_or("").to_owned();
@@ -117,7 +117,7 @@ impl B2bua {
             self.by_fork.insert(f.tx, (id.to_owned(), call.forks.len()));
             call.forks.push(f);
         }
-        self.by_dialog.insert((call_id, from_tag), (id.to_owned(), Side::B));
+        self.index_dialog((call_id, from_tag), id, Side::B);
         true
     }
 
