@@ -127,6 +127,15 @@ assert samples['ferroswitch_rtp_jitter_ms_bucket{le="20"}'] == 2, "jitter on loo
 assert samples["ferroswitch_rtp_loss_percent_count"] == 2 and samples['ferroswitch_rtp_loss_percent_bucket{le="0"}'] == 2, "both streams lost nothing"
 PY
 
+# A route that records: 1001's record flag off, 1000 dials 8001, which a
+# route with "record": true sends to 1001; the call is recorded all the same.
+api PATCH /v1/extensions/1001 '{"record": false}' >/dev/null
+api POST /v1/routes '{"name":"rec-line","destination_prefix":"8001","source":"extension","action":{"extension":"1001"},"record":true}' >/dev/null
+baresip_cmd "$A_CTRL" dial "sip:8001@$DOMAIN" >/dev/null
+two_cdrs() { [ "$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" -ge 2 ]; }
+check "route record: the call through rec-line ends with a CDR" wait_for 20 two_cdrs
+check "route record: recorded, caller left, callee right" rec_ok
+
 # media.mode = bypass: SDP passes untouched, the phones talk directly,
 # the switch relays nothing (and the audio still gets through).
 start_switch calls_bypass --set directory.first_run_extensions= --set media.mode=bypass --set http.events_buffer=8

@@ -212,6 +212,10 @@ pub struct RouteSpec {
     /// `bypass` (phone to phone, SDP untouched); default: `media.mode`.
     #[serde(default)]
     pub media_mode: Option<String>,
+    /// Record every call this route sends to an extension or a gateway
+    /// (stereo WAV; the CDR links it). Needs relayed media.
+    #[serde(default)]
+    pub record: bool,
 }
 
 fn default_priority() -> i64 {

@@ -153,6 +153,8 @@ pub struct Switch {
     pub domain: String,
     /// Extensions whose calls are recorded.
     recorded: std::collections::HashSet<String>,
+    /// Calls being started on a route that records (until their Created).
+    record_calls: std::collections::HashSet<String>,
     /// Per-extension concurrent call limits.
     /// Extensions' codec preferences (their phones are offered only those).
     ext_codecs: HashMap<String, Vec<String>>,
@@ -303,7 +305,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -383,6 +385,10 @@ impl Switch {
         let decision = if self.directory.contains_key(&dialled) { None } else { trunks::routes::route(&self.routes, &dialled, &caller, origin) };
         // The route's media choice, else media.mode.
         let media = decision.as_ref().and_then(|d| d.media_bypass).map(|b| if b { b2bua::MediaMode::Bypass } else { b2bua::MediaMode::Relay });
+        // A recording route: noted for the call's Created event, which
+        // starts the recording; forgotten right after the start if the call
+        // did not start.
+        let record_route = decision.as_ref().is_some_and(|d| d.record);
         let (callee, presented) = match decision {
             None => (dialled, caller.clone()),
             Some(d) => match d.action {
@@ -404,7 +410,14 @@ impl Switch {
                         return self.reply(now, ep, tx, &req, 403, "Forbidden", &[]);
                     }
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
-                    return self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list, id, media);
+                    if record_route {
+                        self.record_calls.insert(id.clone());
+                    }
+                    let rid = id.clone();
+                    self.start_gateway_call(now, ep, tx, req, source, &caller, &presented, &d.number, list, id, media);
+                    self.drain_calls(now, ep);
+                    self.record_calls.remove(&rid);
+                    return;
                 }
             },
         };
@@ -428,6 +441,10 @@ impl Switch {
             }
         }
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        if record_route {
+            self.record_calls.insert(id.clone());
+        }
+        let rid = id.clone();
         match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, &presented, display.as_deref(), &callee, targets, &callee_codecs, id, media) {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %presented, %callee, gateway = from_gateway.as_deref().unwrap_or(""), "call started");
@@ -448,6 +465,7 @@ impl Switch {
             }
         }
         self.drain_calls(now, ep);
+        self.record_calls.remove(&rid);
     }
 
     /// The first gateway of `list` that admits the call (up, under its
@@ -730,7 +748,7 @@ impl Switch {
                     for p in [caller.clone(), callee.clone()] {
                         self.agent_busy_changed(now, &p);
                     }
-                    if self.recorded.contains(caller) || self.recorded.contains(callee) {
+                    if self.recorded.contains(caller) || self.recorded.contains(callee) || self.record_calls.remove(id) {
                         self.start_recording(id);
                     }
                     self.parties.insert(id.clone(), (caller.clone(), callee.clone()));

@@ -82,6 +82,7 @@ pub fn route(row: &store::ConfigRow) -> Option<Route> {
         prefix: spec.prefix.clone(),
         caller_id: spec.caller_id.clone(),
         media_bypass: spec.media_mode.as_deref().map(|m| m == "bypass"),
+        record: spec.record,
     })
 }
 

@@ -24,6 +24,7 @@
 //!     prefix: "+33".into(),
 //!     caller_id: None,
 //!     media_bypass: None,
+//!     record: false,
 //! }];
 //! let d = route(&table, "90142", "1000", Origin::Extension("1000")).unwrap();
 //! assert_eq!(d.number, "+330142");
@@ -189,6 +190,8 @@ pub struct Route {
     /// Media bypassed (`Some(true)`), relayed (`Some(false)`), or as
     /// configured (`None`).
     pub media_bypass: Option<bool>,
+    /// Record the calls it routes.
+    pub record: bool,
 }
 
 impl Route {
@@ -217,6 +220,8 @@ pub struct Decision {
     pub caller_id: Option<String>,
     /// The route's media choice (see [`Route::media_bypass`]).
     pub media_bypass: Option<bool>,
+    /// Record the call (see [`Route::record`]).
+    pub record: bool,
 }
 
 /// Route a call: the first route, by ascending priority then name, whose
@@ -230,6 +235,6 @@ pub fn route(table: &[Route], destination: &str, caller: &str, origin: Origin<'_
             return None;
         }
         let number = r.rewrite(destination)?;
-        Some(Decision { route: r.name.clone(), action: r.action.clone(), number, caller_id: r.caller_id.clone(), media_bypass: r.media_bypass })
+        Some(Decision { route: r.name.clone(), action: r.action.clone(), number, caller_id: r.caller_id.clone(), media_bypass: r.media_bypass, record: r.record })
     })
 }

@@ -3,7 +3,7 @@
 use trunks::routes::{route, Action, Decision, Matcher, Origin, Route, Source};
 
 fn r(name: &str, priority: i32, dest: Matcher, action: Action) -> Route {
-    Route { name: name.into(), priority, destination: dest, caller: None, source: Source::Any, action, strip: 0, prefix: String::new(), caller_id: None, media_bypass: None }
+    Route { name: name.into(), priority, destination: dest, caller: None, source: Source::Any, action, strip: 0, prefix: String::new(), caller_id: None, media_bypass: None, record: false }
 }
 
 fn gws(names: &[&str]) -> Action {
@@ -33,7 +33,7 @@ fn lowest_priority_first_ties_by_name_whatever_the_table_order() {
     assert_eq!(route(&reversed, "00442079460000", "1000", EXT).map(|d| d.route).as_deref(), Some("a-uk"));
     assert_eq!(
         route(&table, "00447700900123", "1000", EXT),
-        Some(Decision { route: "mobile".into(), action: gws(&["mobile"]), number: "00447700900123".into(), caller_id: None, media_bypass: None })
+        Some(Decision { route: "mobile".into(), action: gws(&["mobile"]), number: "00447700900123".into(), caller_id: None, media_bypass: None, record: false })
     );
 }
 
