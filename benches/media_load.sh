@@ -42,7 +42,9 @@
 # (600 s for the whole run), FS_EXTRA_ARGS (more ferroswitch --set flags),
 # QUIET_WAIT/QUIET_PCT (before each step, wait up to 15 s for the rest of
 # the machine to use less than 30% of a core), MAX_P99_MS (20: the second
-# row of each relay is its highest N that also kept p99 within it; 0: off).
+# row of each relay is its highest N that also kept p99 within it; 0: off),
+# RECORD (1: ferroswitch's route records every call, stereo WAV to its data
+# dir, to measure what recording costs per call; default 0).
 set -Eeuo pipefail
 
 NAME=media_load
@@ -220,7 +222,7 @@ start_ferroswitch() {
   # those calls to the gateway "callee", which is rtpload's UAS.
   api POST /v1/gateways '{"name":"caller","proxy":"127.0.0.2:5060","inbound":["127.0.0.2/32"]}'
   api POST /v1/gateways "{\"name\":\"callee\",\"proxy\":\"127.0.0.3:$uas\"}"
-  api POST /v1/routes '{"name":"bench","destination_prefix":"77","source":"gateway","action":{"gateways":["callee"]}}'
+  api POST /v1/routes "{\"name\":\"bench\",\"destination_prefix\":\"77\",\"source\":\"gateway\",\"action\":{\"gateways\":[\"callee\"]},\"record\":$([ "${RECORD:-0}" = 1 ] && echo true || echo false)}"
   sleep 0.5
 }
 

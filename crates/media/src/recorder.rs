@@ -125,8 +125,8 @@ impl Recorder {
             if buf.len() < need {
                 buf.resize(need, 0);
             }
-            for (k, b) in p.payload.iter().enumerate() {
-                buf[at + k] = decode(*b);
+            for (d, b) in buf.range_mut(at..need).zip(p.payload) {
+                *d = decode(*b);
             }
         }
         // (Earlier than what was released: too late to place; dropped.)
@@ -144,13 +144,23 @@ impl Recorder {
     }
 
     fn release(&mut self, upto: u64) {
-        while self.flushed < upto {
-            let l = self.bufs[0].pop_front().unwrap_or(0);
-            let r = self.bufs[1].pop_front().unwrap_or(0);
-            self.out.extend_from_slice(&l.to_le_bytes());
-            self.out.extend_from_slice(&r.to_le_bytes());
-            self.flushed += 1;
+        if self.flushed >= upto {
+            return;
         }
+        // In one pass per call (this runs for every packet of a recorded
+        // call): each side's released samples drained at once, silence
+        // where a side has none.
+        let n = (upto - self.flushed) as usize;
+        self.out.reserve(n * 4);
+        let [a, b] = &mut self.bufs;
+        let (ka, kb) = (n.min(a.len()), n.min(b.len()));
+        let (mut left, mut right) = (a.drain(..ka), b.drain(..kb));
+        for _ in 0..n {
+            let [l0, l1] = left.next().unwrap_or(0).to_le_bytes();
+            let [r0, r1] = right.next().unwrap_or(0).to_le_bytes();
+            self.out.extend_from_slice(&[l0, l1, r0, r1]);
+        }
+        self.flushed = upto;
     }
 
     /// The call ended at `now`: release everything up to the later of now
