@@ -70,15 +70,23 @@ impl InbandDetector {
         if energy < BLOCK as f32 * 100.0 {
             return None;
         }
-        let mut p = [0.0f32; 8];
-        for (i, c) in self.coeffs.iter().enumerate() {
-            let (mut s1, mut s2) = (0.0f32, 0.0f32);
-            for x in &self.block {
-                let s = x + c * s1 - s2;
-                s2 = s1;
-                s1 = s;
+        // The eight filters run side by side over one pass of the block
+        // (fixed-size arrays the compiler keeps in vector registers): each
+        // filter's recurrence is a chain of dependent steps, so running
+        // them one after another left the core waiting on each step. This
+        // runs on every packet of a caller without telephone-event.
+        let c = self.coeffs;
+        let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+        for x in &self.block {
+            for i in 0..8 {
+                let s = x + c[i] * s1[i] - s2[i];
+                s2[i] = s1[i];
+                s1[i] = s;
             }
-            p[i] = s1 * s1 + s2 * s2 - c * s1 * s2;
+        }
+        let mut p = [0.0f32; 8];
+        for i in 0..8 {
+            p[i] = s1[i] * s1[i] + s2[i] * s2[i] - c[i] * s1[i] * s2[i];
         }
         let best = |g: &[f32]| {
             let (i, v) = g.iter().enumerate().fold((0, 0.0f32), |acc, (i, v)| if *v > acc.1 { (i, *v) } else { acc });
