@@ -179,4 +179,24 @@ echo "SEQUENTIAL" >"$OUT/u1000.csv"; echo "1000;$DOMAIN" >>"$OUT/u1000.csv"
 check "3000 REGISTERs succeed while a client stalls"  sipp_run register_auth.xml u1 -inf "$OUT/u1000.csv" -au 1000 -ap "$P1000" -m 3000 -r 1000
 check "the stalled event client was dropped"          bash -c "$(declare -f wait_for gone); wait_for 30 gone $STALL; cat '$OUT/stall.log'; grep -Eq 'RESULT=(overflow-notice|closed-by-server|dropped-by-server)' '$OUT/stall.log'"
 check "switch process still running"                  alive
+
+# A recording cut by kill -9 is still a valid WAV: its header is fixed up
+# every half second, so the .part file plays all but the last moments.
+start_switch calls_cut --set directory.first_run_extensions=
+P1000=$(new_extension 1000)
+P1001=$(new_extension 1001)
+api PATCH /v1/extensions/1001 '{"record": true}' >/dev/null
+start_baresip cut_b 1001 "$P1001" udp auto "$OUT/long.wav"
+start_baresip cut_a 1000 "$P1000" udp manual "$OUT/a440.wav"; A_CTRL=$BARESIP_CTRL
+check "cut: both phones registered"             bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001"
+baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
+part_grown() { # at least 3 s of stereo audio written
+  local f; f=$(ls "$DATA"/recordings/*.wav.part 2>/dev/null | head -1)
+  [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge $((44 + 3 * 32000)) ]
+}
+check "cut: the recording grows"                 wait_for 20 part_grown
+kill -KILL "$SWITCH_PID"; wait "$SWITCH_PID" 2>/dev/null
+CUT=$(ls "$DATA"/recordings/*.wav.part | head -1)
+check "cut: after kill -9 the .part file is a stereo WAV of at least 2.5 s" bash -c "python3 '$ROOT/testbeds/tones.py' info '$CUT' | tee /dev/stderr | python3 -c 'import sys; l=sys.stdin.read(); s=float(l.split(\"seconds=\")[1]); sys.exit(0 if \"channels=2 rate=8000\" in l and s >= 2.5 else 1)'"
+check "cut: ... holding the caller (440 Hz) left and the callee (700 Hz) right" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 1 700 440"
 summary "calls"

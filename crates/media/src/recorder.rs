@@ -175,6 +175,11 @@ impl Recorder {
         self.finished = true;
     }
 
+    /// Bytes released and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
     /// Interleaved stereo PCM released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
