@@ -151,14 +151,17 @@ impl Recorder {
         // call): each side's released samples drained at once, silence
         // where a side has none.
         let n = (upto - self.flushed) as usize;
-        self.out.reserve(n * 4);
-        let [a, b] = &mut self.bufs;
-        let (ka, kb) = (n.min(a.len()), n.min(b.len()));
-        let (mut left, mut right) = (a.drain(..ka), b.drain(..kb));
-        for _ in 0..n {
-            let [l0, l1] = left.next().unwrap_or(0).to_le_bytes();
-            let [r0, r1] = right.next().unwrap_or(0).to_le_bytes();
-            self.out.extend_from_slice(&[l0, l1, r0, r1]);
+        let start = self.out.len();
+        // Zeroed frames (silence where a side has no sample), then each
+        // side's samples into its half of every frame.
+        self.out.resize(start + n * 4, 0);
+        let frames = &mut self.out[start..];
+        for (side, buf) in self.bufs.iter_mut().enumerate() {
+            let k = n.min(buf.len());
+            for (frame, v) in frames.chunks_exact_mut(4).zip(buf.iter()).take(k) {
+                frame[side * 2..side * 2 + 2].copy_from_slice(&v.to_le_bytes());
+            }
+            buf.drain(..k);
         }
         self.flushed = upto;
     }
