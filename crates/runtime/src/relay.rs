@@ -103,9 +103,8 @@ impl Rec {
         Some(Rec { recorder: media::Recorder::default(), file, part, path, bytes: 0 })
     }
 
-    /// After a packet: write only once a block has gathered (a write per
-    /// packet was a system call per packet, most of what recording cost).
-    /// The 500 ms tick and the end write the rest.
+    /// After a packet: write only once a block has gathered (not a system
+    /// call per packet). The 500 ms tick and the end write the rest.
     fn write_some(&mut self) {
         if self.recorder.pending() >= REC_BLOCK {
             self.write_out();
