@@ -59,7 +59,6 @@ pub fn from_store(b: store::Binding) -> Option<Binding> {
         source: Peer { transport, addr, conn: None },
         user_agent: b.user_agent,
         path: b.path.map(|p| p.split(", ").map(str::to_owned).collect()).unwrap_or_default(),
-        branch: String::new(),
     })
 }
 

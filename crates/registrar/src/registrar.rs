@@ -5,7 +5,7 @@ use sip_msg::{Credentials, HeaderName, Message, NameAddr, Uri};
 use sip_proto::digest::{DigestServer, Ha1s, Verdict};
 use sip_proto::{Peer, Transport};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 /// Registrar policy.
@@ -89,11 +89,6 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// Path header values (RFC 3327).
     pub path: Vec<String>,
-    /// Via branch of the REGISTER that made it: a retransmission of that
-    /// REGISTER (the same nonce-count, Call-ID, CSeq and branch) is
-    /// answered 200 again rather than challenged as a replay, so the 200
-    /// can be sent statelessly. Kept in memory only (empty after a restart).
-    pub branch: String,
 }
 
 impl Binding {
@@ -183,11 +178,16 @@ pub struct Registrar {
     bans: Bans,
     schedule: BinaryHeap<Reverse<(u64, Due, String, String)>>,
     next_ping: HashMap<(String, String), u64>,
-    /// Per address-of-record, the last REGISTER that removed bindings
-    /// (Call-ID, CSeq, branch): its retransmission finds no binding that
-    /// remembers it, and must be answered 200 again, not challenged.
-    removed_by: HashMap<String, (String, u32, String)>,
+    /// Per address-of-record, the last REGISTERs answered 200 (Call-ID,
+    /// CSeq, Via branch), newest last: a retransmission of one (the same
+    /// nonce-count too) is answered 200 again rather than challenged as a
+    /// replay, so the 200 can be sent statelessly. Memory only.
+    applied: HashMap<String, VecDeque<(String, u32, String)>>,
 }
+
+/// REGISTERs remembered per address-of-record (one per device and a few
+/// more: a retransmission comes within seconds).
+const APPLIED_KEPT: usize = 4;
 
 fn reply(req: &Message, code: u16, reason: &str, tag: &str) -> Message {
     Message::response_to(req, code, reason, Some(tag))
@@ -197,7 +197,7 @@ impl Registrar {
     /// A registrar using `digest` for its realm.
     pub fn new(cfg: RegistrarConfig, digest: DigestServer) -> Registrar {
         let bans = Bans::new(cfg.bans);
-        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new(), removed_by: HashMap::new() }
+        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new(), applied: HashMap::new() }
     }
 
     /// The realm.
@@ -354,14 +354,28 @@ impl Registrar {
         })
     }
 
-    /// Is `req` a retransmission of the REGISTER that made one of `aor`'s
-    /// bindings (same Call-ID, CSeq and RFC 3261 branch)? That REGISTER was
-    /// applied and committed; only its 200 was lost.
-    fn retransmission_of_binding(&self, req: &Message, aor: &str) -> bool {
-        let (Ok(call_id), Ok(cseq), Ok(via)) = (req.call_id(), req.cseq(), req.top_via()) else { return false };
-        let Some(branch) = via.branch().filter(|b| b.starts_with("z9hG4bK")) else { return false };
-        self.lookup(aor).iter().any(|b| b.call_id == call_id && b.cseq == cseq.seq && b.branch == branch)
-            || self.removed_by.get(aor).is_some_and(|(c, s, b)| c == call_id && *s == cseq.seq && b == branch)
+    /// The (Call-ID, CSeq, RFC 3261 branch) that identify a REGISTER.
+    fn register_key(req: &Message) -> Option<(&str, u32, &str)> {
+        let (Ok(call_id), Ok(cseq), Ok(via)) = (req.call_id(), req.cseq(), req.top_via()) else { return None };
+        let branch = via.branch().filter(|b| b.starts_with("z9hG4bK"))?;
+        Some((call_id, cseq.seq, branch))
+    }
+
+    /// Is `req` a retransmission of a REGISTER of `aor`'s that was applied
+    /// (and committed) and answered 200, whose 200 was lost?
+    fn retransmission_of_applied(&self, req: &Message, aor: &str) -> bool {
+        let Some((call_id, seq, branch)) = Self::register_key(req) else { return false };
+        self.applied.get(aor).is_some_and(|l| l.iter().any(|(c, s, b)| c == call_id && *s == seq && b == branch))
+    }
+
+    /// Remember a REGISTER answered 200 (see [`Registrar::retransmission_of_applied`]).
+    fn note_applied(&mut self, aor: &str, req: &Message) {
+        let Some((call_id, seq, branch)) = Self::register_key(req) else { return };
+        let l = self.applied.entry(aor.to_owned()).or_default();
+        if l.len() >= APPLIED_KEPT {
+            l.pop_front();
+        }
+        l.push_back((call_id.to_owned(), seq, branch.to_owned()));
     }
 
     /// Process a REGISTER (RFC 3261 §10.3).
@@ -374,7 +388,7 @@ impl Registrar {
             // The 200 goes out statelessly (no transaction absorbs
             // retransmissions for Timer J): a retransmission arrives here
             // with the nonce-count already used, and is answered again.
-            Err(repeat) if self.retransmission_of_binding(req, &repeat.user) => {
+            Err(repeat) if self.retransmission_of_applied(req, &repeat.user) => {
                 return Outcome::Reply(self.ok(req, &repeat.user, now_ms, tag));
             }
             Err(_) => return Outcome::Reply(self.fresh_challenge(req, tag, now_ms)),
@@ -411,13 +425,12 @@ impl Registrar {
                 self.next_ping.remove(&(b.aor, b.contact));
             }
             changes.push(Change::DeleteAll { aor: aor.clone() });
-            self.note_removal(&aor, call_id, cseq.seq, req);
+            self.note_applied(&aor, req);
             return Outcome::Commit { changes, reply: self.ok(req, &aor, now_ms, tag) };
         }
         // Step 7: each contact.
         let mut current: Vec<Binding> = self.bindings.get(&aor).cloned().unwrap_or_default();
         let user_agent = req.get(HeaderName::UserAgent).map(str::to_owned);
-        let branch = req.top_via().ok().and_then(|v| v.branch().filter(|b| b.starts_with("z9hG4bK")).map(str::to_owned)).unwrap_or_default();
         let path: Vec<String> = req.values(HeaderName::Path).map(str::to_owned).collect();
         for c in contacts.iter().flatten() {
             let p = c.params();
@@ -463,7 +476,6 @@ impl Registrar {
                 source,
                 user_agent: user_agent.clone(),
                 path: path.clone(),
-                branch: branch.clone(),
             };
             match pos {
                 Some(i) => {
@@ -495,9 +507,7 @@ impl Registrar {
                 self.schedule_binding(b, now_ms, queued);
             }
         }
-        if changes.iter().any(|c| !matches!(c, Change::Upsert(_))) {
-            self.note_removal(&aor, call_id, cseq.seq, req);
-        }
+        self.note_applied(&aor, req);
         if current.is_empty() {
             self.bindings.remove(&aor);
         } else {
@@ -508,14 +518,6 @@ impl Registrar {
             return Outcome::Reply(reply);
         }
         Outcome::Commit { changes, reply }
-    }
-
-    fn note_removal(&mut self, aor: &str, call_id: &str, cseq: u32, req: &Message) {
-        let branch = req.top_via().ok().and_then(|v| v.branch().filter(|b| b.starts_with("z9hG4bK")).map(str::to_owned));
-        match branch {
-            Some(b) => self.removed_by.insert(aor.to_owned(), (call_id.to_owned(), cseq, b)),
-            None => self.removed_by.remove(aor),
-        };
     }
 
     /// The 200 listing every current binding (step 8).

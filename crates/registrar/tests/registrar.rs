@@ -281,6 +281,20 @@ fn old_libre_clients_get_only_the_md5_challenge() {
     assert!(ch[0].contains("algorithm=MD5"));
 }
 
+/// `req` sent `times` times more at `at`: each time a 200 listing
+/// `contacts` bindings, and nothing changed.
+fn answered_again(r: &mut Registrar, req: &Message, at: u64, times: usize, contacts: usize) {
+    for _ in 0..times {
+        match r.handle_register(at, req, udp(5062), &dir(), "tg") {
+            Outcome::Reply(m) => {
+                assert_eq!(m.status(), Some(200));
+                assert_eq!(m.get_all(HeaderName::Contact).count(), contacts, "the 200 lists the bindings");
+            }
+            other => panic!("a retransmission changes nothing: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn retransmitted_register_gets_the_200_again_without_changes() {
     // The 200 of an authenticated REGISTER goes out statelessly, so its
@@ -293,15 +307,7 @@ fn retransmitted_register_gets_the_200_again_without_changes() {
     let nonce = nonce_from(&first);
     let req = register("1001", 2, &["<sip:1001@192.0.2.10:5062>"], None, Some(&auth("1001", "pw1001", &nonce, 1)));
     assert!(matches!(r.handle_register(T0, &req, udp(5062), &d, "tg"), Outcome::Commit { .. }));
-    for _ in 0..3 {
-        match r.handle_register(T0 + 500, &req, udp(5062), &d, "tg") {
-            Outcome::Reply(m) => {
-                assert_eq!(m.status(), Some(200));
-                assert_eq!(m.get_all(HeaderName::Contact).count(), 1, "the 200 lists the binding");
-            }
-            other => panic!("a retransmission changes nothing: {other:?}"),
-        }
-    }
+    answered_again(&mut r, &req, T0 + 500, 3, 1);
     // The same credentials on another request (another branch) are a replay.
     let mut replay = register("1001", 2, &["<sip:1001@192.0.2.10:5062>"], None, Some(&auth("1001", "pw1001", &nonce, 1)));
     replay.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKother;rport");
@@ -325,15 +331,7 @@ fn retransmitted_unregister_gets_the_200_again() {
     unreg.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKunreg;rport");
     assert!(matches!(r.handle_register(T0 + 1_000, &unreg, udp(5062), &d, "tg"), Outcome::Commit { .. }));
     assert!(r.lookup("1001").is_empty());
-    for _ in 0..2 {
-        match r.handle_register(T0 + 1_500, &unreg, udp(5062), &d, "tg") {
-            Outcome::Reply(m) => {
-                assert_eq!(m.status(), Some(200));
-                assert_eq!(m.get_all(HeaderName::Contact).count(), 0, "nothing is bound");
-            }
-            other => panic!("a retransmission changes nothing: {other:?}"),
-        }
-    }
+    answered_again(&mut r, &unreg, T0 + 1_500, 2, 0);
     let mut replay = unreg.clone();
     replay.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKother;rport");
     assert_eq!(reply_of(r.handle_register(T0 + 1_600, &replay, udp(5062), &d, "tg")).status(), Some(401));
