@@ -31,6 +31,36 @@ enum Ctl {
     Digit { to: Side, digit: char, pt: u8, duration_ms: u32 },
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
+    /// Lend the A side (sockets and where they send) to the relay of
+    /// `to`, whose B side it becomes; `back` reaches this relay again.
+    /// Until [`Ctl::Reclaim`] this relay leaves those sockets alone.
+    Lend { to: mpsc::UnboundedSender<Ctl>, back: mpsc::UnboundedSender<Ctl> },
+    /// Another relay's A side, lent: it replaces this relay's B side.
+    Borrow(Borrowed),
+    /// Give a borrowed side back.
+    Return,
+    /// The A side lent out is back.
+    Reclaim,
+}
+
+/// Another call's A side (a uuid-standby agent's standing call), lent to
+/// this relay as its B side. Dropping it (given back, or this relay's
+/// task ended or aborted) tells the owner to take its sockets back, after
+/// this relay's last poll of them, so the owner's wake-up registration is
+/// the one that stays.
+struct Borrowed {
+    socks: [Arc<UdpSocket>; 2],
+    peer: [Option<SocketAddr>; 2],
+    latched: [bool; 2],
+    /// The owner's last-packet clock: its call is alive while we relay.
+    last: Arc<AtomicU64>,
+    owner: mpsc::UnboundedSender<Ctl>,
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        let _ = self.owner.send(Ctl::Reclaim);
+    }
 }
 
 /// How a relay finds the digits the A side sends.
@@ -260,6 +290,26 @@ impl RelayPool {
         }
     }
 
+    /// Put `member`'s caller through to `agent`'s standing call (a
+    /// uuid-standby agent): the agent call's A side (its phone) becomes
+    /// the B side of `member`'s relay, which then relays, transcodes,
+    /// records and detects digits as for any bridged call, and keeps the
+    /// agent call's media clock alive. Until [`RelayPool::unjoin`], or
+    /// `member` closes: then the agent's relay takes its side back (and
+    /// whatever it was playing the agent resumes). `false` if either relay
+    /// is unknown.
+    pub fn join(&mut self, member: &str, agent: &str) -> bool {
+        let (Some(m), Some(a)) = (self.relays.get(member), self.relays.get(agent)) else { return false };
+        a.ctl.send(Ctl::Lend { to: m.ctl.clone(), back: a.ctl.clone() }).is_ok()
+    }
+
+    /// Give back the standing call `member` was joined to.
+    pub fn unjoin(&mut self, member: &str) {
+        if let Some(m) = self.relays.get(member) {
+            let _ = m.ctl.send(Ctl::Return);
+        }
+    }
+
     /// Report the A side's digits as [`RelayEvent::Dtmf`].
     pub fn detect_dtmf(&mut self, call: &str, how: Digits) {
         if let Some(r) = self.relays.get(call) {
@@ -338,10 +388,14 @@ fn g711(c: media::codec::Codec) -> bool {
 /// socket that was served, so the sockets are served round robin. A side
 /// whose socket always has packets waiting (a flood, or plain overload)
 /// cannot starve the other direction, as polling them in a fixed order did.
-fn recv_any<'a>(socks: &'a [UdpSocket; 4], buf: &'a mut [u8], start: usize) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+/// With `lent`, the A side's sockets are another relay's to read.
+fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
     std::future::poll_fn(move |cx| {
         for j in 0..4 {
             let i = (start + j) % 4;
+            if lent && i < 2 {
+                continue;
+            }
             let mut rb = tokio::io::ReadBuf::new(&mut *buf);
             match socks[i].poll_recv_from(cx, &mut rb) {
                 std::task::Poll::Ready(Ok(from)) => return std::task::Poll::Ready((i, Ok((rb.filled().len(), from)))),
@@ -361,7 +415,7 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
 /// Send what direction `k` of a transcoded call has ready. Where the
 /// source side's codec is not G.711, the recorder takes that side's audio
 /// from here (the far side's codec), so the recording stays G.711.
-fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[UdpSocket; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
+fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
     let out = if k == 0 { 2 } else { 0 };
     let src = if k == 0 { &t.plan.a } else { &t.plan.b };
     let record_here = !format(src).is_some_and(|f| g711(f.codec));
@@ -379,7 +433,7 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[UdpSocket; 4], peer: 
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config) {
+async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config) {
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -409,6 +463,13 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
     let mut tc_sleep = Box::pin(tokio::time::sleep_until(far));
     let mut inject_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     inject_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A standing call's A side lent to a member's relay (`lent_to`), and
+    // on a member's relay the side it borrowed in place of its own B side
+    // (whose sockets and peers wait in `own_b`).
+    let mut lent_to: Option<mpsc::UnboundedSender<Ctl>> = None;
+    let mut borrowed: Option<Borrowed> = None;
+    let own_b = [socks[2].clone(), socks[3].clone()];
+    let mut own_b_peer: ([Option<SocketAddr>; 2], [bool; 2]) = ([None; 2], [false; 2]);
     loop {
         let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
         if let Some(d) = tc_due {
@@ -421,6 +482,54 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
             // must be in force when that packet is relayed.
             biased;
             c = ctl.recv() => match c {
+                Some(Ctl::Peer(Side::A, addr)) if lent_to.is_some() => {
+                    // Lent out: the borrower sends there now.
+                    peer[0] = Some(addr);
+                    peer[1] = Some(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
+                    if let Some(to) = &lent_to {
+                        let _ = to.send(Ctl::Peer(Side::B, addr));
+                    }
+                    continue;
+                }
+                Some(Ctl::Lend { to, back }) => {
+                    if lent_to.is_none() {
+                        let b = Borrowed { socks: [socks[0].clone(), socks[1].clone()], peer: [peer[0], peer[1]], latched: [latched[0], latched[1]], last: last.clone(), owner: back };
+                        // A borrower already gone drops it, which reclaims.
+                        let _ = to.send(Ctl::Borrow(b));
+                        lent_to = Some(to);
+                    }
+                    continue;
+                }
+                Some(Ctl::Reclaim) => {
+                    lent_to = None;
+                    tone_tick.reset();
+                    continue;
+                }
+                Some(Ctl::Borrow(b)) => {
+                    if borrowed.is_none() {
+                        own_b_peer = ([peer[2], peer[3]], [latched[2], latched[3]]);
+                    }
+                    socks[2] = b.socks[0].clone();
+                    socks[3] = b.socks[1].clone();
+                    [peer[2], peer[3]] = b.peer;
+                    [latched[2], latched[3]] = b.latched;
+                    cont[0].source_moved();
+                    cont[1].source_moved();
+                    // One borrowed before is given back by being dropped.
+                    borrowed = Some(b);
+                    continue;
+                }
+                Some(Ctl::Return) => {
+                    if borrowed.take().is_some() {
+                        socks[2] = own_b[0].clone();
+                        socks[3] = own_b[1].clone();
+                        [peer[2], peer[3]] = own_b_peer.0;
+                        [latched[2], latched[3]] = own_b_peer.1;
+                        cont[0].source_moved();
+                        cont[1].source_moved();
+                    }
+                    continue;
+                }
                 Some(Ctl::Peer(side, addr)) => {
                     let (rtp, rtcp) = if side == Side::A { (0, 1) } else { (2, 3) };
                     // Its media moved: a new source from it takes over at once
@@ -478,7 +587,7 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 None => return,
             },
-            _ = tone_tick.tick(), if tone.is_some() => {
+            _ = tone_tick.tick(), if tone.is_some() && lent_to.is_none() => {
                 if let (Some(g), Some(dst)) = (tone.as_mut(), peer[0]) {
                     match g.next_packet() {
                         Some(p) => match tc.as_mut() {
@@ -549,12 +658,15 @@ async fn run(socks: [UdpSocket; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats
                 }
                 continue;
             },
-            r = recv_any(&socks, &mut buf, next_sock) => r,
+            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some()) => r,
         };
         next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
         let now_us = epoch.elapsed().as_micros() as u64;
         last.store(now_us / 1000, Ordering::Relaxed);
+        if let (Some(b), 2 | 3) = (&borrowed, i) {
+            b.last.store(now_us / 1000, Ordering::Relaxed);
+        }
         if i == 2 && tone.is_some() {
             // The callee's media (early or answered) replaces our tone.
             tone = None;
@@ -653,7 +765,7 @@ impl Media for RelayPool {
         // Registered with the pool's runtime, whose workers poll them.
         let socks = {
             let _rt = self.rt.as_ref().map(|rt| rt.enter());
-            [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?]
+            [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?].map(Arc::new)
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);

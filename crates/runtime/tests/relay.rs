@@ -209,3 +209,85 @@ async fn a_new_source_after_a_reinvite_keeps_the_stream_continuous() {
         assert_eq!(&got[12..], &[0xd5; 160][..], "payload untouched");
     }
 }
+
+/// The next packet `s` receives, and where it came from.
+async fn recv_from(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut b = [0u8; 2048];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut b)).await.expect("packet within 2 s").expect("recv");
+    (b[..n].to_vec(), from)
+}
+
+/// The first packet `s` receives that is `want`, skipping others (a tone
+/// still in flight); where it came from.
+async fn recv_this(s: &UdpSocket, want: &[u8]) -> SocketAddr {
+    for _ in 0..100 {
+        let (p, from) = recv_from(s).await;
+        if p == want {
+            return from;
+        }
+    }
+    panic!("the packet never came");
+}
+
+/// A uuid-standby agent's standing call lent to a queue member's call:
+/// the two phones talk through the member's relay, each hearing the other
+/// from the port its own call's SDP named; given back (or the member's
+/// call closed), the standing call has its side again: its silence (here
+/// a tone, to tell it apart) plays to the agent once more, and the
+/// agent's packets go where its own relay sends them.
+#[tokio::test]
+async fn a_standing_call_is_lent_to_a_member_and_taken_back() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 41700, 41800);
+    let (m_a, _) = pool.open("member").expect("ports");
+    let (g_a, _) = pool.open("agent").expect("ports");
+    let (m_a, g_a) = (SocketAddr::new(ip, m_a), SocketAddr::new(ip, g_a));
+    let member = UdpSocket::bind("127.0.0.1:0").await.expect("member");
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent");
+    let elsewhere = UdpSocket::bind("127.0.0.1:0").await.expect("elsewhere");
+    pool.set_peer("member", Side::A, member.local_addr().expect("addr"));
+    pool.set_peer("agent", Side::A, agent.local_addr().expect("addr"));
+    pool.set_peer("agent", Side::B, elsewhere.local_addr().expect("addr"));
+    pool.tone("agent", media::ToneGen::new(media::ToneSpec::ringback_cn(), 0, 77, 1));
+    let (p, from) = recv_from(&agent).await;
+    assert_eq!((media::rtp::parse(&p).expect("rtp").ssrc, from), (77, g_a), "the standing call's own audio");
+    for round in 0..2 {
+        assert!(pool.join("member", "agent"));
+        // Both ways, each phone hears the other from its own call's port.
+        member.send_to(&rtp(100 + round), m_a).await.expect("send");
+        assert_eq!(recv_this(&agent, &rtp(100 + round)).await, g_a);
+        for seq in 0..5 {
+            agent.send_to(&rtp(200 + seq), g_a).await.expect("send");
+            assert_eq!(recv_this(&member, &rtp(200 + seq)).await, m_a);
+        }
+        if round == 0 {
+            pool.unjoin("member");
+        } else {
+            pool.close("member");
+        }
+        // Taken back: the agent's packets go to its own call's far side
+        // again (the agent keeps talking until the relay has its side
+        // back), and its own audio resumes.
+        let mut back = false;
+        for seq in 0..50 {
+            agent.send_to(&rtp(300 + seq), g_a).await.expect("send");
+            let mut b = [0u8; 2048];
+            if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(40), elsewhere.recv_from(&mut b)).await {
+                assert_eq!(media::rtp::parse(&b[..n]).expect("rtp").ssrc, 0xdead_beef);
+                back = true;
+                break;
+            }
+        }
+        assert!(back, "round {round}: the standing call relays its agent again");
+        let mut tone = false;
+        for _ in 0..100 {
+            let (p, _) = recv_from(&agent).await;
+            if media::rtp::parse(&p).is_ok_and(|r| r.ssrc == 77) {
+                tone = true;
+                break;
+            }
+        }
+        assert!(tone, "round {round}: the agent hears its own call's audio again");
+    }
+    pool.close("agent");
+}
