@@ -78,6 +78,8 @@ struct World {
     callee_codecs: Vec<String>,
     /// The route's media mode (None: the configured one).
     route_media: Option<MediaMode>,
+    /// Originated calls become standing calls when answered (uuid-standby).
+    stand: bool,
 }
 
 fn sdp(ip: &str, port: u16) -> Bytes {
@@ -111,7 +113,7 @@ impl World {
             gateway_progress_timeout: Duration::from_secs(10),
             hold_bye_reply: false,
         });
-        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![], route_media: None }
+        World { net, b2b, media: FakeMedia::default(), cdrs: vec![], inbox: vec![], a_responses: vec![], callees, hunt: None, gw_events: vec![], credentials: None, dial_b: None, orig_events: vec![], start_errors: vec![], park: false, callee_codecs: vec![], route_media: None, stand: false }
     }
 
     /// Run the network for `d`, letting the switch's b2bua handle its events.
@@ -179,6 +181,10 @@ impl World {
                     CallEvent::Ended(c) => self.cdrs.push(*c),
                     CallEvent::CallerAnswered { id } => {
                         self.orig_events.push("caller answered".into());
+                        if self.stand {
+                            assert!(self.b2b.stand(now, &id));
+                            continue;
+                        }
                         let node = self.dial_b.expect("a callee to dial");
                         let host = format!("10.0.0.{}:5060", node + 1);
                         let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] };
@@ -495,6 +501,53 @@ fn click_to_call_caller_not_answering_ends_without_dialling() {
     let _ = w.take(A, Method::Cancel);
     assert!(!w.inbox.iter().any(|(n, _, _)| *n == B1));
     assert_eq!((w.cdrs[0].disposition, w.cdrs[0].hangup_cause.as_str()), (Disposition::NoAnswer, "no_answer"));
+}
+
+/// A uuid-standby agent's standing call: originated to the agent and,
+/// once answered, kept with nobody dialled and no ring deadline; a parked
+/// caller speaking the same codec meets it untouched (the relay lends the
+/// agent's side); the agent's BYE ends it.
+#[test]
+fn a_standing_call_outlives_the_ring_timeout_and_meets_parked_callers() {
+    let mut w = World::new(1);
+    w.stand = true;
+    let id = originate(&mut w);
+    w.run(Duration::from_millis(50));
+    let (atx, ainv) = w.take(A, Method::Invite);
+    w.respond(A, atx, &ainv, 200, "a", Some(sdp("10.0.0.1", 4000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events, ["caller answered", "answered"]);
+    // Twice the ring timeout: nothing is dialled, nothing ends.
+    w.run(Duration::from_secs(125));
+    assert!(w.cdrs.is_empty(), "the standing call stays");
+    assert!(w.inbox.iter().all(|(n, _, r)| *n == A && r.method() == Some(&Method::Ack)), "no callee dialled, no BYE or CANCEL: {:?}", w.inbox.iter().map(|(n, _, r)| (*n, r.method().cloned())).collect::<Vec<_>>());
+    let now = w.net.now();
+    assert!(!w.b2b.stand(now, &id), "once only");
+    // A caller waits in a queue (PCMU, like the agent's phone).
+    w.park = true;
+    let (mtx, _) = w.invite();
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(mtx).last(), Some(&200));
+    let member = w.b2b.calls().iter().map(|c| c.id.clone()).find(|c| *c != id).expect("the parked caller");
+    assert_eq!(w.b2b.standby_plan(&member, &id), Some(None), "same codec, same payload type: relayed untouched");
+    assert_eq!(w.b2b.standby_plan(&id, &member), None, "roles matter");
+    // The agent hangs up its standing call.
+    let mut ad = Dialog::from_uas(&ainv, "a", true).expect("a dialog");
+    let bye = ad.request(Method::Bye);
+    let sdest = w.net.peer(S);
+    w.net.node(A).ep.send_request(now, bye, sdest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let c = w.cdrs.iter().find(|c| c.id == id).expect("the standing call's CDR");
+    assert_eq!((c.disposition, c.hangup_side, c.a_status), (Disposition::Answered, "caller", 200));
+    assert_eq!(w.b2b.standby_plan(&member, &id), None, "nothing to meet any more");
+    // The waiting caller is hung up by the switch.
+    let now = w.net.now();
+    assert!(w.b2b.hangup(now, &mut w.net.node(S).ep, &mut w.media, &member));
+    w.run(Duration::from_millis(50));
+    let (btx, bye) = w.take(A, Method::Bye);
+    w.respond(A, btx, &bye, 200, "x", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.b2b.count(), 0);
 }
 
 #[test]

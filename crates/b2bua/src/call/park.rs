@@ -144,6 +144,48 @@ impl B2bua {
         any
     }
 
+    /// Keep an originated call whose caller answered as a standing call
+    /// (a uuid-standby agent's line): nobody is dialled and its ring
+    /// deadline goes; [`CallEvent::Answered`] follows. It lasts until
+    /// either end hangs up; queue members are put through to it by the
+    /// media engine ([`B2bua::standby_plan`]), not by SIP. `false` if the
+    /// call is not an originated call just answered by its caller.
+    pub fn stand(&mut self, now: Instant, id: &str) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if !call.originated || call.a_dialog.is_none() || call.b_start != call.forks.len() || call.cancelled || call.state == CallState::Answered {
+            return false;
+        }
+        call.state = CallState::Answered;
+        call.answer = Some(now);
+        if let Some(o) = self.owned.get_mut(id) {
+            for k in o.deadlines.drain(..) {
+                self.deadlines.remove(&k);
+            }
+        }
+        self.events.push_back(CallEvent::Answered { id: id.to_owned(), at: now });
+        true
+    }
+
+    /// How the media of waiting caller `member` (a parked call) and of
+    /// standing call `agent` ([`B2bua::stand`]) meet when put through:
+    /// `Some(None)` when both phones speak the same codec in the same
+    /// payload type (relayed untouched), `Some(Some(plan))` when the relay
+    /// must transcode (the caller's side as `a`, the agent's as `b`),
+    /// `None` when either call is not in that state.
+    pub fn standby_plan(&self, member: &str, agent: &str) -> Option<Option<crate::Transcode>> {
+        let (m, g) = (self.calls.get(member)?, self.calls.get(agent)?);
+        if !m.parked || m.b_dialog.is_some() || !g.originated || g.state != CallState::Answered || g.b_dialog.is_some() {
+            return None;
+        }
+        let a = match &m.transcode {
+            Some(t) => t.a.clone(),
+            None => sdp_rewrite::side(m.a_answer.as_ref()?)?,
+        };
+        let b = sdp_rewrite::side(g.a_answer.as_ref()?)?;
+        let same = a.payload_type == b.payload_type && a.codec.name.eq_ignore_ascii_case(&b.codec.name) && a.codec.clock_rate == b.codec.clock_rate;
+        Some((!same).then_some(crate::Transcode { a, b }))
+    }
+
     /// Is this call parked and not yet bridged?
     pub fn is_waiting(&self, id: &str) -> bool {
         self.calls.get(id).is_some_and(|c| c.parked && c.b_dialog.is_none())
