@@ -18,11 +18,15 @@
 #  7. skills, an agent on another call skipped, ring-all (the agent who
 #     does not answer is cancelled, not penalised, not left reserved) and
 #     ring-progressively's delay, with the carrier's calls and the agents
-#     of section 2.
+#     of section 2;
+#  8. a uuid-standby agent: logging in calls its phone once; callers are
+#     then put through to that standing call at once (no ringing), audio
+#     both ways; the line outlives each caller; the agent hanging up ends
+#     the caller's call and logs the agent out; logout hangs the line up.
 source "$(dirname "$0")/lib.sh"
 
 start_switch queues --set directory.first_run_extensions=
-for e in 1000 1001 1002 1003 1009; do eval "P$e=\$(new_extension $e)"; done
+for e in 1000 1001 1002 1003 1004 1009; do eval "P$e=\$(new_extension $e)"; done
 python3 "$ROOT/testbeds/tones.py" make "$OUT/q_caller.wav" 1000 9
 python3 "$ROOT/testbeds/tones.py" make "$OUT/q_agent.wav" 440 30
 
@@ -339,5 +343,67 @@ assert [a for a, _ in offers] == ['1003', '1002'], offers
 assert 1900 <= offers[1][1] - offers[0][1] <= 3000, offers
 PY"
 check "... 1003 Waiting again, not penalised" wait_for 5 agent_live 1003 Available Waiting "$NA1003"
+
+# --- 8. a uuid-standby agent ---------------------------------------------------
+python3 "$ROOT/testbeds/tones.py" make "$OUT/q_standby.wav" 1300 120
+api POST /v1/queues '{"name":"standby","moh":"silence","agent_ring_timeout":10}' >/dev/null
+api POST /v1/agents '{"name":"1004","type":"uuid-standby","contact":"1004","wrap_up_time":1}' >/dev/null
+api POST /v1/tiers '{"queue":"standby","agent":"1004"}' >/dev/null
+api POST /v1/routes '{"name":"standby-line","destination_prefix":"7500","source":"any","action":{"queue":"standby"}}' >/dev/null
+start_baresip q_s1004 1004 "$P1004" udp auto "$OUT/q_standby.wav"; SB_CTRL=$BARESIP_CTRL
+check "standby agent 1004 registered" wait_for 10 registered 1004
+standby_line() { # standby_line STATUS [CALL]: the agent's status, and its standing call (any when CALL is "up", none when "none")
+  api GET /v1/agents/1004 | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["live"]; print(a)
+line = a.get("standby_call")
+ok = a["status"] == sys.argv[1] and {"up": line is not None, "none": line is None}.get(sys.argv[2], line == sys.argv[2])
+sys.exit(0 if ok else 1)' "$1" "$2"
+}
+login_1004() { api POST /v1/agents/1004/login | grep -q '"type":"uuid-standby"'; }
+check "login of a uuid-standby agent calls its phone" login_1004
+check "... it answers: Available on its standing call" wait_for 10 standby_line Available up
+LINE=$(api GET /v1/agents/1004 | python3 -c 'import json,sys; print(json.load(sys.stdin)["live"]["standby_call"])')
+calls_of_1004() { api GET /v1/calls | python3 -c 'import json,sys; print(sorted(c["id"] for c in json.load(sys.stdin)["items"] if "1004" in (c["caller"], c["callee"])))'; }
+rm -f "$OUT/q_sb.jsonl.ready"; rm -rf "$OUT/q_caller.baresip/snd/"*
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "queue=standby" collect "$OUT/q_sb.jsonl" 30 agent_bridge_ended & WSSB=$!
+wait_for 5 test -e "$OUT/q_sb.jsonl.ready"
+baresip_cmd "$CALLER_CTRL" dial "sip:7500@$DOMAIN" >/dev/null
+bridged_to() { [ "$(api GET /v1/agents/1004 | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a["state"], a.get("call_id"))')" = "In a queue call $1" ]; }
+member_of() { api GET /v1/calls | python3 -c 'import json,sys; print(next((c["id"] for c in json.load(sys.stdin)["items"] if c["caller"] == "1009"), ""))'; }
+put_through() { local m; m=$(member_of); [ -n "$m" ] && bridged_to "$m"; }
+check "a caller is put through to the standing call" wait_for 10 put_through
+only_line() { [ "$(calls_of_1004)" = "['$LINE']" ]; }
+check "... without a new call to the agent's phone" only_line
+sleep 3 # the call's length: both phones talk, for the recordings checked below
+baresip_cmd "$CALLER_CTRL" hangup >/dev/null
+check "offered and bridged in the same moment (no ringing)" bash -c "$(declare -f wait_for gone); wait_for 20 gone $WSSB; python3 - '$OUT/q_sb.jsonl' <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t = {e['type']: e['ts_ms'] for e in evs if e.get('agent') == '1004'}
+print(t)
+assert t['agent_bridged'] - t['agent_offering'] < 300, t
+PY"
+check "CDR: queue standby, agent 1004, answered" wait_for 10 cdr_q standby queue=standby agent=1004 queue_result=answered disposition=answered talk_ms=">=2000"
+CREC=$(rec q_caller dec)
+CSECS=$(python3 "$ROOT/testbeds/tones.py" info "$CREC" 2>/dev/null | sed 's/.*seconds=//')
+check "the caller heard the standby agent (1300 Hz)" env TONES_FROM="$(python3 -c "print(max(0, ${CSECS:-0} - 2))")" python3 "$ROOT/testbeds/tones.py" detect "$CREC" 1300 600
+line_waiting() { standby_line Available "$LINE" && api GET /v1/agents/1004 | grep -q '"state":"Waiting"'; }
+check "the standing call outlives the caller, agent Waiting again" wait_for 10 line_waiting
+rm -rf "$OUT/q_caller.baresip/snd/"*
+baresip_cmd "$CALLER_CTRL" dial "sip:7500@$DOMAIN" >/dev/null
+check "a second caller is put through to the same line" wait_for 10 put_through
+sleep 3 # the call's length
+baresip_cmd "$SB_CTRL" hangup >/dev/null
+check "the agent hanging up its line ends the caller's call" wait_for 10 cdr_q standby queue=standby agent=1004 hangup_cause=agent_hangup
+check "... who heard the agent (1300 Hz)" python3 "$ROOT/testbeds/tones.py" detect "$(rec q_caller dec)" 1300 600
+check "... and logs the agent out" wait_for 10 standby_line "Logged Out" none
+check "the agent heard the callers (1000 Hz) on its line" python3 "$ROOT/testbeds/tones.py" detect "$(rec q_s1004 dec)" 1000 600
+api POST /v1/agents/1004/login >/dev/null
+new_line() { standby_line Available up && ! standby_line Available "$LINE"; }
+check "login again: a new standing call" wait_for 10 new_line
+api POST /v1/agents/1004/logout >/dev/null
+line_gone() { standby_line "Logged Out" none && [ "$(calls_of_1004)" = "[]" ]; }
+check "logout hangs the standing call up" wait_for 10 line_gone
 check "the switch is still up" alive
 summary queues

@@ -9,6 +9,7 @@
 
 mod ivr;
 mod queues;
+mod standby;
 pub use queues::{load as load_callcenter, CcConfig};
 
 use crate::clock::Clock;
@@ -188,6 +189,9 @@ pub struct Switch {
     cc_deferred: Vec<(Instant, callcenter::OfferId)>,
     /// Queue calls.
     queue_calls: HashMap<String, queues::QueueCall>,
+    /// uuid-standby agents' standing calls, by agent; and the agent of each such call.
+    standby: HashMap<String, standby::Standby>,
+    standby_calls: HashMap<String, String>,
     /// Agents by the extension they answer on.
     agent_of_ext: HashMap<String, Vec<String>>,
     /// Agents' last bridge end, unix ms (persisted with their counters).
@@ -305,7 +309,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), standby: HashMap::new(), standby_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -801,7 +805,11 @@ impl Switch {
             }
             match ev {
                 CallEvent::GatewayUsed { id, gateway } => tracing::info!(call = %id, %gateway, "trying gateway"),
-                CallEvent::CallerAnswered { id } => self.dial_callee(now, ep, &id),
+                CallEvent::CallerAnswered { id } => {
+                    if !self.standby_answered(now, ep, &id) {
+                        self.dial_callee(now, ep, &id);
+                    }
+                }
                 CallEvent::GatewayReleased { gateway, .. } => self.trunks.release(&gateway),
                 CallEvent::GatewayFailed { id, gateway, code } => {
                     tracing::info!(call = %id, %gateway, code, "gateway failed; trying the next");
@@ -816,6 +824,7 @@ impl Switch {
                 },
                 CallEvent::Ended(cdr) => {
                     self.hunts.remove(&cdr.id);
+                    self.standby_call_ended(now, ep, &cdr.id);
                     self.ivr_sessions.remove(&cdr.id);
                     self.transfers.remove(&cdr.id);
                     if let Some(g) = self.inbound_calls.remove(&cdr.id) {
@@ -892,6 +901,8 @@ impl Switch {
                         self.play_moh(&id);
                     } else if self.ivr_sessions.contains_key(&id) || self.dissuading.contains_key(&id) {
                         // The menu's prompt (or the dissuade message) plays.
+                    } else if self.standby_started(now, ep, &id) {
+                        // A uuid-standby agent's standing call: silence plays.
                     } else {
                         self.media.tone(&id, None);
                     }

@@ -11,7 +11,7 @@
 //! restored on start.
 
 use super::*;
-use callcenter::{Action, AgentStatus, Event as CcEvent, ExitCause, MemberInfo, OfferFailure, OfferId};
+use callcenter::{Action, AgentStatus, AgentType, Event as CcEvent, ExitCause, MemberInfo, OfferFailure, OfferId};
 
 /// The prompts around a spoken estimated wait: "estimated wait" before the
 /// number of minutes, "minutes" after it.
@@ -149,6 +149,8 @@ impl Switch {
                     Some(row) => {
                         let counters: callcenter::AgentCounters = serde_json::from_value(row.counters.clone()).unwrap_or_default();
                         let st = parse_status(&row.status).unwrap_or_default();
+                        // A uuid-standby agent's standing call did not survive the restart.
+                        let st = if a.kind == callcenter::AgentType::UuidStandby && !self.standby_up(&a.name) { AgentStatus::LoggedOut } else { st };
                         let last = (counters.last_bridge_end_ms > 0).then(|| self.clock.instant(counters.last_bridge_end_ms));
                         self.last_bridge_end.insert(a.name.clone(), counters.last_bridge_end_ms);
                         self.cc.restore_agent(now, a, st, counters, last);
@@ -341,13 +343,40 @@ impl Switch {
         self.media.play(id, media::PromptPlayer::new(audio.into(), pt, ssrc, false).map(media::Player::Prompt));
     }
 
-    /// Carry out what the engine asks, until it has nothing more.
+    /// Carry out what the engine asks, until it has nothing more. Offers
+    /// to uuid-standby agents are put through at once; they count as
+    /// answered once the engine's actions are drained (not from inside
+    /// the loop, so a dispatch to many such agents does not recurse).
     pub(crate) fn drain_cc(&mut self, now: Instant, ep: &mut Endpoint) {
-        let mut touched: Vec<String> = Vec::new();
         // Bounded: a pathological configuration cannot spin the core.
+        for _ in 0..100_000 {
+            let answered = self.drain_cc_actions(now, ep);
+            if answered.is_empty() {
+                break;
+            }
+            for (id, group) in answered {
+                self.queue_bridged_here(now, ep, &id, group);
+            }
+        }
+    }
+
+    /// One pass of [`Switch::drain_cc`]: the offers answered at once by
+    /// uuid-standby agents, as (caller's call, offer).
+    fn drain_cc_actions(&mut self, now: Instant, ep: &mut Endpoint) -> Vec<(String, u64)> {
+        let mut touched: Vec<String> = Vec::new();
+        let mut answered = Vec::new();
         for _ in 0..100_000 {
             let Some(action) = self.cc.poll_action() else { break };
             match action {
+                Action::Offer { offer, call_id, agent, .. } if self.is_standby_agent(&agent) => {
+                    if self.standby_offer(now, offer, &call_id, &agent) {
+                        self.cc_offers.insert(offer, call_id.clone());
+                        if let Some(q) = self.queue_calls.get_mut(&call_id) {
+                            q.offers.push((offer, agent));
+                        }
+                        answered.push((call_id, offer.0));
+                    }
+                }
                 Action::Offer { offer, call_id, queue, agent, contact, .. } => {
                     let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
                     let legs = self.agent_legs(&contact, &caller);
@@ -406,9 +435,10 @@ impl Switch {
         for a in touched {
             self.persist_agent(&a);
         }
+        answered
     }
 
-    fn persist_agent(&mut self, name: &str) {
+    pub(crate) fn persist_agent(&mut self, name: &str) {
         let Some(v) = self.cc.agent(name) else { return };
         let mut counters = v.counters.clone();
         if counters.last_bridge_end_ms == 0 {
@@ -481,6 +511,12 @@ impl Switch {
 
     /// A parked call's agent answered: the one of offer `group`.
     pub(crate) fn queue_bridged(&mut self, now: Instant, ep: &mut Endpoint, id: &str, group: u64) {
+        self.queue_bridged_here(now, ep, id, group);
+        self.drain_cc(now, ep);
+    }
+
+    /// [`Switch::queue_bridged`] without draining the engine's actions.
+    fn queue_bridged_here(&mut self, now: Instant, ep: &mut Endpoint, id: &str, group: u64) {
         let Some(q) = self.queue_calls.get_mut(id) else { return };
         self.media.tone(id, None);
         if q.exiting {
@@ -501,7 +537,6 @@ impl Switch {
             let name = template.map(|t| fields.file_name(&t, self.clock.unix_ms(now)));
             self.start_recording_as(id, name);
         }
-        self.drain_cc(now, ep);
     }
 
     /// A parked call's agent legs of offer `group` failed.
@@ -532,6 +567,8 @@ impl Switch {
 
     /// A queue call ended: tell the engine; the CDR's queue fields.
     pub(crate) fn queue_call_ended(&mut self, now: Instant, ep: &mut Endpoint, id: &str) -> Option<QueueCall> {
+        let agent = self.queue_calls.get(id)?.agent.clone();
+        self.standby_member_gone(id, agent.as_deref());
         let bridged = self.queue_calls.get(id)?.bridged.is_some();
         if bridged {
             let _ = self.cc.bridge_ended(now, id);
@@ -569,8 +606,8 @@ impl Switch {
     /// An extension's calls changed: agents on it are skipped while busy.
     pub(crate) fn agent_busy_changed(&mut self, now: Instant, ext: &str) {
         let Some(agents) = self.agent_of_ext.get(ext).cloned() else { return };
-        let busy = self.active.get(ext).copied().unwrap_or(0) > 0;
         for a in agents {
+            let busy = self.calls_busying(ext, &a) > 0;
             let _ = self.cc.set_agent_busy(now, &a, busy);
         }
     }
@@ -579,7 +616,7 @@ impl Switch {
     pub(crate) fn cc_request(&mut self, now: Instant, ep: &mut Endpoint, req: api::CcRequest) -> Result<serde_json::Value, api::ApiError> {
         let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(api::ApiError::internal);
         match req {
-            api::CcRequest::Agents => to_json(serde_json::to_value(self.cc.agents())),
+            api::CcRequest::Agents => self.cc.agents().iter().map(|a| self.agent_json(&a.config.name)).collect::<Result<Vec<_>, _>>().map(serde_json::Value::Array),
             api::CcRequest::Stats(q) => match self.cc.stats(now, &q) {
                 Some(s) => to_json(serde_json::to_value(s)),
                 None => Err(api::ApiError::not_found("queue")),
@@ -590,7 +627,17 @@ impl Switch {
                 }
                 to_json(serde_json::to_value(self.cc.members(now, &q)))
             }
+            api::CcRequest::AgentAction(name, action) if self.is_standby_agent(&name) && !self.standby_up(&name) && matches!(action, api::AgentAction::Login | api::AgentAction::Ready) => {
+                // No standing call yet: call the agent; it becomes
+                // Available when it answers.
+                self.standby_login(now, ep, &name)?;
+                tracing::info!(agent = %name, ?action, "agent action: calling the agent's phone for its standing call");
+                self.agent_json(&name)
+            }
             api::CcRequest::AgentAction(name, action) => {
+                if action == api::AgentAction::Logout && self.is_standby_agent(&name) {
+                    self.standby_logout(now, ep, &name);
+                }
                 let r = match action {
                     api::AgentAction::Login => self.cc.set_agent_status(now, &name, AgentStatus::Available),
                     api::AgentAction::Logout => self.cc.set_agent_status(now, &name, AgentStatus::LoggedOut),
@@ -607,12 +654,23 @@ impl Switch {
                 tracing::info!(agent = %name, ?action, "agent action");
                 self.persist_agent(&name);
                 self.drain_cc(now, ep);
-                match self.cc.agent(&name) {
-                    Some(v) => to_json(serde_json::to_value(v)),
-                    None => Err(api::ApiError::not_found("agent")),
-                }
+                self.agent_json(&name)
             }
         }
+    }
+
+    /// An agent as the API shows it: the engine's view, and a
+    /// uuid-standby agent's standing call (`standby_call`, `null` while
+    /// it has none or it still rings).
+    fn agent_json(&self, name: &str) -> Result<serde_json::Value, api::ApiError> {
+        let v = self.cc.agent(name).ok_or_else(|| api::ApiError::not_found("agent"))?;
+        let kind = v.config.kind;
+        let mut j = serde_json::to_value(v).map_err(api::ApiError::internal)?;
+        if let (Some(o), AgentType::UuidStandby) = (j.as_object_mut(), kind) {
+            let line = self.standby.get(name).filter(|s| s.up).map(|s| s.call.clone());
+            o.insert("standby_call".into(), line.into());
+        }
+        Ok(j)
     }
 
     /// Queue metrics lines.
