@@ -44,7 +44,11 @@
 # the machine to use less than 30% of a core), MAX_P99_MS (20: the second
 # row of each relay is its highest N that also kept p99 within it; 0: off),
 # RECORD (1: ferroswitch's route records every call, stereo WAV to its data
-# dir, to measure what recording costs per call; default 0).
+# dir, to measure what recording costs per call; default 0), EVENTS (1: the
+# calls' SDP offers RFC 4733 telephone-event as carriers' and softphones'
+# does, so the switch takes digits from events; 0: no telephone-event, so
+# it listens for digits in every call's audio, in-band; default 1. Rows
+# before 2026-12-01 12:45 ran without telephone-event).
 set -Eeuo pipefail
 
 NAME=media_load
@@ -272,6 +276,7 @@ run_step() {
   for k in $KEYS; do eval "R_$k="; done
   local args=(--target "$target" --calls "$n" --setup-rate "$SETUP_RATE" --warmup "$WARMUP" --window "$WINDOW"
               --threads "$GEN_THREADS" --sockets "$GEN_SOCKETS" --slots "$GEN_SLOTS")
+  [ "${EVENTS:-1}" = 1 ] && args+=(--events)
   SERVER_PID=
   wait_quiet
   case $target in
@@ -412,6 +417,7 @@ report() {
   echo "== Relayed media benchmark (issue 9, scenario 2), $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
   echo "generator: rtpload (benches/rtpload), $GEN_THREADS threads x $GEN_SOCKETS sockets per side, $GEN_SLOTS slots per 20 ms;"
   echo "           calls set up at $SETUP_RATE/s, streams start at answer; ${WARMUP}s warm-up, ${WINDOW}s window"
+  echo "           SDP $([ "${EVENTS:-1}" = 1 ] && echo "with telephone-event (digits from RFC 4733 events)" || echo "without telephone-event (the switch detects digits in-band)")$([ "${RECORD:-0}" = 1 ] && echo ", every call recorded")"
   echo "servers:   $FS_VERSION (release, media.mode=relay, trunk to trunk, log.level=warn${FS_EXTRA_ARGS:+ $FS_EXTRA_ARGS})"
   echo "           | rtpengine $RTPE_VERSION (userspace: --table=-1, --num-threads=$RTPE_THREADS, ng offer/answer/delete, log-level 4)"
   echo "host:      $(nproc) cores, SHARED by the generator, the relay under test and the kernel's loopback work"

@@ -93,6 +93,11 @@ struct Args {
     /// Calls hung up per second at the end (0: leave them up).
     #[arg(long, default_value_t = 2000.0)]
     teardown_rate: f64,
+    /// Offer and answer RFC 4733 telephone-event (payload type 101), as
+    /// carriers' and softphones' SDP does. Without it the switch listens
+    /// for digits in the audio (in-band detection) on every call.
+    #[arg(long)]
+    events: bool,
 }
 
 fn loopback_only(a: &Args) -> Result<(), String> {
@@ -106,6 +111,7 @@ fn loopback_only(a: &Args) -> Result<(), String> {
 
 fn main() {
     let a = Args::parse();
+    let _ = sip::EVENTS.set(a.events);
     if let Err(e) = loopback_only(&a) {
         eprintln!("rtpload: {e}");
         std::process::exit(2);

@@ -96,7 +96,13 @@ pub fn sdp_audio(body: &str) -> Option<SocketAddrV4> {
     Some(SocketAddrV4::new(ip, port?))
 }
 
+/// Whether our SDP offers telephone-event (`--events`), set once at start.
+pub static EVENTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 pub fn sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
+    if EVENTS.get().copied().unwrap_or(false) {
+        return format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n");
+    }
     format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
 }
 

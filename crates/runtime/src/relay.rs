@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
+use crate::udp_batch::read_pair;
 
 enum Ctl {
     Peer(Side, SocketAddr),
@@ -388,22 +389,57 @@ fn g711(c: media::codec::Codec) -> bool {
 /// socket that was served, so the sockets are served round robin. A side
 /// whose socket always has packets waiting (a flood, or plain overload)
 /// cannot starve the other direction, as polling them in a fixed order did.
-/// With `lent`, the A side's sockets are another relay's to read.
-fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+///
+/// Each socket is read two datagrams at a time ([`read_pair`]): one
+/// system call per packet where tokio's own read needs two. A second
+/// datagram goes to `spare` and `pending` (socket, length, source), for
+/// the caller to take before it polls again. With `lent`, the A side's
+/// sockets are another relay's to read.
+#[allow(clippy::too_many_arguments)]
+fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool, spare: &'a mut [u8], pending: &'a mut Option<(usize, usize, SocketAddr)>) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+    use std::task::Poll;
     std::future::poll_fn(move |cx| {
         for j in 0..4 {
             let i = (start + j) % 4;
             if lent && i < 2 {
                 continue;
             }
-            let mut rb = tokio::io::ReadBuf::new(&mut *buf);
-            match socks[i].poll_recv_from(cx, &mut rb) {
-                std::task::Poll::Ready(Ok(from)) => return std::task::Poll::Ready((i, Ok((rb.filled().len(), from)))),
-                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready((i, Err(e))),
-                std::task::Poll::Pending => {}
+            loop {
+                match socks[i].poll_recv_ready(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Err(e)) => return Poll::Ready((i, Err(e))),
+                    Poll::Ready(Ok(())) => {}
+                }
+                let mut got = None;
+                // Fewer than two back: the queue is empty, and answering
+                // WouldBlock makes tokio clear the readiness (unless an
+                // arrival came meanwhile), saving the read that fails.
+                let r = socks[i].try_io(tokio::io::Interest::READABLE, || {
+                    let p = read_pair(&*socks[i], &mut *buf, &mut *spare)?;
+                    got = Some(p);
+                    if p.0 < 2 {
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Some((n, [(len, from), (len2, from2)])) = got {
+                    if let (2, Some(f2)) = (n, from2) {
+                        *pending = Some((i, len2.min(spare.len()), f2));
+                    }
+                    let Some(from) = from else { return Poll::Ready((i, Err(std::io::ErrorKind::InvalidData.into()))) };
+                    return Poll::Ready((i, Ok((len.min(buf.len()), from))));
+                }
+                match r {
+                    // Nothing was queued (readiness cleared): poll again,
+                    // which registers for the next arrival.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready((i, Err(e))),
+                    Ok(()) => break,
+                }
             }
         }
-        std::task::Poll::Pending
+        Poll::Pending
     })
 }
 
@@ -441,6 +477,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
     let mut buf = [0u8; 2048];
+    // Two-datagram reads: the second datagram's buffer, and which socket
+    // it came from, its length and source, until the loop takes it.
+    let mut spare = [0u8; 2048];
+    let mut pending: Option<(usize, usize, SocketAddr)> = None;
     // Where recv_any starts looking next (round robin over the sockets).
     let mut next_sock = 0usize;
     let mut rec: Option<Rec> = None;
@@ -477,7 +517,11 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 tc_sleep.as_mut().reset(d);
             }
         }
-        let (i, r) = tokio::select! {
+        let (i, r) = if let Some((si, n, from)) = pending.take() {
+            // The second datagram of the last read.
+            buf[..n].copy_from_slice(&spare[..n]);
+            (si, Ok((n, from)))
+        } else { tokio::select! {
             // Control first: an SDP address set before a packet arrived
             // must be in force when that packet is relayed.
             biased;
@@ -658,8 +702,8 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
                 continue;
             },
-            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some()) => r,
-        };
+            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some(), &mut spare, &mut pending) => r,
+        } };
         next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
         let now_us = epoch.elapsed().as_micros() as u64;

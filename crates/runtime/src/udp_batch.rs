@@ -143,6 +143,44 @@ impl UdpWriter {
     }
 }
 
+/// Reads for an RTP relay socket, two datagrams at a time. A relay
+/// socket gets a packet every 20 ms: with one `recvfrom` per datagram,
+/// tokio reads each socket twice per packet (the second read, failing with
+/// EAGAIN, is how it learns the queue is empty and clears the socket's
+/// readiness). One `recvmmsg` asking for two says the same in one call:
+/// fewer than two back means the queue was empty.
+///
+/// What one read found: how many datagrams (1 or 2), and each one's
+/// length and source (`None`: an address we cannot use).
+pub(crate) type Pair = (usize, [(usize, Option<SocketAddr>); 2]);
+
+thread_local! {
+    /// The message headers of [`read_pair`], one set per thread (nix's are
+    /// not `Send`, and a relay task may move between the runtime's threads
+    /// between reads, never during one).
+    static PAIR_HEADERS: std::cell::RefCell<MultiHeaders<SockaddrStorage>> = std::cell::RefCell::new(MultiHeaders::preallocate(2, None));
+}
+
+/// Read up to two queued datagrams from `sock` without blocking, the first
+/// into `first`, the second into `second` (each truncated to its buffer).
+/// `Err` with `WouldBlock` when nothing was queued.
+pub(crate) fn read_pair(sock: &impl AsRawFd, first: &mut [u8], second: &mut [u8]) -> io::Result<Pair> {
+    PAIR_HEADERS.with(|h| {
+        let mut hdr = h.borrow_mut();
+        let mut iovs = [[IoSliceMut::new(first)], [IoSliceMut::new(second)]];
+        let res = recvmmsg(sock.as_raw_fd(), &mut hdr, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None).map_err(io::Error::from)?;
+        let mut out: Pair = (0, [(0, None); 2]);
+        for (k, m) in res.enumerate().take(2) {
+            out.0 = k + 1;
+            out.1[k] = (m.bytes, m.address.as_ref().and_then(to_socket_addr));
+        }
+        if out.0 == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(out)
+    })
+}
+
 fn to_socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
@@ -179,6 +217,26 @@ mod tests {
         assert!(out.iter().all(|(_, from)| *from == tx.local_addr().expect("addr")));
         let w = waited.expect("arrival times");
         assert!(w < Duration::from_secs(5), "{w:?}");
+    }
+
+    #[test]
+    fn pair_reads_say_when_the_queue_was_emptied() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        rx.set_nonblocking(true).expect("nonblocking");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let dest = rx.local_addr().expect("addr");
+        let from = Some(tx.local_addr().expect("addr"));
+        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+        assert_eq!(read_pair(&rx, &mut a, &mut b).expect_err("empty").kind(), io::ErrorKind::WouldBlock);
+        for p in ["one", "two", "three"] {
+            tx.send_to(p.as_bytes(), dest).expect("send");
+        }
+        assert_eq!(read_pair(&rx, &mut a, &mut b).expect("two"), (2, [(3, from), (3, from)]));
+        assert_eq!((&a[..3], &b[..3]), (&b"one"[..], &b"two"[..]));
+        // One back: the queue is empty now.
+        assert_eq!(read_pair(&rx, &mut a, &mut b).expect("one"), (1, [(5, from), (0, None)]));
+        assert_eq!(&a[..5], b"three");
+        assert_eq!(read_pair(&rx, &mut a, &mut b).expect_err("empty").kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]
