@@ -1,12 +1,47 @@
 //! G.711 μ-law and A-law (ITU-T G.711), as the classic reference
 //! implementations compute them (sign-magnitude segments, bias 0x84 for μ-law).
 
-/// μ-law byte to 16-bit linear.
+/// The decoding table of a G.711 payload type (0: μ-law, 8: A-law): for
+/// loops over a payload, indexed by each byte.
+pub fn table(payload_type: u8) -> Option<&'static [i16; 256]> {
+    match payload_type {
+        0 => Some(&ULAW),
+        8 => Some(&ALAW),
+        _ => None,
+    }
+}
+
+/// μ-law byte to 16-bit linear (a table lookup: decoding runs for every
+/// sample the recorder, the in-band detector and the transcoder take).
 pub fn ulaw_to_linear(u: u8) -> i16 {
+    ULAW[usize::from(u)]
+}
+
+const fn ulaw_compute(u: u8) -> i16 {
     let u = !u;
-    let t = ((i32::from(u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
+    let t = ((((u & 0x0f) as i32) << 3) + 0x84) << ((u & 0x70) >> 4);
     (if u & 0x80 != 0 { 0x84 - t } else { t - 0x84 }) as i16
 }
+
+static ULAW: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = ulaw_compute(i as u8);
+        i += 1;
+    }
+    t
+};
+
+static ALAW: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = alaw_compute(i as u8);
+        i += 1;
+    }
+    t
+};
 
 /// 16-bit linear to μ-law.
 pub fn linear_to_ulaw(pcm: i16) -> u8 {
@@ -29,10 +64,14 @@ pub fn linear_to_ulaw(pcm: i16) -> u8 {
     !((sign | (exp << 4) | mant) as u8)
 }
 
-/// A-law byte to 16-bit linear.
+/// A-law byte to 16-bit linear (a table lookup).
 pub fn alaw_to_linear(a: u8) -> i16 {
+    ALAW[usize::from(a)]
+}
+
+const fn alaw_compute(a: u8) -> i16 {
     let a = a ^ 0x55;
-    let mut t = i32::from(a & 0x0f) << 4;
+    let mut t = ((a & 0x0f) as i32) << 4;
     let seg = (a & 0x70) >> 4;
     match seg {
         0 => t += 8,

@@ -16,7 +16,6 @@
 //! record as silence.
 
 use crate::{g711, rtp};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Sample rate of recordings.
@@ -31,6 +30,45 @@ pub enum Side {
     Callee,
 }
 
+/// One side's samples not yet released: `v[head..]` (a plain vector
+/// whose front is dropped in steps, so writing and releasing work on
+/// contiguous slices).
+#[derive(Default)]
+struct Pending {
+    v: Vec<i16>,
+    head: usize,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.v.len() - self.head
+    }
+
+    /// The samples from `at` on (relative to the front), grown with
+    /// silence to `n` samples.
+    fn window(&mut self, at: usize, n: usize) -> &mut [i16] {
+        let need = self.head + at + n;
+        if self.v.len() < need {
+            self.v.resize(need, 0);
+        }
+        &mut self.v[self.head + at..need]
+    }
+
+    /// The first `k` samples (at most what there is), then dropped.
+    fn take(&mut self, k: usize) -> &[i16] {
+        let k = k.min(self.len());
+        if self.head >= 4096 && self.head * 2 >= self.v.len() {
+            // Drop the released front now and then (a short move: what
+            // remains is about the jitter window).
+            self.v.drain(..self.head);
+            self.head = 0;
+        }
+        let from = self.head;
+        self.head += k;
+        &self.v[from..from + k]
+    }
+}
+
 struct Stream {
     ssrc: u32,
     ts0: u32,
@@ -43,7 +81,7 @@ struct Stream {
 pub struct Recorder {
     start: Option<Instant>,
     streams: [Option<Stream>; 2],
-    bufs: [VecDeque<i16>; 2],
+    bufs: [Pending; 2],
     flushed: u64,
     out: Vec<u8>,
     jitter: u64,
@@ -68,7 +106,7 @@ impl Recorder {
         Recorder {
             start: None,
             streams: [None, None],
-            bufs: [VecDeque::new(), VecDeque::new()],
+            bufs: [Pending::default(), Pending::default()],
             flushed: 0,
             out: Vec::new(),
             jitter: samples(jitter),
@@ -85,19 +123,21 @@ impl Recorder {
     /// One RTP packet from `side`, arrived at `now`. Anything that is not
     /// RTP is ignored.
     pub fn push(&mut self, now: Instant, side: Side, packet: &[u8]) {
+        if let Ok(p) = rtp::parse(packet) {
+            self.push_rtp(now, side, &p);
+        }
+    }
+
+    /// [`Recorder::push`] of a packet already parsed.
+    pub fn push_rtp(&mut self, now: Instant, side: Side, p: &rtp::Rtp<'_>) {
         if self.finished {
             return;
         }
-        let Ok(p) = rtp::parse(packet) else { return };
         let arrival = self.now_pos(now);
         let i = side as usize;
-        let decode: fn(u8) -> i16 = match p.payload_type {
-            0 => g711::ulaw_to_linear,
-            8 => g711::alaw_to_linear,
-            _ => {
-                self.release(arrival.saturating_sub(self.jitter));
-                return;
-            }
+        let Some(table) = g711::table(p.payload_type) else {
+            self.release(arrival.saturating_sub(self.jitter));
+            return;
         };
         // Anchor a new stream (or one whose timestamps jumped: a
         // restarted sender) at its arrival.
@@ -120,13 +160,8 @@ impl Recorder {
         });
         if pos >= self.flushed {
             let at = (pos - self.flushed) as usize;
-            let buf = &mut self.bufs[i];
-            let need = at + p.payload.len();
-            if buf.len() < need {
-                buf.resize(need, 0);
-            }
-            for (d, b) in buf.range_mut(at..need).zip(p.payload) {
-                *d = decode(*b);
+            for (d, b) in self.bufs[i].window(at, p.payload.len()).iter_mut().zip(p.payload) {
+                *d = table[usize::from(*b)];
             }
         }
         // (Earlier than what was released: too late to place; dropped.)
@@ -156,12 +191,18 @@ impl Recorder {
         // side's samples into its half of every frame.
         self.out.resize(start + n * 4, 0);
         let frames = &mut self.out[start..];
-        for (side, buf) in self.bufs.iter_mut().enumerate() {
-            let k = n.min(buf.len());
-            for (frame, v) in frames.chunks_exact_mut(4).zip(buf.iter()).take(k) {
+        let [left, right] = &mut self.bufs;
+        let (l, r) = (left.take(n), right.take(n));
+        // Both sides' samples (the usual case), then the rest of the side
+        // that has more (the other is silence there).
+        let both = l.len().min(r.len());
+        for ((frame, a), b) in frames.chunks_exact_mut(4).zip(&l[..both]).zip(&r[..both]) {
+            frame.copy_from_slice(&(u32::from(*a as u16) | (u32::from(*b as u16) << 16)).to_le_bytes());
+        }
+        for (side, rest) in [(0, &l[both..]), (1, &r[both..])] {
+            for (frame, v) in frames[both * 4..].chunks_exact_mut(4).zip(rest) {
                 frame[side * 2..side * 2 + 2].copy_from_slice(&v.to_le_bytes());
             }
-            buf.drain(..k);
         }
         self.flushed = upto;
     }
@@ -173,7 +214,7 @@ impl Recorder {
             return;
         }
         let end = if self.start.is_some() { self.now_pos(now) } else { 0 };
-        let buffered = self.flushed + self.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64;
+        let buffered = self.flushed + self.bufs.iter().map(Pending::len).max().unwrap_or(0) as u64;
         self.release(end.max(buffered));
         self.finished = true;
     }
@@ -186,6 +227,18 @@ impl Recorder {
     /// Interleaved stereo PCM released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Interleaved stereo PCM released and not yet consumed: for a writer
+    /// that then calls [`Recorder::consume_output`], so the buffer keeps
+    /// its capacity (no allocation per block written).
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The output was written: forget it, keep the buffer.
+    pub fn consume_output(&mut self) {
+        self.out.clear();
     }
 
     /// Sample frames released so far.

@@ -144,10 +144,11 @@ impl Rec {
 
     fn write_out(&mut self) {
         use std::io::Write;
-        let out = self.recorder.take_output();
-        if !out.is_empty() && self.file.write_all(&out).is_ok() {
+        let out = self.recorder.output();
+        if !out.is_empty() && self.file.write_all(out).is_ok() {
             self.bytes += out.len() as u64;
         }
+        self.recorder.consume_output();
     }
 
     /// Write what has gathered and make the header name it, so a file cut
@@ -721,6 +722,16 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             if let Ok(h) = media::rtp::parse(&buf[..n]) {
                 let k = i / 2;
                 let at = now_us;
+                if let Some(r) = rec.as_mut() {
+                    // What each side sends, placed by its timestamps. A
+                    // transcoded side that is not G.711 is recorded from
+                    // its transcoder's output instead (`send_transcoded`).
+                    let g = tc.as_ref().is_none_or(|t| format(if k == 0 { &t.plan.a } else { &t.plan.b }).is_some_and(|f| g711(f.codec)));
+                    if g {
+                        r.recorder.push_rtp(epoch.into_std() + std::time::Duration::from_micros(now_us), if k == 0 { media::Side::Caller } else { media::Side::Callee }, &h);
+                        r.write_some();
+                    }
+                }
                 let rate = tc.as_ref().map_or(8000, |t| t.rates[k]);
                 rx[k].push(at, h.seq, h.timestamp, h.ssrc, rate);
                 quality[k].store(rx[k].lost(), Ordering::Relaxed);
@@ -733,14 +744,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                 }
                 if let (0, Some((det, pcm, found))) = (i, inband.as_mut()) {
-                    let law: Option<fn(u8) -> i16> = match h.payload_type {
-                        0 => Some(media::g711::ulaw_to_linear),
-                        8 => Some(media::g711::alaw_to_linear),
-                        _ => None,
-                    };
-                    if let Some(decode) = law {
+                    if let Some(table) = media::g711::table(h.payload_type) {
                         pcm.clear();
-                        pcm.extend(h.payload.iter().map(|b| decode(*b)));
+                        pcm.extend(h.payload.iter().map(|b| table[usize::from(*b)]));
                         det.push(pcm, found);
                         for d in found.drain(..) {
                             if let Some(tx) = &events {
@@ -761,23 +767,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             // what comes out (now or at a later timeout) goes across.
             let k = i / 2;
             let now = tokio::time::Instant::now().into_std();
-            if let Some(r) = rec.as_mut() {
-                let side = if k == 0 { &t.plan.a } else { &t.plan.b };
-                if format(side).is_some_and(|f| g711(f.codec)) {
-                    r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &buf[..n]);
-                    r.write_some();
-                }
-            }
             t.dir[k].push(now, &buf[..n]);
             send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
             continue;
-        }
-        if i % 2 == 0 {
-            if let Some(r) = rec.as_mut() {
-                let side = if i == 0 { media::Side::Caller } else { media::Side::Callee };
-                r.recorder.push(tokio::time::Instant::now().into_std(), side, &buf[..n]);
-                r.write_some();
-            }
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
         // RTP only (version 2, not RTCP multiplexed on the RTP port).
