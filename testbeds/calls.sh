@@ -199,4 +199,37 @@ kill -KILL "$SWITCH_PID"; wait "$SWITCH_PID" 2>/dev/null
 CUT=$(ls "$DATA"/recordings/*.wav.part | head -1)
 check "cut: after kill -9 the .part file is a stereo WAV of at least 2.5 s" bash -c "python3 '$ROOT/testbeds/tones.py' info '$CUT' | tee /dev/stderr | python3 -c 'import sys; l=sys.stdin.read(); s=float(l.split(\"seconds=\")[1]); sys.exit(0 if \"channels=2 rate=8000\" in l and s >= 2.5 else 1)'"
 check "cut: ... holding the caller (440 Hz) left and the callee (700 Hz) right" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 1 700 440"
+# Recordings start at answer, unless recordings.start = "early_media": a
+# carrier's callee (sipp) sends 2 s of early media (1200 Hz, after 183),
+# answers and speaks (700 Hz) for 6 s, hangs up. The route records.
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/early.pcap" 1200 2
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/answer.pcap" 700 6
+early_call() { # early_call NAME [--set ...]: one call of 1000 through the carrier; sets EREC (the recording) and EBILL (billable ms)
+  local name=$1; shift
+  start_switch "$name" --set directory.first_run_extensions= "$@"
+  P1000=$(new_extension 1000)
+  local gw; gw=$(free_port)
+  api POST /v1/gateways "{\"name\":\"carrier\",\"proxy\":\"127.0.0.1:$gw\"}" >/dev/null
+  api POST /v1/routes '{"name":"out","destination_prefix":"9","source":"extension","action":{"gateways":["carrier"]},"record":true}' >/dev/null
+  start_baresip "${name}_a" 1000 "$P1000" udp manual "$OUT/a440.wav"
+  wait_for 10 registered 1000
+  (cd "$OUT" && exec sipp -sf "$SCEN/uas_early_record.xml" -i 127.0.0.1 -p "$gw" -mp "$(free_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin) >"$OUT/$name.sipp.log" 2>&1 & local carrier=$!
+  PIDS+=("$carrier")
+  baresip_cmd "$BARESIP_CTRL" dial "sip:9001@$DOMAIN" >/dev/null
+  wait "$carrier"
+  wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET '/v1/cdrs?extension=1000' | grep -q '\"recording\":\"'"
+  local c; c=$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; c=json.load(sys.stdin)["items"][0]; print(c["recording"] or "", c["billable_ms"])')
+  EREC=$DATA/recordings/${c% *}; EBILL=${c#* }
+}
+rec_len_is() { # rec_len_is FILE MS TOLERANCE_MS: the WAV lasts MS, within TOLERANCE_MS
+  python3 "$ROOT/testbeds/tones.py" info "$1" | tee /dev/stderr | python3 -c 'import sys; s=float(sys.stdin.read().split("seconds=")[1]); want, tol = int(sys.argv[1]) / 1000, int(sys.argv[2]) / 1000; print(s, want); sys.exit(0 if abs(s - want) <= tol else 1)' "$2" "$3"
+}
+early_call calls_early
+check "at answer: the carrier call is recorded, its length the answered call's (within 1%)" rec_len_is "$EREC" "$EBILL" $((EBILL / 100))
+check "at answer: callee right, speech only (700 Hz, no early 1200 Hz)"  python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 1 700 1200
+check "at answer: caller left (440 Hz)"                                python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 0 440 700
+early_call calls_early_media --set recordings.start=early_media
+check "early_media: the recording also holds the 2 s before the answer" rec_len_is "$EREC" $((EBILL + 2000)) 300
+check "early_media: first the announcement (1200 Hz) on the right"   env TONES_TO=1.8 python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 1 1200 700
+check "early_media: then the speech (700 Hz)"                        env TONES_FROM=2.5 python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 1 700 1200
 summary "calls"

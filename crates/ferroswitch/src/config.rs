@@ -85,6 +85,8 @@ pub struct Calls {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recordings {
+    /// "answer" or "early_media".
+    pub start: String,
     pub s3_bucket: String,
     pub s3_endpoint: String,
     pub s3_region: String,

@@ -470,6 +470,11 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     service.recordings_dir = cfg.data_dir.join("recordings");
     service.calls_per_minute = cfg.security.calls_per_minute;
     service.s3 = uploads::S3::from_config(&cfg.recordings)?;
+    service.record_early_media = match cfg.recordings.start.as_str() {
+        "answer" => false,
+        "early_media" => true,
+        s => anyhow::bail!("recordings.start {s:?}: expected \"answer\" or \"early_media\""),
+    };
     service.ringback = match cfg.media.ringback.trim() {
         "" => None,
         s => Some(media::ToneSpec::parse(s).with_context(|| format!("media.ringback {s:?}: expected FREQ[+FREQ]@ON_MS/OFF_MS"))?),

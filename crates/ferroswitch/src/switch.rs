@@ -173,6 +173,11 @@ pub struct Switch {
     carrier_users: HashMap<String, String>,
     /// Where recordings go.
     pub recordings_dir: std::path::PathBuf,
+    /// Recordings start at a call's first packet (`recordings.start =
+    /// "early_media"`) rather than at its answer.
+    pub record_early_media: bool,
+    /// Calls to be recorded once answered.
+    record_at_answer: std::collections::HashSet<String>,
     /// Object storage for finished recordings (None: local only).
     pub s3: Option<std::sync::Arc<crate::uploads::S3>>,
     /// The ringback tone played to a click-to-call's caller (None: silence).
@@ -309,7 +314,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), standby: HashMap::new(), standby_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), record_early_media: false, record_at_answer: Default::default(), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), standby: HashMap::new(), standby_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -581,6 +586,16 @@ impl Switch {
         self.max_calls.get(ext).is_some_and(|max| self.active.get(ext).copied().unwrap_or(0) >= *max)
     }
 
+    /// A new call is to be recorded: from its answer, or at once (its
+    /// early media too) with `recordings.start = "early_media"`.
+    fn record_from_start(&mut self, id: &str) {
+        if self.record_early_media {
+            self.start_recording(id);
+        } else {
+            self.record_at_answer.insert(id.to_owned());
+        }
+    }
+
     /// Record this call (stereo WAV under the recordings directory).
     fn start_recording(&mut self, id: &str) {
         self.start_recording_as(id, None);
@@ -610,7 +625,7 @@ impl Switch {
             Ok(id) => {
                 tracing::info!(call = %id, caller = %req.caller, callee = %req.callee, "click-to-call: ringing the caller");
                 if req.record == Some(true) && !(self.recorded.contains(&req.caller) || self.recorded.contains(&req.callee)) {
-                    self.start_recording(&id);
+                    self.record_from_start(&id);
                 }
                 self.originations.insert(id.clone(), Origination { caller: req.caller, callee: req.callee, gateways: req.gateways, caller_id: req.caller_id });
                 self.extras.insert(id.clone(), Box::new(CallExtra { ext_data: req.ext_data, webhook_url: req.webhook_url, ..Default::default() }));
@@ -753,7 +768,7 @@ impl Switch {
                         self.agent_busy_changed(now, &p);
                     }
                     if self.recorded.contains(caller) || self.recorded.contains(callee) || self.record_calls.remove(id) {
-                        self.start_recording(id);
+                        self.record_from_start(id);
                     }
                     self.parties.insert(id.clone(), (caller.clone(), callee.clone()));
                     let body = serde_json::json!({"caller": caller, "callee": callee});
@@ -824,6 +839,7 @@ impl Switch {
                 },
                 CallEvent::Ended(cdr) => {
                     self.hunts.remove(&cdr.id);
+                    self.record_at_answer.remove(&cdr.id);
                     self.standby_call_ended(now, ep, &cdr.id);
                     self.ivr_sessions.remove(&cdr.id);
                     self.transfers.remove(&cdr.id);
@@ -894,6 +910,9 @@ impl Switch {
                 CallEvent::Dtmf { id, digit } => self.caller_digit(now, ep, &id, digit),
                 CallEvent::Answered { id, at } => {
                     tracing::info!(call = %id, "call answered");
+                    if self.record_at_answer.remove(&id) {
+                        self.start_recording(&id);
+                    }
                     // Digits the caller sends (RFC 4733) become events.
                     let pt = self.b2bua.caller_event_pt(&id);
                     self.media.detect_dtmf(&id, runtime::Digits::for_caller(pt));

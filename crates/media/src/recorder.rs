@@ -146,7 +146,12 @@ impl Recorder {
                 let delta = i64::from(p.timestamp.wrapping_sub(s.ts0) as i32);
                 let pos = s.pos0 as i64 + delta;
                 let drift = pos - arrival as i64;
-                if drift > self.max_ahead as i64 || drift < -(self.max_ahead as i64) {
+                // Timestamps far ahead of the clock, or so far behind it that
+                // the place they name was written out a second ago (no
+                // network delivers a packet that late, but a sender starting
+                // its timestamps over does): a new run, anchored anew.
+                let stale = pos + (RATE as i64) < self.flushed as i64;
+                if drift > self.max_ahead as i64 || drift < -(self.max_ahead as i64) || stale {
                     None
                 } else {
                     Some(pos.max(0) as u64)

@@ -159,3 +159,30 @@ fn garbage_and_other_payloads_are_ignored() {
     assert_eq!(l.len(), 4000, "time still passes");
     assert!(l.iter().chain(&r).all(|&s| s == 0));
 }
+
+/// A sender that starts its timestamps over on the same SSRC (a carrier's
+/// announcement, then the answered call, from one RTP stack): the new run
+/// is placed at its arrival, wherever that is relative to the old one's
+/// timeline (here about 2 s later, the recorder's limit for trusting
+/// timestamps), and the old run's audio stays as it was.
+#[test]
+fn a_sender_restarting_its_timestamps_is_anchored_anew() {
+    for gap_ms in [1990u64, 2000, 2010, 2020, 2500] {
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(Duration::from_millis(200));
+        for k in 0..100u64 {
+            let now = t0 + Duration::from_millis(20 * k);
+            rec.push(now, Side::Callee, &rtp::build(0, false, k as u16, 160 * k as u32, 0x1234, &frame(1200.0, 160 * k, false)));
+        }
+        for k in 0..100u64 {
+            let now = t0 + Duration::from_millis(gap_ms + 20 * k);
+            rec.push(now, Side::Callee, &rtp::build(0, false, k as u16, 160 * k as u32, 0x1234, &frame(700.0, 160 * k, false)));
+        }
+        rec.finish(t0 + Duration::from_millis(gap_ms + 2000));
+        let (_, r) = split(&rec.take_output());
+        let first = span(&r, 0.0, 1.9);
+        assert!(power(first, 1200.0) > 1000.0 * power(first, 700.0).max(1e-9), "gap {gap_ms} ms: the first run is 1200 Hz only");
+        let later = span(&r, gap_ms as f64 / 1000.0 + 0.1, gap_ms as f64 / 1000.0 + 1.9);
+        assert!(power(later, 700.0) > 1000.0 * power(later, 1200.0).max(1e-9), "gap {gap_ms} ms: the second run is 700 Hz, at its arrival");
+    }
+}
