@@ -232,4 +232,13 @@ early_call calls_early_media --set recordings.start=early_media
 check "early_media: the recording also holds the 2 s before the answer" rec_len_is "$EREC" $((EBILL + 2000)) 300
 check "early_media: first the announcement (1200 Hz) on the right"   env TONES_TO=1.8 python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 1 1200 700
 check "early_media: then the speech (700 Hz)"                        env TONES_FROM=2.5 python3 "$ROOT/testbeds/tones.py" detectch "$EREC" 1 700 1200
+# recordings.format = "opus": the same call's recording ends as Ogg Opus
+# (opusdec, from opus-tools, reads it back).
+early_call calls_opus --set recordings.format=opus
+check "opus: the recording is an .opus file, no WAV left" bash -c "[[ '$EREC' == *.opus ]] && [ -s '$EREC' ] && ! ls '$DATA'/recordings/*.wav* 2>/dev/null"
+check "opus: under a fifth of the WAV's size (32 bytes a millisecond)" bash -c "[ \$(stat -c %s '$EREC') -lt $(( EBILL * 32 / 5 )) ]"
+check "opus: served as audio/ogg" bash -c "curl -sSf -D - -o '$OUT/rec.opus' -H 'Authorization: Bearer $TOKEN' 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$(basename "$EREC")' | grep -qi '^content-type: audio/ogg' && cmp '$OUT/rec.opus' '$EREC'"
+opusdec --quiet --rate 8000 "$EREC" "$OUT/rec_opus.wav" >"$OUT/opusdec.log" 2>&1
+check "opus: decodes to stereo of the answered call's length (within 1%)" rec_len_is "$OUT/rec_opus.wav" "$EBILL" $((EBILL / 100))
+check "opus: caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' info '$OUT/rec_opus.wav' | grep -q channels=2 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_opus.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_opus.wav' 1 700 440"
 summary "calls"

@@ -249,15 +249,23 @@ pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, 
 /// A call recording (stereo WAV, 8 kHz, 16-bit: caller left, callee
 /// right), by the file name its CDR and webhook give. Byte ranges are
 /// served (`Range: bytes=...`, 206), so players can seek.
-#[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav`, or the name a queue's `record_template` gave")),
-    responses((status = 200, content_type = "audio/wav", description = "the WAV file"), (status = 206, content_type = "audio/wav", description = "the requested byte range"),
+#[utoipa::path(get, path = "/v1/recordings/{file}", params(("file" = String, Path, description = "`<call uuid>.wav` (`.opus` with `recordings.format = \"opus\"`), or the name a queue's `record_template` gave")),
+    responses((status = 200, content_type = "audio/wav", description = "the WAV file (audio/ogg for an Opus one)"), (status = 206, content_type = "audio/wav", description = "the requested byte range"),
         (status = 404, body = crate::error::ErrorBody), (status = 416, description = "the range is outside the file")))]
 pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>, headers: axum::http::HeaderMap) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    // Only names the switch writes: `<uuid>.wav`, or a queue's
-    // record_template filled in; a plain file name, never a path.
-    let ok = file.len() <= 255 && file.ends_with(".wav") && !file.starts_with('.') && file.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
+    // Only names the switch writes: `<uuid>.wav` (or `.opus` with
+    // recordings.format = "opus"), or a queue's record_template filled
+    // in; a plain file name, never a path.
+    let kind = if file.ends_with(".wav") {
+        "audio/wav"
+    } else if file.ends_with(".opus") {
+        "audio/ogg"
+    } else {
+        ""
+    };
+    let ok = file.len() <= 255 && !kind.is_empty() && !file.starts_with('.') && file.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
     if !ok {
         return Err(ApiError::not_found("recording"));
     }
@@ -268,7 +276,7 @@ pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>, hea
     match byte_range(range, len) {
         Ok(None) => {
             let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
-            Ok(([(header::CONTENT_TYPE, "audio/wav".to_owned()), (header::CONTENT_LENGTH, len.to_string()), (header::ACCEPT_RANGES, "bytes".to_owned())], body).into_response())
+            Ok(([(header::CONTENT_TYPE, kind.to_owned()), (header::CONTENT_LENGTH, len.to_string()), (header::ACCEPT_RANGES, "bytes".to_owned())], body).into_response())
         }
         Ok(Some((start, end))) => {
             f.seek(std::io::SeekFrom::Start(start)).await.map_err(|_| ApiError::not_found("recording"))?;
@@ -276,7 +284,7 @@ pub async fn recording(State(st): State<ApiState>, Path(file): Path<String>, hea
             let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f.take(n)));
             Ok((
                 StatusCode::PARTIAL_CONTENT,
-                [(header::CONTENT_TYPE, "audio/wav".to_owned()), (header::CONTENT_LENGTH, n.to_string()), (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")), (header::ACCEPT_RANGES, "bytes".to_owned())],
+                [(header::CONTENT_TYPE, kind.to_owned()), (header::CONTENT_LENGTH, n.to_string()), (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")), (header::ACCEPT_RANGES, "bytes".to_owned())],
                 body,
             )
                 .into_response())

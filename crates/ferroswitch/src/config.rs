@@ -87,6 +87,8 @@ pub struct Calls {
 pub struct Recordings {
     /// "answer" or "early_media".
     pub start: String,
+    /// "wav" or "opus".
+    pub format: String,
     pub s3_bucket: String,
     pub s3_endpoint: String,
     pub s3_region: String,

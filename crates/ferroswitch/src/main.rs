@@ -456,6 +456,11 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let (relay_events_tx, mut relay_events) = tokio::sync::mpsc::unbounded_channel();
     media.set_events(relay_events_tx);
     media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, ..Default::default() });
+    media.set_opus_recordings(match cfg.recordings.format.as_str() {
+        "wav" => false,
+        "opus" => true,
+        s => anyhow::bail!("recordings.format {s:?}: expected \"wav\" or \"opus\""),
+    });
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
     let contact_host = match media_ip {

@@ -30,6 +30,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod inband;
 pub mod jitter;
+pub mod oggopus;
 pub mod player;
 pub mod prompt;
 pub mod recorder;

@@ -19,8 +19,9 @@ use crate::udp_batch::read_pair;
 
 enum Ctl {
     Peer(Side, SocketAddr),
-    /// Record both directions (stereo WAV) into this file.
-    Record(PathBuf),
+    /// Record both directions (stereo WAV) into this file; with `true`,
+    /// converted to Ogg Opus when the call ends.
+    Record(PathBuf, bool),
     /// Play towards A (ringback, music, a prompt) until None, or until
     /// B's media arrives (the callee's early media or answer takes over).
     Play(Option<media::Player>),
@@ -114,10 +115,12 @@ struct Rec {
     part: PathBuf,
     path: PathBuf,
     bytes: u64,
+    /// Convert to Ogg Opus when finished.
+    opus: bool,
 }
 
 impl Rec {
-    fn start(path: PathBuf) -> Option<Rec> {
+    fn start(path: PathBuf, opus: bool) -> Option<Rec> {
         let part = path.with_extension("wav.part");
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -131,7 +134,7 @@ impl Rec {
         };
         use std::io::Write;
         file.write_all(&media::wav::header(2, media::recorder::RATE, 0)).ok()?;
-        Some(Rec { recorder: media::Recorder::default(), file, part, path, bytes: 0 })
+        Some(Rec { recorder: media::Recorder::default(), file, part, path, bytes: 0, opus })
     }
 
     /// After a packet: write only once a block has gathered (not a system
@@ -176,7 +179,40 @@ impl Rec {
             return None;
         }
         let frames = self.recorder.frames();
-        Some(Recording { path: self.path, duration: std::time::Duration::from_micros(frames * 1_000_000 / u64::from(media::recorder::RATE)) })
+        let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(media::recorder::RATE));
+        let path = if self.opus { to_opus(&self.path, self.bytes / 4).unwrap_or(self.path) } else { self.path };
+        Some(Recording { path, duration })
+    }
+}
+
+/// Convert a finished recording (`NAME.wav`, `frames` stereo frames) to
+/// `NAME.opus` (Ogg Opus), durable, then remove the WAV. `None` (the WAV
+/// stays, nothing is lost) if that fails.
+fn to_opus(wav: &std::path::Path, frames: u64) -> Option<PathBuf> {
+    use std::io::{Seek, Write};
+    let out = wav.with_extension("opus");
+    let part = wav.with_extension("opus.part");
+    let run = || -> std::io::Result<()> {
+        let mut input = std::fs::File::open(wav)?;
+        input.seek(std::io::SeekFrom::Start(44))?;
+        let file = std::fs::File::create(&part)?;
+        let mut w = std::io::BufWriter::new(file);
+        let serial = u32::from_le_bytes(rand::random::<[u8; 4]>());
+        media::oggopus::encode_stereo_8k_from(std::io::BufReader::new(input), frames, serial, &mut w)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        std::fs::rename(&part, &out)
+    };
+    match run() {
+        Ok(()) => {
+            let _ = std::fs::remove_file(wav);
+            Some(out)
+        }
+        Err(e) => {
+            tracing::error!(path = %wav.display(), error = %e, "could not convert the recording to Opus; keeping the WAV");
+            let _ = std::fs::remove_file(&part);
+            None
+        }
     }
 }
 
@@ -206,6 +242,8 @@ pub struct RelayPool {
     events: Option<mpsc::UnboundedSender<RelayEvent>>,
     /// How transcoded calls are transcoded.
     transcode: media::transcode::Config,
+    /// Convert finished recordings to Ogg Opus.
+    opus_recordings: bool,
     /// The runtime relays run on: the one the pool was made in, not the
     /// SIP core's own thread that calls [`Media::open`].
     rt: Option<tokio::runtime::Handle>,
@@ -215,7 +253,7 @@ impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), rt: tokio::runtime::Handle::try_current().ok() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rt: tokio::runtime::Handle::try_current().ok() }
     }
 
     /// Run `fut` on the pool's runtime (the media and storage side, not
@@ -258,8 +296,14 @@ impl RelayPool {
     pub fn record(&mut self, call: &str, path: PathBuf) {
         if let Some(r) = self.relays.get_mut(call) {
             r.recording = true;
-            let _ = r.ctl.send(Ctl::Record(path));
+            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings));
         }
+    }
+
+    /// Recordings finished from now on are converted to Ogg Opus (a
+    /// tenth of the WAV's size; `recordings.format = "opus"`).
+    pub fn set_opus_recordings(&mut self, on: bool) {
+        self.opus_recordings = on;
     }
 
     /// How calls opened from now on transcode (jitter buffer, Opus complexity).
@@ -614,9 +658,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                     continue;
                 }
-                Some(Ctl::Record(path)) => {
+                Some(Ctl::Record(path, opus)) => {
                     if rec.is_none() {
-                        rec = Rec::start(path);
+                        rec = Rec::start(path, opus);
                     }
                     continue;
                 }
