@@ -355,7 +355,10 @@ impl Switch {
                 break;
             }
             for (id, group) in answered {
-                self.queue_bridged_here(now, ep, &id, group);
+                // (Unless the engine withdrew the offer meanwhile.)
+                if self.queue_calls.get(&id).is_some_and(|q| q.offers.iter().any(|(o, _)| o.0 == group)) {
+                    self.queue_bridged_here(now, ep, &id, group);
+                }
             }
         }
     }
@@ -398,6 +401,11 @@ impl Switch {
                 Action::CancelOffer { offer, call_id, agent } => {
                     tracing::info!(call = %call_id, %agent, "offer withdrawn");
                     self.cc_offers.remove(&offer);
+                    if self.standby.get(&agent).is_some_and(|s| s.member.as_deref() == Some(call_id.as_str())) {
+                        // Put through to a standing call already: take it back.
+                        self.media.unjoin(&call_id);
+                        self.standby_member_gone(&call_id, Some(&agent));
+                    }
                     if let Some(q) = self.queue_calls.get_mut(&call_id) {
                         if let Some(i) = q.offers.iter().position(|(o, _)| *o == offer) {
                             q.offers.remove(i);
