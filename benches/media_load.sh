@@ -63,6 +63,12 @@ RTPE_THREADS=${RTPE_THREADS:-2}
 PORT_MIN=${PORT_MIN:-10000}
 PORT_MAX=${PORT_MAX:-59999}
 TARGETS=${TARGETS:-ferroswitch rtpengine}
+# TRANSCODE=1: the callers speak Opus only, the callees PCMU, so every call
+# is transcoded both ways (issue 9 scenario 3 end to end). rtpengine's
+# userspace relay does not transcode, so only ferroswitch runs; the codec
+# work's peer is benches/transcode.sh (ffmpeg). Loss is counted by
+# direction (the transcoded packets carry no markers), latency is not.
+[ "${TRANSCODE:-0}" = 1 ] && TARGETS=ferroswitch
 TARGET_BUDGET=${TARGET_BUDGET:-230}
 QUIET_WAIT=${QUIET_WAIT:-15}
 MAX_P99_MS=${MAX_P99_MS:-20}
@@ -277,6 +283,7 @@ run_step() {
   local args=(--target "$target" --calls "$n" --setup-rate "$SETUP_RATE" --warmup "$WARMUP" --window "$WINDOW"
               --threads "$GEN_THREADS" --sockets "$GEN_SOCKETS" --slots "$GEN_SLOTS")
   [ "${EVENTS:-1}" = 1 ] && args+=(--events)
+  [ "${TRANSCODE:-0}" = 1 ] && args+=(--opus-caller)
   SERVER_PID=
   wait_quiet
   case $target in
@@ -296,11 +303,15 @@ run_step() {
     R_WHY="rtpload-failed(see rtpload.err)"; return
   fi
   eval "$(echo "$line" | tr ' ' '\n' | sed -n 's/^\([a-z_0-9]*\)=\([-A-Za-z0-9_.:,]*\)$/R_\1="\2"/p')"
-  R_WHY=$(awk -v n="$n" -v up="$R_up" -v lost="$R_lost" -v dead="$R_streams_dead" -v sent="$R_sent" 'BEGIN {
+  # Transcoded packets carry no marker: they are counted by receive time,
+  # so a packet at a window's edge can fall either side. Below 1 in 10,000
+  # is that counting's resolution, not loss.
+  local tol=0; [ "${TRANSCODE:-0}" = 1 ] && tol=0.0001
+  R_WHY=$(awk -v n="$n" -v up="$R_up" -v lost="$R_lost" -v dead="$R_streams_dead" -v sent="$R_sent" -v tol="$tol" 'BEGIN {
     if (up < n)       { printf "calls-not-set-up-%d\n", n - up; exit }
     if (sent == 0)    { print "nothing-sent"; exit }
     if (dead > 0)     { printf "dead-streams-%d\n", dead; exit }
-    if (lost > 0)     { printf "lost-%d-of-%d\n", lost, sent; exit }
+    if (lost > tol * sent) { printf "lost-%d-of-%d\n", lost, sent; exit }
     print "clean" }')
   # A relay that falls behind queues in its sockets (the kernel's default
   # receive buffer holds seconds of one call's packets) before it drops:
@@ -417,7 +428,7 @@ report() {
   echo "== Relayed media benchmark (issue 9, scenario 2), $(date -u +%Y-%m-%dT%H:%M:%SZ) =="
   echo "generator: rtpload (benches/rtpload), $GEN_THREADS threads x $GEN_SOCKETS sockets per side, $GEN_SLOTS slots per 20 ms;"
   echo "           calls set up at $SETUP_RATE/s, streams start at answer; ${WARMUP}s warm-up, ${WINDOW}s window"
-  echo "           SDP $([ "${EVENTS:-1}" = 1 ] && echo "with telephone-event (digits from RFC 4733 events)" || echo "without telephone-event (the switch detects digits in-band)")$([ "${RECORD:-0}" = 1 ] && echo ", every call recorded")"
+  echo "           SDP $([ "${EVENTS:-1}" = 1 ] && echo "with telephone-event (digits from RFC 4733 events)" || echo "without telephone-event (the switch detects digits in-band)")$([ "${RECORD:-0}" = 1 ] && echo ", every call recorded")$([ "${TRANSCODE:-0}" = 1 ] && echo ", callers in Opus: every call transcoded")"
   echo "servers:   $FS_VERSION (release, media.mode=relay, trunk to trunk, log.level=warn${FS_EXTRA_ARGS:+ $FS_EXTRA_ARGS})"
   echo "           | rtpengine $RTPE_VERSION (userspace: --table=-1, --num-threads=$RTPE_THREADS, ng offer/answer/delete, log-level 4)"
   echo "host:      $(nproc) cores, SHARED by the generator, the relay under test and the kernel's loopback work"
@@ -512,7 +523,12 @@ report() {
   else
     echo "RATIO ferroswitch/rtpengine: n/a (a target had no clean step)"
   fi
-  if [ "${F_B_N:-0}" -gt 0 ]; then
+  if [ "${F_B_N:-0}" -gt 0 ] && [ "${TRANSCODE:-0}" = 1 ]; then
+    echo
+    awk -v n="$F_B_N" -v pc="$F_B_server_core_pct_per_call" 'BEGIN {
+      printf "issue 9 target for ferroswitch (measured here, at its highest clean N=%d, every call transcoded):\n", n
+      printf "  >= 600 transcoded Opus<->PCMU calls per core: %.4f%% of a core per call = %.0f calls per core -> %s\n", pc, (pc > 0 ? 100 / pc : 0), (pc > 0 && 100 / pc >= 600 ? "met" : "NOT met") }'
+  elif [ "${F_B_N:-0}" -gt 0 ]; then
     echo
     awk -v n="$F_B_N" -v pc="$F_B_server_core_pct_per_call" -v l99="$F_B_lat_p99_us" -v rc="$F_B_rss_per_call_kb" -v en="${E_B_N:-0}" \
         -v kn="$(v FK B_N)" -v kl99="$(v FK B_lat_p99_us)" -v d99="${D_LAT99[$F_B_N]:-0}" -v mf="${MARGINAL[ferroswitch]:-0}" 'BEGIN {

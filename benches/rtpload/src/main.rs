@@ -93,6 +93,12 @@ struct Args {
     /// Calls hung up per second at the end (0: leave them up).
     #[arg(long, default_value_t = 2000.0)]
     teardown_rate: f64,
+    /// The caller speaks Opus only (payload type 111), the callee PCMU:
+    /// through ferroswitch every call is transcoded both ways. What comes
+    /// back carries none of our markers, so loss is counted by direction
+    /// and receive time, and there is no latency figure.
+    #[arg(long)]
+    opus_caller: bool,
     /// Offer and answer RFC 4733 telephone-event (payload type 101), as
     /// carriers' and softphones' SDP does. Without it the switch listens
     /// for digits in the audio (in-band detection) on every call.
@@ -112,6 +118,18 @@ fn loopback_only(a: &Args) -> Result<(), String> {
 fn main() {
     let a = Args::parse();
     let _ = sip::EVENTS.set(a.events);
+    if a.opus_caller {
+        match opus_frames() {
+            Ok(f) => {
+                let _ = media::OPUS_FRAMES.set(f);
+                let _ = sip::OPUS_CALLER.set(true);
+            }
+            Err(e) => {
+                eprintln!("rtpload: cannot encode the caller's Opus frames: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     if let Err(e) = loopback_only(&a) {
         eprintln!("rtpload: {e}");
         std::process::exit(2);
@@ -207,7 +225,7 @@ fn run(a: &Args) -> Result<String, String> {
         Target::Direct => {
             for id in 0..a.calls as u32 {
                 let (sa, sb) = addr_of(id);
-                ready(NewCall { id, a_dst: sb, b_dst: sa });
+                ready(NewCall { id, a_dst: sb, b_dst: sa, narrowband: false });
             }
             (Signalling::None, (a.calls, 0), String::new())
         }
@@ -293,6 +311,22 @@ fn run(a: &Args) -> Result<String, String> {
         if s.wall_ns > 0 {
             busy_max = busy_max.max(s.busy_ns as f64 / s.wall_ns as f64);
         }
+    }
+    if media::OPUS_FRAMES.get().is_some() {
+        // Transcoded: what came back, by direction, against what was sent.
+        let mut sent_dir = [0u64; 2];
+        let mut recv_dir = [0u64; 2];
+        for s in &stats {
+            for (i, &(tx, _)) in s.streams.iter().enumerate() {
+                sent_dir[i % 2] += u64::from(tx);
+            }
+            recv_dir[0] += s.unmarked[0];
+            recv_dir[1] += s.unmarked[1];
+        }
+        received = recv_dir[0] + recv_dir[1];
+        lost_dir = [sent_dir[0].saturating_sub(recv_dir[0]), sent_dir[1].saturating_sub(recv_dir[1])];
+        foreign = foreign.saturating_sub(received);
+        (lossy, dead, dead_dir) = (0, 0, [0, 0]);
     }
     let lost = sent.saturating_sub(received);
     let wall = snap1.at.duration_since(snap0.at).as_secs_f64();
@@ -388,4 +422,37 @@ impl Snap {
             drops: procfs::udp_rcvbuf_errors(),
         }
     }
+}
+
+/// A second of speech-like audio as 50 Opus frames (48 kHz, mono, VoIP), for
+/// `--opus-caller`: fullband as libopus encodes by default, and narrowband
+/// (what it sends when told `maxplaybackrate=8000`).
+fn opus_frames() -> Result<[Vec<Vec<u8>>; 2], opus::Error> {
+    let mut out = [Vec::new(), Vec::new()];
+    for (k, set) in out.iter_mut().enumerate() {
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
+        enc.set_bitrate(opus::Bitrate::Bits(24_000))?;
+        // Speech, as a phone's microphone gives it (a pure tone would
+        // make libopus pick its music mode, CELT).
+        enc.set_signal(opus::Signal::Voice)?;
+        if k == 1 {
+            enc.set_max_bandwidth(opus::Bandwidth::Narrowband)?;
+        }
+        let mut buf = [0u8; 1500];
+        for f in 0..50usize {
+            // transcode.sh's speech-like signal: 220 Hz and 1130 Hz under a 3 Hz envelope.
+            let pcm: Vec<i16> = (0..960)
+                .map(|i| {
+                    let t = (f * 960 + i) as f64 / 48_000.0;
+                    let env = 0.5 + 0.5 * (t * 3.0 * 2.0 * std::f64::consts::PI).sin();
+                    env * 6000.0 * ((t * 220.0 * 2.0 * std::f64::consts::PI).sin() + 0.5 * (t * 1130.0 * 2.0 * std::f64::consts::PI).sin())
+                })
+                .map(|v| v as i16)
+                .collect();
+            // At most what a packet's payload holds.
+            let n = enc.encode(&pcm, &mut buf[..160])?;
+            set.push(buf[..n].to_vec());
+        }
+    }
+    Ok(out)
 }

@@ -43,6 +43,18 @@ pub fn realtime_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
+/// Transcoded mode (`--opus-caller`): the Opus frames the caller sends in
+/// turn (payload type 111, 48 kHz clock), where it otherwise sends PCMU.
+/// The relay then transcodes both ways, so what comes back carries none of
+/// our markers: it is counted by side and receive time only.
+/// Index 0: fullband frames; 1: narrowband (for a call whose answer said
+/// `maxplaybackrate=8000`, as a libopus phone would then send).
+pub static OPUS_FRAMES: std::sync::OnceLock<[Vec<Vec<u8>>; 2]> = std::sync::OnceLock::new();
+
+/// How much later than the sending window the transcoded packets' receive
+/// window lies (more than the transcoder's delay, less than `--drain`).
+const TRANSCODED_SHIFT_NS: u64 = 100_000_000;
+
 /// What workers share with the main thread.
 pub struct Shared {
     /// The measurement window, realtime ns ([start, end)); 0 = not set yet.
@@ -65,6 +77,8 @@ pub struct NewCall {
     pub a_dst: SocketAddrV4,
     /// Where side B (the callee) sends.
     pub b_dst: SocketAddrV4,
+    /// Send narrowband Opus (`--opus-caller`).
+    pub narrowband: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -75,6 +89,7 @@ struct Call {
     seq: [u16; 2],
     ts: [u32; 2],
     count: u32,
+    narrowband: bool,
 }
 
 /// What a worker measured.
@@ -99,6 +114,9 @@ pub struct Stats {
     /// Wall and busy (not waiting in ppoll) time inside the window, ns.
     pub wall_ns: u64,
     pub busy_ns: u64,
+    /// Transcoded mode: packets received inside the window by the
+    /// caller's sockets (index 1: callee to caller) and the callee's (0).
+    pub unmarked: [u64; 2],
 }
 
 /// A worker's sockets, bound before the worker starts (their ports go
@@ -149,7 +167,8 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
     let mut wheel: Vec<Vec<u32>> = vec![Vec::new(); slots];
     let mut st = Stats { streams: vec![(0, 0); local_cap * 2], hist: vec![0; HIST_US + 1], late: vec![0; 10_001], ..Stats::default() };
     // Outgoing packets per socket (side A sockets 0..k, side B k..2k).
-    let mut out: Vec<Vec<([u8; PACKET], SockaddrIn, u32)>> = vec![Vec::new(); 2 * k];
+    let mut out: Vec<Vec<([u8; PACKET], usize, SockaddrIn, u32)>> = vec![Vec::new(); 2 * k];
+    let opus = OPUS_FRAMES.get();
     let mut send_hdr = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
     let cmsg = nix::cmsg_space!(TimeSpec);
     let mut recv_hdr = MultiHeaders::<SockaddrIn>::preallocate(BATCH, Some(cmsg.clone()));
@@ -173,7 +192,7 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
                 continue;
             }
             let (_, sock) = socket_of(c.id, shared.threads, k);
-            calls[local] = Some(Call { id: c.id, sock, dst: [SockaddrIn::from(c.a_dst), SockaddrIn::from(c.b_dst)], seq: [0; 2], ts: [0; 2], count: 0 });
+            calls[local] = Some(Call { id: c.id, sock, dst: [SockaddrIn::from(c.a_dst), SockaddrIn::from(c.b_dst)], seq: [0; 2], ts: [0; 2], count: 0, narrowband: c.narrowband });
             wheel[c.id as usize % slots].push(local as u32);
         }
         let now = Instant::now();
@@ -211,9 +230,20 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
                     p[16..20].copy_from_slice(&c.id.to_be_bytes());
                     p[20] = dir as u8;
                     p[21..25].copy_from_slice(&c.count.to_be_bytes());
+                    let mut len = PACKET;
+                    let mut step = 160;
+                    if let (0, Some(frames)) = (dir, opus) {
+                        // The caller speaks Opus: a real frame, 20 ms at 48 kHz.
+                        let set = &frames[usize::from(c.narrowband)];
+                        let f = &set[c.count as usize % set.len()];
+                        p[1] = 111;
+                        p[12..12 + f.len()].copy_from_slice(f);
+                        len = 12 + f.len();
+                        step = 960;
+                    }
                     c.seq[dir] = c.seq[dir].wrapping_add(1);
-                    c.ts[dir] = c.ts[dir].wrapping_add(160);
-                    out[dir * k + c.sock].push((p, c.dst[dir], local * 2 + dir as u32));
+                    c.ts[dir] = c.ts[dir].wrapping_add(step);
+                    out[dir * k + c.sock].push((p, len, c.dst[dir], local * 2 + dir as u32));
                 }
                 c.count = c.count.wrapping_add(1);
             }
@@ -233,11 +263,13 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
             let sock = all[i];
             for chunk in q.chunks_mut(BATCH) {
                 let t = realtime_ns();
-                for (p, _, _) in chunk.iter_mut() {
-                    p[25..33].copy_from_slice(&t.to_be_bytes());
+                for (p, len, _, _) in chunk.iter_mut() {
+                    if *len == PACKET {
+                        p[25..33].copy_from_slice(&t.to_be_bytes());
+                    }
                 }
-                let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(p, _, _)| [IoSlice::new(&p[..])]).collect();
-                let addrs: Vec<Option<SockaddrIn>> = chunk.iter().map(|(_, a, _)| Some(*a)).collect();
+                let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(p, len, _, _)| [IoSlice::new(&p[..*len])]).collect();
+                let addrs: Vec<Option<SockaddrIn>> = chunk.iter().map(|(_, _, a, _)| Some(*a)).collect();
                 let sent = match sendmmsg(sock.as_raw_fd(), &mut send_hdr, &iovs, &addrs, [], MsgFlags::MSG_DONTWAIT) {
                     Ok(r) => r.count(),
                     Err(_) => 0,
@@ -245,7 +277,7 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
                 st.send_errors += (chunk.len() - sent) as u64;
                 if t >= ws && ws != 0 && t < we {
                     st.sent += sent as u64;
-                    for (_, _, s) in &chunk[..sent] {
+                    for (_, _, _, s) in &chunk[..sent] {
                         st.streams[*s as usize].0 += 1;
                     }
                 }
@@ -297,7 +329,7 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
                             Err(_) => truncated = true,
                         }
                         let Some(data) = m.iovs().next() else { continue };
-                        account(&mut st, data, m.bytes, kts, ws, we, shared.threads);
+                        account(&mut st, data, m.bytes, kts, ws, we, shared.threads, usize::from(i < k));
                     }
                     if truncated {
                         // The kernel shrank a header's control length; start afresh.
@@ -322,10 +354,20 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
     st
 }
 
-fn account(st: &mut Stats, data: &[u8], bytes: usize, kts: Option<u64>, ws: u64, we: u64, threads: usize) {
+/// `side`: 1 when a caller's socket received it (the callee-to-caller
+/// direction), 0 for a callee's.
+#[allow(clippy::too_many_arguments)]
+fn account(st: &mut Stats, data: &[u8], bytes: usize, kts: Option<u64>, ws: u64, we: u64, threads: usize, side: usize) {
     let data = &data[..bytes.min(data.len())];
     if data.len() < 33 || &data[12..16] != MAGIC {
         st.foreign += 1;
+        // Transcoded: counted by when it arrived, in a window as long as
+        // the sending one and TRANSCODED_SHIFT later (the transcoder holds
+        // packets a few tens of ms): a steady 20 ms stream has as many
+        // packets in both.
+        if kts.is_some_and(|t| ws != 0 && t >= ws + TRANSCODED_SHIFT_NS && t < we + TRANSCODED_SHIFT_NS) {
+            st.unmarked[side] += 1;
+        }
         return;
     }
     let id = u32::from_be_bytes([data[16], data[17], data[18], data[19]]);

@@ -251,7 +251,7 @@ impl Ng {
                         let c = &mut self.calls[id as usize];
                         c.state = State::Up;
                         if let Some(b) = c.b_dst {
-                            ready(NewCall { id, a_dst: a, b_dst: b });
+                            ready(NewCall { id, a_dst: a, b_dst: b, narrowband: false });
                         }
                     }
                     (_, State::Offering | State::Answering, None) => self.fail(id, "no loopback audio in the returned SDP".into()),

@@ -98,6 +98,17 @@ pub fn sdp_audio(body: &str) -> Option<SocketAddrV4> {
 
 /// Whether our SDP offers telephone-event (`--events`), set once at start.
 pub static EVENTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// Whether the caller offers Opus only (`--opus-caller`).
+pub static OPUS_CALLER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The caller's offer: Opus only with `--opus-caller`, else [`sdp`].
+pub fn caller_sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
+    if !OPUS_CALLER.get().copied().unwrap_or(false) {
+        return sdp(ip, port, id);
+    }
+    let (fmts, te) = if EVENTS.get().copied().unwrap_or(false) { (" 101", "a=rtpmap:101 telephone-event/48000\r\na=fmtp:101 0-16\r\n") } else { ("", "") };
+    format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 111{fmts}\r\na=rtpmap:111 opus/48000/2\r\n{te}a=ptime:20\r\na=sendrecv\r\n")
+}
 
 pub fn sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
     if EVENTS.get().copied().unwrap_or(false) {
@@ -130,6 +141,8 @@ struct Call {
     relay_b: Option<SocketAddrV4>,
     started: bool,
     bye: String,
+    /// The switch's answer asked for narrowband Opus (`--opus-caller`).
+    narrowband: bool,
 }
 
 /// Both signalling sockets and the calls.
@@ -172,7 +185,7 @@ impl Sip {
         let calls = (0..n as u32)
             .map(|id| {
                 let (a_port, b_port) = ports(id);
-                Call { state: State::Idle, a_port, b_port, invite: String::new(), next_retrans: now, interval: Duration::ZERO, deadline: now, to_tag: String::new(), target: String::new(), relay_a: None, relay_b: None, started: false, bye: String::new() }
+                Call { state: State::Idle, a_port, b_port, invite: String::new(), next_retrans: now, interval: Duration::ZERO, deadline: now, to_tag: String::new(), target: String::new(), relay_a: None, relay_b: None, started: false, bye: String::new(), narrowband: false }
             })
             .collect();
         Ok(Sip { uac, uas, server, uac_addr, uas_addr, calls, b_legs: HashMap::new(), tag_base: std::process::id(), check: Vec::new(), failures: HashMap::new() })
@@ -187,7 +200,7 @@ impl Sip {
     }
 
     fn send_invite(&mut self, id: u32, now: Instant, timeout: Duration) {
-        let body = sdp(*self.uac_addr.ip(), self.calls[id as usize].a_port, id);
+        let body = caller_sdp(*self.uac_addr.ip(), self.calls[id as usize].a_port, id);
         let (srv, me) = (self.server, self.uac_addr);
         let num = Self::number(id);
         let msg = format!(
@@ -328,7 +341,7 @@ impl Sip {
             if c.state == State::Up && !c.started {
                 if let (Some(a), Some(b)) = (c.relay_a, c.relay_b) {
                     c.started = true;
-                    ready(NewCall { id, a_dst: a, b_dst: b });
+                    ready(NewCall { id, a_dst: a, b_dst: b, narrowband: c.narrowband });
                 }
             }
         }
@@ -387,6 +400,8 @@ impl Sip {
                 match sdp_audio(m.body) {
                     Some(a) => {
                         c.relay_a = Some(a);
+                        // RFC 7587: the answer asks for narrowband Opus.
+                        c.narrowband = m.body.contains("maxplaybackrate=8000");
                         c.state = State::Up;
                         c.to_tag = to_tag;
                         c.target = target;

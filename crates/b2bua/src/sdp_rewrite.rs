@@ -118,7 +118,7 @@ pub fn offer_for_leg(body: &[u8], allowed: &[String], transcode: &[sdp::Codec]) 
         let te = add_te.then_some(sdp::Codec::TELEPHONE_EVENT);
         for c in adds.iter().chain(te.iter()) {
             let pt = c.static_payload_type().filter(|pt| !used.contains(pt)).or_else(|| (96..=127).find(|pt| !used.contains(pt)))?;
-            let fmtp = if c.is_telephone_event() { Some("0-16") } else if c.name.eq_ignore_ascii_case("opus") { Some("useinbandfec=1") } else { None };
+            let fmtp = if c.is_telephone_event() { Some("0-16") } else if c.name.eq_ignore_ascii_case("opus") { Some(OPUS_TRANSCODED_FMTP) } else { None };
             m.add_payload_type(pt, c, fmtp).ok()?;
             used.push(pt);
             all.push(pt);
@@ -228,12 +228,79 @@ pub fn answer_transcoded(offer: &[u8], side: &crate::TranscodeSide, ip: IpAddr, 
     local.session_version = version;
     let answer = sdp::answer(&o, &local).ok()?;
     let ev = answer.media().find(|m| m.media_type() == "audio" && !m.is_rejected()).and_then(|m| events(&m, side.codec.clock_rate));
-    Some((Bytes::from(answer.into_string()), ev))
+    let body = Bytes::from(answer.into_string());
+    Some((narrowband_opus(&body).unwrap_or(body), ev))
+}
+
+/// The fmtp of an Opus payload type on a leg the switch transcodes, in its
+/// offers: in-band FEC welcome, and (RFC 7587 §7) nothing above 8 kHz
+/// wanted or sent, since the audio goes to and comes from G.711.
+pub const OPUS_TRANSCODED_FMTP: &str = "useinbandfec=1;maxplaybackrate=8000;sprop-maxcapturerate=8000";
+
+/// Our own description of a transcoded Opus leg told narrowband: each
+/// Opus payload type's fmtp gets `maxplaybackrate=8000;
+/// sprop-maxcapturerate=8000` (RFC 7587 §7), so a sender like libopus
+/// encodes narrowband SILK, which costs the switch a fraction of decoding
+/// fullband (the audio becomes G.711 at 8 kHz either way) and the network
+/// fewer bits. `None` if the body has no Opus or cannot be read.
+pub fn narrowband_opus(body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    let s = sdp::Session::parse_bytes(body).ok()?;
+    let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+    let pts: Vec<u8> = m.payload_types().filter(|pt| m.codec(*pt).is_some_and(|c| c.encoding.eq_ignore_ascii_case("opus"))).collect();
+    if pts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64 * pts.len());
+    let mut lines: Vec<&str> = text.split("\r\n").collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    const ADD: &str = "maxplaybackrate=8000;sprop-maxcapturerate=8000";
+    let strip = |params: &str| -> String {
+        params.split(';').map(str::trim).filter(|p| !p.is_empty() && !p.to_ascii_lowercase().starts_with("maxplaybackrate=") && !p.to_ascii_lowercase().starts_with("sprop-maxcapturerate=")).collect::<Vec<_>>().join(";")
+    };
+    let mut has_fmtp: Vec<u8> = Vec::new();
+    for l in &lines {
+        for pt in &pts {
+            if l.strip_prefix("a=fmtp:").and_then(|r| r.split_once(' ')).is_some_and(|(p, _)| p == pt.to_string()) {
+                has_fmtp.push(*pt);
+            }
+        }
+    }
+    for l in lines {
+        let fmtp_pt = l.strip_prefix("a=fmtp:").and_then(|r| r.split_once(' ')).and_then(|(p, rest)| p.parse::<u8>().ok().filter(|p| pts.contains(p)).map(|p| (p, rest)));
+        if let Some((pt, rest)) = fmtp_pt {
+            let kept = strip(rest);
+            out.push_str(&format!("a=fmtp:{pt} {}{ADD}\r\n", if kept.is_empty() { String::new() } else { format!("{kept};") }));
+            continue;
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+        let rtpmap_pt = l.strip_prefix("a=rtpmap:").and_then(|r| r.split_once(' ')).and_then(|(p, _)| p.parse::<u8>().ok()).filter(|p| pts.contains(p) && !has_fmtp.contains(p));
+        if let Some(pt) = rtpmap_pt {
+            out.push_str(&format!("a=fmtp:{pt} {ADD}\r\n"));
+        }
+    }
+    Some(Bytes::from(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcoded_opus_is_told_narrowband() {
+        let with = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1; maxplaybackrate=48000\r\na=rtpmap:101 telephone-event/48000\r\na=x-unknown:kept\r\n";
+        let s = String::from_utf8(narrowband_opus(with.as_bytes()).expect("opus").to_vec()).expect("utf8");
+        assert!(s.contains("a=fmtp:111 useinbandfec=1;maxplaybackrate=8000;sprop-maxcapturerate=8000\r\n"), "{s}");
+        assert!(!s.contains("48000\r\na=rtpmap:101") && s.contains("a=rtpmap:101 telephone-event/48000\r\na=x-unknown:kept\r\n"), "{s}");
+        let without = with.replace("a=fmtp:111 useinbandfec=1; maxplaybackrate=48000\r\n", "");
+        let s = String::from_utf8(narrowband_opus(without.as_bytes()).expect("opus").to_vec()).expect("utf8");
+        assert!(s.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxplaybackrate=8000;sprop-maxcapturerate=8000\r\n"), "{s}");
+        assert!(sdp::Session::parse_bytes(s.as_bytes()).is_ok());
+        assert_eq!(narrowband_opus(OFFER.as_bytes()), None, "no Opus: nothing to say");
+    }
 
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 9 101\r\n\
         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=x-unknown:kept\r\n";

@@ -229,6 +229,9 @@ impl B2bua {
         }
         let other = self.transcoding().iter().find(|c| !c.name.eq_ignore_ascii_case("PCMU") && !c.name.eq_ignore_ascii_case("PCMA"))?;
         let ours = self.local_answer(offer, ports.0, version, Some(vec![other.clone(), sdp::Codec::TELEPHONE_EVENT, sdp::Codec::TELEPHONE_EVENT_48K]))?;
+        // Opus towards the caller, G.711 towards agents: narrowband is all
+        // the caller needs to send.
+        let ours = sdp_rewrite::narrowband_opus(&ours).unwrap_or(ours);
         let a = sdp_rewrite::side(&ours)?;
         let mut local = LocalCapabilities::new(self.cfg.media_ip, ports.1);
         local.ptime = Some(20);
