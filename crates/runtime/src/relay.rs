@@ -520,6 +520,8 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
     // socks: A-rtp, A-rtcp, B-rtp, B-rtcp. peer[i]: where socket i sends.
     let mut peer: [Option<SocketAddr>; 4] = [None; 4];
+    // Where each side said (SDP) it sends from and receives: see the latch below.
+    let mut announced: [Option<SocketAddr>; 4] = [None; 4];
     let mut latched = [false; 4];
     let mut buf = [0u8; 2048];
     // Two-datagram reads: the second datagram's buffer, and which socket
@@ -554,7 +556,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut lent_to: Option<mpsc::UnboundedSender<Ctl>> = None;
     let mut borrowed: Option<Borrowed> = None;
     let own_b = [socks[2].clone(), socks[3].clone()];
-    let mut own_b_peer: ([Option<SocketAddr>; 2], [bool; 2]) = ([None; 2], [false; 2]);
+    let mut own_b_peer: ([Option<SocketAddr>; 2], [bool; 2], [Option<SocketAddr>; 2]) = ([None; 2], [false; 2], [None; 2]);
     loop {
         let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
         if let Some(d) = tc_due {
@@ -596,8 +598,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
                 Some(Ctl::Borrow(b)) => {
                     if borrowed.is_none() {
-                        own_b_peer = ([peer[2], peer[3]], [latched[2], latched[3]]);
+                        own_b_peer = ([peer[2], peer[3]], [latched[2], latched[3]], [announced[2], announced[3]]);
                     }
+                    // Latched by its owner already: no preference here.
+                    [announced[2], announced[3]] = [None, None];
                     socks[2] = b.socks[0].clone();
                     socks[3] = b.socks[1].clone();
                     [peer[2], peer[3]] = b.peer;
@@ -614,6 +618,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                         socks[3] = own_b[1].clone();
                         [peer[2], peer[3]] = own_b_peer.0;
                         [latched[2], latched[3]] = own_b_peer.1;
+                        [announced[2], announced[3]] = own_b_peer.2;
                         cont[0].source_moved();
                         cont[1].source_moved();
                     }
@@ -626,6 +631,8 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     cont[usize::from(side == Side::A)].source_moved();
                     peer[rtp] = Some(addr);
                     peer[rtcp] = Some(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
+                    announced[rtp] = peer[rtp];
+                    announced[rtcp] = peer[rtcp];
                     latched[rtp] = false;
                     latched[rtcp] = false;
                     continue;
@@ -756,6 +763,20 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
         if let (Some(b), 2 | 3) = (&borrowed, i) {
             b.last.store(now_us / 1000, Ordering::Relaxed);
         }
+        // Symmetric RTP: the first packet on a socket fixes where its side
+        // is (a phone behind NAT sends from elsewhere than it announced). A
+        // packet from the very address the side announced takes the latch
+        // back, and once that address holds it, other sources are not
+        // relayed or recorded: a stray stream that came first (a phone still
+        // sending to a port reused after a crash) or one sent to guess the
+        // port (RTP bleed) does not keep or share the call.
+        if !latched[i] || (announced[i] == Some(from) && peer[i] != Some(from)) {
+            peer[i] = Some(from);
+            latched[i] = true;
+        }
+        if peer[i] != Some(from) && peer[i] == announced[i] {
+            continue;
+        }
         if i == 2 && tone.is_some() {
             // The callee's media (early or answered) replaces our tone.
             tone = None;
@@ -766,8 +787,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             if let Ok(h) = media::rtp::parse(&buf[..n]) {
                 let k = i / 2;
                 let at = now_us;
-                if let Some(r) = rec.as_mut() {
-                    // What each side sends, placed by its timestamps. A
+                if let (Some(r), true) = (rec.as_mut(), peer[i] == Some(from)) {
+                    // What each side sends (its latched source only), placed
+                    // by its timestamps. A
                     // transcoded side that is not G.711 is recorded from
                     // its transcoder's output instead (`send_transcoded`).
                     let g = tc.as_ref().is_none_or(|t| format(if k == 0 { &t.plan.a } else { &t.plan.b }).is_some_and(|f| g711(f.codec)));
@@ -800,11 +822,6 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                 }
             }
-        }
-        // Symmetric RTP: the first packet on a socket fixes where its side is.
-        if !latched[i] {
-            peer[i] = Some(from);
-            latched[i] = true;
         }
         if let (Some(t), 0 | 2) = (tc.as_mut(), i) {
             // Transcoded: the packet goes into its direction's transcoder;

@@ -291,3 +291,38 @@ async fn a_standing_call_is_lent_to_a_member_and_taken_back() {
     }
     pool.close("agent");
 }
+
+/// A stream that reaches a relay port before the real phone (a phone still
+/// sending to a port reused after a crash, or RTP bleed: packets sent to
+/// guess a call's port) holds the latch only until the address the side
+/// announced sends; from then on the stray source is neither relayed nor
+/// answered.
+#[tokio::test]
+async fn the_announced_address_takes_the_latch_from_a_stray_stream() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 41900, 41990);
+    let (pa, pb) = pool.open("call-s").expect("ports");
+    let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    let stray = UdpSocket::bind("127.0.0.1:0").await.expect("stray");
+    pool.set_peer("call-s", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("call-s", Side::B, phone_b.local_addr().expect("addr"));
+    // The stray stream comes first: it latches A's side for now.
+    stray.send_to(&rtp(1), relay_a).await.expect("send");
+    assert_eq!(recv(&phone_b).await, rtp(1));
+    // The real phone speaks: the latch is its again, B hears it.
+    phone_a.send_to(&rtp(2), relay_a).await.expect("send");
+    assert_eq!(recv(&phone_b).await, rtp(2));
+    // B's packets go to the real phone, not the stray one.
+    phone_b.send_to(&rtp(3), relay_b).await.expect("send");
+    assert_eq!(recv(&phone_a).await, rtp(3));
+    // The stray source is dropped now; the phone's next packet is what B gets.
+    stray.send_to(&rtp(4), relay_a).await.expect("send");
+    phone_a.send_to(&rtp(5), relay_a).await.expect("send");
+    assert_eq!(recv(&phone_b).await, rtp(5), "the stray packet was not relayed");
+    let mut b = [0u8; 64];
+    let late = tokio::time::timeout(Duration::from_millis(100), stray.recv_from(&mut b)).await;
+    assert!(late.is_err(), "nothing was sent to the stray source after the phone took the latch back");
+    pool.close("call-s");
+}
