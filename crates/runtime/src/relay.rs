@@ -759,10 +759,6 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
         next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
         let now_us = epoch.elapsed().as_micros() as u64;
-        last.store(now_us / 1000, Ordering::Relaxed);
-        if let (Some(b), 2 | 3) = (&borrowed, i) {
-            b.last.store(now_us / 1000, Ordering::Relaxed);
-        }
         // Symmetric RTP: the first packet on a socket fixes where its side
         // is (a phone behind NAT sends from elsewhere than it announced). A
         // packet from the very address the side announced takes the latch
@@ -776,6 +772,11 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
         }
         if peer[i] != Some(from) && peer[i] == announced[i] {
             continue;
+        }
+        // (Only accepted packets keep the call alive for the media timeout.)
+        last.store(now_us / 1000, Ordering::Relaxed);
+        if let (Some(b), 2 | 3) = (&borrowed, i) {
+            b.last.store(now_us / 1000, Ordering::Relaxed);
         }
         if i == 2 && tone.is_some() {
             // The callee's media (early or answered) replaces our tone.
