@@ -64,11 +64,7 @@ STALL_STEPS=0 STALL_DROPPED=0
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sipbench.sh"
 KAM_CFG=$BENCH/kamailio/calls.cfg
 
-echo SEQUENTIAL >"$RUN/caller.csv"
-echo "1000;127.0.0.1" >>"$RUN/caller.csv"
-echo SEQUENTIAL >"$RUN/callee.csv"
-echo "1001;127.0.0.1;[authentication username=1001 password=benchpass1001]" >>"$RUN/callee.csv"
-make_template 2
+make_call_parties
 
 declare -A CPUCALL  # "name:rate" -> server CPU microseconds per call of a clean step
 

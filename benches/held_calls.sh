@@ -37,11 +37,7 @@ FS_EXTRA_ARGS=${FS_EXTRA_ARGS:-}
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sipbench.sh"
 KAM_CFG=$BENCH/kamailio/calls.cfg
 
-echo SEQUENTIAL >"$RUN/caller.csv"
-echo "1000;127.0.0.1" >>"$RUN/caller.csv"
-echo SEQUENTIAL >"$RUN/callee.csv"
-echo "1001;127.0.0.1;[authentication username=1001 password=benchpass1001]" >>"$RUN/callee.csv"
-make_template 2
+make_call_parties
 
 # rss PID: KiB of the process tree (PSS: Kamailio's worker processes
 # share one memory segment, counted once; for ferroswitch PSS ~ RSS).

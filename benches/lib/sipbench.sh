@@ -112,6 +112,17 @@ make_template() {
   done
 }
 
+# make_call_parties: the caller (1000) and callee (1001, which registers
+# with digest) sipp -inf files $RUN/caller.csv and $RUN/callee.csv, and a
+# template with both extensions (calls_load.sh, held_calls.sh).
+make_call_parties() {
+  echo SEQUENTIAL >"$RUN/caller.csv"
+  echo "1000;127.0.0.1" >>"$RUN/caller.csv"
+  echo SEQUENTIAL >"$RUN/callee.csv"
+  echo "1001;127.0.0.1;[authentication username=1001 password=benchpass1001]" >>"$RUN/callee.csv"
+  make_template 2
+}
+
 # start_ferroswitch [EXTRA --set ARGS]: fresh copy of the template, wait
 # until it answers OPTIONS. Sets PORT, HTTP_PORT and SERVER_PID.
 start_ferroswitch() {
