@@ -394,6 +394,10 @@ struct Transcoders {
     dir: [media::transcode::Transcoder; 2],
     /// RTP clock rates of the streams from A and from B.
     rates: [u32; 2],
+    /// Whether the stream from A (index 0) and from B speaks G.711: the
+    /// recorder takes it as it arrives; otherwise it takes that side's
+    /// audio from its transcoder's output (the far side's codec).
+    g711: [bool; 2],
 }
 
 fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
@@ -412,7 +416,7 @@ impl Transcoders {
                 return None;
             }
         };
-        Some(Transcoders { plan, dir, rates: [a.codec.clock_rate(), b.codec.clock_rate()] })
+        Some(Transcoders { plan, dir, rates: [a.codec.clock_rate(), b.codec.clock_rate()], g711: [g711(a.codec), g711(b.codec)] })
     }
 
     fn next_timeout(&self) -> Option<tokio::time::Instant> {
@@ -498,8 +502,7 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
 /// from here (the far side's codec), so the recording stays G.711.
 fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
     let out = if k == 0 { 2 } else { 0 };
-    let src = if k == 0 { &t.plan.a } else { &t.plan.b };
-    let record_here = !format(src).is_some_and(|f| g711(f.codec));
+    let record_here = !t.g711[k];
     while let Some(p) = t.dir[k].poll_transmit() {
         if let (true, Some(r)) = (record_here, rec.as_mut()) {
             r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &p);
@@ -793,8 +796,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     // by its timestamps. A
                     // transcoded side that is not G.711 is recorded from
                     // its transcoder's output instead (`send_transcoded`).
-                    let g = tc.as_ref().is_none_or(|t| format(if k == 0 { &t.plan.a } else { &t.plan.b }).is_some_and(|f| g711(f.codec)));
-                    if g {
+                    if tc.as_ref().is_none_or(|t| t.g711[k]) {
                         r.recorder.push_rtp(epoch.into_std() + std::time::Duration::from_micros(now_us), if k == 0 { media::Side::Caller } else { media::Side::Callee }, &h);
                         r.write_some();
                     }
