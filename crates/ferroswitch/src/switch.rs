@@ -609,6 +609,16 @@ impl Switch {
         self.media.record(id, path);
     }
 
+    /// The G.711 payload type an originated call's caller answered our offer
+    /// (PCMU, PCMA) with: what we play it.
+    fn originated_g711_pt(&self, id: &str) -> Option<u8> {
+        match self.b2bua.codec_of(id).as_deref().map(|c| c.to_ascii_uppercase()) {
+            Some(c) if c.starts_with("PCMA") => Some(8),
+            Some(c) if c.starts_with("PCMU") => Some(0),
+            _ => None,
+        }
+    }
+
     /// Click-to-call: ring the caller now; the callee when the caller answers.
     fn originate(&mut self, now: Instant, ep: &mut Endpoint, req: api::OriginateRequest) -> Result<String, api::ApiError> {
         if self.draining {
@@ -656,11 +666,7 @@ impl Switch {
                     tracing::info!(call = %id, callee = %o.callee, "click-to-call: caller answered, dialling the callee");
                     // Ringback to the caller in its codec, until the callee's
                     // own early media or answer.
-                    let pt = match self.b2bua.codec_of(id).as_deref().map(|c| c.to_ascii_uppercase()) {
-                        Some(c) if c.starts_with("PCMA") => Some(8),
-                        Some(c) if c.starts_with("PCMU") => Some(0),
-                        _ => None,
-                    };
+                    let pt = self.originated_g711_pt(id);
                     tracing::debug!(call = %id, ?pt, "ringback");
                     if let (Some(pt), Some(spec)) = (pt, self.ringback.clone()) {
                         let ssrc = u32::from_le_bytes(crate::secrets::random_bytes::<4>());

@@ -92,11 +92,7 @@ impl Switch {
     /// is not a standing call.
     pub(crate) fn standby_started(&mut self, now: Instant, ep: &mut Endpoint, id: &str) -> bool {
         let Some(name) = self.standby_calls.get(id).cloned() else { return false };
-        let pt = match self.b2bua.codec_of(id).as_deref().map(|c| c.to_ascii_uppercase()) {
-            Some(c) if c.starts_with("PCMA") => 8,
-            _ => 0,
-        };
-        self.media.play(id, silence(pt));
+        self.media.play(id, silence(self.originated_g711_pt(id).unwrap_or(0)));
         // Its own line does not make the agent busy.
         let ext = self.cc.agent(&name).map(|a| a.config.contact.clone()).unwrap_or_default();
         self.agent_busy_changed(now, &ext);
