@@ -7,6 +7,14 @@
 //! decoder conceals it), with the packet after it when that one is already
 //! here (Opus can rebuild the lost frame from its in-band FEC).
 //!
+//! Frames come out in one of two ways ([`Playout`]). Paced, each at its
+//! time on the timeline, so the output is smooth and late by the delay.
+//! On arrival (a transcoder's default), a packet that is next in sequence
+//! comes out at once: a clean stream gains no latency, and the output
+//! keeps the input's jitter, as behind a plain relay, for the far phone's
+//! own buffer to absorb. The timeline then only bounds how long a missing
+//! or reordered packet is waited for before it is concealed.
+//!
 //! The delay adapts: the RFC 3550 interarrival jitter is tracked, and at
 //! the start of each talkspurt (the first packet, or one after a pause) the
 //! delay is set to three times the jitter, within `[min, max]`, plus a
@@ -50,6 +58,16 @@ pub enum Frame {
     },
 }
 
+/// When frames come out. See the module documentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Playout {
+    /// In-order packets at once; the delay bounds the wait for a missing one.
+    #[default]
+    OnArrival,
+    /// Every frame at its timestamp's time plus the delay.
+    Paced,
+}
+
 struct Slot {
     timestamp: u32,
     duration: u32,
@@ -77,6 +95,7 @@ fn before(a: u32, b: u32) -> bool {
 
 /// One stream's jitter buffer. See the module documentation.
 pub struct JitterBuffer {
+    playout: Playout,
     rate: u32,
     min: Duration,
     max: Duration,
@@ -103,10 +122,11 @@ pub struct JitterBuffer {
 
 impl JitterBuffer {
     /// A buffer for a stream with RTP clock `rate`, with a playout delay
-    /// between `min` and `max`.
-    pub fn new(rate: u32, min: Duration, max: Duration) -> JitterBuffer {
+    /// between `min` and `max`, giving out frames as `playout` says.
+    pub fn new(rate: u32, min: Duration, max: Duration, playout: Playout) -> JitterBuffer {
         let max = max.max(min);
         JitterBuffer {
+            playout,
             rate: rate.max(1),
             min,
             max,
@@ -293,7 +313,8 @@ impl JitterBuffer {
     /// The frame due at `now`, if any. Call until it gives `None`.
     pub fn pop(&mut self, now: Instant) -> Option<Frame> {
         let due = self.next_due()?;
-        if due > now {
+        let in_order = self.playout == Playout::OnArrival && self.slots.first_key_value().is_some_and(|(k, _)| *k == self.next_seq);
+        if due > now && !in_order {
             return None;
         }
         let next = self.next_seq;

@@ -21,7 +21,7 @@
 //! [`poll_transmit`]: Transcoder::poll_transmit
 
 use crate::codec::{Codec, CodecError, Decoder, Encoder, PCM_RATE};
-use crate::jitter::{Frame, JitterBuffer, JitterStats};
+use crate::jitter::{Frame, JitterBuffer, JitterStats, Playout};
 use crate::rtp;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -52,11 +52,14 @@ pub struct JitterConfig {
     pub min: Duration,
     /// Largest playout delay.
     pub max: Duration,
+    /// On arrival (the default: no added latency, one timer wake-up
+    /// fewer per packet) or paced.
+    pub playout: Playout,
 }
 
 impl Default for JitterConfig {
     fn default() -> JitterConfig {
-        JitterConfig { min: Duration::from_millis(20), max: Duration::from_millis(200) }
+        JitterConfig { min: Duration::from_millis(20), max: Duration::from_millis(200), playout: Playout::OnArrival }
     }
 }
 
@@ -118,7 +121,7 @@ impl Transcoder {
         Ok(Transcoder {
             from,
             to: Format { ptime_ms: ptime, ..to },
-            jb: JitterBuffer::new(from.codec.clock_rate(), jitter.min, jitter.max),
+            jb: JitterBuffer::new(from.codec.clock_rate(), jitter.min, jitter.max, jitter.playout),
             dec: Decoder::new(from.codec)?,
             enc: Encoder::with_options(to.codec, cfg.opus_complexity, to.fec)?,
             pcm: Vec::with_capacity(1920),

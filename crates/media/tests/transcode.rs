@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use media::codec::{Codec, Decoder, Encoder};
-use media::jitter::{Frame, JitterBuffer, CAPACITY};
+use media::jitter::{Frame, JitterBuffer, Playout, CAPACITY};
 use media::transcode::{Config, Format, Transcoder};
 use media::{g711, rtp};
 use proptest::prelude::*;
@@ -31,8 +31,12 @@ fn seq_of(f: &Frame) -> Option<u8> {
 /// sequence k, timestamp 160·k and payload [k]. Returns the frames in
 /// playout order with the time each came out.
 fn run(arrivals: &[(u16, u64)], until_ms: u64) -> (Vec<(u64, Frame)>, JitterBuffer) {
+    run_with(Playout::Paced, arrivals, until_ms)
+}
+
+fn run_with(playout: Playout, arrivals: &[(u16, u64)], until_ms: u64) -> (Vec<(u64, Frame)>, JitterBuffer) {
     let t0 = Instant::now();
-    let mut jb = JitterBuffer::new(8000, ms(20), ms(200));
+    let mut jb = JitterBuffer::new(8000, ms(20), ms(200), playout);
     let mut out = Vec::new();
     let mut arrivals = arrivals.to_vec();
     arrivals.sort_by_key(|a| a.1);
@@ -124,7 +128,7 @@ fn jittery_arrivals_raise_the_delay_within_its_bounds() {
 #[test]
 fn a_burst_is_bounded_by_the_delay_and_the_capacity() {
     let t0 = Instant::now();
-    let mut jb = JitterBuffer::new(8000, ms(20), ms(200));
+    let mut jb = JitterBuffer::new(8000, ms(20), ms(200), Playout::Paced);
     // 200 packets at once (a stalled network releasing its queue).
     for k in 0..200u16 {
         jb.push(t0, k, 160 * u32::from(k), 1, false, 160, &[0; 160]);
@@ -140,21 +144,54 @@ fn a_burst_is_bounded_by_the_delay_and_the_capacity() {
 #[test]
 fn a_new_ssrc_starts_over() {
     let t0 = Instant::now();
-    let mut jb = JitterBuffer::new(8000, ms(20), ms(200));
+    let mut jb = JitterBuffer::new(8000, ms(20), ms(200), Playout::Paced);
     jb.push(t0, 100, 1000, 1, true, 160, &[1]);
     jb.push(t0 + ms(5), 7, 99_999, 2, false, 160, &[2]);
     let out = drain(&mut jb, t0 + ms(40));
     assert_eq!(out.iter().filter_map(seq_of).collect::<Vec<_>>(), vec![2]);
 }
 
+#[test]
+fn on_arrival_in_order_packets_come_out_at_once() {
+    // Arrivals wobble by up to 15 ms; each comes out the moment it arrives.
+    let wobble = [0u64, 15, 3, 12, 0, 9, 15, 1, 7, 0];
+    let arrivals: Vec<(u16, u64)> = (0..10).map(|k| (k, 20 * u64::from(k) + wobble[k as usize])).collect();
+    let (out, jb) = run_with(Playout::OnArrival, &arrivals, 400);
+    let audio: Vec<(u64, u8)> = out.iter().filter_map(|(t, f)| seq_of(f).map(|s| (*t, s))).collect();
+    assert_eq!(audio, arrivals.iter().map(|(k, t)| (*t, *k as u8)).collect::<Vec<_>>());
+    assert_eq!(jb.stats().late, 0);
+    // Nothing was concealed until the stream stopped: then three frames.
+    let lost: Vec<u64> = out.iter().filter(|(_, f)| matches!(f, Frame::Lost { .. })).map(|(t, _)| *t).collect();
+    assert_eq!(lost.len(), 3);
+    assert!(lost[0] > 200, "{lost:?}");
+}
+
+#[test]
+fn on_arrival_a_gap_waits_for_the_missing_packet_up_to_the_delay() {
+    // 2 comes after 3 but before its time plus the delay (40 + 20 ms):
+    // both come out, in order, when 2 arrives.
+    let (out, _) = run_with(Playout::OnArrival, &[(0, 0), (1, 20), (3, 45), (2, 55), (4, 80)], 200);
+    let audio: Vec<(u64, u8)> = out.iter().filter_map(|(t, f)| seq_of(f).map(|s| (*t, s))).collect();
+    assert_eq!(audio, vec![(0, 0), (20, 1), (55, 2), (55, 3), (80, 4)]);
+    // 2 comes too late: at 60 ms it is concealed with 3 offered, then 3 plays.
+    let (out, jb) = run_with(Playout::OnArrival, &[(0, 0), (1, 20), (3, 60), (4, 80), (2, 90)], 200);
+    let first: Vec<(u64, Option<u8>)> = out.iter().take(5).map(|(t, f)| (*t, seq_of(f))).collect();
+    assert_eq!(first, vec![(0, Some(0)), (20, Some(1)), (60, None), (60, Some(3)), (80, Some(4))]);
+    match &out[2].1 {
+        Frame::Lost { next, .. } => assert_eq!(next.as_deref(), Some(&[3u8; 160][..])),
+        other => panic!("expected a lost frame, got {other:?}"),
+    }
+    assert_eq!(jb.stats().late, 1, "2 came after it was concealed");
+}
+
 proptest! {
     /// Any arrival pattern (loss, reordering, duplicates, sequence and
-    /// timestamp wrap): frames come out in order, the buffer stays bounded,
-    /// and a frame is never played twice.
+    /// timestamp wrap), either playout: frames come out in order, the
+    /// buffer stays bounded, and a frame is never played twice.
     #[test]
-    fn any_arrivals_keep_the_buffer_sane(start in any::<u16>(), ts0 in any::<u32>(), jitter in proptest::collection::vec((0u64..80, 0u8..10), 1..150)) {
+    fn any_arrivals_keep_the_buffer_sane(start in any::<u16>(), ts0 in any::<u32>(), jitter in proptest::collection::vec((0u64..80, 0u8..10), 1..150), paced in any::<bool>()) {
         let t0 = Instant::now();
-        let mut jb = JitterBuffer::new(8000, ms(20), ms(200));
+        let mut jb = JitterBuffer::new(8000, ms(20), ms(200), if paced { Playout::Paced } else { Playout::OnArrival });
         let mut arrivals: Vec<(u64, u16)> = Vec::new();
         for (k, (j, fate)) in jitter.iter().enumerate() {
             let k = k as u16;
