@@ -118,6 +118,27 @@ pub struct Media {
     pub timeout: u64,
     pub transcode: Vec<String>,
     pub opus_complexity: u8,
+    pub jitter_playout: String,
+    pub threads: usize,
+}
+
+impl Media {
+    /// Media threads to run (`media.threads`; 0: one per core).
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// How a transcoder's jitter buffer gives out frames (`media.jitter_playout`).
+    pub fn playout(&self) -> Option<media::jitter::Playout> {
+        match self.jitter_playout.as_str() {
+            "arrival" => Some(media::jitter::Playout::OnArrival),
+            "paced" => Some(media::jitter::Playout::Paced),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -259,6 +280,12 @@ impl Config {
         }
         if self.media.opus_complexity > 10 {
             bail!("media.opus_complexity must be 0 to 10");
+        }
+        if self.media.threads > 256 {
+            bail!("media.threads must be 0 (one per core) to 256");
+        }
+        if self.media.playout().is_none() {
+            bail!("media.jitter_playout must be \"arrival\" or \"paced\"");
         }
         if let Some(c) = self.media.transcode.iter().find(|c| transcode_codec(c).is_none()) {
             bail!("media.transcode: {c:?} is not a codec the switch transcodes (PCMU, PCMA, opus)");

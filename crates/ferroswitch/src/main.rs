@@ -187,8 +187,8 @@ impl Reloader {
             ("webhooks", format!("{:?}", cur.webhooks) != format!("{:?}", new.webhooks)),
             ("recordings", format!("{:?}", cur.recordings) != format!("{:?}", new.recordings)),
             ("log.format", cur.log.format != new.log.format),
-            ("media.rtp_port_min/max, media.mode", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode)),
-            ("media.transcode, media.opus_complexity", (&cur.media.transcode, cur.media.opus_complexity) != (&new.media.transcode, new.media.opus_complexity)),
+            ("media.rtp_port_min/max, media.mode, media.threads", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode, cur.media.threads) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode, new.media.threads)),
+            ("media.transcode, media.opus_complexity, media.jitter_playout", (&cur.media.transcode, cur.media.opus_complexity, &cur.media.jitter_playout) != (&new.media.transcode, new.media.opus_complexity, &new.media.jitter_playout)),
         ];
         out.restart_required = frozen.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
         let mut sec_old = cur.security.clone();
@@ -452,10 +452,11 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         hold_bye_reply: true,
     });
     let relay_bind = if cfg.bind_ip()?.is_unspecified() { cfg.bind_ip()? } else { media_ip };
-    let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+    let mut media = runtime::RelayPool::new(relay_bind, cfg.media.rtp_port_min, cfg.media.rtp_port_max).with_threads(cfg.media.thread_count()).context("starting media threads")?;
     let (relay_events_tx, mut relay_events) = tokio::sync::mpsc::unbounded_channel();
     media.set_events(relay_events_tx);
-    media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, ..Default::default() });
+    let jitter = media::transcode::JitterConfig { playout: cfg.media.playout().unwrap_or_default(), ..Default::default() };
+    media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, jitter });
     media.set_opus_recordings(match cfg.recordings.format.as_str() {
         "wav" => false,
         "opus" => true,

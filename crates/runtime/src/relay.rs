@@ -228,6 +228,15 @@ struct Relay {
     transcoding: bool,
 }
 
+/// A relay counted on its media thread while this lives.
+struct OnThread(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OnThread {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The pool of relay ports.
 pub struct RelayPool {
     epoch: tokio::time::Instant,
@@ -244,16 +253,42 @@ pub struct RelayPool {
     transcode: media::transcode::Config,
     /// Convert finished recordings to Ogg Opus.
     opus_recordings: bool,
-    /// The runtime relays run on: the one the pool was made in, not the
-    /// SIP core's own thread that calls [`Media::open`].
+    /// The runtime the pool was made in (not the SIP core's own thread
+    /// that calls [`Media::open`]): relays run there unless there are
+    /// media threads.
     rt: Option<tokio::runtime::Handle>,
+    /// Media threads, each a single-threaded runtime, and how many relays
+    /// each runs. See [`RelayPool::with_threads`].
+    threads: Vec<(tokio::runtime::Handle, Arc<std::sync::atomic::AtomicUsize>)>,
 }
 
 impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rt: tokio::runtime::Handle::try_current().ok() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
+    }
+
+    /// Run relays on `n` media threads of their own, each a single-threaded
+    /// runtime, a new relay on the one running the fewest. A relay's
+    /// sockets, timers and task then stay on one thread: no work stealing,
+    /// and no waking another worker for a packet (the futex and epoll
+    /// traffic a multi-threaded runtime spends on small tasks). `n = 0`
+    /// keeps relays on the pool's runtime.
+    pub fn with_threads(mut self, n: usize) -> std::io::Result<RelayPool> {
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let handle = rt.handle().clone();
+            std::thread::Builder::new().name(format!("media-{i}")).spawn(move || rt.block_on(std::future::pending::<()>()))?;
+            self.threads.push((handle, Arc::new(std::sync::atomic::AtomicUsize::new(0))));
+        }
+        Ok(self)
+    }
+
+    /// The runtime a new relay runs on, and its relay count (None: the
+    /// pool's own runtime).
+    fn relay_runtime(&self) -> Option<&(tokio::runtime::Handle, Arc<std::sync::atomic::AtomicUsize>)> {
+        self.threads.iter().min_by_key(|(_, n)| n.load(Ordering::Relaxed))
     }
 
     /// Run `fut` on the pool's runtime (the media and storage side, not
@@ -862,16 +897,32 @@ impl Media for RelayPool {
     fn open(&mut self, call: &str) -> Option<(u16, u16)> {
         let (pa, a_rtp, a_rtcp) = self.bind_pair()?;
         let (pb, b_rtp, b_rtcp) = self.bind_pair()?;
-        // Registered with the pool's runtime, whose workers poll them.
+        // Registered with the runtime that runs the relay.
+        let shard = self.relay_runtime().cloned();
         let socks = {
-            let _rt = self.rt.as_ref().map(|rt| rt.enter());
+            let _rt = match &shard {
+                Some((h, _)) => Some(h.enter()),
+                None => self.rt.as_ref().map(|rt| rt.enter()),
+            };
             [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?].map(Arc::new)
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let task = self.spawn(run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode));
+        let relay = run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode);
+        let task = match shard {
+            Some((h, n)) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                // Counted down however the task ends (returned or aborted).
+                let on_thread = OnThread(n);
+                h.spawn(async move {
+                    let _on_thread = on_thread;
+                    relay.await;
+                })
+            }
+            None => self.spawn(relay),
+        };
         self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
         Some((pa, pb))
     }

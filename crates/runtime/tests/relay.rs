@@ -1,6 +1,7 @@
 //! The RTP relay with real loopback sockets: packets cross untouched in
 //! both directions, and symmetric latching reaches a phone that announced
-//! an address it cannot be reached at (behind NAT).
+//! an address it cannot be reached at (behind NAT). Some tests run the
+//! relays on the pool's runtime, others on media threads.
 
 use b2bua::{Media, Side};
 use runtime::RelayPool;
@@ -22,9 +23,10 @@ fn rtp(seq: u16) -> Vec<u8> {
     p
 }
 
+/// (On media threads of its own, as the switch runs it.)
 #[tokio::test]
 async fn relays_both_ways_and_latches_behind_nat() {
-    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41000, 41100);
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41000, 41100).with_threads(2).expect("media threads");
     let (pa, pb) = pool.open("call-1").expect("ports");
     let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
@@ -238,7 +240,9 @@ async fn recv_this(s: &UdpSocket, want: &[u8]) -> SocketAddr {
 #[tokio::test]
 async fn a_standing_call_is_lent_to_a_member_and_taken_back() {
     let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
-    let mut pool = RelayPool::new(ip, 41700, 41800);
+    // Two media threads: the two calls' relays run on different ones, and
+    // the member's relay reads and sends on sockets of the other thread.
+    let mut pool = RelayPool::new(ip, 41700, 41800).with_threads(2).expect("media threads");
     let (m_a, _) = pool.open("member").expect("ports");
     let (g_a, _) = pool.open("agent").expect("ports");
     let (m_a, g_a) = (SocketAddr::new(ip, m_a), SocketAddr::new(ip, g_a));
