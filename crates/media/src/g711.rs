@@ -43,17 +43,48 @@ static ALAW: [i16; 256] = {
     t
 };
 
-/// 16-bit linear to μ-law.
+/// 16-bit linear to μ-law (a table lookup: the transcoder encodes 8,000
+/// samples a second per direction).
 pub fn linear_to_ulaw(pcm: i16) -> u8 {
+    ULAW_ENC[usize::from(pcm as u16)]
+}
+
+/// 16-bit linear to A-law (a table lookup).
+pub fn linear_to_alaw(pcm: i16) -> u8 {
+    ALAW_ENC[usize::from(pcm as u16)]
+}
+
+/// Encoding tables, indexed by the sample's bits as `u16` (64 KiB each).
+static ULAW_ENC: [u8; 65536] = {
+    let mut t = [0u8; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        t[i] = ulaw_encode(i as u16 as i16);
+        i += 1;
+    }
+    t
+};
+
+static ALAW_ENC: [u8; 65536] = {
+    let mut t = [0u8; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        t[i] = alaw_encode(i as u16 as i16);
+        i += 1;
+    }
+    t
+};
+
+const fn ulaw_encode(pcm: i16) -> u8 {
     const CLIP: i32 = 32635;
-    let mut s = i32::from(pcm);
+    let mut s = pcm as i32;
     let sign: i32 = if s < 0 {
         s = -s;
         0x80
     } else {
         0
     };
-    s = s.min(CLIP) + 0x84;
+    s = if s < CLIP { s } else { CLIP } + 0x84;
     let mut exp = 7;
     let mut mask = 0x4000;
     while exp > 0 && s & mask == 0 {
@@ -84,16 +115,15 @@ const fn alaw_compute(a: u8) -> i16 {
     (if a & 0x80 != 0 { t } else { -t }) as i16
 }
 
-/// 16-bit linear to A-law.
-pub fn linear_to_alaw(pcm: i16) -> u8 {
-    let mut s = i32::from(pcm);
+const fn alaw_encode(pcm: i16) -> u8 {
+    let mut s = pcm as i32;
     let mask = if s >= 0 {
         0xd5
     } else {
         s = -s - 1;
         0x55
     };
-    let s = s.min(32767);
+    let s = if s < 32767 { s } else { 32767 };
     let seg = match s {
         0..=0xff => 0,
         0x100..=0x1ff => 1,
