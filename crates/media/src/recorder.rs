@@ -134,16 +134,43 @@ impl Recorder {
             return;
         }
         let arrival = self.now_pos(now);
-        let i = side as usize;
         let Some(table) = g711::table(p.payload_type) else {
             self.release(arrival.saturating_sub(self.jitter));
             return;
         };
+        if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
+            for (d, b) in self.bufs[side as usize].window(at, p.payload.len()).iter_mut().zip(p.payload) {
+                *d = table[usize::from(*b)];
+            }
+        }
+        // (Earlier than what was released: too late to place; dropped.)
+        self.release(arrival.saturating_sub(self.jitter));
+    }
+
+    /// Audio a packet carried in another codec, decoded to 8 kHz `pcm`:
+    /// from `side`, arrived at `now`, its stream's `ssrc` and RTP
+    /// `timestamp` in that stream's clock `rate` (48000 for Opus), by
+    /// which it is placed as a G.711 packet is.
+    pub fn push_pcm(&mut self, now: Instant, side: Side, ssrc: u32, timestamp: u32, rate: u32, pcm: &[i16]) {
+        if self.finished {
+            return;
+        }
+        let arrival = self.now_pos(now);
+        if let Some(at) = self.place(arrival, side as usize, ssrc, timestamp, rate) {
+            self.bufs[side as usize].window(at, pcm.len()).copy_from_slice(pcm);
+        }
+        self.release(arrival.saturating_sub(self.jitter));
+    }
+
+    /// Where in side `i`'s pending audio a packet of `ssrc` with RTP
+    /// `ts` (clock `rate`) that arrived at sample `arrival` goes; `None`
+    /// when that place was released already (too late).
+    fn place(&mut self, arrival: u64, i: usize, ssrc: u32, ts: u32, rate: u32) -> Option<usize> {
         // Anchor a new stream (or one whose timestamps jumped: a
         // restarted sender) at its arrival.
         let pos = match &self.streams[i] {
-            Some(s) if s.ssrc == p.ssrc => {
-                let delta = i64::from(p.timestamp.wrapping_sub(s.ts0) as i32);
+            Some(s) if s.ssrc == ssrc => {
+                let delta = i64::from(ts.wrapping_sub(s.ts0) as i32) * i64::from(RATE) / i64::from(rate.max(1));
                 let pos = s.pos0 as i64 + delta;
                 let drift = pos - arrival as i64;
                 // Timestamps far ahead of the clock, or so far behind it that
@@ -160,17 +187,10 @@ impl Recorder {
             _ => None,
         };
         let pos = pos.unwrap_or_else(|| {
-            self.streams[i] = Some(Stream { ssrc: p.ssrc, ts0: p.timestamp, pos0: arrival });
+            self.streams[i] = Some(Stream { ssrc, ts0: ts, pos0: arrival });
             arrival
         });
-        if pos >= self.flushed {
-            let at = (pos - self.flushed) as usize;
-            for (d, b) in self.bufs[i].window(at, p.payload.len()).iter_mut().zip(p.payload) {
-                *d = table[usize::from(*b)];
-            }
-        }
-        // (Earlier than what was released: too late to place; dropped.)
-        self.release(arrival.saturating_sub(self.jitter));
+        (pos >= self.flushed).then(|| (pos - self.flushed) as usize)
     }
 
     /// Time passes: release what is older than the jitter window (silence

@@ -186,3 +186,40 @@ fn a_sender_restarting_its_timestamps_is_anchored_anew() {
         assert!(power(later, 700.0) > 1000.0 * power(later, 1200.0).max(1e-9), "gap {gap_ms} ms: the second run is 700 Hz, at its arrival");
     }
 }
+
+/// Decoded audio of a codec with a 48 kHz RTP clock (Opus): placed by its
+/// timestamps scaled to 8 kHz, a packet arriving late still in its place,
+/// a lost one silence, and the timestamps wrapping through 2^32 in between.
+#[test]
+fn decoded_audio_of_a_48_khz_stream_is_placed_by_its_scaled_timestamps() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::new(Duration::from_millis(200));
+    let pcm = |k: u64| -> Vec<i16> { (0..160u64).map(|n| g711::ulaw_to_linear(frame(600.0, 160 * k, false)[n as usize])).collect() };
+    // 2 s of 20 ms frames: 960 ticks each at 48 kHz, starting just before the wrap.
+    let ts0 = u32::MAX - 960 * 20;
+    let mut held = None;
+    for k in 0..100u64 {
+        let now = t0 + Duration::from_millis(20 * k);
+        let ts = ts0.wrapping_add(960 * k as u32);
+        match k {
+            40 => {}                              // lost
+            60 => held = Some((ts, pcm(k))),      // arrives 60 ms late
+            _ => rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &pcm(k)),
+        }
+        if k == 63 {
+            if let Some((ts, p)) = held.take() {
+                rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &p);
+            }
+        }
+        rec.advance(now);
+    }
+    rec.finish(t0 + Duration::from_millis(2000));
+    let (l, r) = split(&rec.take_output());
+    assert_eq!(r.len(), 16_000, "2 s at 8 kHz");
+    assert!(l.iter().all(|&s| s == 0), "the caller's channel is silent");
+    assert!(span(&r, 0.801, 0.819).iter().all(|&s| s == 0), "the lost frame is silence of its length");
+    let after_loss = span(&r, 0.83, 1.99);
+    let longest_zero_run = after_loss.split(|&s| s != 0).map(<[i16]>::len).max().unwrap_or(0);
+    assert!(longest_zero_run < 4, "the late frame is in its place (zero run {longest_zero_run})");
+    assert!(power(span(&r, 0.0, 0.79), 600.0) > 1000.0 && power(after_loss, 600.0) > 1000.0, "600 Hz across the wrap");
+}
