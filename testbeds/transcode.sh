@@ -5,7 +5,8 @@
 # (jitter buffer, concealment, Opus <-> G.711). Checked by ear: each side's
 # tone is detected on the far side. DTMF sent as RFC 4733 in the caller's
 # Opus-clock payload type reaches the callee as RFC 4733 in its own
-# 8 kHz payload type. The call is recorded (G.711 both channels).
+# 8 kHz payload type. The call is recorded (G.711 both channels). Two Opus
+# phones are relayed untouched, and their call's recording decodes Opus.
 source "$(dirname "$0")/lib.sh"
 
 start_switch transcode --set directory.first_run_extensions=
@@ -97,6 +98,31 @@ c = json.load(sys.stdin)["items"][0]
 print(c["codec"], c["disposition"])
 sys.exit(0 if c["disposition"] == "answered" and ">" in c["codec"] and "opus" in c["codec"].lower() else 1)'; }
 check "CDR: the INFO call was transcoded (PCMU to Opus)" wait_for 10 info_cdr
+
+# Two Opus phones share Opus: the call is relayed untouched (no
+# transcoding), and its recording decodes each side's Opus (a G.711
+# recorder would write silence): caller's 440 Hz left, callee's 1000 Hz right.
+P1004=$(new_extension 1004)
+python3 "$ROOT/testbeds/tones.py" make "$OUT/b1000_48k.wav" 1000 5 48000 2
+api PATCH /v1/extensions/1004 '{"record": true}' >/dev/null
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip tc_r 1004 "$P1004" udp auto "$OUT/b1000_48k.wav"
+check "the Opus-only phone 1004 registered"     wait_for 10 registered 1004
+baresip_cmd "$A_CTRL" dial "sip:1004@$DOMAIN" >/dev/null
+opus_cdr() { api GET "/v1/cdrs?extension=1004" | python3 -c '
+import json, sys
+i = json.load(sys.stdin)["items"]
+print(i[0] if i else "no CDR yet")
+sys.exit(0 if i and i[0]["disposition"] == "answered" and i[0]["codec"].lower().startswith("opus/48000") and ">" not in i[0]["codec"] and i[0]["recording"] else 1)'; }
+check "Opus to Opus: answered, relayed untouched (one codec), recorded" wait_for 20 opus_cdr
+opus_rec_ok() {
+  local f; f=$(api GET "/v1/cdrs?extension=1004" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
+  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
+  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 440 1000 &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
+}
+check "the Opus call's recording: caller's 440 Hz left, callee's 1000 Hz right" opus_rec_ok
+check "the callee heard the caller through the untouched relay" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec tc_r dec)" 440 1000
 
 # media.transcode empty: the same two phones have nothing in common; the
 # callee refuses the offer (488) and the caller is told so.

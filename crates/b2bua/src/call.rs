@@ -554,6 +554,16 @@ fn answer_for(cfg: &B2buaConfig, media: &mut dyn Media, id: &str, call: &mut Cal
     if call.transcode.take().is_some() {
         media.transcode(id, None);
     }
+    if cfg.media_mode == MediaMode::Relay {
+        // Relayed untouched: what the streams carry, for the media engine
+        // to decode where it needs the audio. The offerer (`to`) sends in
+        // the answerer's payload type, the answerer in the offerer's.
+        let relayed = sdp_rewrite::relayed(offer, answer).map(|(codec, to_answerer, to_offerer)| match to {
+            Side::A => crate::Relayed { codec, from_a: to_answerer, from_b: to_offerer },
+            Side::B => crate::Relayed { codec, from_a: to_offerer, from_b: to_answerer },
+        });
+        media.relayed(id, relayed);
+    }
     let rewritten = sdp_rewrite::rewrite(answer, cfg.media_ip, port)?;
     if to == Side::A && call.b_allows_info {
         // The callee takes digits as INFO: the caller may send RFC 4733

@@ -80,6 +80,22 @@ impl Transcode {
     }
 }
 
+/// What a call relayed untouched carries (the legs share its codec): the
+/// voice codec, and the payload type of the stream from A and of the
+/// stream from B (each the one its receiver listed; RFC 3264 asks the
+/// answerer to reuse the offer's, but does not require it). The media
+/// engine decodes it where it needs the audio (a recording, in-band
+/// digits) and the codec is not G.711.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// The shared voice codec.
+    pub codec: sdp::Codec,
+    /// Payload type of the stream A sends.
+    pub from_a: u8,
+    /// Payload type of the stream B sends.
+    pub from_b: u8,
+}
+
 /// Relay sockets, owned by the driver. The b2bua asks for a pair of local
 /// ports per call and tells where each side said it receives media.
 pub trait Media {
@@ -102,6 +118,11 @@ pub trait Media {
     /// codecs, which the implementation must then handle.
     fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
         let _ = (call, plan);
+    }
+    /// The codec a call relayed untouched carries (None: not known, or
+    /// the call is transcoded: see [`Media::transcode`]).
+    fn relayed(&mut self, call: &str, codec: Option<Relayed>) {
+        let _ = (call, codec);
     }
     /// Send `digit` towards side `to` as RFC 4733 events in payload type
     /// `pt`, lasting `duration_ms` (a SIP INFO digit the other side sent).

@@ -206,6 +206,18 @@ pub fn side(body: &[u8]) -> Option<crate::TranscodeSide> {
     Some(side_of(&m, pt, codec))
 }
 
+/// What an offerer and an answerer that share a codec send each other
+/// untouched: the answer's first voice codec, with the payload type the
+/// answerer listed it under (the offerer sends that) and the one the
+/// offerer listed it under (the answerer sends that).
+pub fn relayed(offer: &[u8], answer: &[u8]) -> Option<(sdp::Codec, u8, u8)> {
+    let ans = side(answer)?;
+    let o = sdp::Session::parse_bytes(offer).ok()?;
+    let om = o.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+    let offer_pt = om.payload_types().find(|pt| om.codec(*pt).is_some_and(|c| ans.codec.matches(&c))).unwrap_or(ans.payload_type);
+    Some((ans.codec, ans.payload_type, offer_pt))
+}
+
 /// The telephone-event of a stream: the one at `rate` if there is, else
 /// the first; with its clock rate.
 fn events(m: &sdp::Media<'_>, rate: u32) -> Option<(u8, u32)> {

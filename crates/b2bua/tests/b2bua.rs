@@ -18,6 +18,7 @@ struct FakeMedia {
     closed: Vec<String>,
     transcodes: Vec<(String, Option<Transcode>)>,
     digits: Vec<(String, Side, char, u8, u32)>,
+    relayed: Vec<(String, Option<b2bua::Relayed>)>,
 }
 
 impl Media for FakeMedia {
@@ -38,6 +39,9 @@ impl Media for FakeMedia {
     }
     fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
         self.transcodes.push((call.to_owned(), plan));
+    }
+    fn relayed(&mut self, call: &str, codec: Option<b2bua::Relayed>) {
+        self.relayed.push((call.to_owned(), codec));
     }
     fn close(&mut self, call: &str) {
         self.open.remove(call);
@@ -968,6 +972,26 @@ fn legs_without_a_common_codec_are_transcoded_and_stay_so_across_a_hold() {
     w.respond(B1, bbye_tx, &bbye, 200, "b1", None);
     w.run(Duration::from_millis(50));
     assert_eq!(w.cdrs.last().and_then(|c| c.codec.clone()).as_deref(), Some("opus/48000>PCMU/8000"));
+}
+
+/// Legs that share Opus are relayed untouched, and the relay is told what
+/// the streams carry and in which payload type each side sends: B answers
+/// Opus under its own number (RFC 3264 allows it), so A sends 96 and B
+/// sends 111.
+#[test]
+fn a_relayed_call_tells_the_relay_its_codec_and_each_sides_payload_type() {
+    let mut w = World::new(1);
+    w.b2b = transcoding_b2bua();
+    let (atx, ainv) = w.invite_with(opus_sdp("sendrecv"));
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    let b_opus = Bytes::from_static(b"v=0\r\no=- 2 2 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n");
+    w.respond(B1, btx, &binv, 200, "b1", Some(b_opus));
+    w.run(Duration::from_millis(50));
+    assert!(w.a_responses.iter().any(|(t, r)| *t == atx && r.status() == Some(200)));
+    assert!(w.media.transcodes.iter().all(|(_, p)| p.is_none()), "shared codec: no transcoding");
+    let r = w.media.relayed.last().and_then(|(_, r)| r.clone()).expect("the relay was told the codec");
+    assert_eq!((r.codec.name.as_ref(), r.codec.clock_rate, r.from_a, r.from_b), ("opus", 48000, 96, 111));
 }
 
 /// A queue caller that speaks only Opus: the switch answers in Opus,

@@ -29,6 +29,8 @@ enum Ctl {
     Dtmf(Digits),
     /// Transcode between the legs (None: relay untouched again).
     Transcode(Option<b2bua::Transcode>),
+    /// What the streams relayed untouched carry.
+    Relayed(Option<b2bua::Relayed>),
     /// Send a digit as RFC 4733 events towards a side, in its payload type.
     Digit { to: Side, digit: char, pt: u8, duration_ms: u32 },
     /// The call is over: finish the recording, then end.
@@ -463,6 +465,13 @@ impl Transcoders {
     }
 }
 
+/// A side's voice codec and payload type, where the relay would have to
+/// decode it (not G.711, and a codec it has a decoder for).
+fn voice_of(codec: &sdp::Codec, pt: u8) -> Option<(u8, media::codec::Codec)> {
+    let c = media::codec::Codec::from_rtpmap(&codec.name, codec.clock_rate)?;
+    (!g711(c)).then_some((pt, c))
+}
+
 /// Is a codec's audio something the recorder takes as it is (G.711)?
 fn g711(c: media::codec::Codec) -> bool {
     matches!(c, media::codec::Codec::Pcmu | media::codec::Codec::Pcma)
@@ -576,6 +585,14 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Transcoders> = None;
+    // The voice codec of the stream from A and from B, with its payload
+    // type, where it is not G.711 (from a transcoding plan, or what the
+    // b2bua says a relayed call carries), and a decoder for each, made
+    // when the audio is first needed: a recording of a relayed call, or
+    // in-band digits from the caller. `pcm` takes one packet's audio.
+    let mut voice: [Option<(u8, media::codec::Codec)>; 2] = [None, None];
+    let mut decoders: [Option<media::codec::Decoder>; 2] = [None, None];
+    let mut pcm: Vec<i16> = Vec::with_capacity(960);
     // Digits we send as RFC 4733 (index 0: towards A, 1: towards B), and
     // for relayed streams each direction's continuity (sources changing,
     // digits put in) and the last packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
@@ -682,7 +699,23 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
                 Some(Ctl::Transcode(plan)) => {
                     if tc.as_ref().map(|t| &t.plan) != plan.as_ref() {
+                        voice = match &plan {
+                            Some(p) => [voice_of(&p.a.codec, p.a.payload_type), voice_of(&p.b.codec, p.b.payload_type)],
+                            None => [None, None],
+                        };
+                        decoders = [None, None];
                         tc = plan.and_then(|p| Transcoders::new(p, tc_cfg));
+                    }
+                    continue;
+                }
+                Some(Ctl::Relayed(r)) => {
+                    let v = match &r {
+                        Some(r) => [voice_of(&r.codec, r.from_a), voice_of(&r.codec, r.from_b)],
+                        None => [None, None],
+                    };
+                    if tc.is_none() && v != voice {
+                        voice = v;
+                        decoders = [None, None];
                     }
                     continue;
                 }
@@ -826,15 +859,33 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             if let Ok(h) = media::rtp::parse(&buf[..n]) {
                 let k = i / 2;
                 let at = now_us;
-                if let (Some(r), true) = (rec.as_mut(), peer[i] == Some(from)) {
+                // This packet's audio decoded, where it is in a codec
+                // other than G.711 and wanted: for the recording of a
+                // relayed call, or for in-band digits from the caller.
+                let record_here = rec.is_some() && peer[i] == Some(from) && tc.as_ref().is_none_or(|t| t.g711[k]);
+                let decoded = match voice[k] {
+                    Some((pt, codec)) if pt == h.payload_type && ((record_here && tc.is_none()) || (i == 0 && inband.is_some())) => {
+                        pcm.clear();
+                        let dec = match &mut decoders[k] {
+                            Some(d) => Some(d),
+                            slot => media::codec::Decoder::new(codec).ok().map(|d| slot.insert(d)),
+                        };
+                        dec.is_some_and(|d| d.decode(h.payload, &mut pcm))
+                    }
+                    _ => false,
+                };
+                if let (Some(r), true) = (rec.as_mut(), record_here) {
                     // What each side sends (its latched source only), placed
                     // by its timestamps. A
                     // transcoded side that is not G.711 is recorded from
                     // its transcoder's output instead (`send_transcoded`).
-                    if tc.as_ref().is_none_or(|t| t.g711[k]) {
-                        r.recorder.push_rtp(epoch.into_std() + std::time::Duration::from_micros(now_us), if k == 0 { media::Side::Caller } else { media::Side::Callee }, &h);
-                        r.write_some();
+                    let at = epoch.into_std() + std::time::Duration::from_micros(now_us);
+                    let side = if k == 0 { media::Side::Caller } else { media::Side::Callee };
+                    match (decoded, voice[k]) {
+                        (true, Some((_, codec))) => r.recorder.push_pcm(at, side, h.ssrc, h.timestamp, codec.clock_rate(), &pcm),
+                        _ => r.recorder.push_rtp(at, side, &h),
                     }
+                    r.write_some();
                 }
                 let rate = tc.as_ref().map_or(8000, |t| t.rates[k]);
                 rx[k].push(at, h.seq, h.timestamp, h.ssrc, rate);
@@ -847,11 +898,17 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                         }
                     }
                 }
-                if let (0, Some((det, pcm, found))) = (i, inband.as_mut()) {
-                    if let Some(table) = media::g711::table(h.payload_type) {
-                        pcm.clear();
-                        pcm.extend(h.payload.iter().map(|b| table[usize::from(*b)]));
-                        det.push(pcm, found);
+                if let (0, Some((det, g711_pcm, found))) = (i, inband.as_mut()) {
+                    let audio = match media::g711::table(h.payload_type) {
+                        Some(table) => {
+                            g711_pcm.clear();
+                            g711_pcm.extend(h.payload.iter().map(|b| table[usize::from(*b)]));
+                            Some(&g711_pcm[..])
+                        }
+                        None => decoded.then_some(&pcm[..]),
+                    };
+                    if let Some(audio) = audio {
+                        det.push(audio, found);
                         for d in found.drain(..) {
                             if let Some(tx) = &events {
                                 let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
@@ -931,6 +988,12 @@ impl Media for RelayPool {
         if let Some(r) = self.relays.get_mut(call) {
             r.transcoding = plan.is_some();
             let _ = r.ctl.send(Ctl::Transcode(plan));
+        }
+    }
+
+    fn relayed(&mut self, call: &str, codec: Option<b2bua::Relayed>) {
+        if let Some(r) = self.relays.get(call) {
+            let _ = r.ctl.send(Ctl::Relayed(codec));
         }
     }
 

@@ -258,8 +258,23 @@ async fn a_standing_call_is_lent_to_a_member_and_taken_back() {
     for round in 0..2 {
         assert!(pool.join("member", "agent"));
         // Both ways, each phone hears the other from its own call's port.
-        member.send_to(&rtp(100 + round), m_a).await.expect("send");
-        assert_eq!(recv_this(&agent, &rtp(100 + round)).await, g_a);
+        // (The relays run on their own threads: the member keeps talking
+        // until its relay has the agent's side.)
+        let mut joined = None;
+        for _ in 0..50 {
+            member.send_to(&rtp(100 + round), m_a).await.expect("send");
+            let mut b = [0u8; 2048];
+            while let Ok(Ok((n, from))) = tokio::time::timeout(Duration::from_millis(40), agent.recv_from(&mut b)).await {
+                if b[..n] == rtp(100 + round)[..] {
+                    joined = Some(from);
+                    break;
+                }
+            }
+            if joined.is_some() {
+                break;
+            }
+        }
+        assert_eq!(joined, Some(g_a), "round {round}: the member reaches the agent");
         for seq in 0..5 {
             agent.send_to(&rtp(200 + seq), g_a).await.expect("send");
             assert_eq!(recv_this(&member, &rtp(200 + seq)).await, m_a);
@@ -329,4 +344,90 @@ async fn the_announced_address_takes_the_latch_from_a_stray_stream() {
     let late = tokio::time::timeout(Duration::from_millis(100), stray.recv_from(&mut b)).await;
     assert!(late.is_err(), "nothing was sent to the stray source after the phone took the latch back");
     pool.close("call-s");
+}
+
+/// 20 ms frames of a sine (or two, DTMF) at 8 kHz, `n` of them.
+fn sine_frames(freqs: &[f64], n: usize) -> Vec<Vec<i16>> {
+    (0..n)
+        .map(|k| {
+            (0..160)
+                .map(|i| {
+                    let t = (k * 160 + i) as f64 / 8000.0;
+                    let v: f64 = freqs.iter().map(|f| (2.0 * std::f64::consts::PI * f * t).sin()).sum();
+                    (v * 6000.0 / freqs.len() as f64) as i16
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Power of `freq` in `x` (Goertzel), normalised by length.
+fn goertzel(x: &[i16], freq: f64) -> f64 {
+    let c = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len().max(1) as f64).powi(2)
+}
+
+/// A call relayed untouched in Opus (payload type 111 from A, 96 from B:
+/// the legs listed it differently), with no telephone-event: the relay
+/// decodes the caller's Opus for in-band digits, and both sides' Opus for
+/// the recording (caller's DTMF 5 left, callee's 1000 Hz right). On media
+/// threads, as the switch runs it.
+#[tokio::test]
+async fn a_relayed_opus_call_is_recorded_and_the_callers_inband_digits_detected() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 42100, 42200).with_threads(1).expect("media threads");
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    pool.set_events(tx);
+    let (pa, pb) = pool.open("opus").expect("ports");
+    let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("opus", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("opus", Side::B, phone_b.local_addr().expect("addr"));
+    pool.relayed("opus", Some(b2bua::Relayed { codec: sdp::Codec::OPUS, from_a: 111, from_b: 96 }));
+    pool.detect_dtmf("opus", runtime::Digits::Inband);
+    let dir = std::env::temp_dir().join(format!("ferroswitch-relay-opus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    pool.record("opus", dir.join("opus.wav"));
+    let mut enc_a = media::codec::Encoder::new(media::codec::Codec::Opus).expect("encoder");
+    let mut enc_b = media::codec::Encoder::new(media::codec::Codec::Opus).expect("encoder");
+    // 60 ms of silence, 200 ms of DTMF 5 (770 + 1336 Hz), then 1 s of silence
+    // from A; 1.26 s of 1000 Hz from B.
+    let mut from_a = sine_frames(&[], 3);
+    from_a.extend(sine_frames(&[770.0, 1336.0], 10));
+    from_a.extend(sine_frames(&[], 50));
+    let from_b = sine_frames(&[1000.0], 63);
+    for (k, (a, b)) in from_a.iter().zip(&from_b).enumerate() {
+        for (pcm, enc, pt, ssrc, sock, relay) in [(a, &mut enc_a, 111u8, 0xa, &phone_a, relay_a), (b, &mut enc_b, 96, 0xb, &phone_b, relay_b)] {
+            let mut payload = Vec::new();
+            enc.encode(pcm, &mut payload).expect("encode");
+            let p = media::rtp::build(pt, k == 0, k as u16, 960 * k as u32, ssrc, &payload);
+            sock.send_to(&p, relay).await.expect("send");
+        }
+        // Each phone takes what the relay sent it (so the relay never
+        // finds a full socket); real time is not needed: the recorder
+        // places audio by timestamp.
+        recv(&phone_b).await;
+        recv(&phone_a).await;
+    }
+    let digit = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("a digit within 5 s");
+    assert!(matches!(digit, Some(runtime::RelayEvent::Dtmf(ref c, '5')) if c == "opus"), "{digit:?}");
+    pool.close("opus");
+    let rec = pool.take_recording("opus").expect("recorded").await.expect("finished").expect("a recording");
+    let wav = std::fs::read(&rec.path).expect("wav");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    for f in wav[44..].chunks_exact(4) {
+        l.push(i16::from_le_bytes([f[0], f[1]]));
+        r.push(i16::from_le_bytes([f[2], f[3]]));
+    }
+    assert!(l.len() >= 8000, "about 1.26 s recorded: {} samples", l.len());
+    assert!(goertzel(&l, 770.0) > 100.0 * goertzel(&l, 1000.0).max(1e-3), "the caller's DTMF, left");
+    assert!(goertzel(&r, 1000.0) > 100.0 * goertzel(&r, 770.0).max(1e-3), "the callee's 1000 Hz, right");
 }
