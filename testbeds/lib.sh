@@ -173,8 +173,9 @@ new_extension() {
 # headless baresip registered to the switch; plays WAV (the call ends when it
 # ends) and records what it sends and receives into $OUT/NAME.baresip/snd;
 # sets BARESIP_PID and BARESIP_CTRL.
-# BARESIP_OPUS=1 loads the Opus module; BARESIP_CODECS restricts the
-# account's codecs (e.g. "opus/48000/2" or "PCMU/8000").
+# BARESIP_OPUS=1 loads the Opus module, BARESIP_G722=1 the G.722 one;
+# BARESIP_CODECS restricts the account's codecs (e.g. "opus/48000/2",
+# "PCMU/8000" or "G722/16000/1": G.722 by its audio rate).
 start_baresip() {
   local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto} wav=${6:-}
   local source="aubridge,nil"
@@ -196,6 +197,7 @@ dns_server		127.0.0.1:53
 module_path		/usr/lib/baresip/modules
 module			g711.so
 ${BARESIP_OPUS:+module			opus.so}
+${BARESIP_G722:+module			g722.so}
 module			aubridge.so
 module			aufile.so
 module			sndfile.so

@@ -167,7 +167,7 @@ pub struct Log {
 
 /// The SDP codec of a `media.transcode` entry.
 pub fn transcode_codec(name: &str) -> Option<sdp::Codec> {
-    [sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS].into_iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    [sdp::Codec::PCMU, sdp::Codec::PCMA, sdp::Codec::OPUS, sdp::Codec::G722].into_iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// Merge `over` into `base` (tables recursively; unknown keys are errors).
@@ -288,7 +288,7 @@ impl Config {
             bail!("media.jitter_playout must be \"arrival\" or \"paced\"");
         }
         if let Some(c) = self.media.transcode.iter().find(|c| transcode_codec(c).is_none()) {
-            bail!("media.transcode: {c:?} is not a codec the switch transcodes (PCMU, PCMA, opus)");
+            bail!("media.transcode: {c:?} is not a codec the switch transcodes (PCMU, PCMA, opus, G722)");
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             bail!("log.format must be \"human\" or \"json\"");

@@ -1,12 +1,13 @@
 //! Voice codecs the media engine decodes and encodes when two legs share
-//! none: G.711 (both laws, our own tables) and Opus (RFC 7587, libopus
-//! built statically by the `opus` crate).
+//! none: G.711 (both laws, our own tables), G.722 (ours, worked through
+//! its lower sub-band) and Opus (RFC 7587, libopus built statically by the
+//! `opus` crate).
 //!
 //! Audio between a decoder and an encoder is 16-bit mono PCM at 8 kHz, the
-//! rate of G.711: libopus decodes and encodes at 8 kHz natively, so an
-//! Opus↔G.711 call needs no resampler.
+//! rate of G.711: libopus decodes and encodes at 8 kHz natively, and
+//! G.722's lower sub-band is 8 kHz audio, so no call needs a resampler.
 
-use crate::g711;
+use crate::{g711, g722};
 
 /// The rate of the PCM between decoder and encoder.
 pub const PCM_RATE: u32 = 8000;
@@ -20,6 +21,9 @@ pub enum Codec {
     Pcma,
     /// Opus (`opus/48000/2`, RFC 7587; decoded to mono).
     Opus,
+    /// G.722 (`G722/8000`: an 8 kHz RTP clock for 16 kHz audio, RFC 3551
+    /// §4.5.2), worked at 8 kHz through its lower sub-band.
+    G722,
 }
 
 impl Codec {
@@ -30,6 +34,7 @@ impl Codec {
             8000 if name.eq_ignore_ascii_case("PCMU") => Some(Codec::Pcmu),
             8000 if name.eq_ignore_ascii_case("PCMA") => Some(Codec::Pcma),
             48000 if name.eq_ignore_ascii_case("opus") => Some(Codec::Opus),
+            8000 if name.eq_ignore_ascii_case("G722") => Some(Codec::G722),
             _ => None,
         }
     }
@@ -37,7 +42,7 @@ impl Codec {
     /// The RTP clock rate (Opus: always 48 kHz, RFC 7587 §4.1).
     pub fn clock_rate(self) -> u32 {
         match self {
-            Codec::Pcmu | Codec::Pcma => 8000,
+            Codec::Pcmu | Codec::Pcma | Codec::G722 => 8000,
             Codec::Opus => 48000,
         }
     }
@@ -48,14 +53,15 @@ impl Codec {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
             Codec::Opus => "opus",
+            Codec::G722 => "G722",
         }
     }
 
     /// Packet durations (ms) this codec can carry in one frame: any
-    /// multiple of 10 ms for G.711; 10, 20, 40 or 60 for Opus.
+    /// multiple of 10 ms for G.711 and G.722; 10, 20, 40 or 60 for Opus.
     pub fn supports_ptime(self, ms: u32) -> bool {
         match self {
-            Codec::Pcmu | Codec::Pcma => matches!(ms, 10 | 20 | 30 | 40 | 50 | 60),
+            Codec::Pcmu | Codec::Pcma | Codec::G722 => matches!(ms, 10 | 20 | 30 | 40 | 50 | 60),
             Codec::Opus => matches!(ms, 10 | 20 | 40 | 60),
         }
     }
@@ -87,6 +93,8 @@ pub enum Decoder {
     Pcma,
     /// libopus at 8 kHz, mono.
     Opus(Box<opus::Decoder>),
+    /// G.722's lower band (8 kHz).
+    G722(Box<g722::Decoder>),
 }
 
 /// The longest frame libopus may return: 120 ms at 8 kHz.
@@ -99,6 +107,7 @@ impl Decoder {
             Codec::Pcmu => Decoder::Pcmu,
             Codec::Pcma => Decoder::Pcma,
             Codec::Opus => Decoder::Opus(Box::new(opus::Decoder::new(PCM_RATE, opus::Channels::Mono)?)),
+            Codec::G722 => Decoder::G722(Box::default()),
         })
     }
 
@@ -106,7 +115,8 @@ impl Decoder {
     /// for a payload that cannot be decoded.
     pub fn duration(&self, payload: &[u8]) -> Option<u32> {
         match self {
-            Decoder::Pcmu | Decoder::Pcma => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
+            // One byte per 8 kHz clock tick (G.722: two 16 kHz samples).
+            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
             Decoder::Opus(_) => {
                 let n = opus::packet::get_nb_samples(payload, 48000).ok()?;
                 u32::try_from(n).ok().filter(|n| *n > 0 && *n <= 5760)
@@ -127,6 +137,10 @@ impl Decoder {
                 true
             }
             Decoder::Opus(d) => opus_into(d, payload, OPUS_MAX_SAMPLES, false, out),
+            Decoder::G722(d) => {
+                d.decode_8k(payload, out);
+                true
+            }
         }
     }
 
@@ -146,7 +160,7 @@ impl Decoder {
                     out.resize(out.len() + samples, 0);
                 }
             }
-            Decoder::Pcmu | Decoder::Pcma => {
+            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) => {
                 // Full level for the first lost frame, then 20% less per
                 // frame, silence after five.
                 let gain = 1.0 - 0.2 * run.min(5) as f32;
@@ -185,6 +199,8 @@ pub enum Encoder {
     Pcma,
     /// libopus at 8 kHz, mono, VoIP mode.
     Opus(Box<opus::Encoder>),
+    /// G.722 from 8 kHz audio (its lower band).
+    G722(Box<g722::Encoder>),
 }
 
 impl Encoder {
@@ -210,6 +226,7 @@ impl Encoder {
                 }
                 Encoder::Opus(Box::new(e))
             }
+            Codec::G722 => Encoder::G722(Box::default()),
         })
     }
 
@@ -219,6 +236,7 @@ impl Encoder {
         match self {
             Encoder::Pcmu => out.extend(pcm.iter().map(|s| g711::linear_to_ulaw(*s))),
             Encoder::Pcma => out.extend(pcm.iter().map(|s| g711::linear_to_alaw(*s))),
+            Encoder::G722(e) => e.encode_8k(pcm, out),
             Encoder::Opus(e) => {
                 let at = out.len();
                 out.resize(at + 1275, 0);
@@ -248,7 +266,8 @@ mod tests {
         assert_eq!(Codec::from_rtpmap("opus", 48000), Some(Codec::Opus));
         assert_eq!(Codec::from_rtpmap("pcmu", 8000), Some(Codec::Pcmu));
         assert_eq!(Codec::from_rtpmap("PCMA", 16000), None);
-        assert_eq!(Codec::from_rtpmap("G722", 8000), None);
+        assert_eq!(Codec::from_rtpmap("G722", 8000), Some(Codec::G722));
+        assert_eq!(Codec::from_rtpmap("G722", 16000), None);
         assert!(Codec::Opus.supports_ptime(40) && !Codec::Opus.supports_ptime(30));
         assert!(Codec::Pcmu.supports_ptime(30) && !Codec::Pcmu.supports_ptime(25));
     }

@@ -28,6 +28,7 @@
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod g722;
 pub mod inband;
 pub mod jitter;
 pub mod oggopus;
