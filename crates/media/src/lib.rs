@@ -35,6 +35,7 @@ pub mod oggopus;
 pub mod player;
 pub mod prompt;
 pub mod recorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod stats;
 pub mod tone;

@@ -23,6 +23,9 @@ pub struct StreamStats {
     jitter16: u64,
     /// Previous transit time (arrival in timestamp units − RTP timestamp).
     transit: Option<i64>,
+    /// Expected and received at the last report block (A.3), this run.
+    expected_prior: u64,
+    received_prior: u64,
 }
 
 impl StreamStats {
@@ -32,7 +35,7 @@ impl StreamStats {
         self.packets += 1;
         if self.ssrc != Some(ssrc) {
             self.lost_before += self.lost_in_run();
-            *self = StreamStats { ssrc: Some(ssrc), base: u32::from(seq), max: u32::from(seq), received: 1, lost_before: self.lost_before, packets: self.packets, jitter16: self.jitter16, transit: None };
+            *self = StreamStats { ssrc: Some(ssrc), base: u32::from(seq), max: u32::from(seq), received: 1, lost_before: self.lost_before, packets: self.packets, jitter16: self.jitter16, transit: None, expected_prior: 0, received_prior: 0 };
             self.jitter(arrival_us, timestamp, rate);
             return;
         }
@@ -81,6 +84,29 @@ impl StreamStats {
         self.lost_before + self.lost_in_run()
     }
 
+    /// An RTCP report block about the stream (RFC 3550 §6.4.1, A.3): the
+    /// fraction lost since the last block this made; `lsr` and `dlsr`
+    /// are the caller's (they come from the sender's SRs). `None` before
+    /// the first packet.
+    pub fn report_block(&mut self) -> Option<crate::rtcp::ReportBlock> {
+        let ssrc = self.ssrc?;
+        let expected = u64::from(self.max.wrapping_sub(self.base)) + 1;
+        let (de, dr) = (expected.saturating_sub(self.expected_prior), self.received.saturating_sub(self.received_prior));
+        self.expected_prior = expected;
+        self.received_prior = self.received;
+        let lost_interval = de.saturating_sub(dr);
+        let fraction_lost = (lost_interval << 8).checked_div(de).map_or(0, |f| f.min(255) as u8);
+        Some(crate::rtcp::ReportBlock {
+            ssrc,
+            fraction_lost,
+            cumulative_lost: self.lost_in_run().min(0x7F_FFFF) as u32,
+            highest_seq: self.max,
+            jitter: (self.jitter16 >> 4).min(u64::from(u32::MAX)) as u32,
+            lsr: 0,
+            dlsr: 0,
+        })
+    }
+
     /// Interarrival jitter in milliseconds for a stream of clock `rate`.
     pub fn jitter_ms(&self, rate: u32) -> f64 {
         if rate == 0 {
@@ -93,6 +119,26 @@ impl StreamStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_blocks_count_loss_per_interval() {
+        let mut s = StreamStats::default();
+        assert!(s.report_block().is_none(), "nothing received yet");
+        // 100 packets, 10 of them lost (every tenth).
+        for k in (0u16..100).filter(|k| k % 10 != 5) {
+            s.push(u64::from(k) * 20_000, 65_500u16.wrapping_add(k), 160 * u32::from(k), 9, 8000);
+        }
+        let b = s.report_block().expect("a block");
+        assert_eq!((b.ssrc, b.cumulative_lost), (9, 10));
+        assert_eq!(b.fraction_lost, 25, "10 lost of 100 expected, in 1/256");
+        assert_eq!(b.highest_seq, 0x1_0000 | u32::from(65_500u16.wrapping_add(99)), "one wrap");
+        // The next interval: 50 more, none lost.
+        for k in 100u16..150 {
+            s.push(u64::from(k) * 20_000, 65_500u16.wrapping_add(k), 160 * u32::from(k), 9, 8000);
+        }
+        let b = s.report_block().expect("a block");
+        assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 10));
+    }
 
     fn feed(s: &mut StreamStats, seqs: &[u16], jitter_us: &[u64]) {
         for (i, seq) in seqs.iter().enumerate() {

@@ -109,6 +109,9 @@ pub struct Transcoder {
     out: VecDeque<Vec<u8>>,
     payload: Vec<u8>,
     frames_out: u64,
+    /// Packets and payload octets sent (for RTCP sender reports).
+    packets_sent: u64,
+    octets_sent: u64,
 }
 
 impl Transcoder {
@@ -137,7 +140,7 @@ impl Transcoder {
             injected: None,
             out: VecDeque::new(),
             payload: Vec::with_capacity(256),
-            frames_out: 0,
+            frames_out: 0, packets_sent: 0, octets_sent: 0,
         })
     }
 
@@ -217,7 +220,19 @@ impl Transcoder {
         true
     }
 
+    /// What this direction has sent, for an RTCP sender report at `now`:
+    /// its SSRC, the RTP timestamp of `now` on its clock, packets and
+    /// payload octets.
+    pub fn sent(&self, now: Instant) -> crate::rtcp::SenderInfo {
+        let last = self.ts.wrapping_sub(self.out_units(self.frame));
+        let since = self.last_out.map_or(0, |t| now.saturating_duration_since(t).as_micros() as u64);
+        let rtp_ts = last.wrapping_add((since * u64::from(self.to.codec.clock_rate()) / 1_000_000) as u32);
+        crate::rtcp::SenderInfo { ssrc: self.ssrc, ntp: 0, rtp_ts, packets: self.packets_sent as u32, octets: self.octets_sent as u32 }
+    }
+
     fn emit(&mut self, pkt: Vec<u8>) {
+        self.packets_sent += 1;
+        self.octets_sent += pkt.len().saturating_sub(12) as u64;
         if self.out.len() >= OUT_CAPACITY {
             self.out.pop_front();
         }

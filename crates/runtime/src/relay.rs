@@ -239,6 +239,9 @@ impl Drop for OnThread {
     }
 }
 
+/// RTCP report interval of transcoded legs.
+const RTCP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The pool of relay ports.
 pub struct RelayPool {
     epoch: tokio::time::Instant,
@@ -255,6 +258,8 @@ pub struct RelayPool {
     transcode: media::transcode::Config,
     /// Convert finished recordings to Ogg Opus.
     opus_recordings: bool,
+    /// How often a transcoded leg gets our RTCP report.
+    rtcp_interval: std::time::Duration,
     /// The runtime the pool was made in (not the SIP core's own thread
     /// that calls [`Media::open`]): relays run there unless there are
     /// media threads.
@@ -268,7 +273,13 @@ impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rtcp_interval: RTCP_INTERVAL, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
+    }
+
+    /// Send transcoded legs our RTCP reports every `every` (5 s by
+    /// default, RFC 3550 §6.2's minimum), for relays opened from now on.
+    pub fn set_rtcp_interval(&mut self, every: std::time::Duration) {
+        self.rtcp_interval = every;
     }
 
     /// Run relays on `n` media threads of their own, each a single-threaded
@@ -561,7 +572,7 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], p
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config) {
+async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -593,6 +604,11 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut voice: [Option<(u8, media::codec::Codec)>; 2] = [None, None];
     let mut decoders: [Option<media::codec::Decoder>; 2] = [None, None];
     let mut pcm: Vec<i16> = Vec::with_capacity(960);
+    // Transcoded legs get RTCP of our own (their streams are ours): the
+    // last SR each side sent (NTP middle bits, when), for our report blocks.
+    let mut rtcp_tick = tokio::time::interval_at(tokio::time::Instant::now() + rtcp_every, rtcp_every);
+    rtcp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut their_sr: [Option<(u32, u64)>; 2] = [None; 2];
     // Digits we send as RFC 4733 (index 0: towards A, 1: towards B), and
     // for relayed streams each direction's continuity (sources changing,
     // digits put in) and the last packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
@@ -818,6 +834,30 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
                 continue;
             },
+            _ = rtcp_tick.tick(), if tc.is_some() => {
+                if let Some(t) = tc.as_ref() {
+                    let now = tokio::time::Instant::now().into_std();
+                    let now_us = epoch.elapsed().as_micros() as u64;
+                    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+                    // Side A (index 0) receives direction 1's stream and
+                    // sends what rx[0] counts; B the other way round.
+                    for (side, dir, sock) in [(0usize, 1usize, 1usize), (1, 0, 3)] {
+                        let (Some(dst), false) = (peer[sock], side == 0 && lent_to.is_some()) else { continue };
+                        let mut info = t.dir[dir].sent(now);
+                        info.ntp = media::rtcp::ntp_from_unix_micros(wall);
+                        let block = rx[side].report_block().map(|mut b| {
+                            if let Some((mid, at)) = their_sr[side] {
+                                b.lsr = mid;
+                                b.dlsr = (now_us.saturating_sub(at).saturating_mul(65_536) / 1_000_000).min(u64::from(u32::MAX)) as u32;
+                            }
+                            b
+                        });
+                        let cname = socks[sock].local_addr().map_or_else(|_| "ferroswitch".to_owned(), |a| format!("ferroswitch@{}", a.ip()));
+                        let _ = socks[sock].try_send_to(&media::rtcp::sender_report(&info, block.as_ref(), &cname), dst);
+                    }
+                }
+                continue;
+            },
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
@@ -918,6 +958,15 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
             }
         }
+        if tc.is_some() && i % 2 == 1 {
+            // Transcoded: a leg's RTCP reports on our stream and its own,
+            // which the other phone never sees: kept here (its SR's time,
+            // for our report blocks), not relayed.
+            if let Some((_, mid)) = media::rtcp::find_sender_report(&buf[..n]) {
+                their_sr[i / 2] = Some((mid, now_us));
+            }
+            continue;
+        }
         if let (Some(t), 0 | 2) = (tc.as_mut(), i) {
             // Transcoded: the packet goes into its direction's transcoder;
             // what comes out (now or at a later timeout) goes across.
@@ -967,7 +1016,7 @@ impl Media for RelayPool {
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let relay = run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode);
+        let relay = run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode, self.rtcp_interval);
         let task = match shard {
             Some((h, n)) => {
                 n.fetch_add(1, Ordering::Relaxed);

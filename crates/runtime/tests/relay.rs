@@ -431,3 +431,71 @@ async fn a_relayed_opus_call_is_recorded_and_the_callers_inband_digits_detected(
     assert!(goertzel(&l, 770.0) > 100.0 * goertzel(&l, 1000.0).max(1e-3), "the caller's DTMF, left");
     assert!(goertzel(&r, 1000.0) > 100.0 * goertzel(&r, 770.0).max(1e-3), "the callee's 1000 Hz, right");
 }
+
+/// A phone's RTP and RTCP sockets on consecutive ports.
+async fn phone_pair() -> (UdpSocket, UdpSocket) {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").await.expect("rtp");
+        let port = rtp.local_addr().expect("addr").port();
+        if port < u16::MAX {
+            if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)).await {
+                return (rtp, rtcp);
+            }
+        }
+    }
+}
+
+fn g711_side(pt: u8) -> b2bua::TranscodeSide {
+    let codec = if pt == 0 { sdp::Codec::PCMU } else { sdp::Codec::PCMA };
+    b2bua::TranscodeSide { codec, payload_type: pt, events: None, events_rate: 8000, fec: false, ptime_ms: 20 }
+}
+
+/// On a transcoded call (PCMU ↔ PCMA) each leg's RTCP stays with the
+/// switch, and each leg gets our sender reports instead: the SSRC of the
+/// stream it receives from us, and a report block on its own stream that
+/// echoes its last SR (RFC 3550 §6.4).
+#[tokio::test]
+async fn a_transcoded_call_reports_its_own_streams_over_rtcp() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 42300, 42400);
+    pool.set_rtcp_interval(Duration::from_millis(100));
+    let (pa, pb) = pool.open("tc").expect("ports");
+    let (a_rtp, a_rtcp) = phone_pair().await;
+    let (b_rtp, b_rtcp) = phone_pair().await;
+    pool.set_peer("tc", Side::A, a_rtp.local_addr().expect("addr"));
+    pool.set_peer("tc", Side::B, b_rtp.local_addr().expect("addr"));
+    pool.transcode("tc", Some(b2bua::Transcode { a: g711_side(0), b: g711_side(8) }));
+    let a_sr = media::rtcp::SenderInfo { ssrc: 0xa, ntp: media::rtcp::ntp_from_unix_micros(1_800_000_000_000_000), rtp_ts: 0, packets: 10, octets: 1600 };
+    // The phones talk (each keeps its side latched) and A reports.
+    let mut from_relay = [None, None];
+    for k in 0..10u16 {
+        for (sock, relay, pt, ssrc) in [(&a_rtp, SocketAddr::new(ip, pa), 0u8, 0xau32), (&b_rtp, SocketAddr::new(ip, pb), 8, 0xb)] {
+            sock.send_to(&media::rtp::build(pt, k == 0, k, 160 * u32::from(k), ssrc, &[0xd5; 160]), relay).await.expect("send");
+        }
+        from_relay[0] = Some(media::rtp::parse(&recv(&a_rtp).await).expect("rtp").ssrc);
+        from_relay[1] = Some(media::rtp::parse(&recv(&b_rtp).await).expect("rtp").ssrc);
+    }
+    a_rtcp.send_to(&media::rtcp::sender_report(&a_sr, None, "a"), SocketAddr::new(ip, pa + 1)).await.expect("send");
+    let [Some(ssrc_to_a), Some(ssrc_to_b)] = from_relay else { panic!("transcoded packets both ways") };
+    assert!(ssrc_to_a != 0xb && ssrc_to_b != 0xa, "transcoded streams carry our SSRCs");
+    // B's RTCP socket gets our reports, never A's SR; A's gets ours with
+    // its SR echoed (after it arrived).
+    for (sock, ours, theirs, echo) in [(&b_rtcp, ssrc_to_b, 0xb, None), (&a_rtcp, ssrc_to_a, 0xa, Some((a_sr.ntp >> 16) as u32))] {
+        let mut seen = false;
+        for _ in 0..20 {
+            let p = recv(sock).await;
+            assert!(media::rtcp::find_sender_report(&p).is_some_and(|(s, _)| s != 0xa), "A's own SR is not relayed");
+            let (sender, _) = media::rtcp::find_sender_report(&p).expect("an SR");
+            assert_eq!(sender, ours, "the SR names the stream this leg receives");
+            assert_eq!(p[0] & 0x1f, 1, "one report block");
+            assert_eq!(u32::from_be_bytes([p[28], p[29], p[30], p[31]]), theirs, "about this leg's own stream");
+            let lsr = u32::from_be_bytes([p[44], p[45], p[46], p[47]]);
+            if echo.is_none_or(|e| e == lsr) {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "a report to {theirs:#x} as expected");
+    }
+    pool.close("tc");
+}
