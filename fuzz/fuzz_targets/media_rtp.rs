@@ -1,6 +1,8 @@
 //! Fuzz target for the media path a peer controls: RTP header parsing,
+//! RTCP sender reports (what the relay reads from a transcoded leg),
 //! stream continuity across sources, RFC 4733 / SIP INFO digit detection,
-//! and the stereo recorder. Whatever parses must rebuild to the same fields;
+//! and the stereo recorder (G.711 packets, and decoded audio of 48 kHz
+//! streams). Whatever parses must rebuild to the same fields;
 //! any byte stream fed to the recorder (as packets from either side, at
 //! advancing virtual times) must neither panic nor grow without bound.
 
@@ -15,6 +17,12 @@ fuzz_target!(|data: &[u8]| {
         let again = rtp::build(p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload);
         let q = rtp::parse(&again).expect("a rebuilt packet parses");
         assert_eq!((q.payload_type, q.marker, q.seq, q.timestamp, q.ssrc, q.payload), (p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload));
+    }
+    // RTCP: a sender report found in the input, built again, reads back
+    // the same; one we build from the input's fields reads back too.
+    if let Some((ssrc, mid)) = media::rtcp::find_sender_report(data) {
+        let info = media::rtcp::SenderInfo { ssrc, ntp: u64::from(mid) << 16, ..Default::default() };
+        assert_eq!(media::rtcp::find_sender_report(&media::rtcp::sender_report(&info, None, "f")), Some((ssrc, mid)));
     }
     // Continuity: packets cut from the input (any sources, any order) go
     // out under one SSRC, and their payload is never touched.
@@ -54,7 +62,13 @@ fuzz_target!(|data: &[u8]| {
             pkt[0] = 0x80 | (pkt[0] & 0x3f);
             pkt[1] &= 0x88;
         }
-        rec.push(now, side, &pkt);
+        if chunk[0] & 2 == 0 {
+            rec.push(now, side, &pkt);
+        } else if let Ok(p) = rtp::parse(&pkt) {
+            // As decoded audio of a 48 kHz stream (Opus): any timestamps.
+            let pcm: Vec<i16> = p.payload.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+            rec.push_pcm(now, side, p.ssrc, p.timestamp, 48_000, &pcm);
+        }
         out += rec.take_output().len();
     }
     rec.finish(now);

@@ -146,6 +146,20 @@ mod tests {
         assert_eq!(find_sender_report(&[0x40, 200, 0, 6]), None, "not version 2");
     }
 
+    proptest::proptest! {
+        /// Whatever we build reads back, and is whole 32-bit words; any
+        /// bytes are read without panicking.
+        #[test]
+        fn reports_round_trip(ssrc in proptest::prelude::any::<u32>(), ntp in proptest::prelude::any::<u64>(), block in proptest::prelude::any::<bool>(), cname in "[a-z0-9@.:-]{0,300}", junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let info = SenderInfo { ssrc, ntp, ..Default::default() };
+            let b = ReportBlock { ssrc: !ssrc, ..Default::default() };
+            let p = sender_report(&info, block.then_some(&b), &cname);
+            proptest::prop_assert_eq!(p.len() % 4, 0);
+            proptest::prop_assert_eq!(find_sender_report(&p), Some((ssrc, (ntp >> 16) as u32)));
+            let _ = find_sender_report(&junk);
+        }
+    }
+
     #[test]
     fn ntp_time_of_the_unix_epoch() {
         assert_eq!(ntp_from_unix_micros(0) >> 32, NTP_UNIX_OFFSET);
