@@ -1366,9 +1366,9 @@ impl B2bua {
             // still reach an IVR, a carrier's or an agent's RFC 4733).
             let dtmf = req.get(HeaderName::ContentType).is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
             let digit = dtmf.then(|| media::dtmf::from_info(req.body())).flatten();
-            if let (Some(d), Some(pt)) = (digit, call.events_pt(side.other())) {
+            if let (Some(d), Some((pt, rate))) = (digit, call.events(side.other())) {
                 let ms = media::dtmf::info_duration(req.body()).unwrap_or(160);
-                if media.send_digit(&id, side.other(), d, pt, ms) {
+                if media.send_digit(&id, side.other(), d, pt, rate, ms) {
                     let r = Message::response_to(&req, 200, "OK", None);
                     let _ = ep.respond(now, tx, r);
                     if side == Side::A {
@@ -1511,7 +1511,7 @@ impl B2bua {
     /// digits that way. `false` (nothing sent) otherwise.
     pub fn send_info_digit(&mut self, now: Instant, ep: &mut Endpoint, id: &str, digit: char) -> bool {
         let Some(call) = self.calls.get_mut(id) else { return false };
-        if !call.b_allows_info || call.events_pt(Side::B).is_some() {
+        if !call.b_allows_info || call.events(Side::B).is_some() {
             return false;
         }
         let (Some(d), Some(dest)) = (call.b_dialog.as_mut(), call.b_dest) else { return false };
@@ -2093,17 +2093,19 @@ impl Call {
         }
     }
 
-    /// The telephone-event payload type `side` receives: the transcoding
-    /// plan's, else from that side's description (B's answer, A's offer).
-    fn events_pt(&self, side: Side) -> Option<u8> {
+    /// The telephone-event `side` receives, payload type and clock rate:
+    /// the transcoding plan's, else from that side's description (B's
+    /// answer, A's offer).
+    fn events(&self, side: Side) -> Option<(u8, u32)> {
+        let of = |t: &crate::TranscodeSide| t.events.map(|pt| (pt, t.events_rate));
         if let Some(t) = &self.transcode {
-            return if side == Side::A { t.a.events } else { t.b.events };
+            return of(if side == Side::A { &t.a } else { &t.b });
         }
         let body = match side {
             Side::A => self.a_answer.as_ref().or_else(|| is_sdp(&self.a_req).then(|| self.a_req.body()))?,
             Side::B => self.b_answer.as_ref()?,
         };
-        sdp_rewrite::side(body).and_then(|s| s.events)
+        sdp_rewrite::side(body).and_then(|s| of(&s))
     }
 
     fn winner_decided(&self) -> bool {

@@ -125,10 +125,12 @@ pub trait Media {
         let _ = (call, codec);
     }
     /// Send `digit` towards side `to` as RFC 4733 events in payload type
-    /// `pt`, lasting `duration_ms` (a SIP INFO digit the other side sent).
-    /// `false` if the relay cannot (the INFO is then relayed as it is).
-    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
-        let _ = (call, to, digit, pt, duration_ms);
+    /// `pt` with clock `rate` (that side's telephone-event: 8000, or
+    /// 48000 beside Opus), lasting `duration_ms` (a SIP INFO digit the
+    /// other side sent). `false` if the relay cannot (the INFO is then
+    /// relayed as it is).
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, rate: u32, duration_ms: u32) -> bool {
+        let _ = (call, to, digit, pt, rate, duration_ms);
         false
     }
     /// Close the relay.

@@ -17,7 +17,7 @@ struct FakeMedia {
     peers: Vec<(String, Side, SocketAddr)>,
     closed: Vec<String>,
     transcodes: Vec<(String, Option<Transcode>)>,
-    digits: Vec<(String, Side, char, u8, u32)>,
+    digits: Vec<(String, Side, char, u8, u32, u32)>,
     relayed: Vec<(String, Option<b2bua::Relayed>)>,
 }
 
@@ -33,8 +33,8 @@ impl Media for FakeMedia {
     fn stats(&self, _call: &str) -> (u64, u64) {
         (10, 20)
     }
-    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
-        self.digits.push((call.to_owned(), to, digit, pt, duration_ms));
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, rate: u32, duration_ms: u32) -> bool {
+        self.digits.push((call.to_owned(), to, digit, pt, rate, duration_ms));
         true
     }
     fn transcode(&mut self, call: &str, plan: Option<Transcode>) {
@@ -1031,16 +1031,17 @@ fn parked_opus_caller_is_answered_in_opus_and_transcoded_to_the_agent() {
 
 /// A SIP INFO digit becomes RFC 4733 towards a side that negotiated
 /// telephone-event (in that side's payload type), and is relayed as INFO
-/// to a side that did not.
+/// to a side that did not. The relay is told the events' clock rate too
+/// (48 kHz where that side's telephone-event runs at it).
 #[test]
 fn info_digits_become_rfc4733_where_the_other_side_takes_events() {
-    for b_has_events in [true, false] {
+    for (b_has_events, rate) in [(true, 8000u32), (false, 0), (true, 48000)] {
         let mut w = World::new(1);
         let (atx, ainv) = w.invite();
         w.run(Duration::from_millis(50));
         let (btx, binv) = w.take(B1, Method::Invite);
         let answer = if b_has_events {
-            Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\n")
+            Bytes::from(format!("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/{rate}\r\n"))
         } else {
             Bytes::from("v=0\r\no=- 1 1 IN IP4 10.0.0.3\r\ns=-\r\nc=IN IP4 10.0.0.3\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
         };
@@ -1058,7 +1059,7 @@ fn info_digits_become_rfc4733_where_the_other_side_takes_events() {
         w.run(Duration::from_millis(50));
         if b_has_events {
             assert_eq!(w.a_codes(itx), vec![200], "answered by the switch");
-            assert_eq!(w.media.digits, vec![(w.b2b.calls()[0].id.clone(), Side::B, '5', 96, 250)], "sent as RFC 4733 in B's payload type");
+            assert_eq!(w.media.digits, vec![(w.b2b.calls()[0].id.clone(), Side::B, '5', 96, rate, 250)], "sent as RFC 4733 in B's payload type and clock");
             assert!(!w.inbox.iter().any(|(_, _, r)| r.method() == Some(&Method::Info)), "no INFO reaches B");
             assert!(w.orig_events.contains(&"dtmf 5".to_owned()));
         } else {

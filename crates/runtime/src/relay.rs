@@ -32,7 +32,7 @@ enum Ctl {
     /// What the streams relayed untouched carry.
     Relayed(Option<b2bua::Relayed>),
     /// Send a digit as RFC 4733 events towards a side, in its payload type.
-    Digit { to: Side, digit: char, pt: u8, duration_ms: u32 },
+    Digit { to: Side, digit: char, pt: u8, rate: u32, duration_ms: u32 },
     /// The call is over: finish the recording, then end.
     Stop(oneshot::Sender<Option<Recording>>),
     /// Lend the A side (sockets and where they send) to the relay of
@@ -229,6 +229,10 @@ struct Relay {
     recording: bool,
     transcoding: bool,
 }
+
+/// A digit being sent as RFC 4733: its events, payload type, timestamp
+/// (set at its first packet) and the events' clock rate.
+type Inject = (media::dtmf::EventGen, u8, Option<u32>, u32);
 
 /// A relay counted on its media thread while this lives.
 struct OnThread(Arc<std::sync::atomic::AtomicUsize>);
@@ -613,7 +617,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     // for relayed streams each direction's continuity (sources changing,
     // digits put in) and the last packet sent each way (SSRC, sequence, timestamp, µs since epoch), so
     // the events fit into the stream.
-    let mut inject: [Option<(media::dtmf::EventGen, u8, Option<u32>)>; 2] = [None, None];
+    let mut inject: [Option<Inject>; 2] = [None, None];
     let mut cont = [media::rtp::Continuity::default(), media::rtp::Continuity::default()];
     let mut sent_last: [Option<(u32, u16, u32, u64)>; 2] = [None; 2];
     // The transcoders' next timeout, kept in one timer reset only when it moves.
@@ -735,10 +739,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                     continue;
                 }
-                Some(Ctl::Digit { to, digit, pt, duration_ms }) => {
+                Some(Ctl::Digit { to, digit, pt, rate, duration_ms }) => {
                     let d = usize::from(to == Side::B);
-                    let rate = tc.as_ref().map_or(8000, |t| if d == 1 { t.plan.b.events_rate } else { t.plan.a.events_rate });
-                    inject[d] = media::dtmf::EventGen::new(digit, duration_ms.clamp(40, 2000) * rate / 1000, rate / 50).map(|g| (g, pt, None));
+                    let rate = rate.clamp(8000, 48000);
+                    inject[d] = media::dtmf::EventGen::new(digit, duration_ms.clamp(40, 2000) * rate / 1000, rate / 50).map(|g| (g, pt, None, rate));
                     inject_tick.reset();
                     continue;
                 }
@@ -808,7 +812,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             _ = inject_tick.tick(), if inject[0].is_some() || inject[1].is_some() => {
                 let now_us = epoch.elapsed().as_micros() as u64;
                 for d in 0..2 {
-                    let Some((g, pt, ts)) = inject[d].as_mut() else { continue };
+                    let Some((g, pt, ts, rate)) = inject[d].as_mut() else { continue };
                     let Some((payload, first)) = g.next_payload() else {
                         inject[d] = None;
                         continue;
@@ -822,7 +826,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                     let out = if d == 1 { 2 } else { 0 };
                     let (ssrc, seq, last_ts, at) = sent_last[d].unwrap_or((0x5eed_0000 | d as u32, 0, 0, now_us));
-                    let ev_ts = *ts.get_or_insert_with(|| last_ts.wrapping_add(((now_us.saturating_sub(at)) * 8 / 1000) as u32));
+                    // The stream's time now, in the events' clock (the
+                    // relayed stream's: 8 kHz, or 48 kHz beside Opus).
+                    let ev_ts = *ts.get_or_insert_with(|| last_ts.wrapping_add((now_us.saturating_sub(at) * u64::from(*rate) / 1_000_000) as u32));
                     let seq = seq.wrapping_add(1);
                     let pkt = media::rtp::build(*pt, first, seq, ev_ts, ssrc, &payload);
                     if let Some(dst) = peer[out] {
@@ -1046,9 +1052,9 @@ impl Media for RelayPool {
         }
     }
 
-    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, duration_ms: u32) -> bool {
+    fn send_digit(&mut self, call: &str, to: Side, digit: char, pt: u8, rate: u32, duration_ms: u32) -> bool {
         match self.relays.get(call) {
-            Some(r) => r.ctl.send(Ctl::Digit { to, digit, pt, duration_ms }).is_ok(),
+            Some(r) => r.ctl.send(Ctl::Digit { to, digit, pt, rate, duration_ms }).is_ok(),
             None => false,
         }
     }

@@ -499,3 +499,42 @@ async fn a_transcoded_call_reports_its_own_streams_over_rtcp() {
     }
     pool.close("tc");
 }
+
+/// A SIP INFO digit put into a relayed stream whose telephone-event runs
+/// at 48 kHz (beside Opus): the event's timestamp continues the stream's
+/// on its 48 kHz clock, and its durations count in that clock (960 per
+/// 20 ms packet, 4,800 for 100 ms).
+#[tokio::test]
+async fn a_digit_put_into_a_48_khz_stream_keeps_its_clock() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 42500, 42600);
+    let (pa, _) = pool.open("ev").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("ev", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("ev", Side::B, phone_b.local_addr().expect("addr"));
+    let mut last_ts = 0;
+    for k in 0..5u32 {
+        phone_a.send_to(&media::rtp::build(111, k == 0, k as u16, 48_000 + 960 * k, 0xa, &[0x0b; 40]), SocketAddr::new(ip, pa)).await.expect("send");
+        last_ts = media::rtp::parse(&recv(&phone_b).await).expect("rtp").timestamp;
+    }
+    assert!(pool.send_digit("ev", Side::B, '5', 110, 48_000, 100));
+    let mut durations = Vec::new();
+    let mut stamps = Vec::new();
+    loop {
+        let p = recv(&phone_b).await;
+        let r = media::rtp::parse(&p).expect("rtp");
+        assert_eq!((r.payload_type, r.payload[0]), (110, 5), "digit 5 in the events' payload type");
+        stamps.push(r.timestamp);
+        durations.push(u16::from_be_bytes([r.payload[2], r.payload[3]]));
+        if r.payload[1] & 0x80 != 0 {
+            break;
+        }
+    }
+    assert!(stamps.iter().all(|t| *t == stamps[0]), "one event, one timestamp: {stamps:?}");
+    let ahead = stamps[0].wrapping_sub(last_ts);
+    assert!(ahead < 48_000, "the event starts where the stream is, on its 48 kHz clock ({ahead} ticks after the last packet)");
+    assert_eq!(durations.first(), Some(&960), "20 ms at 48 kHz");
+    assert_eq!(durations.last(), Some(&4800), "100 ms at 48 kHz");
+    pool.close("ev");
+}
