@@ -538,3 +538,36 @@ async fn a_digit_put_into_a_48_khz_stream_keeps_its_clock() {
     assert_eq!(durations.last(), Some(&4800), "100 ms at 48 kHz");
     pool.close("ev");
 }
+
+/// A transcoded caller that speaks Opus without telephone-event: its
+/// in-band digits are detected on its decoded audio (the relay decodes
+/// the caller's stream for the detector beside the transcoder).
+#[tokio::test]
+async fn a_transcoded_opus_callers_inband_digits_are_detected() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 42700, 42800).with_threads(1).expect("media threads");
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    pool.set_events(tx);
+    let (pa, _) = pool.open("tc-dtmf").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("tc-dtmf", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("tc-dtmf", Side::B, phone_b.local_addr().expect("addr"));
+    let opus = b2bua::TranscodeSide { codec: sdp::Codec::OPUS, payload_type: 111, events: None, events_rate: 48000, fec: false, ptime_ms: 20 };
+    pool.transcode("tc-dtmf", Some(b2bua::Transcode { a: opus, b: g711_side(0) }));
+    pool.detect_dtmf("tc-dtmf", runtime::Digits::Inband);
+    let mut enc = media::codec::Encoder::new(media::codec::Codec::Opus).expect("encoder");
+    let mut frames = sine_frames(&[], 3);
+    frames.extend(sine_frames(&[852.0, 1477.0], 10)); // 9
+    frames.extend(sine_frames(&[], 20));
+    for (k, pcm) in frames.iter().enumerate() {
+        let mut payload = Vec::new();
+        enc.encode(pcm, &mut payload).expect("encode");
+        phone_a.send_to(&media::rtp::build(111, k == 0, k as u16, 960 * k as u32, 0xa, &payload), SocketAddr::new(ip, pa)).await.expect("send");
+        // The callee gets it transcoded to PCMU.
+        assert_eq!(media::rtp::parse(&recv(&phone_b).await).expect("rtp").payload_type, 0);
+    }
+    let digit = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("a digit within 5 s");
+    assert!(matches!(digit, Some(runtime::RelayEvent::Dtmf(ref c, '9')) if c == "tc-dtmf"), "{digit:?}");
+    pool.close("tc-dtmf");
+}
