@@ -91,10 +91,13 @@ pub enum Decoder {
     Pcmu,
     /// A-law.
     Pcma,
-    /// libopus at 8 kHz, mono.
-    Opus(Box<opus::Decoder>),
+    /// libopus, mono, at 8 kHz (or 16 kHz: [`Decoder::with_rate`]), and the
+    /// most samples one packet may give (120 ms).
+    Opus(Box<opus::Decoder>, usize),
     /// G.722's lower band (8 kHz).
     G722(Box<g722::Decoder>),
+    /// G.722 whole (16 kHz: [`Decoder::with_rate`]).
+    G722Wideband(Box<g722::Decoder>),
 }
 
 /// The longest frame libopus may return: 120 ms at 8 kHz.
@@ -106,9 +109,29 @@ impl Decoder {
         Ok(match codec {
             Codec::Pcmu => Decoder::Pcmu,
             Codec::Pcma => Decoder::Pcma,
-            Codec::Opus => Decoder::Opus(Box::new(opus::Decoder::new(PCM_RATE, opus::Channels::Mono)?)),
+            Codec::Opus => Decoder::Opus(Box::new(opus::Decoder::new(PCM_RATE, opus::Channels::Mono)?), OPUS_MAX_SAMPLES),
             Codec::G722 => Decoder::G722(Box::default()),
         })
+    }
+
+    /// A decoder for `codec` giving PCM at `rate` where the codec carries
+    /// it: 16000 for Opus and G.722 (wideband recordings); G.711 stays at
+    /// 8 kHz, as does any other rate. See [`Decoder::rate`].
+    pub fn with_rate(codec: Codec, rate: u32) -> Result<Decoder, CodecError> {
+        Ok(match (codec, rate) {
+            (Codec::Opus, 16000) => Decoder::Opus(Box::new(opus::Decoder::new(16000, opus::Channels::Mono)?), 2 * OPUS_MAX_SAMPLES),
+            (Codec::G722, 16000) => Decoder::G722Wideband(Box::default()),
+            _ => Decoder::new(codec)?,
+        })
+    }
+
+    /// The rate of the PCM this decoder gives.
+    pub fn rate(&self) -> u32 {
+        match self {
+            Decoder::Opus(_, max) if *max > OPUS_MAX_SAMPLES => 16000,
+            Decoder::G722Wideband(_) => 16000,
+            _ => PCM_RATE,
+        }
     }
 
     /// How long `payload` plays, in the codec's RTP clock units; `None`
@@ -116,8 +139,8 @@ impl Decoder {
     pub fn duration(&self, payload: &[u8]) -> Option<u32> {
         match self {
             // One byte per 8 kHz clock tick (G.722: two 16 kHz samples).
-            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
-            Decoder::Opus(_) => {
+            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) | Decoder::G722Wideband(_) => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
+            Decoder::Opus(..) => {
                 let n = opus::packet::get_nb_samples(payload, 48000).ok()?;
                 u32::try_from(n).ok().filter(|n| *n > 0 && *n <= 5760)
             }
@@ -136,9 +159,13 @@ impl Decoder {
                 out.extend(payload.iter().map(|b| g711::alaw_to_linear(*b)));
                 true
             }
-            Decoder::Opus(d) => opus_into(d, payload, OPUS_MAX_SAMPLES, false, out),
+            Decoder::Opus(d, max) => opus_into(d, payload, *max, false, out),
             Decoder::G722(d) => {
                 d.decode_8k(payload, out);
+                true
+            }
+            Decoder::G722Wideband(d) => {
+                d.decode(payload, out);
                 true
             }
         }
@@ -151,7 +178,7 @@ impl Decoder {
     /// of G.711 Appendix I, without its pitch search).
     pub fn conceal(&mut self, samples: usize, next: Option<&[u8]>, history: &[i16], run: u32, out: &mut Vec<i16>) {
         match self {
-            Decoder::Opus(d) => {
+            Decoder::Opus(d, _) => {
                 let done = match next {
                     Some(p) => opus_into(d, p, samples, true, out),
                     None => false,
@@ -160,7 +187,7 @@ impl Decoder {
                     out.resize(out.len() + samples, 0);
                 }
             }
-            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) => {
+            Decoder::Pcmu | Decoder::Pcma | Decoder::G722(_) | Decoder::G722Wideband(_) => {
                 // Full level for the first lost frame, then 20% less per
                 // frame, silence after five.
                 let gain = 1.0 - 0.2 * run.min(5) as f32;

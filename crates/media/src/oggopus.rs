@@ -15,10 +15,11 @@ use std::io::{self, Write};
 
 /// Samples per channel in one 20 ms frame at 8 kHz.
 const FRAME: usize = 160;
-/// Granule positions count 48 kHz samples: one 8 kHz sample is six.
-const TO_48K: u64 = 6;
-/// Bit rate of stereo speech at 8 kHz.
+/// Bit rate of stereo speech (granule positions count 48 kHz samples
+/// whatever the input's rate).
 const BITRATE: i32 = 24_000;
+/// The same at 16 kHz.
+const BITRATE_16K: i32 = 40_000;
 /// Packets gathered on one page (about a second of audio).
 const PER_PAGE: usize = 50;
 
@@ -95,18 +96,29 @@ pub fn encode_stereo_8k(pcm: &[i16], serial: u32, out: impl Write) -> io::Result
 /// [`encode_stereo_8k`] reading the PCM (little-endian, as in a WAV's
 /// data) from `pcm`, `frames` frames of it, a 20 ms frame at a time: a
 /// long recording is never held in memory whole.
-pub fn encode_stereo_8k_from(mut pcm: impl io::Read, frames: u64, serial: u32, out: impl Write) -> io::Result<()> {
+pub fn encode_stereo_8k_from(pcm: impl io::Read, frames: u64, serial: u32, out: impl Write) -> io::Result<()> {
+    encode_stereo_from(pcm, frames, 8000, serial, out)
+}
+
+/// [`encode_stereo_8k_from`] for PCM at `rate` (8000 or 16000 Hz: the
+/// recorder's rates; libopus takes either).
+pub fn encode_stereo_from(mut pcm: impl io::Read, frames: u64, rate: u32, serial: u32, out: impl Write) -> io::Result<()> {
     let err = |e: opus::Error| io::Error::other(e.to_string());
-    let mut enc = opus::Encoder::new(8000, opus::Channels::Stereo, opus::Application::Voip).map_err(err)?;
-    enc.set_bitrate(opus::Bitrate::Bits(BITRATE)).map_err(err)?;
+    let rate = if rate >= 16000 { 16000 } else { 8000 };
+    let to_48k = u64::from(48000 / rate);
+    let frame_len = FRAME * (rate / 8000) as usize;
+    let mut enc = opus::Encoder::new(rate, opus::Channels::Stereo, opus::Application::Voip).map_err(err)?;
+    // Wideband needs more bits to stay wideband (libopus picks its band
+    // from the bit rate).
+    enc.set_bitrate(opus::Bitrate::Bits(if rate == 16000 { BITRATE_16K } else { BITRATE })).map_err(err)?;
     // Encoder delay, in 48 kHz samples: the decoder skips it.
-    let pre_skip = u64::try_from(enc.get_lookahead().map_err(err)?).unwrap_or(0) * TO_48K;
+    let pre_skip = u64::try_from(enc.get_lookahead().map_err(err)?).unwrap_or(0) * to_48k;
     let mut w = OggWriter { out, serial, seq: 0 };
     let mut head = b"OpusHead".to_vec();
     head.push(1); // version
     head.push(2); // channels
     head.extend_from_slice(&(pre_skip as u16).to_le_bytes());
-    head.extend_from_slice(&8000u32.to_le_bytes()); // the input's rate
+    head.extend_from_slice(&rate.to_le_bytes()); // the input's rate
     head.extend_from_slice(&0i16.to_le_bytes()); // output gain
     head.push(0); // mapping family 0: mono or stereo
     w.page(&[head], 0, 0x02)?;
@@ -116,16 +128,16 @@ pub fn encode_stereo_8k_from(mut pcm: impl io::Read, frames: u64, serial: u32, o
     tags.extend_from_slice(vendor);
     tags.extend_from_slice(&0u32.to_le_bytes());
     w.page(&[tags], 0, 0)?;
-    let total = pre_skip + frames * TO_48K;
-    let chunks = frames.div_ceil(FRAME as u64).max(1);
+    let total = pre_skip + frames * to_48k;
+    let chunks = frames.div_ceil(frame_len as u64).max(1);
     let mut page: Vec<Vec<u8>> = Vec::with_capacity(PER_PAGE);
-    let mut raw = [0u8; FRAME * 4];
-    let mut frame = [0i16; FRAME * 2];
+    let mut raw = vec![0u8; frame_len * 4];
+    let mut frame = vec![0i16; frame_len * 2];
     let mut buf = [0u8; 1500];
     let mut left = frames;
     for k in 0..chunks {
         // This frame's bytes (the last one padded with silence).
-        let n = (left.min(FRAME as u64) as usize) * 4;
+        let n = (left.min(frame_len as u64) as usize) * 4;
         left -= (n / 4) as u64;
         raw.fill(0);
         pcm.read_exact(&mut raw[..n])?;
@@ -137,7 +149,7 @@ pub fn encode_stereo_8k_from(mut pcm: impl io::Read, frames: u64, serial: u32, o
         let last = k + 1 == chunks;
         if page.len() == PER_PAGE || last {
             // The end of this page's last packet, never past the input's end.
-            let granule = (pre_skip + (k + 1) * FRAME as u64 * TO_48K).min(total);
+            let granule = (pre_skip + (k + 1) * frame_len as u64 * to_48k).min(total);
             w.page(&page, granule, if last { 0x04 } else { 0 })?;
             page.clear();
         }

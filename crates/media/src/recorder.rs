@@ -9,16 +9,17 @@
 //! length, and a stream that starts late (early media, the callee
 //! answering) starts at the right moment. Samples are released once they
 //! are older than the jitter window, interleaved caller-left,
-//! callee-right, as 16-bit little-endian PCM at 8 kHz.
+//! callee-right, as 16-bit little-endian PCM at 8 kHz, or 16 kHz
+//! ([`Recorder::with_rate`]: G.711 is then interpolated up).
 //!
-//! G.711 (payload types 0 and 8) is decoded; other payloads (RFC 4733
-//! events, comfort noise, codecs the media engine does not decode yet)
-//! record as silence.
+//! G.711 (payload types 0 and 8) is decoded here; the audio of other
+//! codecs comes decoded ([`Recorder::push_pcm`]); other payloads (RFC
+//! 4733 events, comfort noise) record as silence.
 
 use crate::{g711, rtp};
 use std::time::{Duration, Instant};
 
-/// Sample rate of recordings.
+/// Sample rate of recordings by default, and G.711's.
 pub const RATE: u32 = 8000;
 
 /// Which party: the left or the right channel.
@@ -79,6 +80,8 @@ struct Stream {
 /// [`Recorder::advance`], take bytes with [`Recorder::take_output`], end
 /// with [`Recorder::finish`].
 pub struct Recorder {
+    /// Samples a second written (per channel).
+    rate: u32,
     start: Option<Instant>,
     streams: [Option<Stream>; 2],
     bufs: [Pending; 2],
@@ -95,29 +98,59 @@ impl Default for Recorder {
     }
 }
 
-fn samples(d: Duration) -> u64 {
-    (d.as_micros() as u64).saturating_mul(u64::from(RATE)) / 1_000_000
+/// `n` samples (`x(j)`) at twice the rate into `out` (2n): each sample,
+/// then the point between it and the next by the four-point half-band
+/// interpolator (−1, 9, 9, −1)/16, the packet's edge samples repeated.
+/// A 1 kHz tone's image at 7 kHz lands more than 40 dB down.
+fn upsample2(n: usize, x: impl Fn(usize) -> i16, out: &mut [i16]) {
+    if n == 0 {
+        return;
+    }
+    let at = |j: isize| i32::from(x(j.clamp(0, n as isize - 1) as usize));
+    for j in 0..n {
+        let k = j as isize;
+        out[2 * j] = x(j);
+        let mid = (9 * (at(k) + at(k + 1)) - at(k - 1) - at(k + 2)) / 16;
+        out[2 * j + 1] = mid.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    }
+}
+
+fn samples(d: Duration, rate: u32) -> u64 {
+    (d.as_micros() as u64).saturating_mul(u64::from(rate)) / 1_000_000
 }
 
 impl Recorder {
     /// A recorder that holds audio `jitter` long before releasing it (late
     /// packets within that window still land in place).
     pub fn new(jitter: Duration) -> Recorder {
+        Recorder::with_rate(jitter, RATE)
+    }
+
+    /// [`Recorder::new`] writing at `rate`: 8000, or 16000 for wideband
+    /// (G.722, Opus) legs; G.711 audio is interpolated up to it.
+    pub fn with_rate(jitter: Duration, rate: u32) -> Recorder {
+        let rate = if rate >= 16000 { 16000 } else { RATE };
         Recorder {
+            rate,
             start: None,
             streams: [None, None],
             bufs: [Pending::default(), Pending::default()],
             flushed: 0,
             out: Vec::new(),
-            jitter: samples(jitter),
-            max_ahead: u64::from(RATE) * 2,
+            jitter: samples(jitter, rate),
+            max_ahead: u64::from(rate) * 2,
             finished: false,
         }
     }
 
+    /// The sample rate written.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
     fn now_pos(&mut self, now: Instant) -> u64 {
         let t0 = *self.start.get_or_insert(now);
-        samples(now.saturating_duration_since(t0))
+        samples(now.saturating_duration_since(t0), self.rate)
     }
 
     /// One RTP packet from `side`, arrived at `now`. Anything that is not
@@ -139,25 +172,43 @@ impl Recorder {
             return;
         };
         if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
-            for (d, b) in self.bufs[side as usize].window(at, p.payload.len()).iter_mut().zip(p.payload) {
-                *d = table[usize::from(*b)];
+            let buf = &mut self.bufs[side as usize];
+            if self.rate == RATE {
+                for (d, b) in buf.window(at, p.payload.len()).iter_mut().zip(p.payload) {
+                    *d = table[usize::from(*b)];
+                }
+            } else {
+                upsample2(p.payload.len(), |j| table[usize::from(p.payload[j])], buf.window(at, 2 * p.payload.len()));
             }
         }
         // (Earlier than what was released: too late to place; dropped.)
         self.release(arrival.saturating_sub(self.jitter));
     }
 
-    /// Audio a packet carried in another codec, decoded to 8 kHz `pcm`:
-    /// from `side`, arrived at `now`, its stream's `ssrc` and RTP
-    /// `timestamp` in that stream's clock `rate` (48000 for Opus), by
+    /// Audio a packet carried in another codec, decoded to `pcm` at
+    /// `pcm_rate` (8000 or 16000: the recorder's rate, or the other one,
+    /// converted): from `side`, arrived at `now`, its stream's `ssrc` and
+    /// RTP `timestamp` in that stream's clock `rate` (48000 for Opus), by
     /// which it is placed as a G.711 packet is.
-    pub fn push_pcm(&mut self, now: Instant, side: Side, ssrc: u32, timestamp: u32, rate: u32, pcm: &[i16]) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_pcm(&mut self, now: Instant, side: Side, ssrc: u32, timestamp: u32, rate: u32, pcm: &[i16], pcm_rate: u32) {
         if self.finished {
             return;
         }
         let arrival = self.now_pos(now);
         if let Some(at) = self.place(arrival, side as usize, ssrc, timestamp, rate) {
-            self.bufs[side as usize].window(at, pcm.len()).copy_from_slice(pcm);
+            let buf = &mut self.bufs[side as usize];
+            if pcm_rate == self.rate {
+                buf.window(at, pcm.len()).copy_from_slice(pcm);
+            } else if pcm_rate < self.rate {
+                upsample2(pcm.len(), |j| pcm[j], buf.window(at, 2 * pcm.len()));
+            } else {
+                // Half the rate: the mean of each pair.
+                let w = buf.window(at, pcm.len() / 2);
+                for (d, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
+                    *d = ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
+                }
+            }
         }
         self.release(arrival.saturating_sub(self.jitter));
     }
@@ -170,14 +221,14 @@ impl Recorder {
         // restarted sender) at its arrival.
         let pos = match &self.streams[i] {
             Some(s) if s.ssrc == ssrc => {
-                let delta = i64::from(ts.wrapping_sub(s.ts0) as i32) * i64::from(RATE) / i64::from(rate.max(1));
+                let delta = i64::from(ts.wrapping_sub(s.ts0) as i32) * i64::from(self.rate) / i64::from(rate.max(1));
                 let pos = s.pos0 as i64 + delta;
                 let drift = pos - arrival as i64;
                 // Timestamps far ahead of the clock, or so far behind it that
                 // the place they name was written out a second ago (no
                 // network delivers a packet that late, but a sender starting
                 // its timestamps over does): a new run, anchored anew.
-                let stale = pos + (RATE as i64) < self.flushed as i64;
+                let stale = pos + i64::from(self.rate) < self.flushed as i64;
                 if drift > self.max_ahead as i64 || drift < -(self.max_ahead as i64) || stale {
                     None
                 } else {

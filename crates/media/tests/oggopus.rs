@@ -110,3 +110,42 @@ fn an_empty_recording_is_still_a_valid_file() {
     assert_eq!(p.len(), 3, "headers and one last page");
     assert_eq!(p[2].0, 0x04);
 }
+
+/// A 16 kHz recording: the header says so, granules count 3 per sample,
+/// and a 6 kHz tone (beyond 8 kHz's band) comes back.
+#[test]
+fn a_16_khz_recording_keeps_its_band() {
+    let frames = 16_000usize;
+    let mut bytes = Vec::with_capacity(frames * 4);
+    for n in 0..frames {
+        let t = n as f64 / 16000.0;
+        bytes.extend_from_slice(&((8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16).to_le_bytes());
+        bytes.extend_from_slice(&((8000.0 * (2.0 * std::f64::consts::PI * 6000.0 * t).sin()) as i16).to_le_bytes());
+    }
+    let mut file = Vec::new();
+    media::oggopus::encode_stereo_from(&bytes[..], frames as u64, 16000, 9, &mut file).expect("encoded");
+    let p = pages(&file);
+    let head = &p[0].3[0];
+    assert_eq!(u32::from_le_bytes(head[12..16].try_into().expect("4")), 16000);
+    let pre_skip = u64::from(u16::from_le_bytes([head[10], head[11]]));
+    assert_eq!(p.last().map(|x| x.1), Some(pre_skip + frames as u64 * 3));
+    let mut dec = opus::Decoder::new(16000, opus::Channels::Stereo).expect("decoder");
+    let mut out = Vec::new();
+    let mut buf = [0i16; 5760 * 2];
+    for pk in p[2..].iter().flat_map(|x| &x.3) {
+        let n = dec.decode(pk, &mut buf, false).expect("decodes");
+        out.extend_from_slice(&buf[..n * 2]);
+    }
+    let r: Vec<i16> = out.iter().skip(1).step_by(2).copied().skip(4000).take(8000).collect();
+    let p16 = |x: &[i16], f: f64| {
+        let c = 2.0 * (2.0 * std::f64::consts::PI * f / 16000.0).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in x {
+            let s0 = f64::from(v) + c * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+    };
+    assert!(p16(&r, 6000.0) > 100.0 * p16(&r, 440.0).max(1e-3), "6 kHz on the right");
+}

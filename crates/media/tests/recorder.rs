@@ -204,11 +204,11 @@ fn decoded_audio_of_a_48_khz_stream_is_placed_by_its_scaled_timestamps() {
         match k {
             40 => {}                              // lost
             60 => held = Some((ts, pcm(k))),      // arrives 60 ms late
-            _ => rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &pcm(k)),
+            _ => rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &pcm(k), 8000),
         }
         if k == 63 {
             if let Some((ts, p)) = held.take() {
-                rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &p);
+                rec.push_pcm(now, Side::Callee, 0x0b, ts, 48_000, &p, 8000);
             }
         }
         rec.advance(now);
@@ -222,4 +222,39 @@ fn decoded_audio_of_a_48_khz_stream_is_placed_by_its_scaled_timestamps() {
     let longest_zero_run = after_loss.split(|&s| s != 0).map(<[i16]>::len).max().unwrap_or(0);
     assert!(longest_zero_run < 4, "the late frame is in its place (zero run {longest_zero_run})");
     assert!(power(span(&r, 0.0, 0.79), 600.0) > 1000.0 && power(after_loss, 600.0) > 1000.0, "600 Hz across the wrap");
+}
+
+/// At 16 kHz: a G.711 caller is interpolated up (its 1 kHz, with no
+/// image worth hearing at 7 kHz), and a wideband callee's decoded 16 kHz
+/// audio keeps its 6 kHz; both placed by their timestamps (the callee's
+/// on an 8 kHz clock, as G.722's RTP clock runs), the file 16,000 frames
+/// a second.
+#[test]
+fn a_16_khz_recording_keeps_wideband_audio_and_interpolates_g711() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::with_rate(Duration::from_millis(200), 16_000);
+    assert_eq!(rec.rate(), 16_000);
+    let wide = |k: u64| -> Vec<i16> { (0..320u64).map(|n| (8000.0 * (2.0 * std::f64::consts::PI * 6000.0 * (320 * k + n) as f64 / 16000.0).sin()) as i16).collect() };
+    for k in 0..100u64 {
+        let now = t0 + Duration::from_millis(20 * k);
+        rec.push(now, Side::Caller, &rtp::build(0, false, k as u16, 160 * k as u32, 1, &frame(1000.0, 160 * k, false)));
+        rec.push_pcm(now, Side::Callee, 2, 160 * k as u32, 8000, &wide(k), 16_000);
+        rec.advance(now);
+    }
+    rec.finish(t0 + Duration::from_millis(2000));
+    let (l, r) = split(&rec.take_output());
+    assert_eq!(l.len(), 32_000, "2 s at 16 kHz");
+    let p = |x: &[i16], f: f64| {
+        let c = 2.0 * (2.0 * std::f64::consts::PI * f / 16000.0).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in x {
+            let s0 = f64::from(v) + c * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+    };
+    let (l, r) = (&l[4000..28000], &r[4000..28000]);
+    assert!(p(l, 1000.0) > 1000.0 * p(l, 7000.0).max(1e-3), "1 kHz left, its image at 7 kHz 30 dB down at least");
+    assert!(p(r, 6000.0) > 1000.0 * p(r, 1000.0).max(1e-3), "6 kHz right");
 }
