@@ -128,17 +128,19 @@ check "the callee heard the caller through the untouched relay" python3 "$ROOT/t
 # PCMU-only one through the transcoder (G.722 worked through its lower
 # sub-band at 8 kHz); then two G.722 phones share it, are relayed
 # untouched, and their recording decodes G.722. baresip's G.722 runs at
-# 16 kHz, so its files are 16 kHz.
-start_switch transcode_g722 --set directory.first_run_extensions= --set media.transcode=PCMU,PCMA,opus,G722
+# 16 kHz, so its files are 16 kHz. This switch records at 16 kHz
+# (recordings.rate): the G.722 callee's 6 kHz tone, beyond 8 kHz's band,
+# is in its call's recording.
+start_switch transcode_g722 --set directory.first_run_extensions= --set media.transcode=PCMU,PCMA,opus,G722 --set recordings.rate=16000
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 P1002=$(new_extension 1002)
 python3 "$ROOT/testbeds/tones.py" make "$OUT/a440_16k.wav" 440 8 16000 1
-python3 "$ROOT/testbeds/tones.py" make "$OUT/c1000_16k.wav" 1000 5 16000 1
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c6000_16k.wav" 6000 5 16000 1
 api PATCH /v1/extensions/1001 '{"record": true}' >/dev/null
 api PATCH /v1/extensions/1002 '{"record": true}' >/dev/null
 BARESIP_CODECS="PCMU/8000" start_baresip g_pcmu 1001 "$P1001" udp auto "$OUT/b1000.wav"
-BARESIP_G722=1 BARESIP_CODECS="G722/16000/1" start_baresip g_wide 1002 "$P1002" udp auto "$OUT/c1000_16k.wav"
+BARESIP_G722=1 BARESIP_CODECS="G722/16000/1" start_baresip g_wide 1002 "$P1002" udp auto "$OUT/c6000_16k.wav"
 BARESIP_G722=1 BARESIP_CODECS="G722/16000/1" start_baresip g_call 1000 "$P1000" udp manual "$OUT/a440_16k.wav"; G_CTRL=$BARESIP_CTRL
 check "three phones registered (G.722)" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001 && wait_for 10 registered 1002"
 g_cdr() { # EXT CODEC: the last CDR of EXT answered in CODEC, with a recording
@@ -147,10 +149,10 @@ import json, sys
 i = json.load(sys.stdin)["items"]
 print(i[0] if i else "no CDR yet")
 sys.exit(0 if i and i[0]["disposition"] == "answered" and i[0]["codec"] == sys.argv[1] and i[0]["recording"] else 1)' "$2"; }
-g_rec_ok() { # EXT LEFT RIGHT: the recording of EXT's last call has LEFT Hz left, RIGHT Hz right
+g_rec_ok() { # EXT LEFT RIGHT: the recording of EXT's last call, 16 kHz stereo, has LEFT Hz left, RIGHT Hz right
   local f; f=$(api GET "/v1/cdrs?extension=$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
   [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
-  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
+  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=16000' &&
   python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 "$2" "$3" &&
   python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 "$3" "$2"
 }
@@ -159,11 +161,12 @@ check "G.722 to PCMU: answered and transcoded" wait_for 20 g_cdr 1001 "G722/8000
 check "the G.722 phone negotiated G.722, the other PCMU" bash -c "grep -q 'Set audio encoder: G722' '$OUT/g_call.baresip.log' && grep -q 'Set audio encoder: PCMU' '$OUT/g_pcmu.baresip.log'"
 check "the PCMU phone hears the G.722 phone's 440 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_pcmu dec)" 440 1000
 check "the G.722 phone hears the PCMU phone's 1000 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_call dec)" 1000 440
-check "the transcoded G.722 call's recording: 440 Hz left, 1000 Hz right" g_rec_ok 1001 440 1000
+check "the transcoded G.722 call's 16 kHz recording: 440 Hz left, 1000 Hz right" g_rec_ok 1001 440 1000
 baresip_cmd "$G_CTRL" dial "sip:1002@$DOMAIN" >/dev/null
 check "G.722 to G.722: answered, relayed untouched" wait_for 20 g_cdr 1002 "G722/8000"
-check "the callee hears the caller's 440 Hz through the untouched relay" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_wide dec)" 440 1000
-check "the G.722 call's recording decodes G.722: 440 Hz left, 1000 Hz right" g_rec_ok 1002 440 1000
+check "the callee hears the caller's 440 Hz through the untouched relay" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_wide dec)" 440 6000
+check "the caller hears the callee's 6 kHz (wideband, untouched)" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_call dec)" 6000 440
+check "the G.722 call's 16 kHz recording decodes G.722: 440 Hz left, 6 kHz right" g_rec_ok 1002 440 6000
 
 # media.transcode empty: the same two phones have nothing in common; the
 # callee refuses the offer (488) and the caller is told so.

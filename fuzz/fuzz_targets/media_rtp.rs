@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         } else if let Ok(p) = rtp::parse(&pkt) {
             // As decoded audio of a 48 kHz stream (Opus): any timestamps.
             let pcm: Vec<i16> = p.payload.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-            rec.push_pcm(now, side, p.ssrc, p.timestamp, 48_000, &pcm);
+            rec.push_pcm(now, side, p.ssrc, p.timestamp, 48_000, &pcm, if chunk[0] & 4 == 0 { 8000 } else { 16000 });
         }
         out += rec.take_output().len();
     }

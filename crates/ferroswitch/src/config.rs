@@ -89,6 +89,8 @@ pub struct Recordings {
     pub start: String,
     /// "wav" or "opus".
     pub format: String,
+    /// 8000 or 16000.
+    pub rate: u32,
     pub s3_bucket: String,
     pub s3_endpoint: String,
     pub s3_region: String,
@@ -280,6 +282,9 @@ impl Config {
         }
         if self.media.opus_complexity > 10 {
             bail!("media.opus_complexity must be 0 to 10");
+        }
+        if !matches!(self.recordings.rate, 8000 | 16000) {
+            bail!("recordings.rate must be 8000 or 16000");
         }
         if self.media.threads > 256 {
             bail!("media.threads must be 0 (one per core) to 256");

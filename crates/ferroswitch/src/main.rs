@@ -457,6 +457,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     media.set_events(relay_events_tx);
     let jitter = media::transcode::JitterConfig { playout: cfg.media.playout().unwrap_or_default(), ..Default::default() };
     media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, jitter });
+    media.set_recording_rate(cfg.recordings.rate);
     media.set_opus_recordings(match cfg.recordings.format.as_str() {
         "wav" => false,
         "opus" => true,

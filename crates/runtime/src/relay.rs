@@ -19,9 +19,9 @@ use crate::udp_batch::read_pair;
 
 enum Ctl {
     Peer(Side, SocketAddr),
-    /// Record both directions (stereo WAV) into this file; with `true`,
-    /// converted to Ogg Opus when the call ends.
-    Record(PathBuf, bool),
+    /// Record both directions (stereo WAV at the given rate) into this
+    /// file; with `true`, converted to Ogg Opus when the call ends.
+    Record(PathBuf, bool, u32),
     /// Play towards A (ringback, music, a prompt) until None, or until
     /// B's media arrives (the callee's early media or answer takes over).
     Play(Option<media::Player>),
@@ -122,7 +122,7 @@ struct Rec {
 }
 
 impl Rec {
-    fn start(path: PathBuf, opus: bool) -> Option<Rec> {
+    fn start(path: PathBuf, opus: bool, rate: u32) -> Option<Rec> {
         let part = path.with_extension("wav.part");
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -135,8 +135,9 @@ impl Rec {
             }
         };
         use std::io::Write;
-        file.write_all(&media::wav::header(2, media::recorder::RATE, 0)).ok()?;
-        Some(Rec { recorder: media::Recorder::default(), file, part, path, bytes: 0, opus })
+        let recorder = media::Recorder::with_rate(std::time::Duration::from_millis(200), rate);
+        file.write_all(&media::wav::header(2, recorder.rate(), 0)).ok()?;
+        Some(Rec { recorder, file, part, path, bytes: 0, opus })
     }
 
     /// After a packet: write only once a block has gathered (not a system
@@ -163,7 +164,7 @@ impl Rec {
         use std::os::unix::fs::FileExt;
         self.write_out();
         let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
-        let _ = self.file.write_at(&media::wav::header(2, media::recorder::RATE, len), 0);
+        let _ = self.file.write_at(&media::wav::header(2, self.recorder.rate(), len), 0);
     }
 
     /// Flush, fix the header, make it durable, give it its final name.
@@ -173,7 +174,7 @@ impl Rec {
         self.write_out();
         let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
         let ok = self.file.seek(std::io::SeekFrom::Start(0)).is_ok()
-            && self.file.write_all(&media::wav::header(2, media::recorder::RATE, len)).is_ok()
+            && self.file.write_all(&media::wav::header(2, self.recorder.rate(), len)).is_ok()
             && self.file.sync_all().is_ok()
             && std::fs::rename(&self.part, &self.path).is_ok();
         if !ok {
@@ -181,16 +182,17 @@ impl Rec {
             return None;
         }
         let frames = self.recorder.frames();
-        let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(media::recorder::RATE));
-        let path = if self.opus { to_opus(&self.path, self.bytes / 4).unwrap_or(self.path) } else { self.path };
+        let rate = self.recorder.rate();
+        let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(rate));
+        let path = if self.opus { to_opus(&self.path, self.bytes / 4, rate).unwrap_or(self.path) } else { self.path };
         Some(Recording { path, duration })
     }
 }
 
-/// Convert a finished recording (`NAME.wav`, `frames` stereo frames) to
+/// Convert a finished recording (`NAME.wav`, `frames` stereo frames at `rate`) to
 /// `NAME.opus` (Ogg Opus), durable, then remove the WAV. `None` (the WAV
 /// stays, nothing is lost) if that fails.
-fn to_opus(wav: &std::path::Path, frames: u64) -> Option<PathBuf> {
+fn to_opus(wav: &std::path::Path, frames: u64, rate: u32) -> Option<PathBuf> {
     use std::io::{Seek, Write};
     let out = wav.with_extension("opus");
     let part = wav.with_extension("opus.part");
@@ -200,7 +202,7 @@ fn to_opus(wav: &std::path::Path, frames: u64) -> Option<PathBuf> {
         let file = std::fs::File::create(&part)?;
         let mut w = std::io::BufWriter::new(file);
         let serial = u32::from_le_bytes(rand::random::<[u8; 4]>());
-        media::oggopus::encode_stereo_8k_from(std::io::BufReader::new(input), frames, serial, &mut w)?;
+        media::oggopus::encode_stereo_from(std::io::BufReader::new(input), frames, rate, serial, &mut w)?;
         w.flush()?;
         w.get_ref().sync_all()?;
         std::fs::rename(&part, &out)
@@ -262,6 +264,8 @@ pub struct RelayPool {
     transcode: media::transcode::Config,
     /// Convert finished recordings to Ogg Opus.
     opus_recordings: bool,
+    /// Recordings' sample rate (8000 or 16000).
+    recording_rate: u32,
     /// How often a transcoded leg gets our RTCP report.
     rtcp_interval: std::time::Duration,
     /// The runtime the pool was made in (not the SIP core's own thread
@@ -277,7 +281,7 @@ impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, rtcp_interval: RTCP_INTERVAL, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, recording_rate: media::recorder::RATE, rtcp_interval: RTCP_INTERVAL, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
     }
 
     /// Send transcoded legs our RTCP reports every `every` (5 s by
@@ -348,7 +352,7 @@ impl RelayPool {
     pub fn record(&mut self, call: &str, path: PathBuf) {
         if let Some(r) = self.relays.get_mut(call) {
             r.recording = true;
-            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings));
+            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings, self.recording_rate));
         }
     }
 
@@ -356,6 +360,12 @@ impl RelayPool {
     /// tenth of the WAV's size; `recordings.format = "opus"`).
     pub fn set_opus_recordings(&mut self, on: bool) {
         self.opus_recordings = on;
+    }
+
+    /// Record at `rate`: 8000 (the default) or 16000, where wideband legs
+    /// (G.722, Opus) keep their band and G.711 is interpolated up.
+    pub fn set_recording_rate(&mut self, rate: u32) {
+        self.recording_rate = if rate >= 16000 { 16000 } else { media::recorder::RATE };
     }
 
     /// How calls opened from now on transcode (jitter buffer, Opus complexity).
@@ -478,6 +488,14 @@ impl Transcoders {
         };
         t.map(tokio::time::Instant::from_std)
     }
+}
+
+/// The decoder in `slot` for `codec` at `rate`, made on first use.
+fn decoder(slot: &mut Option<media::codec::Decoder>, codec: media::codec::Codec, rate: u32) -> Option<&mut media::codec::Decoder> {
+    if slot.is_none() {
+        *slot = media::codec::Decoder::with_rate(codec, rate).ok();
+    }
+    slot.as_mut()
 }
 
 /// A side's voice codec and payload type, where the relay would have to
@@ -608,6 +626,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut voice: [Option<(u8, media::codec::Codec)>; 2] = [None, None];
     let mut decoders: [Option<media::codec::Decoder>; 2] = [None, None];
     let mut pcm: Vec<i16> = Vec::with_capacity(960);
+    // The same for the recording, at its rate (wideband where it is 16 kHz).
+    let mut rec_decoders: [Option<media::codec::Decoder>; 2] = [None, None];
+    let mut rec_pcm: Vec<i16> = Vec::with_capacity(1920);
     // Transcoded legs get RTCP of our own (their streams are ours): the
     // last SR each side sent (NTP middle bits, when), for our report blocks.
     let mut rtcp_tick = tokio::time::interval_at(tokio::time::Instant::now() + rtcp_every, rtcp_every);
@@ -724,6 +745,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                             None => [None, None],
                         };
                         decoders = [None, None];
+                        rec_decoders = [None, None];
                         tc = plan.and_then(|p| Transcoders::new(p, tc_cfg));
                     }
                     continue;
@@ -736,6 +758,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     if tc.is_none() && v != voice {
                         voice = v;
                         decoders = [None, None];
+                        rec_decoders = [None, None];
                     }
                     continue;
                 }
@@ -756,9 +779,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     }
                     continue;
                 }
-                Some(Ctl::Record(path, opus)) => {
+                Some(Ctl::Record(path, opus, rate)) => {
                     if rec.is_none() {
-                        rec = Rec::start(path, opus);
+                        rec = Rec::start(path, opus, rate);
+                        rec_decoders = [None, None];
                     }
                     continue;
                 }
@@ -907,19 +931,22 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 let at = now_us;
                 // This packet's audio decoded, where it is in a codec
                 // other than G.711 and wanted: for the recording of a
-                // relayed call, or for in-band digits from the caller.
+                // relayed call (at the recording's rate), and for in-band
+                // digits from the caller (at 8 kHz).
                 let record_here = rec.is_some() && peer[i] == Some(from) && tc.as_ref().is_none_or(|t| t.g711[k]);
-                let decoded = match voice[k] {
-                    Some((pt, codec)) if pt == h.payload_type && ((record_here && tc.is_none()) || (i == 0 && inband.is_some())) => {
-                        pcm.clear();
-                        let dec = match &mut decoders[k] {
-                            Some(d) => Some(d),
-                            slot => media::codec::Decoder::new(codec).ok().map(|d| slot.insert(d)),
-                        };
-                        dec.is_some_and(|d| d.decode(h.payload, &mut pcm))
+                let (mut rec_decoded, mut decoded) = (None, false);
+                if let Some((_, codec)) = voice[k].filter(|(pt, _)| *pt == h.payload_type) {
+                    if let (true, None, Some(r)) = (record_here, &tc, rec.as_ref()) {
+                        rec_pcm.clear();
+                        if let Some(d) = decoder(&mut rec_decoders[k], codec, r.recorder.rate()) {
+                            rec_decoded = d.decode(h.payload, &mut rec_pcm).then(|| (codec.clock_rate(), d.rate()));
+                        }
                     }
-                    _ => false,
-                };
+                    if i == 0 && inband.is_some() {
+                        pcm.clear();
+                        decoded = decoder(&mut decoders[k], codec, media::recorder::RATE).is_some_and(|d| d.decode(h.payload, &mut pcm));
+                    }
+                }
                 if let (Some(r), true) = (rec.as_mut(), record_here) {
                     // What each side sends (its latched source only), placed
                     // by its timestamps. A
@@ -927,9 +954,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     // its transcoder's output instead (`send_transcoded`).
                     let at = epoch.into_std() + std::time::Duration::from_micros(now_us);
                     let side = if k == 0 { media::Side::Caller } else { media::Side::Callee };
-                    match (decoded, voice[k]) {
-                        (true, Some((_, codec))) => r.recorder.push_pcm(at, side, h.ssrc, h.timestamp, codec.clock_rate(), &pcm),
-                        _ => r.recorder.push_rtp(at, side, &h),
+                    match rec_decoded {
+                        Some((clock, pcm_rate)) => r.recorder.push_pcm(at, side, h.ssrc, h.timestamp, clock, &rec_pcm, pcm_rate),
+                        None => r.recorder.push_rtp(at, side, &h),
                     }
                     r.write_some();
                 }
