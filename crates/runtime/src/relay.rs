@@ -108,7 +108,8 @@ pub struct Recording {
 /// A recording in progress: the recorder and the file it goes to (written
 /// as `NAME.part`, renamed when complete, so a file with the final name is
 /// always whole).
-/// Recording bytes gathered before a write: 0.25 s of 8 kHz stereo.
+/// Recording bytes gathered before a write: 0.25 s of 8 kHz stereo
+/// (0.125 s at 16 kHz).
 const REC_BLOCK: usize = 8_000;
 
 struct Rec {
