@@ -23,13 +23,19 @@ check "both phones registered"                 bash -c "$(declare -f api wait_fo
 # The callee's own account of what it receives (DTMF among it).
 python3 "$ROOT/testbeds/baresip_events.py" "$B_CTRL" "$OUT/tc_b.events.jsonl" 20 &
 check "callee event listener connected"        wait_for 5 test -e "$OUT/tc_b.events.jsonl.ready"
+# Digits as /v1/events, each with its side.
+rm -f "$OUT/tc_events.jsonl.ready"
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_PORT" "$TOKEN" "type=dtmf,channel_hangup" collect "$OUT/tc_events.jsonl" 30 channel_hangup & TC_WS=$!
+wait_for 5 test -e "$OUT/tc_events.jsonl.ready"
 baresip_cmd "$A_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
 check "call answered"                          wait_for 10 answered
 metric() { curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 check "one transcoding session while it lasts" bash -c "$(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; [ \"\$(metric ferroswitch_transcoding_sessions)\" = 1 ]"
-# A digit from the Opus side, in its own telephone-event.
+# A digit from the Opus side, in its own telephone-event, then one from
+# the callee (an agent keying a code) in its own.
 baresip_cmd "$A_CTRL" sndcode 7 >/dev/null
+baresip_cmd "$B_CTRL" sndcode 4 >/dev/null
 cdr_ready() { api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["items"] else 1)'; }
 check "call ends and a CDR is written"         wait_for 20 cdr_ready
 check "the phones negotiated what they were told" bash -c "grep -q 'Set audio encoder: opus' '$OUT/tc_a.baresip.log' && grep -q 'Set audio encoder: PCMU' '$OUT/tc_b.baresip.log'"
@@ -37,6 +43,16 @@ rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
 check "Opus caller hears the PCMU callee's 1000 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(rec tc_a dec)" 1000 440
 check "PCMU callee hears the Opus caller's 440 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(rec tc_b dec)" 440 1000
 check "the Opus digit reaches the PCMU phone as its own telephone-event" grep -q '"type": "CALL_DTMF_START".*"param": "7"' "$OUT/tc_b.events.jsonl"
+dtmf_sides() {
+  wait_for 20 bash -c "! kill -0 $TC_WS 2>/dev/null" && python3 - "$OUT/tc_events.jsonl" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+got = [(e["digit"], e["side"]) for e in evs if e["type"] == "dtmf"]
+print(got)
+sys.exit(0 if sorted(got) == [("4", "callee"), ("7", "caller")] else 1)
+PY
+}
+check "digits become dtmf events with their side: the caller's 7, the callee's 4" dtmf_sides
 check "CDR: both codecs, answered, no loss" python3 - "$HTTP_PORT" "$TOKEN" <<'PY'
 import json, sys, urllib.request
 port, token = sys.argv[1], sys.argv[2]

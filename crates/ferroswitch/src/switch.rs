@@ -794,6 +794,8 @@ impl Switch {
                     }
                 }
                 CallEvent::Bridged { id, group, .. } => {
+                    // The agent's (or the transferred-to phone's) RFC 4733 digits become events.
+                    self.media.detect_callee_dtmf(id, self.b2bua.callee_event_pt(id));
                     let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
                     let agent = self.queue_calls.get(id).and_then(|q| q.offers.iter().find(|(o, _)| o.0 == *group).map(|(_, a)| a.clone()).or_else(|| q.agent.clone()));
                     self.publish("channel_bridged", Some(id), &[&a, &b], serde_json::json!({"caller": a, "callee": b, "agent": agent}));
@@ -919,9 +921,12 @@ impl Switch {
                     if self.record_at_answer.remove(&id) {
                         self.start_recording(&id);
                     }
-                    // Digits the caller sends (RFC 4733) become events.
+                    // Digits the caller sends (RFC 4733) become events, and
+                    // those the callee sends as RFC 4733 (none yet for a
+                    // parked caller: see Bridged).
                     let pt = self.b2bua.caller_event_pt(&id);
                     self.media.detect_dtmf(&id, runtime::Digits::for_caller(pt));
+                    self.media.detect_callee_dtmf(&id, self.b2bua.callee_event_pt(&id));
                     if self.queue_calls.contains_key(&id) {
                         self.play_moh(&id);
                     } else if self.ivr_sessions.contains_key(&id) || self.dissuading.contains_key(&id) {
@@ -1276,6 +1281,7 @@ impl Service for Switch {
             }
             Command::Media(ev) => match ev {
                 runtime::RelayEvent::Dtmf(call, d) => self.caller_digit(now, ep, &call, d),
+                runtime::RelayEvent::CalleeDtmf(call, d) => self.callee_digit(&call, d),
                 runtime::RelayEvent::PlayDone(call) => self.prompt_finished(now, ep, &call),
             },
             Command::Reload { calls_per_minute, ringback, media_timeout } => {

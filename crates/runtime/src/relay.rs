@@ -27,6 +27,8 @@ enum Ctl {
     Play(Option<media::Player>),
     /// Report digits from A.
     Dtmf(Digits),
+    /// Report B's RFC 4733 digits in this payload type (None: stop).
+    CalleeDtmf(Option<u8>),
     /// Transcode between the legs (None: relay untouched again).
     Transcode(Option<b2bua::Transcode>),
     /// What the streams relayed untouched carry.
@@ -90,8 +92,10 @@ impl Digits {
 /// What a relay reports to the switch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RelayEvent {
-    /// A digit from the A side (RFC 4733).
+    /// A digit from the A side (RFC 4733 or in-band).
     Dtmf(String, char),
+    /// A digit from the B side (RFC 4733).
+    CalleeDtmf(String, char),
     /// A prompt that does not loop played to its end.
     PlayDone(String),
 }
@@ -426,6 +430,16 @@ impl RelayPool {
         }
     }
 
+    /// Report the B side's RFC 4733 digits (its telephone-event payload
+    /// type `pt`; None: stop) as [`RelayEvent::CalleeDtmf`]. The callee's
+    /// audio is not searched for tones: an agent's or a carrier's speech
+    /// is no place for an IVR, and the cost would fall on every call.
+    pub fn detect_callee_dtmf(&mut self, call: &str, pt: Option<u8>) {
+        if let Some(r) = self.relays.get(call) {
+            let _ = r.ctl.send(Ctl::CalleeDtmf(pt));
+        }
+    }
+
     /// After `close`: the recording of `call`, once its file is complete
     /// (`None` inside if it failed). `None` if the call was not recorded.
     pub fn take_recording(&mut self, call: &str) -> Option<oneshot::Receiver<Option<Recording>>> {
@@ -615,6 +629,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut tone: Option<media::Player> = None;
     let mut dtmf: Option<(u8, media::dtmf::Detector)> = None;
+    let mut callee_dtmf: Option<(u8, media::dtmf::Detector)> = None;
     let mut inband: Option<(media::inband::InbandDetector, Vec<i16>, Vec<char>)> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -768,6 +783,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     let rate = rate.clamp(8000, 48000);
                     inject[d] = media::dtmf::EventGen::new(digit, duration_ms.clamp(40, 2000) * rate / 1000, rate / 50).map(|g| (g, pt, None, rate));
                     inject_tick.reset();
+                    continue;
+                }
+                Some(Ctl::CalleeDtmf(pt)) => {
+                    callee_dtmf = pt.map(|pt| (pt, media::dtmf::Detector::default()));
                     continue;
                 }
                 Some(Ctl::Dtmf(how)) => {
@@ -969,6 +988,13 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     if h.payload_type == *pt {
                         if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
                             let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
+                        }
+                    }
+                }
+                if let (2, Some((pt, det))) = (i, callee_dtmf.as_mut()) {
+                    if h.payload_type == *pt {
+                        if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
+                            let _ = tx.send(RelayEvent::CalleeDtmf(call.clone(), d));
                         }
                     }
                 }

@@ -571,3 +571,31 @@ async fn a_transcoded_opus_callers_inband_digits_are_detected() {
     assert!(matches!(digit, Some(runtime::RelayEvent::Dtmf(ref c, '9')) if c == "tc-dtmf"), "{digit:?}");
     pool.close("tc-dtmf");
 }
+
+/// The callee's RFC 4733 digits are reported as its own (and still
+/// relayed to the caller untouched); the caller's detection is separate.
+#[tokio::test]
+async fn the_callees_rfc4733_digits_are_reported_as_the_callees() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 42900, 42990);
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    pool.set_events(tx);
+    let (_, pb) = pool.open("cd").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("cd", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("cd", Side::B, phone_b.local_addr().expect("addr"));
+    pool.detect_callee_dtmf("cd", Some(101));
+    // Digit 4: three updates, then three end packets, one timestamp.
+    for (k, (end, dur)) in [(false, 160u16), (false, 320), (false, 480), (true, 640), (true, 640), (true, 640)].into_iter().enumerate() {
+        let dur = dur.to_be_bytes();
+        let payload = [4, if end { 0x8a } else { 0x0a }, dur[0], dur[1]];
+        let p = media::rtp::build(101, k == 0, k as u16, 8000, 0xb, &payload);
+        phone_b.send_to(&p, SocketAddr::new(ip, pb)).await.expect("send");
+        assert_eq!(recv(&phone_a).await, p, "relayed to the caller untouched");
+    }
+    let ev = tokio::time::timeout(Duration::from_secs(2), events.recv()).await.expect("an event within 2 s");
+    assert_eq!(ev, Some(runtime::RelayEvent::CalleeDtmf("cd".into(), '4')));
+    assert!(events.try_recv().is_err(), "one digit, reported once");
+    pool.close("cd");
+}

@@ -218,6 +218,16 @@ impl B2bua {
         pt
     }
 
+    /// The telephone-event payload type the callee sends, if its answer
+    /// has one (for RFC 4733 digit detection on its side).
+    pub fn callee_event_pt(&self, id: &str) -> Option<u8> {
+        let body = self.calls.get(id)?.b_answer.as_ref()?;
+        let s = sdp::Session::parse_bytes(body).ok()?;
+        let m = s.media().find(|m| m.media_type() == "audio" && !m.is_rejected())?;
+        let pt = m.payload_types().find(|pt| m.codec(*pt).is_some_and(|c| c.is_telephone_event()));
+        pt
+    }
+
     /// Our answer to a parked caller: G.711 when it offers it; otherwise,
     /// when the switch transcodes a codec it offers (Opus), that codec,
     /// with the transcoding plan (the B side a provisional PCMU until an

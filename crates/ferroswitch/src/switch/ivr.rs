@@ -130,7 +130,7 @@ impl Switch {
     pub(crate) fn caller_digit(&mut self, now: Instant, ep: &mut Endpoint, id: &str, d: char) {
         tracing::info!(call = %id, digit = %d, "DTMF");
         let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
-        self.publish("dtmf", Some(id), &[&a, &b], serde_json::json!({"digit": d.to_string(), "caller": a, "callee": b}));
+        self.publish("dtmf", Some(id), &[&a, &b], serde_json::json!({"digit": d.to_string(), "side": "caller", "caller": a, "callee": b}));
         // A callee that takes digits only as SIP INFO gets them so.
         self.b2bua.send_info_digit(now, ep, id, d);
         let out = self.ivr_sessions.get_mut(id).and_then(|s| s.digit(now, d));
@@ -141,6 +141,15 @@ impl Switch {
             self.media.play(id, None);
         }
         self.drain_calls(now, ep);
+    }
+
+    /// A digit from the callee (RFC 4733): an event, for the CRM or an
+    /// agent's client (a survey, a transfer code); the call logic does
+    /// not act on it.
+    pub(crate) fn callee_digit(&mut self, id: &str, d: char) {
+        tracing::info!(call = %id, digit = %d, "callee DTMF");
+        let (a, b) = self.parties.get(id).cloned().unwrap_or_default();
+        self.publish("dtmf", Some(id), &[&a, &b], serde_json::json!({"digit": d.to_string(), "side": "callee", "caller": a, "callee": b}));
     }
 
     /// A prompt played to its end.
