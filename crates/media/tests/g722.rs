@@ -4,6 +4,7 @@
 
 use media::g722::{Decoder, Encoder};
 use proptest::prelude::*;
+use testkit::audio::power;
 
 fn samples(bytes: &[u8]) -> Vec<i16> {
     bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
@@ -46,17 +47,6 @@ fn tone(freq: f64, rate: f64, n: usize, amp: f64) -> Vec<i16> {
     (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate).sin()) as i16).collect()
 }
 
-/// Power of `freq` in `x` (Goertzel), normalised by length.
-fn power(x: &[i16], freq: f64, rate: f64) -> f64 {
-    let c = 2.0 * (2.0 * std::f64::consts::PI * freq / rate).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = f64::from(v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len().max(1) as f64).powi(2)
-}
 
 /// Wideband: a 6 kHz tone (higher band) and a 500 Hz one (lower band)
 /// come back through the full codec.

@@ -50,14 +50,7 @@ fn ogg_crc(data: &[u8]) -> u32 {
 }
 
 fn power(x: &[i16], freq: f64) -> f64 {
-    let c = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = f64::from(v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+    testkit::audio::power(x, freq, 8000.0)
 }
 
 #[test]
@@ -137,15 +130,6 @@ fn a_16_khz_recording_keeps_its_band() {
         out.extend_from_slice(&buf[..n * 2]);
     }
     let r: Vec<i16> = out.iter().skip(1).step_by(2).copied().skip(4000).take(8000).collect();
-    let p16 = |x: &[i16], f: f64| {
-        let c = 2.0 * (2.0 * std::f64::consts::PI * f / 16000.0).cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &v in x {
-            let s0 = f64::from(v) + c * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
-    };
+    let p16 = |x: &[i16], f: f64| testkit::audio::power(x, f, 16_000.0);
     assert!(p16(&r, 6000.0) > 100.0 * p16(&r, 440.0).max(1e-3), "6 kHz on the right");
 }

@@ -24,20 +24,9 @@ fn frame(freq: f64, n0: u64, alaw: bool) -> Vec<u8> {
         .collect()
 }
 
-/// Power of `freq` in `x` (Goertzel), normalised by length.
+/// Power of `freq` in `x` (8 kHz).
 fn power(x: &[i16], freq: f64) -> f64 {
-    if x.is_empty() {
-        return 0.0;
-    }
-    let w = 2.0 * std::f64::consts::PI * freq / f64::from(RATE);
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = f64::from(v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64 * x.len() as f64)
+    testkit::audio::power(x, freq, f64::from(RATE))
 }
 
 fn split(pcm: &[u8]) -> (Vec<i16>, Vec<i16>) {
@@ -244,16 +233,7 @@ fn a_16_khz_recording_keeps_wideband_audio_and_interpolates_g711() {
     rec.finish(t0 + Duration::from_millis(2000));
     let (l, r) = split(&rec.take_output());
     assert_eq!(l.len(), 32_000, "2 s at 16 kHz");
-    let p = |x: &[i16], f: f64| {
-        let c = 2.0 * (2.0 * std::f64::consts::PI * f / 16000.0).cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &v in x {
-            let s0 = f64::from(v) + c * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
-    };
+    let p = |x: &[i16], f: f64| testkit::audio::power(x, f, 16_000.0);
     let (l, r) = (&l[4000..28000], &r[4000..28000]);
     assert!(p(l, 1000.0) > 1000.0 * p(l, 7000.0).max(1e-3), "1 kHz left, its image at 7 kHz 30 dB down at least");
     assert!(p(r, 6000.0) > 1000.0 * p(r, 1000.0).max(1e-3), "6 kHz right");

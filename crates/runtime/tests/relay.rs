@@ -361,16 +361,9 @@ fn sine_frames(freqs: &[f64], n: usize) -> Vec<Vec<i16>> {
         .collect()
 }
 
-/// Power of `freq` in `x` (Goertzel), normalised by length.
+/// Power of `freq` in `x` (8 kHz).
 fn goertzel(x: &[i16], freq: f64) -> f64 {
-    let c = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &v in x {
-        let s0 = f64::from(v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len().max(1) as f64).powi(2)
+    testkit::audio::power(x, freq, 8000.0)
 }
 
 /// A call relayed untouched in Opus (payload type 111 from A, 96 from B:
