@@ -91,9 +91,8 @@ pub enum Decoder {
     Pcmu,
     /// A-law.
     Pcma,
-    /// libopus, mono, at 8 kHz (or 16 kHz: [`Decoder::with_rate`]), and the
-    /// most samples one packet may give (120 ms).
-    Opus(Box<opus::Decoder>, usize),
+    /// libopus, mono, at this rate: 8 kHz, or 16 kHz ([`Decoder::with_rate`]).
+    Opus(Box<opus::Decoder>, u32),
     /// G.722's lower band (8 kHz).
     G722(Box<g722::Decoder>),
     /// G.722 whole (16 kHz: [`Decoder::with_rate`]).
@@ -109,7 +108,7 @@ impl Decoder {
         Ok(match codec {
             Codec::Pcmu => Decoder::Pcmu,
             Codec::Pcma => Decoder::Pcma,
-            Codec::Opus => Decoder::Opus(Box::new(opus::Decoder::new(PCM_RATE, opus::Channels::Mono)?), OPUS_MAX_SAMPLES),
+            Codec::Opus => Decoder::Opus(Box::new(opus::Decoder::new(PCM_RATE, opus::Channels::Mono)?), PCM_RATE),
             Codec::G722 => Decoder::G722(Box::default()),
         })
     }
@@ -119,7 +118,7 @@ impl Decoder {
     /// 8 kHz, as does any other rate. See [`Decoder::rate`].
     pub fn with_rate(codec: Codec, rate: u32) -> Result<Decoder, CodecError> {
         Ok(match (codec, rate) {
-            (Codec::Opus, 16000) => Decoder::Opus(Box::new(opus::Decoder::new(16000, opus::Channels::Mono)?), 2 * OPUS_MAX_SAMPLES),
+            (Codec::Opus, 16000) => Decoder::Opus(Box::new(opus::Decoder::new(16000, opus::Channels::Mono)?), 16000),
             (Codec::G722, 16000) => Decoder::G722Wideband(Box::default()),
             _ => Decoder::new(codec)?,
         })
@@ -128,7 +127,7 @@ impl Decoder {
     /// The rate of the PCM this decoder gives.
     pub fn rate(&self) -> u32 {
         match self {
-            Decoder::Opus(_, max) if *max > OPUS_MAX_SAMPLES => 16000,
+            Decoder::Opus(_, rate) => *rate,
             Decoder::G722Wideband(_) => 16000,
             _ => PCM_RATE,
         }
@@ -159,7 +158,8 @@ impl Decoder {
                 out.extend(payload.iter().map(|b| g711::alaw_to_linear(*b)));
                 true
             }
-            Decoder::Opus(d, max) => opus_into(d, payload, *max, false, out),
+            // The longest frame: 120 ms at the decoder's rate.
+            Decoder::Opus(d, rate) => opus_into(d, payload, OPUS_MAX_SAMPLES * (*rate / PCM_RATE) as usize, false, out),
             Decoder::G722(d) => {
                 d.decode_8k(payload, out);
                 true

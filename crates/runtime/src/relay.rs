@@ -628,8 +628,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut rec: Option<Rec> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut tone: Option<media::Player> = None;
-    let mut dtmf: Option<(u8, media::dtmf::Detector)> = None;
-    let mut callee_dtmf: Option<(u8, media::dtmf::Detector)> = None;
+    // RFC 4733 digits looked for in the stream from A (index 0) and from
+    // B: the telephone-event payload type and its detector.
+    let mut digits: [Option<(u8, media::dtmf::Detector)>; 2] = [None, None];
     let mut inband: Option<(media::inband::InbandDetector, Vec<i16>, Vec<char>)> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -786,15 +787,15 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     continue;
                 }
                 Some(Ctl::CalleeDtmf(pt)) => {
-                    callee_dtmf = pt.map(|pt| (pt, media::dtmf::Detector::default()));
+                    digits[1] = pt.map(|pt| (pt, media::dtmf::Detector::default()));
                     continue;
                 }
                 Some(Ctl::Dtmf(how)) => {
-                    dtmf = None;
+                    digits[0] = None;
                     inband = None;
                     match how {
                         Digits::Off => {}
-                        Digits::Rfc4733(pt) => dtmf = Some((pt, media::dtmf::Detector::default())),
+                        Digits::Rfc4733(pt) => digits[0] = Some((pt, media::dtmf::Detector::default())),
                         Digits::Inband => inband = Some((media::inband::InbandDetector::default(), Vec::with_capacity(160), Vec::new())),
                     }
                     continue;
@@ -984,18 +985,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 rx[k].push(at, h.seq, h.timestamp, h.ssrc, rate);
                 quality[k].store(rx[k].lost(), Ordering::Relaxed);
                 quality[2 + k].store((rx[k].jitter_ms(rate) * 1000.0) as u64, Ordering::Relaxed);
-                if let (0, Some((pt, det))) = (i, dtmf.as_mut()) {
-                    if h.payload_type == *pt {
-                        if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
-                            let _ = tx.send(RelayEvent::Dtmf(call.clone(), d));
-                        }
-                    }
-                }
-                if let (2, Some((pt, det))) = (i, callee_dtmf.as_mut()) {
-                    if h.payload_type == *pt {
-                        if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
-                            let _ = tx.send(RelayEvent::CalleeDtmf(call.clone(), d));
-                        }
+                if let Some((_, det)) = digits[k].as_mut().filter(|(pt, _)| *pt == h.payload_type) {
+                    if let (Some(d), Some(tx)) = (det.push(h.timestamp, h.payload), &events) {
+                        let _ = tx.send(if k == 0 { RelayEvent::Dtmf(call.clone(), d) } else { RelayEvent::CalleeDtmf(call.clone(), d) });
                     }
                 }
                 if let (0, Some((det, g711_pcm, found))) = (i, inband.as_mut()) {
