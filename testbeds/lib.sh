@@ -169,6 +169,28 @@ new_extension() {
   api POST /v1/extensions "{\"number\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])'
 }
 
+# cdr_answered_in EXT CODEC: the last CDR of extension EXT is answered, in
+# CODEC (the CDR's "codec", e.g. "opus/48000" or "G722/8000>PCMU/8000"),
+# and names a recording.
+cdr_answered_in() {
+  api GET "/v1/cdrs?extension=$1" | python3 -c '
+import json, sys
+i = json.load(sys.stdin)["items"]
+print(i[0] if i else "no CDR yet")
+sys.exit(0 if i and i[0]["disposition"] == "answered" and i[0]["codec"] == sys.argv[1] and i[0]["recording"] else 1)' "$2"
+}
+
+# recording_has EXT RATE LEFT RIGHT: the recording the last CDR of
+# extension EXT names is a stereo WAV at RATE Hz with LEFT Hz on the left
+# channel (the caller) and RIGHT Hz on the right (the callee).
+recording_has() {
+  local f; f=$(api GET "/v1/cdrs?extension=$1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print((i[0]["recording"] or "") if i else "")')
+  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
+  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep "channels=2 rate=$2" &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 "$3" "$4" &&
+  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 "$4" "$3"
+}
+
 # start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode] [WAV]: a
 # headless baresip registered to the switch; plays WAV (the call ends when it
 # ends) and records what it sends and receives into $OUT/NAME.baresip/snd;

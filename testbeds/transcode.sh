@@ -64,14 +64,7 @@ assert c["codec"] == "opus/48000>PCMU/8000", c["codec"]
 assert c["packets_to_a"] > 100 and c["packets_to_b"] > 100, c
 assert (c["lost_to_a"], c["lost_to_b"]) == (0, 0), c
 PY
-rec_ok() {
-  local f; f=$(api GET "/v1/cdrs?extension=1000" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
-  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
-  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 440 1000 &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
-}
-check "the transcoded call is recorded: caller's tone left, callee's right" rec_ok
+check "the transcoded call is recorded: caller's tone left, callee's right" recording_has 1000 8000 440 1000
 check "no transcoding session left" bash -c "$(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; [ \"\$(metric ferroswitch_transcoding_sessions)\" = 0 ]"
 
 # A queue caller that speaks only Opus: the switch answers it in Opus,
@@ -124,20 +117,8 @@ api PATCH /v1/extensions/1004 '{"record": true}' >/dev/null
 BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip tc_r 1004 "$P1004" udp auto "$OUT/b1000_48k.wav"
 check "the Opus-only phone 1004 registered"     wait_for 10 registered 1004
 baresip_cmd "$A_CTRL" dial "sip:1004@$DOMAIN" >/dev/null
-opus_cdr() { api GET "/v1/cdrs?extension=1004" | python3 -c '
-import json, sys
-i = json.load(sys.stdin)["items"]
-print(i[0] if i else "no CDR yet")
-sys.exit(0 if i and i[0]["disposition"] == "answered" and i[0]["codec"].lower().startswith("opus/48000") and ">" not in i[0]["codec"] and i[0]["recording"] else 1)'; }
-check "Opus to Opus: answered, relayed untouched (one codec), recorded" wait_for 20 opus_cdr
-opus_rec_ok() {
-  local f; f=$(api GET "/v1/cdrs?extension=1004" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
-  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
-  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=8000' &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 440 1000 &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 1000 440
-}
-check "the Opus call's recording: caller's 440 Hz left, callee's 1000 Hz right" opus_rec_ok
+check "Opus to Opus: answered, relayed untouched (one codec), recorded" wait_for 20 cdr_answered_in 1004 opus/48000
+check "the Opus call's recording: caller's 440 Hz left, callee's 1000 Hz right" recording_has 1004 8000 440 1000
 check "the callee heard the caller through the untouched relay" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec tc_r dec)" 440 1000
 
 # G.722 (issue 5): with G722 in media.transcode, a G.722-only phone calls a
@@ -159,30 +140,29 @@ BARESIP_CODECS="PCMU/8000" start_baresip g_pcmu 1001 "$P1001" udp auto "$OUT/b10
 BARESIP_G722=1 BARESIP_CODECS="G722/16000/1" start_baresip g_wide 1002 "$P1002" udp auto "$OUT/c6000_16k.wav"
 BARESIP_G722=1 BARESIP_CODECS="G722/16000/1" start_baresip g_call 1000 "$P1000" udp manual "$OUT/a440_16k.wav"; G_CTRL=$BARESIP_CTRL
 check "three phones registered (G.722)" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000 && wait_for 10 registered 1001 && wait_for 10 registered 1002"
-g_cdr() { # EXT CODEC: the last CDR of EXT answered in CODEC, with a recording
-  api GET "/v1/cdrs?extension=$1" | python3 -c '
-import json, sys
-i = json.load(sys.stdin)["items"]
-print(i[0] if i else "no CDR yet")
-sys.exit(0 if i and i[0]["disposition"] == "answered" and i[0]["codec"] == sys.argv[1] and i[0]["recording"] else 1)' "$2"; }
-g_rec_ok() { # EXT LEFT RIGHT: the recording of EXT's last call, 16 kHz stereo, has LEFT Hz left, RIGHT Hz right
-  local f; f=$(api GET "/v1/cdrs?extension=$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["recording"] or "")')
-  [ -n "$f" ] && [ -f "$DATA/recordings/$f" ] || { echo "no recording: '$f'"; return 1; }
-  python3 "$ROOT/testbeds/tones.py" info "$DATA/recordings/$f" | grep 'channels=2 rate=16000' &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 0 "$2" "$3" &&
-  python3 "$ROOT/testbeds/tones.py" detectch "$DATA/recordings/$f" 1 "$3" "$2"
-}
 baresip_cmd "$G_CTRL" dial "sip:1001@$DOMAIN" >/dev/null
-check "G.722 to PCMU: answered and transcoded" wait_for 20 g_cdr 1001 "G722/8000>PCMU/8000"
+check "G.722 to PCMU: answered and transcoded" wait_for 20 cdr_answered_in 1001 "G722/8000>PCMU/8000"
 check "the G.722 phone negotiated G.722, the other PCMU" bash -c "grep -q 'Set audio encoder: G722' '$OUT/g_call.baresip.log' && grep -q 'Set audio encoder: PCMU' '$OUT/g_pcmu.baresip.log'"
 check "the PCMU phone hears the G.722 phone's 440 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_pcmu dec)" 440 1000
 check "the G.722 phone hears the PCMU phone's 1000 Hz" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_call dec)" 1000 440
-check "the transcoded G.722 call's 16 kHz recording: 440 Hz left, 1000 Hz right" g_rec_ok 1001 440 1000
+check "the transcoded G.722 call's 16 kHz recording: 440 Hz left, 1000 Hz right" recording_has 1001 16000 440 1000
 baresip_cmd "$G_CTRL" dial "sip:1002@$DOMAIN" >/dev/null
-check "G.722 to G.722: answered, relayed untouched" wait_for 20 g_cdr 1002 "G722/8000"
+check "G.722 to G.722: answered, relayed untouched" wait_for 20 cdr_answered_in 1002 "G722/8000"
 check "the callee hears the caller's 440 Hz through the untouched relay" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_wide dec)" 440 6000
 check "the caller hears the callee's 6 kHz (wideband, untouched)" python3 "$ROOT/testbeds/tones.py" detect "$(last_rec g_call dec)" 6000 440
-check "the G.722 call's 16 kHz recording decodes G.722: 440 Hz left, 6 kHz right" g_rec_ok 1002 440 6000
+check "the G.722 call's 16 kHz recording decodes G.722: 440 Hz left, 6 kHz right" recording_has 1002 16000 440 6000
+# Two Opus phones on the same switch: relayed untouched, and the recording
+# decodes Opus at 16 kHz, so the callee's 6 kHz is in it.
+P1003=$(new_extension 1003)
+P1004=$(new_extension 1004)
+api PATCH /v1/extensions/1004 '{"record": true}' >/dev/null
+python3 "$ROOT/testbeds/tones.py" make "$OUT/c6000_48k.wav" 6000 5 48000 2
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip w_opus_b 1004 "$P1004" udp auto "$OUT/c6000_48k.wav"
+BARESIP_OPUS=1 BARESIP_CODECS="opus/48000/2" start_baresip w_opus_a 1003 "$P1003" udp manual "$OUT/a440.wav"; W_CTRL=$BARESIP_CTRL
+check "two Opus phones registered (16 kHz recordings)" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1003 && wait_for 10 registered 1004"
+baresip_cmd "$W_CTRL" dial "sip:1004@$DOMAIN" >/dev/null
+check "Opus to Opus: answered, relayed untouched" wait_for 20 cdr_answered_in 1004 opus/48000
+check "the Opus call's 16 kHz recording decodes Opus: 440 Hz left, 6 kHz right" recording_has 1004 16000 440 6000
 
 # media.transcode empty: the same two phones have nothing in common; the
 # callee refuses the offer (488) and the caller is told so.
