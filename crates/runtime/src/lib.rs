@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::disallowed_methods)] // the shell is where the clock lives
 
+mod inbox;
 mod core;
 mod relay;
 mod tcp;

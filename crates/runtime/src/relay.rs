@@ -16,6 +16,7 @@ use tokio::net::UdpSocket;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use crate::udp_batch::read_pair;
+use crate::inbox::{inbox, Rx, Tx};
 
 enum Ctl {
     Peer(Side, SocketAddr),
@@ -40,7 +41,7 @@ enum Ctl {
     /// Lend the A side (sockets and where they send) to the relay of
     /// `to`, whose B side it becomes; `back` reaches this relay again.
     /// Until [`Ctl::Reclaim`] this relay leaves those sockets alone.
-    Lend { to: mpsc::UnboundedSender<Ctl>, back: mpsc::UnboundedSender<Ctl> },
+    Lend { to: Tx<Ctl>, back: Tx<Ctl> },
     /// Another relay's A side, lent: it replaces this relay's B side.
     Borrow(Borrowed),
     /// Give a borrowed side back.
@@ -60,7 +61,7 @@ struct Borrowed {
     latched: [bool; 2],
     /// The owner's last-packet clock: its call is alive while we relay.
     last: Arc<AtomicU64>,
-    owner: mpsc::UnboundedSender<Ctl>,
+    owner: Tx<Ctl>,
 }
 
 impl Drop for Borrowed {
@@ -226,7 +227,7 @@ fn to_opus(wav: &std::path::Path, frames: u64, rate: u32) -> Option<PathBuf> {
 }
 
 struct Relay {
-    ctl: mpsc::UnboundedSender<Ctl>,
+    ctl: Tx<Ctl>,
     stats: Arc<[AtomicU64; 2]>,
     /// Lost towards B, lost towards A, jitter µs towards B, towards A.
     quality: Arc<[AtomicU64; 4]>,
@@ -537,7 +538,7 @@ fn g711(c: media::codec::Codec) -> bool {
 /// the caller to take before it polls again. With `lent`, the A side's
 /// sockets are another relay's to read.
 #[allow(clippy::too_many_arguments)]
-fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool, spare: &'a mut [u8], pending: &'a mut Option<(usize, usize, SocketAddr)>) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool, spare: &'a mut [u8], pending: &'a mut Option<(usize, usize, SocketAddr)>, armed: &'a mut [bool; 4]) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
     use std::task::Poll;
     std::future::poll_fn(move |cx| {
         for j in 0..4 {
@@ -546,16 +547,38 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
                 continue;
             }
             loop {
-                match socks[i].poll_recv_ready(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(Err(e)) => return Poll::Ready((i, Err(e))),
-                    Poll::Ready(Ok(())) => {}
+                // An armed socket has our waker (nothing arrived since it
+                // was registered), so its readiness alone says whether to
+                // read: registering again would take the socket's waker
+                // lock on every poll, twice per relayed packet.
+                if !armed[i] {
+                    // Out of tokio's budget the poll would answer Pending
+                    // without registering: yield instead of arming. (select!
+                    // itself yields at a poll's start when the budget is out;
+                    // this is for a read that spent the last of it and found
+                    // nothing, within one poll.)
+                    if !tokio::task::coop::has_budget_remaining() {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    match socks[i].poll_recv_ready(cx) {
+                        Poll::Pending => {
+                            armed[i] = true;
+                            break;
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready((i, Err(e))),
+                        Poll::Ready(Ok(())) => {}
+                    }
                 }
                 let mut got = None;
+                let mut ran = false;
                 // Fewer than two back: the queue is empty, and answering
                 // WouldBlock makes tokio clear the readiness (unless an
                 // arrival came meanwhile), saving the read that fails.
                 let r = socks[i].try_io(tokio::io::Interest::READABLE, || {
+                    // Readiness was set: the arrival that set it took the
+                    // waker, so the socket is armed no more.
+                    ran = true;
                     let p = read_pair(&*socks[i], &mut *buf, &mut *spare)?;
                     got = Some(p);
                     if p.0 < 2 {
@@ -564,6 +587,9 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
                         Ok(())
                     }
                 });
+                if ran {
+                    armed[i] = false;
+                }
                 if let Some((n, [(len, from), (len2, from2)])) = got {
                     if let (2, Some(f2)) = (n, from2) {
                         *pending = Some((i, len2.min(spare.len()), f2));
@@ -574,7 +600,9 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
                 match r {
                     // Nothing was queued (readiness cleared): poll again,
                     // which registers for the next arrival.
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && ran => continue,
+                    // Armed and not ready.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Poll::Ready((i, Err(e))),
                     Ok(()) => break,
                 }
@@ -582,6 +610,27 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
         }
         Poll::Pending
     })
+}
+
+/// Send `p` from socket `out` to where it sends (connected or not);
+/// whether it went.
+fn send(socks: &[Arc<UdpSocket>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], out: usize, p: &[u8]) -> bool {
+    match (connected[out], peer[out]) {
+        (true, _) => socks[out].try_send(p).is_ok(),
+        (false, Some(dst)) => socks[out].try_send_to(p, dst).is_ok(),
+        (false, None) => false,
+    }
+}
+
+/// Disconnect the sockets marked connected.
+fn disconnect(socks: &[Arc<UdpSocket>; 4], connected: &mut [bool; 4]) {
+    for (s, c) in socks.iter().zip(connected.iter_mut()) {
+        if std::mem::take(c) {
+            // EINVAL may come back although the socket was disconnected
+            // (rustix's note); nothing else can fail here.
+            let _ = rustix::net::connect_unspec(&**s);
+        }
+    }
 }
 
 fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
@@ -592,7 +641,8 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
 /// Send what direction `k` of a transcoded call has ready. Where the
 /// source side's codec is not G.711, the recorder takes that side's audio
 /// from here (the far side's codec), so the recording stays G.711.
-fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
+#[allow(clippy::too_many_arguments)]
+fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
     let out = if k == 0 { 2 } else { 0 };
     let record_here = !t.g711[k];
     while let Some(p) = t.dir[k].poll_transmit() {
@@ -600,16 +650,14 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], p
             r.recorder.push(now, if k == 0 { media::Side::Caller } else { media::Side::Callee }, &p);
             r.write_some();
         }
-        if let Some(dst) = peer[out] {
-            if socks[out].try_send_to(&p, dst).is_ok() {
-                stats[k].fetch_add(1, Ordering::Relaxed);
-            }
+        if send(socks, connected, peer, out, &p) {
+            stats[k].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
+async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -625,6 +673,16 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     let mut pending: Option<(usize, usize, SocketAddr)> = None;
     // Where recv_any starts looking next (round robin over the sockets).
     let mut next_sock = 0usize;
+    // Sockets holding this task's waker (see recv_any); any control
+    // message may move sockets between relays, so it disarms all.
+    let mut armed = [false; 4];
+    // Sockets connected to their side's announced address, once that
+    // address holds the latch: the kernel then filters other sources (as
+    // the latch rule below does), and a send skips the route lookup and
+    // address handling of an unconnected `sendto`. Any control message
+    // disconnects them all (it may move the peer or the sockets); the
+    // next packet connects again.
+    let mut connected = [false; 4];
     let mut rec: Option<Rec> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     let mut tone: Option<media::Player> = None;
@@ -666,7 +724,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
     // A standing call's A side lent to a member's relay (`lent_to`), and
     // on a member's relay the side it borrowed in place of its own B side
     // (whose sockets and peers wait in `own_b`).
-    let mut lent_to: Option<mpsc::UnboundedSender<Ctl>> = None;
+    let mut lent_to: Option<Tx<Ctl>> = None;
     let mut borrowed: Option<Borrowed> = None;
     let own_b = [socks[2].clone(), socks[3].clone()];
     let mut own_b_peer: ([Option<SocketAddr>; 2], [bool; 2], [Option<SocketAddr>; 2]) = ([None; 2], [false; 2], [None; 2]);
@@ -685,7 +743,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             // Control first: an SDP address set before a packet arrived
             // must be in force when that packet is relayed.
             biased;
-            c = ctl.recv() => match c {
+            c = ctl.recv() => { armed = [false; 4]; disconnect(&socks, &mut connected); match c {
                 Some(Ctl::Peer(Side::A, addr)) if lent_to.is_some() => {
                     // Lent out: the borrower sends there now.
                     peer[0] = Some(addr);
@@ -818,7 +876,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     return;
                 }
                 None => return,
-            },
+            } },
             _ = tone_tick.tick(), if tone.is_some() && lent_to.is_none() => {
                 if let (Some(g), Some(dst)) = (tone.as_mut(), peer[0]) {
                     match g.next_packet() {
@@ -828,7 +886,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                             Some(t) => {
                                 let now = tokio::time::Instant::now().into_std();
                                 t.dir[1].push(now, &p);
-                                send_transcoded(t, 1, &socks, &peer, &stats, &mut rec, now);
+                                send_transcoded(t, 1, &socks, &connected, &peer, &stats, &mut rec, now);
                             }
                             None => {
                                 let _ = socks[0].try_send_to(&p, dst);
@@ -849,7 +907,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                     let now = tokio::time::Instant::now().into_std();
                     for k in 0..2 {
                         t.dir[k].handle_timeout(now);
-                        send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
+                        send_transcoded(t, k, &socks, &connected, &peer, &stats, &mut rec, now);
                     }
                 }
                 continue;
@@ -866,7 +924,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                         // Transcoded: the transcoder towards that side owns the stream.
                         let k = if d == 1 { 0 } else { 1 };
                         t.dir[k].inject_event(payload, first);
-                        send_transcoded(t, k, &socks, &peer, &stats, &mut rec, tokio::time::Instant::now().into_std());
+                        send_transcoded(t, k, &socks, &connected, &peer, &stats, &mut rec, tokio::time::Instant::now().into_std());
                         continue;
                     }
                     let out = if d == 1 { 2 } else { 0 };
@@ -916,7 +974,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 }
                 continue;
             },
-            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some(), &mut spare, &mut pending) => r,
+            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some(), &mut spare, &mut pending, &mut armed) => r,
         } };
         next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
@@ -934,6 +992,11 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
         }
         if peer[i] != Some(from) && peer[i] == announced[i] {
             continue;
+        }
+        if !connected[i] && peer[i] == announced[i] {
+            // (A borrowed side has no announced address here: its owner
+            // latched it, and it is never connected while lent.)
+            connected[i] = socket2::SockRef::from(&*socks[i]).connect(&from.into()).is_ok();
         }
         // (Only accepted packets keep the call alive for the media timeout.)
         last.store(now_us / 1000, Ordering::Relaxed);
@@ -1025,7 +1088,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
             let k = i / 2;
             let now = tokio::time::Instant::now().into_std();
             t.dir[k].push(now, &buf[..n]);
-            send_transcoded(t, k, &socks, &peer, &stats, &mut rec, now);
+            send_transcoded(t, k, &socks, &connected, &peer, &stats, &mut rec, now);
             continue;
         }
         let out = i ^ 2; // A-rtp(0) <-> B-rtp(2), A-rtcp(1) <-> B-rtcp(3)
@@ -1042,11 +1105,9 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: mpsc::UnboundedReceiver<Ct
                 None => continue,
             }
         }
-        if let Some(dst) = peer[out] {
-            if socks[out].try_send_to(&buf[..n], dst).is_ok() && i % 2 == 0 {
-                // Index 0 counts packets towards B, 1 towards A.
-                stats[if i == 0 { 0 } else { 1 }].fetch_add(1, Ordering::Relaxed);
-            }
+        if send(&socks, &connected, &peer, out, &buf[..n]) && i % 2 == 0 {
+            // Index 0 counts packets towards B, 1 towards A.
+            stats[if i == 0 { 0 } else { 1 }].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -1064,7 +1125,7 @@ impl Media for RelayPool {
             };
             [to_tokio(a_rtp)?, to_tokio(a_rtcp)?, to_tokio(b_rtp)?, to_tokio(b_rtcp)?].map(Arc::new)
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::<Ctl>();
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));

@@ -174,6 +174,52 @@ async fn a_flood_on_one_side_does_not_starve_the_other() {
     assert_eq!(a, (0..FLOOD).collect::<Vec<_>>(), "every A packet relayed once");
 }
 
+/// A flood that spends the relay task's whole tokio budget in one poll,
+/// ending exactly where the socket's queue is found empty (127 two-packet
+/// reads and a single: 128 reads, the budget). The relay yields there;
+/// the socket must still wake it for each later packet, which takes the
+/// relay's bookkeeping of which sockets hold its waker (`recv_any`) to be
+/// right across the yield.
+#[tokio::test]
+async fn a_socket_emptied_as_the_budget_runs_out_still_wakes_the_relay() {
+    let mut pool = RelayPool::new("127.0.0.1".parse().expect("ip"), 41700, 41800);
+    let (pa, _pb) = pool.open("call-budget").expect("ports");
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("phone");
+    // Room for the whole flood coming back.
+    socket2::SockRef::from(&sender).set_recv_buffer_size(4 << 20).expect("receive buffer");
+    let me = sender.local_addr().expect("addr");
+    pool.set_peer("call-budget", Side::A, me);
+    pool.set_peer("call-budget", Side::B, me);
+    let relay_a: SocketAddr = format!("127.0.0.1:{pa}").parse().expect("addr");
+    // Header-only packets, so the flood fits the relay socket's default buffer.
+    let small = |seq: u16| {
+        let mut p = rtp(seq);
+        p.truncate(12);
+        p
+    };
+    // Queued before the relay task (same thread) first runs.
+    const FLOOD: u16 = 255;
+    for seq in 0..FLOOD {
+        sender.send_to(&small(seq), relay_a).expect("queue A's packet");
+    }
+    sender.set_nonblocking(true).expect("nonblocking");
+    let phone = UdpSocket::from_std(sender).expect("tokio socket");
+    let mut got = Vec::new();
+    while got.len() < usize::from(FLOOD) {
+        let p = recv(&phone).await;
+        got.push(u16::from_be_bytes([p[2], p[3]]));
+    }
+    got.sort_unstable();
+    assert_eq!(got, (0..FLOOD).collect::<Vec<_>>(), "every flooded packet relayed once");
+    // Then single packets, each sent while the relay sleeps.
+    for seq in 1000..1003u16 {
+        tokio::task::yield_now().await;
+        phone.send_to(&small(seq), relay_a).await.expect("send");
+        let p = recv(&phone).await;
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), seq, "the next packet from A is relayed");
+    }
+}
+
 /// A re-INVITE moves the callee's media to another device: the caller's
 /// phone keeps seeing one stream (the first SSRC, consecutive sequence
 /// numbers, timestamps one frame on, the marker bit on the first packet
@@ -204,6 +250,10 @@ async fn a_new_source_after_a_reinvite_keeps_the_stream_continuous() {
     }
     // The re-INVITE: B's media now comes from elsewhere, with its own stream.
     pool.set_peer("call-src", Side::B, b_second.local_addr().expect("addr"));
+    // The relay takes the new address in before the new source's first
+    // packet arrives (its socket was connected to the old one, which drops
+    // packets from elsewhere until then, as the latch did).
+    tokio::task::yield_now().await;
     for k in 0..5u16 {
         b_second.send_to(&pkt(7000 + k, 555_000 + 160 * u32::from(k), 0x2222), relay_b).await.expect("send");
         let got = recv(&phone_a).await;
