@@ -993,9 +993,10 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[Atomi
         if peer[i] != Some(from) && peer[i] == announced[i] {
             continue;
         }
-        if !connected[i] && peer[i] == announced[i] {
-            // (A borrowed side has no announced address here: its owner
-            // latched it, and it is never connected while lent.)
+        // A borrowed side's sockets are never connected here: they go back
+        // to their owner, which knows nothing of it (it disconnected them
+        // when it lent them).
+        if !connected[i] && peer[i] == announced[i] && !(i >= 2 && borrowed.is_some()) {
             connected[i] = socket2::SockRef::from(&*socks[i]).connect(&from.into()).is_ok();
         }
         // (Only accepted packets keep the call alive for the media timeout.)
