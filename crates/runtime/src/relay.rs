@@ -12,7 +12,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::net::UdpSocket;
+/// A relay socket, registered with the runtime for reading only. Sends go
+/// straight to the socket, non-blocking (a full buffer drops the packet:
+/// RTP does not wait). Registered for writability too, as a tokio
+/// `UdpSocket` is, every send's buffer freed on delivery would be an
+/// epoll event (EPOLLOUT) for the runtime's driver to take and dispatch.
+type Sock = tokio::io::unix::AsyncFd<std::net::UdpSocket>;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use crate::udp_batch::read_pair;
@@ -56,7 +61,7 @@ enum Ctl {
 /// this relay's last poll of them, so the owner's wake-up registration is
 /// the one that stays.
 struct Borrowed {
-    socks: [Arc<UdpSocket>; 2],
+    socks: [Arc<Sock>; 2],
     peer: [Option<SocketAddr>; 2],
     latched: [bool; 2],
     /// The owner's last-packet clock: its call is alive while we relay.
@@ -538,7 +543,7 @@ fn g711(c: media::codec::Codec) -> bool {
 /// the caller to take before it polls again. With `lent`, the A side's
 /// sockets are another relay's to read.
 #[allow(clippy::too_many_arguments)]
-fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize, lent: bool, spare: &'a mut [u8], pending: &'a mut Option<(usize, usize, SocketAddr)>, armed: &'a mut [bool; 4]) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+fn recv_any<'a>(socks: &'a [Arc<Sock>; 4], buf: &'a mut [u8], start: usize, lent: bool, spare: &'a mut [u8], pending: &'a mut Option<(usize, usize, SocketAddr)>, armed: &'a mut [bool; 4]) -> impl std::future::Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
     use std::task::Poll;
     std::future::poll_fn(move |cx| {
         for j in 0..4 {
@@ -561,7 +566,7 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
-                    match socks[i].poll_recv_ready(cx) {
+                    match socks[i].poll_read_ready(cx).map_ok(drop) {
                         Poll::Pending => {
                             armed[i] = true;
                             break;
@@ -575,11 +580,11 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
                 // Fewer than two back: the queue is empty, and answering
                 // WouldBlock makes tokio clear the readiness (unless an
                 // arrival came meanwhile), saving the read that fails.
-                let r = socks[i].try_io(tokio::io::Interest::READABLE, || {
+                let r = socks[i].try_io(tokio::io::Interest::READABLE, |sock| {
                     // Readiness was set: the arrival that set it took the
                     // waker, so the socket is armed no more.
                     ran = true;
-                    let p = read_pair(&*socks[i], &mut *buf, &mut *spare)?;
+                    let p = read_pair(sock, &mut *buf, &mut *spare)?;
                     got = Some(p);
                     if p.0 < 2 {
                         Err(std::io::ErrorKind::WouldBlock.into())
@@ -614,35 +619,40 @@ fn recv_any<'a>(socks: &'a [Arc<UdpSocket>; 4], buf: &'a mut [u8], start: usize,
 
 /// Send `p` from socket `out` to where it sends (connected or not);
 /// whether it went.
-fn send(socks: &[Arc<UdpSocket>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], out: usize, p: &[u8]) -> bool {
+fn send(socks: &[Arc<Sock>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], out: usize, p: &[u8]) -> bool {
     match (connected[out], peer[out]) {
-        (true, _) => socks[out].try_send(p).is_ok(),
-        (false, Some(dst)) => socks[out].try_send_to(p, dst).is_ok(),
+        (true, _) => socks[out].get_ref().send(p).is_ok(),
+        (false, Some(dst)) => socks[out].get_ref().send_to(p, dst).is_ok(),
         (false, None) => false,
     }
 }
 
 /// Disconnect the sockets marked connected.
-fn disconnect(socks: &[Arc<UdpSocket>; 4], connected: &mut [bool; 4]) {
+fn disconnect(socks: &[Arc<Sock>; 4], connected: &mut [bool; 4]) {
     for (s, c) in socks.iter().zip(connected.iter_mut()) {
         if std::mem::take(c) {
             // EINVAL may come back although the socket was disconnected
             // (rustix's note); nothing else can fail here.
-            let _ = rustix::net::connect_unspec(&**s);
+            let _ = rustix::net::connect_unspec(s.get_ref());
         }
     }
 }
 
-fn to_tokio(s: std::net::UdpSocket) -> Option<UdpSocket> {
+fn to_tokio(s: std::net::UdpSocket) -> Option<Sock> {
     s.set_nonblocking(true).ok()?;
-    UdpSocket::from_std(s).ok()
+    // Deprecated because a generic `T` may close its descriptor while it
+    // is registered; an owned `std::net::UdpSocket` inside the `AsyncFd`
+    // lives exactly as long as the registration. (Its replacement is an
+    // `unsafe fn`, and the workspace forbids unsafe code.)
+    #[allow(deprecated)]
+    Sock::with_interest(s, tokio::io::Interest::READABLE).ok()
 }
 
 /// Send what direction `k` of a transcoded call has ready. Where the
 /// source side's codec is not G.711, the recorder takes that side's audio
 /// from here (the far side's codec), so the recording stays G.711.
 #[allow(clippy::too_many_arguments)]
-fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
+fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<Sock>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
     let out = if k == 0 { 2 } else { 0 };
     let record_here = !t.g711[k];
     while let Some(p) = t.dir[k].poll_transmit() {
@@ -657,7 +667,7 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<UdpSocket>; 4], c
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
+async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -889,7 +899,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[Atomi
                                 send_transcoded(t, 1, &socks, &connected, &peer, &stats, &mut rec, now);
                             }
                             None => {
-                                let _ = socks[0].try_send_to(&p, dst);
+                                let _ = socks[0].get_ref().send_to(&p, dst);
                             }
                         },
                         None => {
@@ -935,7 +945,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[Atomi
                     let seq = seq.wrapping_add(1);
                     let pkt = media::rtp::build(*pt, first, seq, ev_ts, ssrc, &payload);
                     if let Some(dst) = peer[out] {
-                        let _ = socks[out].try_send_to(&pkt, dst);
+                        let _ = socks[out].get_ref().send_to(&pkt, dst);
                     }
                     // The relayed packets after it move up one.
                     cont[d].inserted();
@@ -961,8 +971,8 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[Atomi
                             }
                             b
                         });
-                        let cname = socks[sock].local_addr().map_or_else(|_| "ferroswitch".to_owned(), |a| format!("ferroswitch@{}", a.ip()));
-                        let _ = socks[sock].try_send_to(&media::rtcp::sender_report(&info, block.as_ref(), &cname), dst);
+                        let cname = socks[sock].get_ref().local_addr().map_or_else(|_| "ferroswitch".to_owned(), |a| format!("ferroswitch@{}", a.ip()));
+                        let _ = socks[sock].get_ref().send_to(&media::rtcp::sender_report(&info, block.as_ref(), &cname), dst);
                     }
                 }
                 continue;
@@ -997,7 +1007,7 @@ async fn run(mut socks: [Arc<UdpSocket>; 4], mut ctl: Rx<Ctl>, stats: Arc<[Atomi
         // to their owner, which knows nothing of it (it disconnected them
         // when it lent them).
         if !connected[i] && peer[i] == announced[i] && !(i >= 2 && borrowed.is_some()) {
-            connected[i] = socket2::SockRef::from(&*socks[i]).connect(&from.into()).is_ok();
+            connected[i] = socket2::SockRef::from(socks[i].get_ref()).connect(&from.into()).is_ok();
         }
         // (Only accepted packets keep the call alive for the media timeout.)
         last.store(now_us / 1000, Ordering::Relaxed);
