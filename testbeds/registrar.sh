@@ -31,16 +31,20 @@ check "wrong password and unknown user look the same"   python3 "$ROOT/testbeds/
 # The offline CLI writes to the same store while the switch runs; the
 # switch picks the change up (directory version) without a restart.
 cli() { "$BIN" extension "$@" --set data_dir="$DATA" --set sip.domain="$DOMAIN"; }
+# Reloads counted before each write: the switch polls the directory
+# version every second, so its reload may come before the next command.
+reloads() { grep -c "configuration reloaded" "$SWITCH_LOG"; }
+R0=$(reloads)
 check "CLI: extension add with a password"               cli add 3000 --password cli-pass-3000
 check "CLI: extension list shows it"                     bash -c "$(declare -f cli); BIN='$BIN' DATA='$DATA' DOMAIN='$DOMAIN'; cli list | grep -q '^3000 '"
 echo "SEQUENTIAL" >"$OUT/cli.csv"; echo "3000;$DOMAIN" >>"$OUT/cli.csv"
 # Wait for the switch to report the reload (a failed attempt would count
 # towards the brute-force ban of 127.0.0.1).
-reloads() { grep -c "configuration reloaded" "$SWITCH_LOG"; }
-R0=$(reloads)
 check "switch reloads the directory after the CLI write" wait_for 5 bash -c "[ \$(grep -c 'configuration reloaded' '$SWITCH_LOG') -gt $R0 ]"
 check "CLI-made extension registers (running switch)"  sipp_run register_auth.xml u1 -inf "$OUT/cli.csv" -au 3000 -ap cli-pass-3000 -m 1
+R0=$(reloads)
 check "CLI: generated password is printed once"          bash -c "$(declare -f cli); BIN='$BIN' DATA='$DATA' DOMAIN='$DOMAIN'; cli add 3001 | grep -Eq 'password: [A-Za-z0-9]{16}$'"
+check "switch reloads the directory after the second add" wait_for 5 bash -c "[ \$(grep -c 'configuration reloaded' '$SWITCH_LOG') -gt $R0 ]"
 R0=$(reloads)
 check "CLI: extension del"                               cli del 3000
 check "switch reloads the directory after the delete"  wait_for 5 bash -c "[ \$(grep -c 'configuration reloaded' '$SWITCH_LOG') -gt $R0 ]"
