@@ -148,9 +148,7 @@ struct ControlImpl {
     events: tokio::sync::broadcast::Sender<Arc<api::LiveEvent>>,
     handle: runtime::Handle<Command>,
     draining: Arc<AtomicBool>,
-    store: store::Store,
-    realm: String,
-    prompts_dir: std::path::PathBuf,
+    config: Arc<persist::ConfigLoader>,
     reloader: Arc<Reloader>,
 }
 
@@ -161,8 +159,7 @@ struct Reloader {
     current: tokio::sync::Mutex<config::Config>,
     handle: runtime::Handle<Command>,
     log: Option<LogHandle>,
-    store: store::Store,
-    realm: String,
+    config: Arc<persist::ConfigLoader>,
 }
 
 impl Reloader {
@@ -220,13 +217,7 @@ impl Reloader {
             })
             .await;
         // And the store: extensions, gateways, routes, queues, IVRs, prompts.
-        let prompts = new.data_dir.join("prompts");
-        match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store, &prompts).await) {
-            (Ok(snap), Ok(trunking), Ok(callcenter)) => {
-                self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking, callcenter }).await;
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(format!("reading the store: {e}")),
-        }
+        self.config.apply().await.map_err(|e| format!("reading the store: {e}"))?;
         tracing::info!(applied = ?out.applied, restart_required = ?out.restart_required, "configuration file reloaded");
         *cur = new;
         Ok(out)
@@ -294,12 +285,10 @@ impl api::Control for ControlImpl {
     }
     fn directory_changed(&self) -> api::BoxFuture<'_, ()> {
         Box::pin(async move {
-            match (self.store.directory_snapshot().await, trunk_config::load(&self.store).await, switch::load_callcenter(&self.store, &self.prompts_dir).await) {
-                (Ok(snap), Ok(trunking), Ok(callcenter)) => {
-                    self.handle.command(Command::Config { directory: persist::directory_of(&snap.extensions, &self.realm), policy: persist::policy_of(&snap.extensions), trunking, callcenter }).await;
-                    tracing::info!(version = snap.version, "configuration applied after an API write");
-                }
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
+            match self.config.apply().await {
+                Ok(Some(l)) => tracing::info!(version = l.version, "configuration applied after an API write"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "configuration reload after an API write failed; the watcher will retry"),
             }
         })
     }
@@ -516,7 +505,8 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let trunking = trunk_config::load(&store).await?;
     let callcenter = switch::load_callcenter(&store, &cfg.data_dir.join("prompts")).await?;
     started.handle.command(Command::Config { directory, policy: persist::policy_of(&snapshot.extensions), trunking, callcenter }).await;
-    tokio::spawn(persist::directory_watcher(store.clone(), started.handle.clone(), realm.clone(), snapshot.version, cfg.data_dir.join("prompts")));
+    let config_loader = Arc::new(persist::ConfigLoader::new(store.clone(), started.handle.clone(), realm.clone(), cfg.data_dir.join("prompts")));
+    tokio::spawn(persist::directory_watcher(config_loader.clone(), snapshot.version));
 
     // Admin API.
     let (token, generated) = secrets::admin_token(&cfg.http.token, &cfg.data_dir)?;
@@ -525,12 +515,12 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         tracing::info!(path = %cfg.data_dir.join("admin-token").display(), "generated an admin API token");
     }
     let draining = Arc::new(AtomicBool::new(false));
-    let reloader = Arc::new(Reloader { args, current: tokio::sync::Mutex::new(cfg.clone()), handle: started.handle.clone(), log: log.clone(), store: store.clone(), realm: realm.clone() });
+    let reloader = Arc::new(Reloader { args, current: tokio::sync::Mutex::new(cfg.clone()), handle: started.handle.clone(), log: log.clone(), config: config_loader.clone() });
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen).await.with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
     let http_addr = listener.local_addr()?;
     let state = api::ApiState {
         store: store.clone(),
-        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), store: store.clone(), realm: realm.clone(), prompts_dir: cfg.data_dir.join("prompts"), reloader: reloader.clone() }),
+        control: Arc::new(ControlImpl { log: log.clone(), events: events_tx.clone(), handle: started.handle.clone(), draining: draining.clone(), config: config_loader.clone(), reloader: reloader.clone() }),
         token: token.into(),
         realm: realm.clone().into(),
         version: env!("CARGO_PKG_VERSION"),

@@ -289,23 +289,64 @@ async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]
     ok
 }
 
-/// Reload the directory whenever its version changes (the API or the
-/// offline CLI wrote to it).
-pub async fn directory_watcher(store: Store, handle: Handle<Command>, realm: String, mut version: i64, prompts_dir: std::path::PathBuf) {
+/// What one load of the store's configuration held.
+pub struct Loaded {
+    pub version: i64,
+    pub extensions: usize,
+    pub gateways: usize,
+    pub routes: usize,
+    pub queues: usize,
+}
+
+/// Reads the configuration kept in the store (extensions, gateways,
+/// routes, queues, IVRs) and hands it to the switch. Three paths load it:
+/// the API after each write, the watcher when the version moves (the
+/// offline CLI wrote), and a reload. Loads run one at a time, each sent to
+/// the switch before the next begins, so the switch applies snapshots in
+/// the order they were read. Unserialized, the watcher's read from before
+/// an API write could reach the switch after the write's own: the switch
+/// then went without a just-created extension until the next poll, and a
+/// REGISTER in that second was refused.
+pub struct ConfigLoader {
+    store: Store,
+    handle: Handle<Command>,
+    realm: String,
+    prompts_dir: std::path::PathBuf,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl ConfigLoader {
+    pub fn new(store: Store, handle: Handle<Command>, realm: String, prompts_dir: std::path::PathBuf) -> Self {
+        ConfigLoader { store, handle, realm, prompts_dir, one_at_a_time: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Load and apply. `Ok(None)`: the switch has stopped.
+    pub async fn apply(&self) -> Result<Option<Loaded>, store::StoreError> {
+        let _turn = self.one_at_a_time.lock().await;
+        let snap = self.store.directory_snapshot().await?;
+        let trunking = crate::trunk_config::load(&self.store).await?;
+        let callcenter = crate::switch::load_callcenter(&self.store, &self.prompts_dir).await?;
+        let loaded = Loaded { version: snap.version, extensions: snap.extensions.len(), gateways: trunking.gateways.len(), routes: trunking.routes.len(), queues: callcenter.queues.len() };
+        let sent = self.handle.command(Command::Config { directory: directory_of(&snap.extensions, &self.realm), policy: policy_of(&snap.extensions), trunking, callcenter }).await;
+        Ok(sent.then_some(loaded))
+    }
+}
+
+/// Reload the configuration whenever the store's version moves from the
+/// one last applied (the offline CLI wrote to it; the API's writes apply
+/// themselves, and the poll then loads the same version once more).
+pub async fn directory_watcher(loader: Arc<ConfigLoader>, mut version: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        match store.directory_version().await {
-            Ok(v) if v != version => match (store.directory_snapshot().await, crate::trunk_config::load(&store).await, crate::switch::load_callcenter(&store, &prompts_dir).await) {
-                (Ok(snap), Ok(trunking), Ok(callcenter)) => {
-                    version = snap.version;
-                    let (g, r, q) = (trunking.gateways.len(), trunking.routes.len(), callcenter.queues.len());
-                    if !handle.command(Command::Config { directory: directory_of(&snap.extensions, &realm), policy: policy_of(&snap.extensions), trunking, callcenter }).await {
-                        return;
-                    }
-                    tracing::info!(version, extensions = snap.extensions.len(), gateways = g, routes = r, queues = q, "configuration reloaded");
+        match loader.store.directory_version().await {
+            Ok(v) if v != version => match loader.apply().await {
+                Ok(Some(l)) => {
+                    version = l.version;
+                    tracing::info!(version, extensions = l.extensions, gateways = l.gateways, routes = l.routes, queues = l.queues, "configuration reloaded");
                 }
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::warn!(error = %e, "configuration reload failed"),
+                Ok(None) => return,
+                Err(e) => tracing::warn!(error = %e, "configuration reload failed"),
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "directory version check failed"),
