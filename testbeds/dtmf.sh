@@ -73,14 +73,21 @@ check "... and no INFO reached it" bash -c "! grep -q \"received DTMF\" '$OUT/dt
 P1002=$(new_extension 1002)
 echo "SEQUENTIAL" >"$OUT/callee2.csv"; echo "1002;$DOMAIN" >>"$OUT/callee2.csv"
 UASP=$(free_port)
-sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UASP" -t u1 -inf "$OUT/callee2.csv" -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin >"$OUT/reg_1002.log" 2>&1
-sipp -sf "$SCEN/uas_info.xml" -i 127.0.0.1 -p "$UASP" -mp "$(free_port)" -t u1 -m 1 -timeout 40 -timeout_error -nostdin -trace_msg -message_file "$OUT/uas_info.msg" >"$OUT/uas_info.log" 2>&1 & UAS=$!
-udp_ready "$UASP"
+check "the INFO-only callee (sipp) registers" sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UASP" -t u1 -inf "$OUT/callee2.csv" -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin -trace_err -error_file "$OUT/reg_1002.err"
+sipp -sf "$SCEN/uas_info.xml" -i 127.0.0.1 -p "$UASP" -mp "$(free_port)" -t u1 -m 1 -timeout 40 -timeout_error -nostdin -trace_msg -message_file "$OUT/uas_info.msg" -trace_err -error_file "$OUT/uas_info.err" >"$OUT/uas_info.log" 2>&1 & UAS=$!
+check "... and listens for the call" udp_ready "$UASP"
 start_baresip dt_a 1000 "$P1000" udp manual "$OUT/b1000.wav"; A_CTRL=$BARESIP_CTRL
 check "caller registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000"
 baresip_cmd "$A_CTRL" dial "sip:1002@$DOMAIN" >/dev/null
 answered() { api GET /v1/calls | grep -q '"state":"answered"'; }
-check "the INFO-only callee answers" wait_for 10 answered
+# On failure, the log shows what each side saw (it failed once in CI, not since).
+why_unanswered() {
+  echo "calls: $(api GET /v1/calls)"; echo "registrations: $(api GET /v1/registrations)"
+  echo "--- uas"; tail -n 4 "$OUT/uas_info.err" 2>&1; grep -E "^(INVITE|ACK|BYE|SIP/2.0) " "$OUT/uas_info.msg" 2>&1 | tail -n 4
+  echo "--- caller"; grep -Ev "^\s*$" "$OUT/dt_a.baresip.log" | tail -n 8
+  echo "--- switch"; grep -Ev "sqlx|DEBUG|TRACE" "$OUT/dtmf.switch.log" | tail -n 8
+}
+check "the INFO-only callee answers" bash -c "$(declare -f api wait_for answered why_unanswered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN OUT='$OUT'; wait_for 15 answered || { why_unanswered; exit 1; }"
 baresip_cmd "$A_CTRL" sndcode 7 >/dev/null
 got_info() { grep -q "^INFO " "$OUT/uas_info.msg" 2>/dev/null; }
 check "the callee got the digit as SIP INFO" wait_for 10 got_info
