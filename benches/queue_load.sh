@@ -53,7 +53,7 @@ printf '%-6s %7s %7s %9s %8s %9s %9s %10s\n' rate calls failed abandoned "calls/
 for rate in $RATES; do
   n=$((rate * STEP_SECONDS))
   t0=$(date +%s%3N); c0=$(cpu)
-  sipp -sf "$ROOT/testbeds/scenarios/carrier_hold.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49301234 \
+  sipp -sf "$ROOT/testbeds/scenarios/carrier_hold.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s 49301234 \
        -inf "$OUT/carrier.csv" -d "$HOLD_MS" -m "$n" -r "$rate" -l $((rate * 10)) -timeout 120 -nostdin -trace_stat -stf "$OUT/uac_$rate.csv" >"$OUT/uac_$rate.log" 2>&1
   t1=$(date +%s%3N); c1=$(cpu)
   ok=$(grep -E "Successful call" "$OUT/uac_$rate.log" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')

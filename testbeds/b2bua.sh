@@ -61,7 +61,7 @@ sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$ST_PO
 sipp -sf "$SCEN/uas_answer_reason.xml" -i 127.0.0.1 -p "$ST_PORT" -t u1 -m 1 -timeout 120 -timeout_error -nostdin -trace_logs \
      -log_file "$OUT/st_uas.reason.log" -trace_err -error_file "$OUT/st_uas.err" >"$OUT/st_uas.log" 2>&1 &
 ST_UAS=$!
-(cd "$OUT" && exec sipp -sf "$SCEN/uac_timer_expire.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 1002 \
+(cd "$OUT" && exec sipp -sf "$SCEN/uac_timer_expire.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s 1002 \
      -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 120 -timeout_error -nostdin -trace_logs -log_file "$OUT/st_uac.reason.log" \
      -trace_err -error_file "$OUT/st_uac.err" >"$OUT/st_uac.log" 2>&1) &
 ST_UAC=$!

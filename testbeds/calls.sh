@@ -209,7 +209,7 @@ early_call() { # early_call NAME [--set ...]: one call of 1000 through the carri
   api POST /v1/routes '{"name":"out","destination_prefix":"9","source":"extension","action":{"gateways":["carrier"]},"record":true}' >/dev/null
   start_baresip "${name}_a" 1000 "$P1000" udp manual "$OUT/a440.wav"
   wait_for 10 registered 1000
-  (cd "$OUT" && exec sipp -sf "$SCEN/uas_early_record.xml" -i 127.0.0.1 -p "$gw" -mp "$(free_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin) >"$OUT/$name.sipp.log" 2>&1 & local carrier=$!
+  (cd "$OUT" && exec sipp -sf "$SCEN/uas_early_record.xml" -i 127.0.0.1 -p "$gw" -mp "$(free_media_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin) >"$OUT/$name.sipp.log" 2>&1 & local carrier=$!
   PIDS+=("$carrier")
   baresip_cmd "$BARESIP_CTRL" dial "sip:9001@$DOMAIN" >/dev/null
   wait "$carrier"

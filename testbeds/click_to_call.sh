@@ -85,7 +85,7 @@ kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
 start_baresip c2c_agent2 1000 "$P1000" udp auto "$OUT/c2c_agent2.wav"
 AGENT2_PORT=$(awk '/^sip_listen/ {split($2, a, ":"); print a[2]}' "$OUT/c2c_agent2.baresip/config")
 check "the new agent phone registered"                 wait_for 10 bash -c "$(declare -f api); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; api GET /v1/registrations | grep -q '\"source\":\"127.0.0.1:$AGENT2_PORT\"'"
-(cd "$OUT" && exec sipp -sf "$SCEN/uas_ring_answer_tone.xml" -i 127.0.0.1 -p "$GW" -mp "$(free_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin \
+(cd "$OUT" && exec sipp -sf "$SCEN/uas_ring_answer_tone.xml" -i 127.0.0.1 -p "$GW" -mp "$(free_media_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin \
    -trace_msg -message_file "$OUT/c2c_carrier.msg") >"$OUT/c2c_carrier.log" 2>&1 & CARRIER=$!
 PIDS+=("$CARRIER")
 # (started from the command line this time: ctl originate)

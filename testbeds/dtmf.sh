@@ -20,7 +20,7 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 inband_call() {
   mkdir -p "$OUT/$1"
   python3 "$ROOT/testbeds/tones.py" dtmfpcap "$OUT/$1/dtmf.pcap" "$2"
-  (cd "$OUT/$1" && sipp -sf "$SCEN/uac_inband.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s "$3" \
+  (cd "$OUT/$1" && sipp -sf "$SCEN/uac_inband.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s "$3" \
      -inf "$OUT/caller.csv" -au 1000 -ap "$P1000" -m 1 -timeout 30 -timeout_error -nostdin -trace_err >"$OUT/$1/sipp.log" 2>&1)
 }
 
@@ -64,7 +64,7 @@ BARESIP_CODECS="PCMU/8000" start_baresip dt_b2 1001 "$P1001" udp auto "$OUT/b100
 check "second callee registered" wait_for 10 registered 1001
 python3 "$ROOT/testbeds/baresip_events.py" "$B2_CTRL" "$OUT/info_b.jsonl" 15 &
 wait_for 5 test -e "$OUT/info_b.jsonl.ready"
-check "sipp's call with an INFO digit completes" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_port) -t u1 -s 1001 -inf '$OUT/caller.csv' -au 1000 -ap '$P1000' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/info.sipp.log' 2>&1"
+check "sipp's call with an INFO digit completes" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_media_port) -t u1 -s 1001 -inf '$OUT/caller.csv' -au 1000 -ap '$P1000' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/info.sipp.log' 2>&1"
 check "the phone received the INFO digit as its RFC 4733 event" wait_for 10 grep -q '"type": "CALL_DTMF_START".*"param": "5"' "$OUT/info_b.jsonl"
 # baresip logs "call: received DTMF: '5' (duration=...)" only for a SIP INFO it gets itself.
 check "... and no INFO reached it" bash -c "! grep -q \"received DTMF\" '$OUT/dt_b2.baresip.log'"
@@ -74,7 +74,7 @@ P1002=$(new_extension 1002)
 echo "SEQUENTIAL" >"$OUT/callee2.csv"; echo "1002;$DOMAIN" >>"$OUT/callee2.csv"
 UASP=$(free_port)
 check "the INFO-only callee (sipp) registers" sipp -sf "$SCEN/register_auth.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UASP" -t u1 -inf "$OUT/callee2.csv" -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin -trace_err -error_file "$OUT/reg_1002.err"
-sipp -sf "$SCEN/uas_info.xml" -i 127.0.0.1 -p "$UASP" -mp "$(free_port)" -t u1 -m 1 -timeout 40 -timeout_error -nostdin -trace_msg -message_file "$OUT/uas_info.msg" -trace_err -error_file "$OUT/uas_info.err" >"$OUT/uas_info.log" 2>&1 & UAS=$!
+sipp -sf "$SCEN/uas_info.xml" -i 127.0.0.1 -p "$UASP" -mp "$(free_media_port)" -t u1 -m 1 -timeout 40 -timeout_error -nostdin -trace_msg -message_file "$OUT/uas_info.msg" -trace_err -error_file "$OUT/uas_info.err" >"$OUT/uas_info.log" 2>&1 & UAS=$!
 check "... and listens for the call" udp_ready "$UASP"
 start_baresip dt_a 1000 "$P1000" udp manual "$OUT/b1000.wav"; A_CTRL=$BARESIP_CTRL
 check "caller registered" bash -c "$(declare -f api wait_for registered); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN; wait_for 10 registered 1000"

@@ -45,6 +45,27 @@ while True:
 PY
 }
 
+# free_media_port: a port P for sipp's -mp with P and P+2 free on UDP:
+# sipp binds its audio socket on P and a video one on P+2 and exits at
+# start if either is taken (so a plain free_port made a rare lost callee).
+free_media_port() {
+  python3 - <<'PY'
+import socket
+def free(p):
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close()
+        return True
+    except OSError:
+        return False
+for _ in range(1000):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]; u.close()
+    if 1024 < p < 65000 and free(p) and free(p + 2):
+        print(p); break
+else:
+    raise SystemExit("no free media port")
+PY
+}
+
 DOMAIN=127.0.0.1  # an address, so no peer ever asks DNS
 
 # free_port_pair: a port P with P and P+1 free (UDP and TCP); baresip also
@@ -124,7 +145,7 @@ check() {
 # sipp_run SCENARIO TRANSPORT(u1|t1) [extra args]: one sipp client run against the switch.
 sipp_run() {
   local scen=$1 transport=$2; shift 2
-  sipp -sf "$SCEN/$scen" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t "$transport" \
+  sipp -sf "$SCEN/$scen" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_media_port)" -t "$transport" \
        -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/${scen%.xml}.$transport.err" "$@"
 }
 

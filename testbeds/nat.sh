@@ -18,7 +18,7 @@ python3 "$ROOT/testbeds/tones.py" make "$OUT/nat_b1000.wav" 1000 8
 python3 "$ROOT/testbeds/tones.py" pcap "$OUT/nat_burst.pcap" 440 1
 echo "SEQUENTIAL" >"$OUT/nat.csv"; echo "1002;$DOMAIN" >>"$OUT/nat.csv"
 UPORT=$(free_port)
-MPORT=$(free_port)
+MPORT=$(free_media_port)
 check "the NATed phone registers (Contact 127.0.0.99:5099)" sipp -sf "$SCEN/register_nat.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$UPORT" -t u1 \
     -inf "$OUT/nat.csv" -au 1002 -ap "$P1002" -m 1 -timeout 10 -timeout_error -nostdin
 binding() { api GET /v1/registrations | python3 -c '

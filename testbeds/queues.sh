@@ -101,7 +101,7 @@ wait_for 5 test -e "$OUT/q_1003.jsonl.ready"
 for a in 1001 1002 1003; do api POST "/v1/agents/$a/login" >/dev/null; done
 echo "SEQUENTIAL" >"$OUT/q_carrier.csv"; echo "4930111222;carrier.test" >>"$OUT/q_carrier.csv"
 carrier_call() { # one call into the sales queue, hung up by the carrier 5 s after the (switch's) answer
-  sipp -sf "$SCEN/carrier_hold.xml" -d 5000 "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49307770001 -inf "$OUT/q_carrier.csv" \
+  sipp -sf "$SCEN/carrier_hold.xml" -d 5000 "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s 49307770001 -inf "$OUT/q_carrier.csv" \
        -m 1 -timeout 20 -timeout_error -nostdin -trace_err -error_file "$OUT/q_carrier.err" >"$OUT/q_carrier.log" 2>&1
 }
 agents_of_calls() { # the agents of the sales queue's CDRs, oldest first
@@ -142,7 +142,7 @@ check "ctl agent 1003 ready: back to Available" bash -c "$(declare -f ctl); BIN=
 api POST /v1/queues '{"name":"night","max_wait_time":2,"moh":"silence"}' >/dev/null
 api POST /v1/routes '{"name":"night-did","destination_prefix":"4930888","source":"gateway","action":{"queue":"night"}}' >/dev/null
 timeout_call() {
-  sipp -sf "$SCEN/carrier_wait_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 49308880001 -inf "$OUT/q_carrier.csv" \
+  sipp -sf "$SCEN/carrier_wait_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s 49308880001 -inf "$OUT/q_carrier.csv" \
        -m 1 -timeout 15 -timeout_error -nostdin -trace_err -error_file "$OUT/q_night.err" >"$OUT/q_night.log" 2>&1
 }
 check "ctl trace on --extension (the carrier's caller)" bash -c "$(declare -f ctl); BIN=$BIN HTTP_PORT=$HTTP_PORT DATA=$DATA; ctl trace on --extension 4930111222"
@@ -234,7 +234,7 @@ api POST /v1/queues '{"name":"presales","dissuade_max_waiting":1,"dissuade_promp
 api POST /v1/routes '{"name":"presales-line","destination_prefix":"7400","source":"any","action":{"queue":"presales"}}' >/dev/null
 check "the dissuade message is loaded" wait_for 10 grep -q 'prompt loaded.*busy.wav\|prompt=busy.wav.*prompt loaded' "$SWITCH_LOG"
 echo "SEQUENTIAL" >"$OUT/q_sales.csv"; echo "1002;$DOMAIN" >>"$OUT/q_sales.csv"
-sipp -sf "$SCEN/uac_callee_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_port)" -t u1 -s 7400 -inf "$OUT/q_sales.csv" \
+sipp -sf "$SCEN/uac_callee_bye.xml" "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s 7400 -inf "$OUT/q_sales.csv" \
      -au 1002 -ap "$P1002" -m 1 -timeout 40 -timeout_error -nostdin -trace_err -error_file "$OUT/q_sales_first.err" >"$OUT/q_sales_first.log" 2>&1 &
 SALES_FIRST=$!
 PIDS+=("$SALES_FIRST")
@@ -281,7 +281,7 @@ check "the caller heard: announcement, position 1, estimated wait, 1, minutes" w
 # --- 7. skills, busy agents, ring-all, ring-progressively ---------------------
 # Agents 1001 and 1002 auto-answer, 1003 never does (all Available again).
 carrier_to() { # carrier_to NUMBER [HOLD_MS]: one carrier call, hung up HOLD_MS after the switch answers
-  sipp -sf "$SCEN/carrier_hold.xml" -d "${2:-4000}" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_port)" -t u1 -s "$1" -inf "$OUT/q_carrier.csv" \
+  sipp -sf "$SCEN/carrier_hold.xml" -d "${2:-4000}" "127.0.0.1:$SIP_PORT" -i 127.0.0.2 -p "$(free_port)" -mp "$(free_media_port)" -t u1 -s "$1" -inf "$OUT/q_carrier.csv" \
        -m 1 -timeout 25 -timeout_error -nostdin -trace_err -error_file "$OUT/q_carrier_$1.err" >"$OUT/q_carrier_$1.log" 2>&1
 }
 agent_of_last() { [ "$(api GET "/v1/cdrs?queue=$1&limit=1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["agent"] if i else "")')" = "$2" ]; }

@@ -98,7 +98,7 @@ check "the Opus-only phone 1002 registered"     wait_for 10 registered 1002
 python3 "$ROOT/testbeds/baresip_events.py" "$O_CTRL" "$OUT/tc_o.events.jsonl" 20 &
 check "its event listener connected"            wait_for 5 test -e "$OUT/tc_o.events.jsonl.ready"
 echo "SEQUENTIAL" >"$OUT/info_caller.csv"; echo "1003;$DOMAIN" >>"$OUT/info_caller.csv"
-check "sipp (PCMU, INFO digit) calls the Opus phone" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_port) -t u1 -s 1002 -inf '$OUT/info_caller.csv' -au 1003 -ap '$P1003' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/tc_info.sipp.log' 2>&1"
+check "sipp (PCMU, INFO digit) calls the Opus phone" bash -c "cd '$OUT' && sipp -sf '$SCEN/uac_info.xml' 127.0.0.1:$SIP_PORT -i 127.0.0.1 -p $(free_port) -mp $(free_media_port) -t u1 -s 1002 -inf '$OUT/info_caller.csv' -au 1003 -ap '$P1003' -m 1 -timeout 30 -timeout_error -nostdin -trace_err > '$OUT/tc_info.sipp.log' 2>&1"
 check "the Opus phone got the INFO digit as its telephone-event" wait_for 10 grep -q '"type": "CALL_DTMF_START".*"param": "5"' "$OUT/tc_o.events.jsonl"
 check "... and no INFO reached it" bash -c "! grep -q 'received DTMF' '$OUT/tc_o.baresip.log'"
 info_cdr() { api GET "/v1/cdrs?extension=1003" | python3 -c '
