@@ -59,6 +59,9 @@ pub struct TranscodeSide {
     /// The leg asked for Opus in-band FEC (`a=fmtp:... useinbandfec=1`,
     /// RFC 7587 §6.1): what we encode for it carries redundancy.
     pub fec: bool,
+    /// The most this leg asked to receive, in bits per second
+    /// (`maxaveragebitrate`, RFC 7587 §6.1), if it said.
+    pub max_bitrate: Option<u32>,
     /// The packet duration this leg asked to receive (ms; 20 when unsaid).
     pub ptime_ms: u32,
 }

@@ -185,8 +185,11 @@ pub fn transcode_plan(offer: &[u8], answer: &[u8], transcode: &[sdp::Codec]) -> 
 }
 
 fn side_of(m: &sdp::Media<'_>, pt: u8, codec: sdp::Codec) -> crate::TranscodeSide {
-    let fec = m.fmtp(&pt.to_string()).is_some_and(|f| f.split(';').any(|p| p.trim().eq_ignore_ascii_case("useinbandfec=1")));
-    let mut side = crate::TranscodeSide { payload_type: pt, events: None, events_rate: 8000, ptime_ms: m.ptime().unwrap_or(20), codec, fec };
+    let fmtp = m.fmtp(&pt.to_string()).unwrap_or("");
+    let params = || fmtp.split(';').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim()));
+    let fec = params().any(|(k, v)| k.eq_ignore_ascii_case("useinbandfec") && v == "1");
+    let max_bitrate = params().find(|(k, _)| k.eq_ignore_ascii_case("maxaveragebitrate")).and_then(|(_, v)| v.parse().ok());
+    let mut side = crate::TranscodeSide { payload_type: pt, events: None, events_rate: 8000, ptime_ms: m.ptime().unwrap_or(20), codec, fec, max_bitrate };
     if let Some((pt, rate)) = events(m, side.codec.clock_rate) {
         side.events = Some(pt);
         side.events_rate = rate;
@@ -364,6 +367,18 @@ mod tests {
     }
 
     #[test]
+    fn an_opus_legs_fmtp_gives_its_fec_and_bitrate_cap() {
+        let with = |fmtp: &str| OPUS_ONLY.replace("a=fmtp:111 useinbandfec=1", fmtp);
+        let plan = |offer: String| transcode_plan(offer.as_bytes(), PCMU_ANSWER.as_bytes(), &all()).expect("plan").0;
+        let a = plan(with("a=fmtp:111 maxplaybackrate=16000; MaxAverageBitrate = 12000;useinbandfec=1"));
+        assert_eq!((a.fec, a.max_bitrate), (true, Some(12000)));
+        let a = plan(with("a=fmtp:111 useinbandfec=0;maxaveragebitrate=lots"));
+        assert_eq!((a.fec, a.max_bitrate), (false, None), "0 is no FEC; a value that is no number is ignored");
+        let a = plan(with("a=fmtp:111 stereo=1"));
+        assert_eq!((a.fec, a.max_bitrate), (false, None));
+    }
+
+    #[test]
     fn an_answer_without_events_gets_the_offers() {
         let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
         let answer = "v=0\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
@@ -377,7 +392,7 @@ mod tests {
     #[test]
     fn an_answer_in_an_added_codec_makes_a_plan_and_our_own_answer() {
         let (a, b) = transcode_plan(OPUS_ONLY.as_bytes(), PCMU_ANSWER.as_bytes(), &all()).expect("plan");
-        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.ptime_ms, a.fec), ("opus", 111, 40, true));
+        assert_eq!((a.codec.name.as_ref(), a.payload_type, a.ptime_ms, a.fec, a.max_bitrate), ("opus", 111, 40, true, None));
         assert_eq!((b.codec.name.as_ref(), b.payload_type, b.events, b.events_rate, b.ptime_ms), ("PCMU", 0, Some(101), 8000, 20));
         let (body, events) = answer_transcoded(OPUS_ONLY.as_bytes(), &a, "192.0.2.9".parse().expect("ip"), 7000, 1).expect("answer");
         let s = std::str::from_utf8(&body).expect("utf8");

@@ -120,6 +120,7 @@ pub struct Media {
     pub timeout: u64,
     pub transcode: Vec<String>,
     pub opus_complexity: u8,
+    pub opus_bitrate: u32,
     pub jitter_playout: String,
     pub threads: usize,
 }
@@ -282,6 +283,9 @@ impl Config {
         }
         if self.media.opus_complexity > 10 {
             bail!("media.opus_complexity must be 0 to 10");
+        }
+        if !(6_000..=510_000).contains(&self.media.opus_bitrate) {
+            bail!("media.opus_bitrate must be 6000 to 510000 (bits per second, RFC 7587)");
         }
         if !matches!(self.recordings.rate, 8000 | 16000) {
             bail!("recordings.rate must be 8000 or 16000");

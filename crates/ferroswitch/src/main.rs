@@ -185,7 +185,7 @@ impl Reloader {
             ("recordings", format!("{:?}", cur.recordings) != format!("{:?}", new.recordings)),
             ("log.format", cur.log.format != new.log.format),
             ("media.rtp_port_min/max, media.mode, media.threads", (cur.media.rtp_port_min, cur.media.rtp_port_max, &cur.media.mode, cur.media.threads) != (new.media.rtp_port_min, new.media.rtp_port_max, &new.media.mode, new.media.threads)),
-            ("media.transcode, media.opus_complexity, media.jitter_playout", (&cur.media.transcode, cur.media.opus_complexity, &cur.media.jitter_playout) != (&new.media.transcode, new.media.opus_complexity, &new.media.jitter_playout)),
+            ("media.transcode, media.opus_complexity, media.opus_bitrate, media.jitter_playout", (&cur.media.transcode, cur.media.opus_complexity, cur.media.opus_bitrate, &cur.media.jitter_playout) != (&new.media.transcode, new.media.opus_complexity, new.media.opus_bitrate, &new.media.jitter_playout)),
         ];
         out.restart_required = frozen.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
         let mut sec_old = cur.security.clone();
@@ -445,7 +445,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let (relay_events_tx, mut relay_events) = tokio::sync::mpsc::unbounded_channel();
     media.set_events(relay_events_tx);
     let jitter = media::transcode::JitterConfig { playout: cfg.media.playout().unwrap_or_default(), ..Default::default() };
-    media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, jitter });
+    media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, opus_bitrate: cfg.media.opus_bitrate, jitter });
     media.set_recording_rate(cfg.recordings.rate);
     media.set_opus_recordings(match cfg.recordings.format.as_str() {
         "wav" => false,

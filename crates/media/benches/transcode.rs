@@ -17,6 +17,7 @@ const OPUS: Format = Format {
     events_rate: 48000,
     ptime_ms: 20,
     fec: false,
+    max_bitrate: None,
 };
 const PCMU: Format = Format {
     codec: Codec::Pcmu,
@@ -25,6 +26,7 @@ const PCMU: Format = Format {
     events_rate: 8000,
     ptime_ms: 20,
     fec: false,
+    max_bitrate: None,
 };
 
 /// One second of 20 ms packets of a speech-like signal (two tones with a
@@ -58,7 +60,8 @@ fn bench(c: &mut Criterion) {
     let t0 = Instant::now();
     let mut g = c.benchmark_group("transcode");
     g.throughput(Throughput::Elements(1));
-    // Complexity: the lowest (0), ours by default (1), and libopus's own default (10).
+    // Complexity: the lowest and ours by default (0), the next (1), and
+    // libopus's own default (10); at our default bitrate (24 kbit/s).
     for cx in [0u8, 1, 10] {
         let cfg = Config {
             opus_complexity: cx,

@@ -231,21 +231,26 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// An encoder for `codec` (Opus at libopus's default complexity, with FEC).
+    /// An encoder for `codec` (Opus at libopus's default complexity and
+    /// bitrate, with FEC).
     pub fn new(codec: Codec) -> Result<Encoder, CodecError> {
-        Encoder::with_options(codec, 10, true)
+        Encoder::with_options(codec, 10, true, 0)
     }
 
     /// An encoder for `codec`; Opus at `complexity` (0–10: CPU against
     /// quality; the encoder is most of a transcoded call's cost), with
-    /// in-band FEC when `fec`.
-    pub fn with_options(codec: Codec, complexity: u8, fec: bool) -> Result<Encoder, CodecError> {
+    /// in-band FEC when `fec`, at `bitrate` bits per second (clamped to
+    /// Opus's 6,000–510,000; 0: libopus's choice).
+    pub fn with_options(codec: Codec, complexity: u8, fec: bool, bitrate: u32) -> Result<Encoder, CodecError> {
         Ok(match codec {
             Codec::Pcmu => Encoder::Pcmu,
             Codec::Pcma => Encoder::Pcma,
             Codec::Opus => {
                 let mut e = opus::Encoder::new(PCM_RATE, opus::Channels::Mono, opus::Application::Voip)?;
                 e.set_complexity(i32::from(complexity.min(10)))?;
+                if bitrate > 0 {
+                    e.set_bitrate(opus::Bitrate::Bits(bitrate.clamp(6_000, 510_000) as i32))?;
+                }
                 if fec {
                     // Redundancy the far end can use when a packet is lost.
                     e.set_inband_fec(true)?;
@@ -297,6 +302,31 @@ mod tests {
         assert_eq!(Codec::from_rtpmap("G722", 16000), None);
         assert!(Codec::Opus.supports_ptime(40) && !Codec::Opus.supports_ptime(30));
         assert!(Codec::Pcmu.supports_ptime(30) && !Codec::Pcmu.supports_ptime(25));
+    }
+
+    #[test]
+    fn opus_encodes_at_the_bitrate_asked() {
+        // Noise (a fixed LCG): every bit the encoder may spend is used.
+        let mut x: u32 = 1;
+        let pcm: Vec<i16> = (0..8000 * 2)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((x >> 16) as i16) / 4
+            })
+            .collect();
+        let rate = |bitrate: u32| {
+            let mut enc = Encoder::with_options(Codec::Opus, 1, false, bitrate).expect("encoder");
+            let mut bytes = 0;
+            for frame in pcm.chunks(160) {
+                let mut p = Vec::new();
+                enc.encode(frame, &mut p).expect("encode");
+                bytes += p.len();
+            }
+            bytes * 8 / 2
+        };
+        let (low, high) = (rate(12_000), rate(24_000));
+        assert!((9_000..=13_000).contains(&low), "12 kbit/s asked, {low} sent");
+        assert!((20_000..=25_000).contains(&high), "24 kbit/s asked, {high} sent");
     }
 
     #[test]

@@ -253,8 +253,8 @@ fn tone(freq: f64, n: usize) -> Vec<i16> {
     (0..n).map(|i| ((i as f64 * freq * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16).collect()
 }
 
-const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20, fec: true };
-const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 20, fec: false };
+const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20, fec: true, max_bitrate: None };
+const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 20, fec: false, max_bitrate: None };
 
 /// Encode `pcm` as RTP packets of `fmt` (20 ms each).
 fn packets(fmt: Format, pcm: &[i16]) -> Vec<Vec<u8>> {
@@ -340,6 +340,31 @@ fn pcmu_to_opus_with_ptime_translation_to_40_ms() {
     let pcm = decode_all(to, &out[..50]);
     assert_eq!(pcm.len(), 50 * 320);
     assert!(goertzel(&pcm[1600..], 1000.0) > 0.8, "{}", goertzel(&pcm[1600..], 1000.0));
+}
+
+#[test]
+fn opus_goes_out_at_the_configured_bitrate_or_the_sides_lower_cap() {
+    // Noise (a fixed LCG), so the encoder spends all it may.
+    let mut x: u32 = 7;
+    let input: Vec<i16> = (0..160 * 100)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((x >> 16) as i16) / 4
+        })
+        .collect();
+    let bits_per_second = |to: Format, cfg: Config| {
+        let mut t = Transcoder::new(PCMU, to, cfg, 1, 1, 1).expect("transcoder");
+        let out = transcode(&mut t, &packets(PCMU, &input), |_| false);
+        assert!(out.len() >= 99, "{}", out.len());
+        out.iter().map(|p| (p.len() - 12) * 8).sum::<usize>() / 2
+    };
+    let opus = Format { fec: false, ..OPUS };
+    let default = bits_per_second(opus, Config::default());
+    assert!((20_000..=25_000).contains(&default), "24 kbit/s by default, {default} sent");
+    let capped = bits_per_second(Format { max_bitrate: Some(12_000), ..opus }, Config::default());
+    assert!((9_000..=13_000).contains(&capped), "the side's maxaveragebitrate 12000, {capped} sent");
+    let higher_cap = bits_per_second(Format { max_bitrate: Some(64_000), ..opus }, Config { opus_bitrate: 16_000, ..Config::default() });
+    assert!((13_000..=17_000).contains(&higher_cap), "configured 16000 under the side's 64000, {higher_cap} sent");
 }
 
 #[test]

@@ -485,7 +485,7 @@ struct Transcoders {
 
 fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
     let codec = media::codec::Codec::from_rtpmap(&side.codec.name, side.codec.clock_rate)?;
-    Some(media::transcode::Format { codec, payload_type: side.payload_type, events: side.events, events_rate: side.events_rate, ptime_ms: side.ptime_ms, fec: side.fec })
+    Some(media::transcode::Format { codec, payload_type: side.payload_type, events: side.events, events_rate: side.events_rate, ptime_ms: side.ptime_ms, fec: side.fec, max_bitrate: side.max_bitrate })
 }
 
 impl Transcoders {

@@ -490,7 +490,7 @@ async fn phone_pair() -> (UdpSocket, UdpSocket) {
 
 fn g711_side(pt: u8) -> b2bua::TranscodeSide {
     let codec = if pt == 0 { sdp::Codec::PCMU } else { sdp::Codec::PCMA };
-    b2bua::TranscodeSide { codec, payload_type: pt, events: None, events_rate: 8000, fec: false, ptime_ms: 20 }
+    b2bua::TranscodeSide { codec, payload_type: pt, events: None, events_rate: 8000, fec: false, max_bitrate: None, ptime_ms: 20 }
 }
 
 /// On a transcoded call (PCMU ↔ PCMA) each leg's RTCP stays with the
@@ -596,7 +596,7 @@ async fn a_transcoded_opus_callers_inband_digits_are_detected() {
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
     pool.set_peer("tc-dtmf", Side::A, phone_a.local_addr().expect("addr"));
     pool.set_peer("tc-dtmf", Side::B, phone_b.local_addr().expect("addr"));
-    let opus = b2bua::TranscodeSide { codec: sdp::Codec::OPUS, payload_type: 111, events: None, events_rate: 48000, fec: false, ptime_ms: 20 };
+    let opus = b2bua::TranscodeSide { codec: sdp::Codec::OPUS, payload_type: 111, events: None, events_rate: 48000, fec: false, max_bitrate: None, ptime_ms: 20 };
     pool.transcode("tc-dtmf", Some(b2bua::Transcode { a: opus, b: g711_side(0) }));
     pool.detect_dtmf("tc-dtmf", runtime::Digits::Inband);
     let mut enc = media::codec::Encoder::new(media::codec::Codec::Opus).expect("encoder");
