@@ -4,22 +4,24 @@
 # ferroswitch: the criterion bench crates/media/benches/transcode.rs runs one
 # call-second per iteration through both of a transcoded call's directions
 # (Opus -> jitter buffer -> decoder -> PCMU, and PCMU -> Opus), at Opus
-# encoder complexity 0, 1 (media.opus_complexity's default) and 10 (libopus's).
+# encoder complexity 0 (media.opus_complexity's default), 1 and 10 (libopus's), at
+# media.opus_bitrate's default 24 kbit/s.
 # Iterations per second on one core = transcoded calls one core sustains.
 #
 # Peer: ffmpeg 5.1 (Debian) doing the same codec work on the same audio with
 # one thread: PCMU -> Opus (libopus, VoIP, 20 ms frames, same complexity),
-# then Opus -> PCMU. Its CPU time (user+sys) over SECONDS of audio, minus the
+# then Opus -> PCMU. Its CPU time (user+sys) over AUDIO_SECONDS of audio, minus the
 # CPU of a run that only reads the input (startup and file I/O), gives
 # CPU per call-second. ffmpeg does a little more (its Opus decoder works at
 # 48 kHz and resamples) and nothing of a live call (no jitter buffer, no
 # RTP), so the ratio says how close the switch's pipeline is to bare codec
 # work, not who wins a feature comparison.
 #
-# Knobs: SECONDS (300) of audio for the peer.
+# Knobs: AUDIO_SECONDS (300) of audio for the peer (not SECONDS: bash keeps
+# its own SECONDS, the shell's age, so that name always read 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_AUDIO=${SECONDS:-300}
+SECONDS_AUDIO=${AUDIO_SECONDS:-300}
 OUT=benches/out/transcode; mkdir -p "$OUT"
 command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
 
@@ -46,7 +48,7 @@ cpu() { /usr/bin/time -f "%U %S" -o "$OUT/time.txt" "$@" && awk '{ print $1 + $2
 base=$(cpu "${FF[@]}" -i "$OUT/pcmu.wav" -f null -)
 echo "== ffmpeg (one thread, $SECONDS_AUDIO s of audio; reading alone: ${base}s CPU)"
 for cx in 0 1 10; do
-  enc=$(cpu "${FF[@]}" -i "$OUT/pcmu.wav" -c:a libopus -application voip -compression_level "$cx" -frame_duration 20 -b:a 16k "$OUT/speech.$cx.ogg")
+  enc=$(cpu "${FF[@]}" -i "$OUT/pcmu.wav" -c:a libopus -application voip -compression_level "$cx" -frame_duration 20 -b:a 24k "$OUT/speech.$cx.ogg")
   dec=$(cpu "${FF[@]}" -i "$OUT/speech.$cx.ogg" -ar 8000 -c:a pcm_mulaw "$OUT/back.$cx.wav")
   python3 - "$cx" "$enc" "$dec" "$base" "$SECONDS_AUDIO" "$OUT/criterion.txt" <<'PY'
 import re, sys
