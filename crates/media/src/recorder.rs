@@ -31,37 +31,47 @@ pub enum Side {
     Callee,
 }
 
-/// One side's samples not yet released: `v[head..]` (a plain vector
+/// One side's samples not yet released: `v[head..end]` (a plain vector
 /// whose front is dropped in steps, so writing and releasing work on
-/// contiguous slices).
+/// contiguous slices). `v` past `end` is memory written before, kept
+/// initialised so that a packet's samples are written once, not zeroed
+/// first (on a recorded call that zeroing was a tenth of the recorder).
 #[derive(Default)]
 struct Pending {
     v: Vec<i16>,
     head: usize,
+    end: usize,
 }
 
 impl Pending {
     fn len(&self) -> usize {
-        self.v.len() - self.head
+        self.end - self.head
     }
 
-    /// The samples from `at` on (relative to the front), grown with
-    /// silence to `n` samples.
+    /// The `n` samples from `at` on (relative to the front), for the
+    /// caller to write whole; a gap between the end so far and `at` becomes
+    /// silence.
     fn window(&mut self, at: usize, n: usize) -> &mut [i16] {
-        let need = self.head + at + n;
+        let from = self.head + at;
+        let need = from + n;
         if self.v.len() < need {
             self.v.resize(need, 0);
         }
-        &mut self.v[self.head + at..need]
+        if from > self.end {
+            self.v[self.end..from].fill(0);
+        }
+        self.end = self.end.max(need);
+        &mut self.v[from..need]
     }
 
     /// The first `k` samples (at most what there is), then dropped.
     fn take(&mut self, k: usize) -> &[i16] {
         let k = k.min(self.len());
-        if self.head >= 4096 && self.head * 2 >= self.v.len() {
+        if self.head >= 4096 && self.head * 2 >= self.end {
             // Drop the released front now and then (a short move: what
             // remains is about the jitter window).
-            self.v.drain(..self.head);
+            self.v.copy_within(self.head..self.end, 0);
+            self.end -= self.head;
             self.head = 0;
         }
         let from = self.head;
@@ -86,7 +96,10 @@ pub struct Recorder {
     streams: [Option<Stream>; 2],
     bufs: [Pending; 2],
     flushed: u64,
+    /// Released bytes: `out[..out_len]`; the rest is earlier output kept
+    /// as initialised memory to write over.
     out: Vec<u8>,
+    out_len: usize,
     jitter: u64,
     max_ahead: u64,
     finished: bool,
@@ -137,6 +150,7 @@ impl Recorder {
             bufs: [Pending::default(), Pending::default()],
             flushed: 0,
             out: Vec::new(),
+            out_len: 0,
             jitter: samples(jitter, rate),
             max_ahead: u64::from(rate) * 2,
             finished: false,
@@ -262,24 +276,29 @@ impl Recorder {
         // call): each side's released samples drained at once, silence
         // where a side has none.
         let n = (upto - self.flushed) as usize;
-        let start = self.out.len();
-        // Zeroed frames (silence where a side has no sample), then each
-        // side's samples into its half of every frame.
-        self.out.resize(start + n * 4, 0);
-        let frames = &mut self.out[start..];
+        let start = self.out_len;
+        if self.out.len() < start + n * 4 {
+            self.out.resize(start + n * 4, 0);
+        }
+        // Every byte of the n frames is written below: each side's
+        // samples, silence where a side has none.
+        let frames = &mut self.out[start..start + n * 4];
         let [left, right] = &mut self.bufs;
         let (l, r) = (left.take(n), right.take(n));
         // Both sides' samples (the usual case), then the rest of the side
-        // that has more (the other is silence there).
+        // that has more (the other is silence there), then silence.
         let both = l.len().min(r.len());
-        for ((frame, a), b) in frames.chunks_exact_mut(4).zip(&l[..both]).zip(&r[..both]) {
+        let (paired, rest) = frames.split_at_mut(both * 4);
+        for ((frame, a), b) in paired.chunks_exact_mut(4).zip(&l[..both]).zip(&r[..both]) {
             frame.copy_from_slice(&(u32::from(*a as u16) | (u32::from(*b as u16) << 16)).to_le_bytes());
         }
-        for (side, rest) in [(0, &l[both..]), (1, &r[both..])] {
-            for (frame, v) in frames[both * 4..].chunks_exact_mut(4).zip(rest) {
-                frame[side * 2..side * 2 + 2].copy_from_slice(&v.to_le_bytes());
-            }
+        let (one, silent) = rest.split_at_mut((l.len().max(r.len()) - both) * 4);
+        let (side, more) = if l.len() > both { (0, &l[both..]) } else { (16, &r[both..]) };
+        for (frame, v) in one.chunks_exact_mut(4).zip(more) {
+            frame.copy_from_slice(&(u32::from(*v as u16) << side).to_le_bytes());
         }
+        silent.fill(0);
+        self.out_len = start + n * 4;
         self.flushed = upto;
     }
 
@@ -297,24 +316,26 @@ impl Recorder {
 
     /// Bytes released and not yet taken.
     pub fn pending(&self) -> usize {
-        self.out.len()
+        self.out_len
     }
 
     /// Interleaved stereo PCM released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        let out = self.out[..self.out_len].to_vec();
+        self.out_len = 0;
+        out
     }
 
     /// Interleaved stereo PCM released and not yet consumed: for a writer
     /// that then calls [`Recorder::consume_output`], so the buffer keeps
     /// its capacity (no allocation per block written).
     pub fn output(&self) -> &[u8] {
-        &self.out
+        &self.out[..self.out_len]
     }
 
     /// The output was written: forget it, keep the buffer.
     pub fn consume_output(&mut self) {
-        self.out.clear();
+        self.out_len = 0;
     }
 
     /// Sample frames released so far.

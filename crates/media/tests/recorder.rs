@@ -238,3 +238,58 @@ fn a_16_khz_recording_keeps_wideband_audio_and_interpolates_g711() {
     assert!(p(l, 1000.0) > 1000.0 * p(l, 7000.0).max(1e-3), "1 kHz left, its image at 7 kHz 30 dB down at least");
     assert!(p(r, 6000.0) > 1000.0 * p(r, 1000.0).max(1e-3), "6 kHz right");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Lost packets on either side and a hold (no packets from either,
+    /// the clock ticking on), seconds long (the recorder drops its
+    /// released front and reuses its buffers many times over): every
+    /// received sample is in its place on its channel, every lost one is
+    /// silence, never audio left over from earlier in the buffers, and
+    /// the length is the call's.
+    #[test]
+    fn every_sample_in_place_and_every_gap_silent(packets in 150usize..400, seed: u32, loss_l in 0u32..40, loss_r in 0u32..40, offset_ms in 0u64..20, pull_every in 1usize..60, hold_at in 1usize..140, hold_len in 0usize..60) {
+        let table = g711::table(0).expect("PCMU");
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut rec = Recorder::new(Duration::from_millis(200));
+        let t0 = Instant::now();
+        let mut want = [vec![0i16; packets * 160], vec![0i16; packets * 160]];
+        let mut out = Vec::new();
+        for k in 0..packets {
+            for (i, side, loss) in [(0, Side::Caller, loss_l), (1, Side::Callee, loss_r)] {
+                // Both sides' first packet arrives (it anchors the side);
+                // the caller's last too (the call's end).
+                let held = (hold_at..hold_at + hold_len).contains(&k);
+                let keep = k == 0 || (i == 0 && k == packets - 1) || (!held && next() % 100 >= loss);
+                if !keep {
+                    continue;
+                }
+                let payload: Vec<u8> = (0..160).map(|_| next() as u8).collect();
+                for (j, b) in payload.iter().enumerate() {
+                    want[i][k * 160 + j] = table[usize::from(*b)];
+                }
+                // The callee's packets come `offset_ms` later, within the
+                // same 20 ms: placed by timestamp all the same.
+                let at = t0 + Duration::from_millis(20 * k as u64 + if i == 1 && k > 0 { offset_ms } else { 0 });
+                rec.push(at, side, &rtp::build(0, false, k as u16, 160 * k as u32, 10 + i as u32, &payload));
+            }
+            rec.advance(t0 + Duration::from_millis(20 * k as u64 + 10));
+            if k % pull_every == 0 {
+                out.extend(rec.take_output());
+            }
+        }
+        rec.finish(t0 + Duration::from_millis(20 * packets as u64));
+        out.extend(rec.take_output());
+        let (l, r) = split(&out);
+        proptest::prop_assert_eq!(l.len(), packets * 160);
+        proptest::prop_assert!(l == want[0], "left channel differs first at sample {:?}", l.iter().zip(&want[0]).position(|(a, b)| a != b));
+        proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
+    }
+}
