@@ -174,7 +174,7 @@ check "the stalled event client was dropped"          bash -c "$(declare -f wait
 check "switch process still running"                  alive
 
 # A recording cut by kill -9 is still a valid WAV: its header is fixed up
-# every half second, so the .part file plays all but the last moments.
+# every second, so the .part file plays all but the last moments.
 start_switch calls_cut --set directory.first_run_extensions=
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
