@@ -130,6 +130,9 @@ const REC_BLOCK: usize = 64_000;
 /// 0.5 s was 3,000 system calls a second.
 const REC_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Recordings being finished at once (each on a blocking thread).
+static FINISHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 struct Rec {
     recorder: media::Recorder,
     file: std::fs::File,
@@ -886,8 +889,14 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 Some(Ctl::Stop(done)) => {
                     let now = tokio::time::Instant::now().into_std();
                     let result = match rec.take() {
-                        // fsync and rename off the async workers.
-                        Some(r) => tokio::task::spawn_blocking(move || r.finish(now)).await.ok().flatten(),
+                        // fsync and rename (and the Ogg Opus conversion)
+                        // off the async workers, a few at a time: a mass
+                        // hang-up otherwise started a blocking thread per
+                        // recording, hundreds at once.
+                        Some(r) => {
+                            let _turn = FINISHING.acquire().await;
+                            tokio::task::spawn_blocking(move || r.finish(now)).await.ok().flatten()
+                        }
                         None => None,
                     };
                     let _ = done.send(result);
