@@ -306,7 +306,7 @@ pub struct Loaded {
 /// the order they were read. Unserialized, the watcher's read from before
 /// an API write could reach the switch after the write's own: the switch
 /// then went without a just-created extension until the next poll, and a
-/// REGISTER in that second was refused.
+/// REGISTER in that second would have been refused.
 pub struct ConfigLoader {
     store: Store,
     handle: Handle<Command>,
