@@ -12,8 +12,8 @@ use media::codec::Codec;
 use media::transcode::{Config, Format, Transcoder};
 use std::time::{Duration, Instant};
 
-const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20, fec: true };
-const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 40, fec: false };
+const OPUS: Format = Format { codec: Codec::Opus, payload_type: 111, events: Some(110), events_rate: 48000, ptime_ms: 20, fec: true, max_bitrate: None };
+const PCMU: Format = Format { codec: Codec::Pcmu, payload_type: 0, events: Some(101), events_rate: 8000, ptime_ms: 40, fec: false, max_bitrate: None };
 
 fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
