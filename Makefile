@@ -12,6 +12,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # peers the testbeds drive. Each list is installed only if something is missing.
 BUILD_PKGS := build-essential pkg-config cmake python3 ca-certificates
 TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 python3-venv procps iproute2 curl openssl opus-tools
+# Benchmarks: ffmpeg (transcoding peer), espeak-ng (speech for the Opus quality scores).
+BENCH_PKGS := ffmpeg espeak-ng
 # Python peers from PyPI, in a venv of their own (testbeds/.venv): moto is
 # the S3-compatible object store recordings are uploaded to in the tests;
 # schemathesis checks the admin API against its OpenAPI document (hypothesis
@@ -71,6 +73,7 @@ test: deps-test
 	$(MAKE) --no-print-directory fuzz-smoke
 
 bench: deps-test build-release
+	$(call apt_ensure,$(BENCH_PKGS))
 	bash benches/run.sh
 
 clean:
