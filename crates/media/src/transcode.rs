@@ -73,7 +73,7 @@ pub struct Config {
     pub jitter: JitterConfig,
     /// Opus encoder complexity (0–10). The encoder is most of the cost of
     /// a transcoded call; for narrowband audio from G.711 at 24 kbit/s,
-    /// 0 scores within 0.02 PESQ of 1 for 15% less CPU (docs/benchmarks.md).
+    /// 0 scores within 0.02 PESQ of 1 for 10–15% less CPU (docs/benchmarks.md).
     pub opus_complexity: u8,
     /// Opus encoder bitrate, bits per second (lowered to a side's
     /// `maxaveragebitrate`). libopus on its own would pick about 11 kbit/s

@@ -115,9 +115,6 @@ pub struct Recording {
     pub duration: std::time::Duration,
 }
 
-/// A recording in progress: the recorder and the file it goes to (written
-/// as `NAME.part`, renamed when complete, so a file with the final name is
-/// always whole).
 /// Recording bytes gathered before a write between two checkpoints (which
 /// write all there is): 2 s of 8 kHz stereo, 1 s at 16 kHz, so a recording
 /// is written about once a second, with its header.
@@ -133,6 +130,9 @@ const REC_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Recordings being finished at once (each on a blocking thread).
 static FINISHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
+/// A recording in progress: the recorder and the file it goes to (written
+/// as `NAME.part`, renamed when complete, so a file with the final name is
+/// always whole).
 struct Rec {
     recorder: media::Recorder,
     file: std::fs::File,
