@@ -306,14 +306,7 @@ mod tests {
 
     #[test]
     fn opus_encodes_at_the_bitrate_asked() {
-        // Noise (a fixed LCG): every bit the encoder may spend is used.
-        let mut x: u32 = 1;
-        let pcm: Vec<i16> = (0..8000 * 2)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((x >> 16) as i16) / 4
-            })
-            .collect();
+        let pcm = testkit::audio::noise(8000 * 2, 1);
         let rate = |bitrate: u32| {
             let mut enc = Encoder::with_options(Codec::Opus, 1, false, bitrate).expect("encoder");
             let mut bytes = 0;

@@ -344,14 +344,7 @@ fn pcmu_to_opus_with_ptime_translation_to_40_ms() {
 
 #[test]
 fn opus_goes_out_at_the_configured_bitrate_or_the_sides_lower_cap() {
-    // Noise (a fixed LCG), so the encoder spends all it may.
-    let mut x: u32 = 7;
-    let input: Vec<i16> = (0..160 * 100)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((x >> 16) as i16) / 4
-        })
-        .collect();
+    let input = testkit::audio::noise(160 * 100, 7);
     let bits_per_second = |to: Format, cfg: Config| {
         let mut t = Transcoder::new(PCMU, to, cfg, 1, 1, 1).expect("transcoder");
         let out = transcode(&mut t, &packets(PCMU, &input), |_| false);
