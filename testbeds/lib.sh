@@ -215,10 +215,11 @@ recording_has() {
 # start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode] [WAV]: a
 # headless baresip registered to the switch; plays WAV (the call ends when it
 # ends) and records what it sends and receives into $OUT/NAME.baresip/snd;
-# sets BARESIP_PID and BARESIP_CTRL.
+# sets BARESIP_PID, BARESIP_CTRL and BARESIP_RTP.
 # BARESIP_OPUS=1 loads the Opus module, BARESIP_G722=1 the G.722 one;
 # BARESIP_CODECS restricts the account's codecs (e.g. "opus/48000/2",
-# "PCMU/8000" or "G722/16000/1": G.722 by its audio rate).
+# "PCMU/8000" or "G722/16000/1": G.722 by its audio rate); BARESIP_EXTRA
+# adds config lines (e.g. "opus_bitrate 12000").
 start_baresip() {
   local name=$1 ext=$2 pw=$3 tr=$4 answer=${5:-auto} wav=${6:-}
   local source="aubridge,nil"
@@ -228,6 +229,7 @@ start_baresip() {
   local sip_port; sip_port=$(free_port_pair)
   BARESIP_CTRL=$(free_port)
   local rtp; rtp=$(free_port)
+  BARESIP_RTP=$rtp  # its RTP ports: BARESIP_RTP to BARESIP_RTP + 10
   cat >"$dir/config" <<CFG
 poll_method		epoll
 sip_listen		127.0.0.1:$sip_port
@@ -248,6 +250,7 @@ module_app		account.so
 module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$BARESIP_CTRL
+${BARESIP_EXTRA:-}
 CFG
   echo "<sip:$ext@$DOMAIN>;auth_pass=$pw;outbound=\"sip:127.0.0.1:$SIP_PORT;transport=$tr\";regint=${REGINT:-300};answermode=$answer${BARESIP_CODECS:+;audio_codecs=$BARESIP_CODECS}" >"$dir/accounts"
   : >"$dir/contacts"

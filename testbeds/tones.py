@@ -107,6 +107,13 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
         make(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), *(int(a) for a in sys.argv[5:7]))
+    elif cmd == "noise":
+        # noise PATH SECONDS: white noise, 8 kHz mono, a quarter of full scale.
+        import random, struct, wave
+        rng = random.Random(7)
+        with wave.open(sys.argv[2], "wb") as w:
+            w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+            w.writeframes(b"".join(struct.pack("<h", rng.randint(-8192, 8192)) for _ in range(int(8000 * float(sys.argv[3])))))
     elif cmd == "dtmfpcap":
         pcap_samples(sys.argv[2], dtmf_samples(sys.argv[3]))
     elif cmd == "detect":
