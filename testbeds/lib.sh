@@ -26,69 +26,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free port (UDP and TCP) on 127.0.0.1, chosen by the kernel.
-free_port() {
-  python3 - <<'PY'
-import socket
-while True:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        t.close(); continue
-    u.close(); t.close()
-    print(port)
-    break
-PY
-}
-
-# free_media_port: a port P for sipp's -mp with P and P+2 free on UDP:
-# sipp binds its audio socket on P and a video one on P+2 and exits at
-# start if either is taken (so a plain free_port made a rare lost callee).
-free_media_port() {
-  python3 - <<'PY'
-import socket
+# Free ports on 127.0.0.1, chosen by the kernel. Every port handed out in
+# a run is written to $OUT/.ports_given and never handed out again: a port
+# is only reserved once its user binds it, and two helpers called before
+# that could get the same one (a webhook receiver once got the switch's
+# SIP port, and the switch's SIP listener took the webhooks).
+#   free_port        P free on UDP and TCP
+#   free_port_pair   P even, P and P+1 free on UDP and TCP (baresip also
+#                    listens for TLS on P+1)
+#   free_media_port  P and P+2 free on UDP: sipp binds its audio socket on
+#                    P and a video one on P+2 and exits at start if either
+#                    is taken (so a plain free_port made a rare lost callee)
+_free_port() {
+  python3 - "$1" "$OUT/.ports_given" <<'PY'
+import fcntl, socket, sys
+mode, given_path = sys.argv[1], sys.argv[2]
+offsets = {"single": (0,), "pair": (0, 1), "media": (0, 2)}[mode]
+kinds = (socket.SOCK_DGRAM,) if mode == "media" else (socket.SOCK_STREAM, socket.SOCK_DGRAM)
 def free(p):
     try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close()
-        return True
-    except OSError:
-        return False
-for _ in range(1000):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]; u.close()
-    if 1024 < p < 65000 and free(p) and free(p + 2):
-        print(p); break
-else:
-    raise SystemExit("no free media port")
-PY
-}
-
-DOMAIN=127.0.0.1  # an address, so no peer ever asks DNS
-
-# free_port_pair: a port P with P and P+1 free (UDP and TCP); baresip also
-# listens for TLS on P+1.
-free_port_pair() {
-  python3 - <<'PY'
-import socket
-def free(p):
-    try:
-        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        for kind in kinds:
             s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", p)); s.close()
         return True
     except OSError:
         return False
-for _ in range(1000):
-    # Linux hands out odd ports for bind(0); use the even port below it.
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1] & ~1; t.close()
-    if 1024 < p < 65000 and free(p) and free(p + 1):
-        print(p); break
-else:
-    raise SystemExit("no free port pair")
+with open(given_path, "a+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    given = {int(l) for l in f if l.strip()}
+    for _ in range(1000):
+        t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]; t.close()
+        if mode == "pair":
+            p &= ~1  # Linux hands out odd ports for bind(0)
+        ports = [p + o for o in offsets]
+        if 1024 < p < 65000 and not given.intersection(ports) and all(free(q) for q in ports):
+            f.write("".join(f"{q}\n" for q in ports)); f.flush(); print(p); break
+    else:
+        raise SystemExit(f"no free port ({mode})")
 PY
 }
+free_port() { _free_port single; }
+free_port_pair() { _free_port pair; }
+free_media_port() { _free_port media; }
+
+DOMAIN=127.0.0.1  # an address, so no peer ever asks DNS
+
 
 # start_switch NAME [extra --set args...]: sets SIP_PORT, HTTP_PORT, TOKEN,
 # SWITCH_PID, SWITCH_LOG, DATA. Reuses DATA/ports when RESTART=1.
@@ -215,7 +197,7 @@ recording_has() {
 # start_baresip NAME EXT PASSWORD TRANSPORT(udp|tcp) [answermode] [WAV]: a
 # headless baresip registered to the switch; plays WAV (the call ends when it
 # ends) and records what it sends and receives into $OUT/NAME.baresip/snd;
-# sets BARESIP_PID, BARESIP_CTRL and BARESIP_RTP.
+# sets BARESIP_PID and BARESIP_CTRL.
 # BARESIP_OPUS=1 loads the Opus module, BARESIP_G722=1 the G.722 one;
 # BARESIP_CODECS restricts the account's codecs (e.g. "opus/48000/2",
 # "PCMU/8000" or "G722/16000/1": G.722 by its audio rate); BARESIP_EXTRA
@@ -229,7 +211,6 @@ start_baresip() {
   local sip_port; sip_port=$(free_port_pair)
   BARESIP_CTRL=$(free_port)
   local rtp; rtp=$(free_port)
-  BARESIP_RTP=$rtp  # its RTP ports: BARESIP_RTP to BARESIP_RTP + 10
   cat >"$dir/config" <<CFG
 poll_method		epoll
 sip_listen		127.0.0.1:$sip_port
