@@ -5,7 +5,7 @@ use sip_msg::{Credentials, HeaderName, Message, NameAddr, Uri};
 use sip_proto::digest::{DigestServer, Ha1s, Verdict};
 use sip_proto::{Peer, Transport};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
 /// Registrar policy.
@@ -178,16 +178,29 @@ pub struct Registrar {
     bans: Bans,
     schedule: BinaryHeap<Reverse<(u64, Due, String, String)>>,
     next_ping: HashMap<(String, String), u64>,
-    /// Per address-of-record, the last REGISTERs answered 200 (Call-ID,
-    /// CSeq, Via branch), newest last: a retransmission of one (the same
-    /// nonce-count too) is answered 200 again rather than challenged as a
-    /// replay, so the 200 can be sent statelessly. Memory only.
-    applied: HashMap<String, VecDeque<(String, u32, String)>>,
+    /// REGISTERs answered 200 in the last [`APPLIED_FOR_MS`] (address-of-
+    /// record, Call-ID, CSeq, Via branch), oldest first, and the same as a
+    /// set: a retransmission of one (the same nonce-count too) is answered
+    /// 200 again rather than challenged as a replay, so the 200 can be sent
+    /// statelessly. Kept by time, not a few per address-of-record: one
+    /// device re-registering hundreds of times a second (a load test) had
+    /// pushed a REGISTER whose 200 was lost out of a per-record list before
+    /// its retransmission came. Memory only.
+    applied: VecDeque<(u64, AppliedKey)>,
+    applied_keys: HashSet<AppliedKey>,
 }
 
-/// REGISTERs remembered per address-of-record (one per device and a few
-/// more: a retransmission comes within seconds).
-const APPLIED_KEPT: usize = 4;
+/// (address-of-record, Call-ID, CSeq, Via branch) of a REGISTER.
+type AppliedKey = (String, String, u32, String);
+
+/// How long a REGISTER answered 200 is recognised when retransmitted:
+/// Timer F (64 × T1, RFC 3261 §17.1.2.2), after which its client has given
+/// up retransmitting.
+const APPLIED_FOR_MS: u64 = 32_000;
+
+/// REGISTERs remembered at most (the oldest are forgotten first): 32 s of
+/// 2,000 a second.
+const APPLIED_MAX: usize = 65_536;
 
 fn reply(req: &Message, code: u16, reason: &str, tag: &str) -> Message {
     Message::response_to(req, code, reason, Some(tag))
@@ -197,7 +210,7 @@ impl Registrar {
     /// A registrar using `digest` for its realm.
     pub fn new(cfg: RegistrarConfig, digest: DigestServer) -> Registrar {
         let bans = Bans::new(cfg.bans);
-        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new(), applied: HashMap::new() }
+        Registrar { cfg, digest, bindings: HashMap::new(), bans, schedule: BinaryHeap::new(), next_ping: HashMap::new(), applied: VecDeque::new(), applied_keys: HashSet::new() }
     }
 
     /// The realm.
@@ -365,17 +378,25 @@ impl Registrar {
     /// (and committed) and answered 200, whose 200 was lost?
     fn retransmission_of_applied(&self, req: &Message, aor: &str) -> bool {
         let Some((call_id, seq, branch)) = Self::register_key(req) else { return false };
-        self.applied.get(aor).is_some_and(|l| l.iter().any(|(c, s, b)| c == call_id && *s == seq && b == branch))
+        self.applied_keys.contains(&(aor.to_owned(), call_id.to_owned(), seq, branch.to_owned()))
     }
 
-    /// Remember a REGISTER answered 200 (see [`Registrar::retransmission_of_applied`]).
-    fn note_applied(&mut self, aor: &str, req: &Message) {
-        let Some((call_id, seq, branch)) = Self::register_key(req) else { return };
-        let l = self.applied.entry(aor.to_owned()).or_default();
-        if l.len() >= APPLIED_KEPT {
-            l.pop_front();
+    /// Remember a REGISTER answered 200 (see [`Registrar::retransmission_of_applied`]),
+    /// forgetting those older than [`APPLIED_FOR_MS`].
+    fn note_applied(&mut self, now_ms: u64, aor: &str, req: &Message) {
+        while let Some((at, _)) = self.applied.front() {
+            if now_ms.saturating_sub(*at) <= APPLIED_FOR_MS && self.applied.len() < APPLIED_MAX {
+                break;
+            }
+            if let Some((_, k)) = self.applied.pop_front() {
+                self.applied_keys.remove(&k);
+            }
         }
-        l.push_back((call_id.to_owned(), seq, branch.to_owned()));
+        let Some((call_id, seq, branch)) = Self::register_key(req) else { return };
+        let key = (aor.to_owned(), call_id.to_owned(), seq, branch.to_owned());
+        if self.applied_keys.insert(key.clone()) {
+            self.applied.push_back((now_ms, key));
+        }
     }
 
     /// Process a REGISTER (RFC 3261 §10.3).
@@ -425,7 +446,7 @@ impl Registrar {
                 self.next_ping.remove(&(b.aor, b.contact));
             }
             changes.push(Change::DeleteAll { aor: aor.clone() });
-            self.note_applied(&aor, req);
+            self.note_applied(now_ms, &aor, req);
             return Outcome::Commit { changes, reply: self.ok(req, &aor, now_ms, tag) };
         }
         // Step 7: each contact.
@@ -507,7 +528,7 @@ impl Registrar {
                 self.schedule_binding(b, now_ms, queued);
             }
         }
-        self.note_applied(&aor, req);
+        self.note_applied(now_ms, &aor, req);
         if current.is_empty() {
             self.bindings.remove(&aor);
         } else {

@@ -316,6 +316,35 @@ fn retransmitted_register_gets_the_200_again_without_changes() {
     assert_eq!(r.lookup("1001").len(), 1);
 }
 
+/// The retransmission of a REGISTER whose 200 was lost is recognised
+/// however many REGISTERs of the same device came in between (a load test
+/// re-registering one extension 1,000 times a second: the 200 of one lost
+/// in a full socket buffer, its retransmission 500 ms later), until its
+/// client has given up retransmitting (Timer F, 32 s); after that the
+/// same credentials are a replay.
+#[test]
+fn a_retransmission_is_recognised_after_hundreds_of_other_registers() {
+    let mut r = registrar();
+    let d = dir();
+    let contact = ["<sip:1001@192.0.2.10:5062>"];
+    let mut sent = Vec::new();
+    for k in 0..600u32 {
+        let at = T0 + u64::from(k);
+        let first = reply_of(r.handle_register(at, &register("1001", 2 * k + 1, &contact, None, None), udp(5062), &d, "tg"));
+        let req = register("1001", 2 * k + 2, &contact, None, Some(&auth("1001", "pw1001", &nonce_from(&first), 1)));
+        assert!(matches!(r.handle_register(at, &req, udp(5062), &d, "tg"), Outcome::Commit { .. }), "REGISTER {k} applied");
+        sent.push(req);
+    }
+    answered_again(&mut r, &sent[0], T0 + 500, 1, 1);
+    answered_again(&mut r, &sent[300], T0 + 800, 1, 1);
+    // After Timer F (and another REGISTER, which forgets what has aged):
+    let later = T0 + 600 + 32_001;
+    let first = reply_of(r.handle_register(later, &register("1001", 5000, &contact, None, None), udp(5062), &d, "tg"));
+    let req = register("1001", 5001, &contact, None, Some(&auth("1001", "pw1001", &nonce_from(&first), 1)));
+    assert!(matches!(r.handle_register(later, &req, udp(5062), &d, "tg"), Outcome::Commit { .. }));
+    assert_eq!(reply_of(r.handle_register(later, &sent[599], udp(5062), &d, "tg")).status(), Some(401), "forgotten after 32 s: a replay");
+}
+
 #[test]
 fn retransmitted_unregister_gets_the_200_again() {
     // An unregister leaves no binding to remember its branch by: its
