@@ -188,6 +188,12 @@ part_grown() { # at least 3 s of stereo audio written
   [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge $((44 + 3 * 32000)) ]
 }
 check "cut: the recording grows"                 wait_for 20 part_grown
+rec_writer_keeps_up() { # the writer's backlog is under 2 s of this call's audio, nothing dropped
+  curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" > "$OUT/metrics_rec.txt" || return 1
+  grep -qx 'ferroswitch_recording_dropped_bytes_total 0' "$OUT/metrics_rec.txt" &&
+    awk '$1 == "ferroswitch_recording_write_queue_bytes" { found = 1; ok = ($2 < 64000) } END { exit !(found && ok) }' "$OUT/metrics_rec.txt"
+}
+check "cut: /metrics shows the recording writer keeping up (nothing dropped)" rec_writer_keeps_up
 kill -KILL "$SWITCH_PID"; wait "$SWITCH_PID" 2>/dev/null
 CUT=$(ls "$DATA"/recordings/*.wav.part | head -1)
 check "cut: after kill -9 the .part file is a stereo WAV of at least 2.5 s" bash -c "python3 '$ROOT/testbeds/tones.py' info '$CUT' | tee /dev/stderr | python3 -c 'import sys; l=sys.stdin.read(); s=float(l.split(\"seconds=\")[1]); sys.exit(0 if \"channels=2 rate=8000\" in l and s >= 2.5 else 1)'"

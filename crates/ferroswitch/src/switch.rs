@@ -1131,6 +1131,9 @@ impl Switch {
         gauge("ferroswitch_calls_ended_total", "Calls ended, by disposition.", "counter", &ended);
         gauge("ferroswitch_relay_sessions", "Open media relays.", "gauge", &[(String::new(), self.media.len() as f64)]);
         gauge("ferroswitch_transcoding_sessions", "Relays transcoding between two codecs.", "gauge", &[(String::new(), self.media.transcoding() as f64)]);
+        let (rec_queued, rec_dropped) = runtime::recording_backlog();
+        gauge("ferroswitch_recording_write_queue_bytes", "Recorded audio handed to the recording writer and not yet written.", "gauge", &[(String::new(), rec_queued as f64)]);
+        gauge("ferroswitch_recording_dropped_bytes_total", "Recorded audio dropped because the recording writer was too far behind the calls.", "counter", &[(String::new(), rec_dropped as f64)]);
         gauge("ferroswitch_registrations", "Registered contacts.", "gauge", &[(String::new(), self.registrar.count() as f64)]);
         gauge("ferroswitch_auth_failures_total", "Failed digest authentications.", "counter", &[(String::new(), auth_fail as f64)]);
         gauge("ferroswitch_auth_bans_total", "Sources banned for failed authentications.", "counter", &[(String::new(), bans as f64)]);

@@ -327,16 +327,15 @@ impl Recorder {
         out
     }
 
-    /// Interleaved stereo PCM released and not yet consumed: for a writer
-    /// that then calls [`Recorder::consume_output`], so the buffer keeps
-    /// its capacity (no allocation per block written).
-    pub fn output(&self) -> &[u8] {
-        &self.out[..self.out_len]
-    }
-
-    /// The output was written: forget it, keep the buffer.
-    pub fn consume_output(&mut self) {
+    /// Interleaved stereo PCM released since the last call, handed over
+    /// whole (no copy). `spare` becomes the buffer the next output goes to:
+    /// an earlier output given back keeps its memory, and its bytes are
+    /// written over, not zeroed first.
+    pub fn swap_output(&mut self, spare: Vec<u8>) -> Vec<u8> {
+        let mut out = std::mem::replace(&mut self.out, spare);
+        out.truncate(self.out_len);
         self.out_len = 0;
+        out
     }
 
     /// Sample frames released so far.

@@ -293,3 +293,43 @@ proptest::proptest! {
         proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
     }
 }
+
+/// Handing the output over by swapping buffers gives exactly the bytes
+/// copying it out does, whatever the spare buffer held: a gap, a lost
+/// packet and a side that has not started are written as silence over
+/// the old bytes, never left as they were.
+#[test]
+fn swapped_output_is_the_copied_output_over_any_spare() {
+    let t0 = Instant::now();
+    let (mut copied, mut swapped) = (Recorder::new(Duration::from_millis(60)), Recorder::new(Duration::from_millis(60)));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut spare = vec![0xa5u8; 100_000];
+    for k in (0..80u64).chain(130..200) {
+        let now = t0 + Duration::from_millis(20 * k);
+        for rec in [&mut copied, &mut swapped] {
+            if k % 7 != 3 {
+                rec.push(now, Side::Caller, &rtp::build(0, false, k as u16, 160 * k as u32, 7, &frame(440.0, 160 * k, false)));
+            }
+            if k >= 40 {
+                rec.push(now, Side::Callee, &rtp::build(8, false, k as u16, 160 * k as u32, 9, &frame(1000.0, 160 * k, true)));
+            }
+            rec.advance(now);
+        }
+        a.extend(copied.take_output());
+        if k % 10 == 0 {
+            // The buffer given back still holds what it carried.
+            let out = swapped.swap_output(std::mem::take(&mut spare));
+            b.extend_from_slice(&out);
+            spare = out;
+        }
+    }
+    copied.finish(t0 + Duration::from_millis(4000));
+    swapped.finish(t0 + Duration::from_millis(4000));
+    a.extend(copied.take_output());
+    b.extend(swapped.swap_output(Vec::new()));
+    assert_eq!(a.len(), 4 * 8000 * 4, "4 s of stereo frames");
+    assert!(a == b, "the same bytes whichever way the output is taken");
+    let (l, r) = split(&b);
+    assert!(span(&l, 1.7, 2.5).iter().all(|&s| s == 0), "the gap is silence");
+    assert!(span(&r, 0.0, 0.75).iter().all(|&s| s == 0), "the callee before its first packet is silence");
+}

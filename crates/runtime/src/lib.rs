@@ -24,11 +24,13 @@
 
 mod inbox;
 mod core;
+pub(crate) mod rec_writer;
 mod relay;
 mod tcp;
 mod tls;
 mod udp_batch;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
+pub use crate::rec_writer::backlog as recording_backlog;
 pub use crate::relay::{Digits, Recording, RelayEvent, RelayPool};
 pub use crate::tls::{load_certs, server_config, TlsSource};

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use crate::udp_batch::read_pair;
 use crate::inbox::{inbox, Rx, Tx};
+use crate::rec_writer::RecFile;
 
 enum Ctl {
     Peer(Side, SocketAddr),
@@ -115,14 +116,15 @@ pub struct Recording {
     pub duration: std::time::Duration,
 }
 
-/// Recording bytes gathered before a write between two checkpoints (which
-/// write all there is): 2 s of 8 kHz stereo, 1 s at 16 kHz, so a recording
-/// is written about once a second, with its header.
+/// Recording bytes gathered before they are handed to the writer between
+/// two checkpoints (which hand over all there is): 2 s of 8 kHz stereo, 1 s
+/// at 16 kHz, so a recording is written about once a second.
 const REC_BLOCK: usize = 64_000;
 
-/// How often a recording's gathered audio is written and its header fixed
-/// up (what a `kill -9` can lose at most, besides the recorder's 200 ms
-/// jitter window). Each write costs the filesystem per call, not per byte
+/// How often a recording's gathered audio goes to the writer thread, which
+/// writes it and fixes the header up (what a `kill -9` can lose at most,
+/// besides the recorder's 200 ms jitter window and what the writer has not
+/// written yet). Each write costs the filesystem per call, not per byte
 /// only: at 500 recorded calls, writing every 0.25 s with a header every
 /// 0.5 s was 3,000 system calls a second.
 const REC_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -131,83 +133,71 @@ const REC_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
 static FINISHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// A recording in progress: the recorder and the file it goes to (written
-/// as `NAME.part`, renamed when complete, so a file with the final name is
-/// always whole).
+/// as `NAME.part` by the writer thread, `rec_writer`, and renamed when
+/// complete, so a file with the final name is always whole). The relay
+/// itself never touches the filesystem for it.
 struct Rec {
     recorder: media::Recorder,
-    file: std::fs::File,
+    file: RecFile,
     part: PathBuf,
     path: PathBuf,
-    bytes: u64,
     /// Convert to Ogg Opus when finished.
     opus: bool,
 }
 
 impl Rec {
-    fn start(path: PathBuf, opus: bool, rate: u32) -> Option<Rec> {
+    fn start(path: PathBuf, opus: bool, rate: u32) -> Rec {
         let part = path.with_extension("wav.part");
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut file = match std::fs::File::create(&part) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(path = %part.display(), error = %e, "cannot create the recording file");
-                return None;
-            }
-        };
-        use std::io::Write;
         let recorder = media::Recorder::with_rate(std::time::Duration::from_millis(200), rate);
-        file.write_all(&media::wav::header(2, recorder.rate(), 0)).ok()?;
-        Some(Rec { recorder, file, part, path, bytes: 0, opus })
+        let file = RecFile::create(part.clone(), recorder.rate());
+        Rec { recorder, file, part, path, opus }
     }
 
-    /// After a packet: write only once a block has gathered (not a system
-    /// call per packet). The checkpoint tick and the end write the rest.
+    /// After a packet: hand audio over only once a block has gathered (not
+    /// a job per packet). The checkpoint tick and the end hand the rest.
     fn write_some(&mut self) {
         if self.recorder.pending() >= REC_BLOCK {
             self.write_out();
         }
     }
 
+    /// Hand what has gathered to the writer, which appends it and makes
+    /// the header name it, so a file cut short (`kill -9`, power loss) is a
+    /// valid WAV of all but the last moments.
     fn write_out(&mut self) {
-        use std::io::Write;
-        let out = self.recorder.output();
-        if !out.is_empty() && self.file.write_all(out).is_ok() {
-            self.bytes += out.len() as u64;
+        if self.recorder.pending() > 0 {
+            let out = self.recorder.swap_output(crate::rec_writer::spare());
+            self.file.write(out);
         }
-        self.recorder.consume_output();
     }
 
-    /// Write what has gathered and make the header name it, so a file cut
-    /// short (`kill -9`, power loss) is a valid WAV of all but the last
-    /// moments. Every tick: one positioned write of 44 bytes.
-    fn checkpoint(&mut self) {
-        use std::os::unix::fs::FileExt;
-        self.write_out();
-        let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
-        let _ = self.file.write_at(&media::wav::header(2, self.recorder.rate(), len), 0);
-    }
-
-    /// Flush, fix the header, make it durable, give it its final name.
-    fn finish(mut self, now: std::time::Instant) -> Option<Recording> {
-        use std::io::{Seek, Write};
+    /// Write the rest, then make the file durable and give it its final
+    /// name (and convert it) on the blocking pool, a few at a time: a mass
+    /// hang-up otherwise started a blocking thread per recording, hundreds
+    /// at once.
+    async fn finish(mut self, now: std::time::Instant) -> Option<Recording> {
         self.recorder.finish(now);
-        self.write_out();
-        let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
-        let ok = self.file.seek(std::io::SeekFrom::Start(0)).is_ok()
-            && self.file.write_all(&media::wav::header(2, self.recorder.rate(), len)).is_ok()
-            && self.file.sync_all().is_ok()
-            && std::fs::rename(&self.part, &self.path).is_ok();
-        if !ok {
-            tracing::error!(path = %self.part.display(), "could not finish the recording");
+        let last = self.recorder.take_output();
+        let Some((file, bytes)) = self.file.close(last).await else {
+            tracing::error!(path = %self.part.display(), "could not write the recording");
             return None;
-        }
+        };
         let frames = self.recorder.frames();
         let rate = self.recorder.rate();
-        let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(rate));
-        let path = if self.opus { to_opus(&self.path, self.bytes / 4, rate).unwrap_or(self.path) } else { self.path };
-        Some(Recording { path, duration })
+        let (part, path, opus) = (self.part, self.path, self.opus);
+        let _turn = FINISHING.acquire().await;
+        tokio::task::spawn_blocking(move || {
+            if file.sync_all().is_err() || std::fs::rename(&part, &path).is_err() {
+                tracing::error!(path = %part.display(), "could not finish the recording");
+                return None;
+            }
+            let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(rate));
+            let path = if opus { to_opus(&path, bytes / 4, rate).unwrap_or(path) } else { path };
+            Some(Recording { path, duration })
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }
 
@@ -881,7 +871,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 }
                 Some(Ctl::Record(path, opus, rate)) => {
                     if rec.is_none() {
-                        rec = Rec::start(path, opus, rate);
+                        rec = Some(Rec::start(path, opus, rate));
                         rec_decoders = [None, None];
                     }
                     continue;
@@ -889,14 +879,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 Some(Ctl::Stop(done)) => {
                     let now = tokio::time::Instant::now().into_std();
                     let result = match rec.take() {
-                        // fsync and rename (and the Ogg Opus conversion)
-                        // off the async workers, a few at a time: a mass
-                        // hang-up otherwise started a blocking thread per
-                        // recording, hundreds at once.
-                        Some(r) => {
-                            let _turn = FINISHING.acquire().await;
-                            tokio::task::spawn_blocking(move || r.finish(now)).await.ok().flatten()
-                        }
+                        Some(r) => r.finish(now).await,
                         None => None,
                     };
                     let _ = done.send(result);
@@ -997,7 +980,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
-                    r.checkpoint();
+                    r.write_out();
                 }
                 continue;
             },

@@ -642,3 +642,69 @@ async fn the_callees_rfc4733_digits_are_reported_as_the_callees() {
     assert!(events.try_recv().is_err(), "one digit, reported once");
     pool.close("cd");
 }
+
+/// Opens a FIFO for reading when dropped (at the end of the test, or when
+/// it fails first), so the recording writer blocked on opening it for
+/// writing goes on, and drains it: what the writer wrote.
+struct FifoReader(Option<std::path::PathBuf>, Option<std::thread::JoinHandle<Vec<u8>>>);
+
+impl FifoReader {
+    fn release(&mut self) {
+        if let Some(path) = self.0.take() {
+            self.1 = Some(std::thread::spawn(move || std::fs::read(path).unwrap_or_default()));
+        }
+    }
+}
+
+impl Drop for FifoReader {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The relay never waits for the disk: a recording whose file cannot even
+/// be opened (a FIFO nobody reads: opening it for writing blocks, as a
+/// hung network mount or a throttled disk would) leaves the call's packets
+/// flowing both ways; once the file opens, what was recorded meanwhile is
+/// written to it, header first.
+#[tokio::test]
+async fn a_recording_stalled_on_its_file_does_not_hold_up_packets() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 43100, 43200).with_threads(1).expect("media threads");
+    let (pa, pb) = pool.open("stall").expect("ports");
+    let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("stall", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("stall", Side::B, phone_b.local_addr().expect("addr"));
+    let dir = std::env::temp_dir().join(format!("ferroswitch-relay-stall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = dir.join("stall.wav.part");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo");
+    let mut reader = FifoReader(Some(fifo), None);
+    pool.record("stall", dir.join("stall.wav"));
+    assert!(pool.is_recording("stall"));
+    // Two seconds of a call's packets each way, while the writer is stuck.
+    // (PCMU silence, 20 ms apart by timestamp: the recorder places audio
+    // by timestamp, not by arrival.)
+    for seq in 0..100u16 {
+        let pkt = |ssrc| media::rtp::build(0, seq == 0, seq, 160 * u32::from(seq), ssrc, &[0xff; 160]);
+        phone_a.send_to(&pkt(0xa), relay_a).await.expect("send a");
+        assert_eq!(recv(&phone_b).await, pkt(0xa), "A's packet {seq} reached B");
+        phone_b.send_to(&pkt(0xb), relay_b).await.expect("send b");
+        assert_eq!(recv(&phone_a).await, pkt(0xb), "B's packet {seq} reached A");
+    }
+    reader.release();
+    pool.close("stall");
+    let finished = tokio::time::timeout(Duration::from_secs(10), pool.take_recording("stall").expect("recorded")).await;
+    assert!(finished.is_ok(), "the recording finishes once its file opens");
+    let written = tokio::task::spawn_blocking(move || reader.1.take().map(|h| h.join().expect("reader")).unwrap_or_default()).await.expect("join");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(written.len() > 44 && written.starts_with(b"RIFF"), "a WAV header and audio reached the file: {} bytes", written.len());
+    // 100 packets of 160 samples from each side: 16,000 stereo frames of
+    // 4 bytes, give or take the recorder's placement of the last ones.
+    let audio = written.len() - 44;
+    assert!((60_000..=68_000).contains(&audio), "the audio recorded while the file was stuck: {audio} bytes");
+}

@@ -1,0 +1,247 @@
+//! Recording files are written by a thread of their own, never by a relay.
+//!
+//! A relay gathers a recording's audio in memory (`media::Recorder`) and
+//! hands each second of it here: creating the file, every write and its
+//! header fix-up, and the last write are jobs for one writer thread, done
+//! in the order they were sent. A slow or stalled disk (dirty-page
+//! throttling, a full journal, a network mount that hangs) then delays the
+//! recording, never a packet: a media thread relays hundreds of calls, and a
+//! write that blocked it for 200 ms would be heard on all of them.
+//!
+//! The writer keeps each file's length and fixes the WAV header to name it
+//! after every write, so a file cut short by `kill -9` is a valid WAV of
+//! what was written. What is queued and not yet written is bounded
+//! ([`MAX_QUEUED`]): past it, new audio is dropped (and the loss logged)
+//! rather than held without limit while the disk does not take it.
+//!
+//! The fsync, rename and Ogg Opus conversion of a finished recording are
+//! slower still and stay on tokio's blocking pool (`relay.rs`); the writer
+//! only gives the file back once everything sent for it is written.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+
+use tokio::sync::oneshot;
+
+/// Audio bytes queued to the writer and not yet written, over which new
+/// audio is dropped: 256 MiB is about 4 s of the writes of 2,000 recorded
+/// calls at 16 kHz, or over a minute at 8 kHz for 100 calls, which is far
+/// more than a healthy disk ever lets gather.
+pub(crate) const MAX_QUEUED: usize = 256 << 20;
+
+/// Bytes queued and not yet written, all recordings.
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+/// Buffers written and given back, for the relays' next outputs (their
+/// memory is in use already: no allocation, no page faults, no zeroing).
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Buffers kept in [`SPARE`] at most (more are freed).
+const MAX_SPARE: usize = 256;
+
+/// A buffer for a recording's next output: one given back, or a new one.
+pub(crate) fn spare() -> Vec<u8> {
+    SPARE.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default()
+}
+
+fn give_back(buf: Vec<u8>) {
+    if let Ok(mut s) = SPARE.lock() {
+        if s.len() < MAX_SPARE {
+            s.push(buf);
+        }
+    }
+}
+
+/// Audio bytes dropped because the writer was too far behind, all recordings.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Audio bytes waiting for the writer, and bytes dropped so far because it
+/// was too far behind (both for metrics).
+pub fn backlog() -> (u64, u64) {
+    (QUEUED.load(Ordering::Relaxed) as u64, DROPPED.load(Ordering::Relaxed))
+}
+
+/// Recording ids, to name a file in the writer's jobs.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+enum Job {
+    /// Create `part` (and its directory) and write a header naming no audio.
+    Open { id: u64, part: PathBuf, rate: u32 },
+    /// Append `data`, then fix the header up to name everything written.
+    Write { id: u64, data: Vec<u8> },
+    /// Append `data`, fix the header, give the file and its audio length back.
+    Close { id: u64, data: Vec<u8>, done: oneshot::Sender<Option<(File, u64)>> },
+    /// The recording was dropped without being closed: close the file.
+    Forget { id: u64 },
+}
+
+struct Open {
+    file: File,
+    part: PathBuf,
+    rate: u32,
+    /// Audio bytes written (after the 44-byte header).
+    bytes: u64,
+    /// A write failed (logged once).
+    failed: bool,
+}
+
+fn writer() -> Option<&'static mpsc::Sender<Job>> {
+    static TX: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        match std::thread::Builder::new().name("rec-writer".into()).spawn(move || run(rx)) {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the recording writer thread; calls will not be recorded");
+                None
+            }
+        }
+    })
+    .as_ref()
+}
+
+fn send(job: Job) -> bool {
+    writer().is_some_and(|w| w.send(job).is_ok())
+}
+
+/// How long the writer lets jobs gather after the first one before it
+/// writes them all: one wake-up for the writes of many calls. Woken per
+/// job (every call's write once a second), the thread spent more on
+/// waking, and on preempting the media threads, than on writing.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn run(rx: mpsc::Receiver<Job>) {
+    let mut files: HashMap<u64, Open> = HashMap::new();
+    while let Ok(first) = rx.recv() {
+        std::thread::sleep(GATHER);
+        let mut next = Some(first);
+        while let Some(job) = next.take().or_else(|| rx.try_recv().ok()) {
+            handle(&mut files, job);
+        }
+    }
+}
+
+fn handle(files: &mut HashMap<u64, Open>, job: Job) {
+        match job {
+            Job::Open { id, part, rate } => {
+                if let Some(dir) = part.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let opened = File::create(&part).and_then(|mut f| f.write_all(&media::wav::header(2, rate, 0)).map(|()| f));
+                match opened {
+                    Ok(file) => {
+                        files.insert(id, Open { file, part, rate, bytes: 0, failed: false });
+                    }
+                    Err(e) => tracing::error!(path = %part.display(), error = %e, "cannot create the recording file"),
+                }
+            }
+            Job::Write { id, data } => {
+                QUEUED.fetch_sub(data.len(), Ordering::Relaxed);
+                if let Some(f) = files.get_mut(&id) {
+                    f.append(&data);
+                }
+                give_back(data);
+            }
+            Job::Close { id, data, done } => {
+                QUEUED.fetch_sub(data.len(), Ordering::Relaxed);
+                let out = files.remove(&id).map(|mut f| {
+                    f.append(&data);
+                    (f.file, f.bytes)
+                });
+                let _ = done.send(out);
+            }
+            Job::Forget { id } => {
+                files.remove(&id);
+            }
+        }
+}
+
+impl Open {
+    /// Append audio and make the header name all of it: one write and one
+    /// positioned write of 44 bytes.
+    fn append(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match self.file.write_all(data) {
+            Ok(()) => {
+                self.bytes += data.len() as u64;
+                let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
+                let _ = self.file.write_at(&media::wav::header(2, self.rate, len), 0);
+            }
+            Err(e) if !self.failed => {
+                self.failed = true;
+                tracing::error!(path = %self.part.display(), error = %e, "cannot write the recording; its audio from here on is lost");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A recording's file, as the relay sees it: every operation is a job for
+/// the writer thread.
+pub(crate) struct RecFile {
+    id: u64,
+    closed: bool,
+    /// Audio dropped because the writer was too far behind (logged once).
+    dropped: u64,
+}
+
+impl RecFile {
+    /// Create `part` (stereo 16-bit WAV at `rate`), on the writer thread.
+    pub(crate) fn create(part: PathBuf, rate: u32) -> RecFile {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        send(Job::Open { id, part, rate });
+        RecFile { id, closed: false, dropped: 0 }
+    }
+
+    /// Queue audio to be appended (dropped, and the loss logged, while the
+    /// writer is more than [`MAX_QUEUED`] behind).
+    pub(crate) fn write(&mut self, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if QUEUED.load(Ordering::Relaxed) >= MAX_QUEUED {
+            if self.dropped == 0 {
+                tracing::error!(queued = MAX_QUEUED, "the recording writer is too far behind (the disk does not keep up): dropping recorded audio");
+            }
+            self.dropped += data.len() as u64;
+            DROPPED.fetch_add(data.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        QUEUED.fetch_add(data.len(), Ordering::Relaxed);
+        let n = data.len();
+        if !send(Job::Write { id: self.id, data }) {
+            QUEUED.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Queue the last audio and wait until everything sent for this file is
+    /// written: the file and its audio length in bytes, or `None` if it
+    /// could not be created.
+    pub(crate) async fn close(mut self, data: Vec<u8>) -> Option<(File, u64)> {
+        self.closed = true;
+        let (done, result) = oneshot::channel();
+        let n = data.len();
+        QUEUED.fetch_add(n, Ordering::Relaxed);
+        if !send(Job::Close { id: self.id, data, done }) {
+            QUEUED.fetch_sub(n, Ordering::Relaxed);
+            return None;
+        }
+        result.await.ok().flatten()
+    }
+}
+
+impl Drop for RecFile {
+    fn drop(&mut self) {
+        if !self.closed {
+            send(Job::Forget { id: self.id });
+        }
+    }
+}
