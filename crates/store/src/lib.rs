@@ -76,7 +76,10 @@
 //! `scripts/pg-test-cluster.sh start` makes a throwaway cluster on
 //! 127.0.0.1 and prints one), the same checks also run on PostgreSQL, each
 //! in a database of its own; without it they are skipped with a note on
-//! stderr.
+//! stderr. `make test` runs the workspace's tests under
+//! `scripts/with-test-pg.sh`, which starts such a cluster (PostgreSQL is
+//! among the packages it installs) and removes it afterwards, so both
+//! backends are tested on every run.
 //!
 //! ## Using it
 //! ```no_run
