@@ -126,6 +126,7 @@ macro_rules! with_pool {
 mod batch;
 mod bindings;
 mod cdrs;
+mod cluster;
 mod error;
 mod extensions;
 mod migrations;
@@ -138,6 +139,7 @@ mod webhooks;
 pub use batch::{LiveCall, WriteBatch};
 pub use bindings::{Binding, BindingChange, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
+pub use cluster::NodeRow;
 pub use error::{Fault, StoreError};
 pub use extensions::{DirectorySnapshot, Extension, ExtensionPatch, NewExtension};
 pub use trunks::{AgentStatusRow, ConfigKind, ConfigRow};

@@ -32,6 +32,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (5, "cdr recording", include_str!("../migrations/sqlite/0005_cdr_recording.sql")),
     (6, "callcenter", include_str!("../migrations/sqlite/0006_callcenter.sql")),
     (7, "live call extras", include_str!("../migrations/sqlite/0007_live_call_extras.sql")),
+    (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -42,6 +43,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (5, "cdr recording", include_str!("../migrations/postgres/0005_cdr_recording.sql")),
     (6, "callcenter", include_str!("../migrations/postgres/0006_callcenter.sql")),
     (7, "live call extras", include_str!("../migrations/postgres/0007_live_call_extras.sql")),
+    (8, "cluster", include_str!("../migrations/postgres/0008_cluster.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

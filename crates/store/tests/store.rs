@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 
 use serde_json::json;
-use store::{Binding, BindingChange, Extension, ExtensionPatch, NewExtension, Store, StoreError};
+use store::{Binding, BindingChange, Extension, ExtensionPatch, NewExtension, NodeRow, Store, StoreError};
 
 const NOW: i64 = 1_700_000_000_000;
 const PG_ENV: &str = "FERROSWITCH_TEST_PG_URL";
@@ -197,6 +197,9 @@ on_both_backends!(
     writes_survive_reopening,
     concurrent_writers_on_two_stores,
     concurrent_opens_migrate_once,
+    nodes_are_live_while_they_beat,
+    a_queue_lease_is_claimed_renewed_and_taken_over_when_it_runs_out,
+    two_nodes_claiming_a_queue_at_once_never_both_win,
 );
 
 // ---------------------------------------------------------------------------
@@ -1170,4 +1173,71 @@ fn pg_url_database_is_replaced() {
         "postgres://h/x?sslmode=disable"
     );
     assert_eq!(with_database("postgresql://h:1", "x"), "postgresql://h:1/x");
+}
+
+async fn nodes_are_live_while_they_beat(db: &TestDb) {
+    let store = db.open().await;
+    store.node_heartbeat("b", "127.0.0.2:5060", NOW).await.unwrap();
+    store.node_heartbeat("a", "127.0.0.1:5060", NOW + 1_000).await.unwrap();
+    let live: Vec<_> = store.live_nodes(NOW + 4_000, 5_000).await.unwrap().into_iter().map(|n| (n.node_id, n.advertise)).collect();
+    assert_eq!(live, [("a".to_owned(), "127.0.0.1:5060".to_owned()), ("b".to_owned(), "127.0.0.2:5060".to_owned())]);
+    // b stops beating; a beats on, from a new address.
+    store.node_heartbeat("a", "127.0.0.1:5070", NOW + 5_500).await.unwrap();
+    let live = store.live_nodes(NOW + 5_500, 5_000).await.unwrap();
+    assert_eq!(live, [NodeRow { node_id: "a".into(), advertise: "127.0.0.1:5070".into(), heartbeat_ms: NOW + 5_500 }]);
+    assert!(matches!(store.node_heartbeat("", "x", NOW).await, Err(StoreError::Invalid { field: "node_id", .. })));
+    store.close().await;
+}
+
+async fn a_queue_lease_is_claimed_renewed_and_taken_over_when_it_runs_out(db: &TestDb) {
+    let store = db.open().await;
+    const LEASE: i64 = 5_000;
+    assert!(store.claim_queue("sales", "a", NOW, LEASE).await.unwrap(), "a free queue is claimed");
+    assert!(!store.claim_queue("sales", "b", NOW + 4_999, LEASE).await.unwrap(), "not while a's lease runs");
+    assert!(store.claim_queue("sales", "a", NOW + 1_000, LEASE).await.unwrap(), "a renews (until NOW + 6,000)");
+    assert!(!store.claim_queue("sales", "b", NOW + 5_999, LEASE).await.unwrap(), "the renewal counts");
+    assert_eq!(store.queue_owners(NOW + 5_999).await.unwrap(), [("sales".to_owned(), "a".to_owned())]);
+    // a stops renewing: its lease runs out at NOW + 6,000 and b takes over.
+    assert!(store.queue_owners(NOW + 6_000).await.unwrap().is_empty(), "an expired lease is no owner");
+    assert!(store.claim_queue("sales", "b", NOW + 6_000, LEASE).await.unwrap(), "b takes the expired lease");
+    assert!(!store.claim_queue("sales", "a", NOW + 6_001, LEASE).await.unwrap(), "a, late, has lost it");
+    assert_eq!(store.queue_owners(NOW + 6_001).await.unwrap(), [("sales".to_owned(), "b".to_owned())]);
+    // Other queues are independent; a release frees at once.
+    assert!(store.claim_queue("support", "a", NOW + 6_001, LEASE).await.unwrap());
+    assert!(!store.release_queue("sales", "a").await.unwrap(), "a cannot release b's queue");
+    assert!(store.release_queue("sales", "b").await.unwrap());
+    assert!(store.claim_queue("sales", "a", NOW + 6_002, LEASE).await.unwrap(), "released: claimed at once");
+    assert_eq!(store.queue_owners(NOW + 6_002).await.unwrap(), [("sales".to_owned(), "a".to_owned()), ("support".to_owned(), "a".to_owned())]);
+    store.close().await;
+}
+
+async fn two_nodes_claiming_a_queue_at_once_never_both_win(db: &TestDb) {
+    // Two connections pools (two nodes), each claiming the same queue
+    // several times at once, round after round, each round after the last
+    // lease ran out: exactly one node wins each round.
+    let nodes = [db.open().await, db.open().await];
+    const LEASE: i64 = 5_000;
+    let mut winners = [0u32; 2];
+    for round in 0..20i64 {
+        let now = NOW + round * 10_000;
+        let tasks: Vec<_> = (0..8)
+            .map(|k| {
+                let (store, node) = (nodes[k % 2].clone(), ["a", "b"][k % 2]);
+                tokio::spawn(async move { (k % 2, store.claim_queue("sales", node, now, LEASE).await.unwrap()) })
+            })
+            .collect();
+        let mut won = [false; 2];
+        for t in tasks {
+            let (n, ok) = t.await.unwrap();
+            won[n] |= ok;
+        }
+        assert!(won[0] != won[1], "round {round}: exactly one node owns the queue ({won:?})");
+        winners[usize::from(won[1])] += 1;
+        let owner = ["a", "b"][usize::from(won[1])];
+        assert_eq!(nodes[0].queue_owners(now).await.unwrap(), [("sales".to_owned(), owner.to_owned())]);
+    }
+    assert_eq!(winners[0] + winners[1], 20);
+    for s in nodes {
+        s.close().await;
+    }
 }

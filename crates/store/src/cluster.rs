@@ -1,0 +1,116 @@
+//! Nodes sharing one store, and which node owns each call-center queue
+//! (docs/multi-node.md): the store half of running several switches on one
+//! PostgreSQL database.
+//!
+//! - **Nodes.** Each node upserts its row (`node_id`, the `host:port` the
+//!   others send SIP to, the time) every second with
+//!   [`Store::node_heartbeat`]; [`Store::live_nodes`] lists those whose
+//!   heartbeat is younger than a lease.
+//! - **Queue ownership.** A queue is dispatched by one node at a time: the
+//!   one holding an unexpired lease on it. [`Store::claim_queue`] takes or
+//!   renews the lease with one conditional upsert: it succeeds when the
+//!   queue has no owner, this node already owns it, or the owner's lease
+//!   ran out. On PostgreSQL `ON CONFLICT .. DO UPDATE` locks the row and
+//!   judges the `WHERE` on its latest version, so two nodes claiming at
+//!   once never both win; SQLite has one writer at a time.
+//!
+//! As everywhere in this crate, time is the caller's `now_ms`: a lease is
+//! judged against the clock of the node that asks, so nodes' clocks must
+//! agree to well within a lease (NTP does).
+
+use crate::row::RowExt;
+use crate::{Store, StoreError};
+
+/// A node as the store last heard of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRow {
+    /// The node's name, unique in the cluster.
+    pub node_id: String,
+    /// Where the other nodes send SIP to it (`host:port`).
+    pub advertise: String,
+    /// Its last heartbeat, unix ms.
+    pub heartbeat_ms: i64,
+}
+
+fn check_node_id(node_id: &str) -> Result<(), StoreError> {
+    let ok = !node_id.is_empty()
+        && node_id.len() <= 64
+        && node_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid { field: "node_id", reason: "1 to 64 characters: letters, digits, '-', '_', '.'".into() })
+    }
+}
+
+impl Store {
+    /// `node_id` is alive at `now_ms`, reachable at `advertise`.
+    pub async fn node_heartbeat(&self, node_id: &str, advertise: &str, now_ms: i64) -> Result<(), StoreError> {
+        check_node_id(node_id)?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO nodes (node_id, advertise, heartbeat_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (node_id) DO UPDATE SET advertise = excluded.advertise, heartbeat_ms = excluded.heartbeat_ms",
+            )
+            .bind(node_id)
+            .bind(advertise)
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The nodes heard from within `lease_ms` before `now_ms`, by name.
+    pub async fn live_nodes(&self, now_ms: i64, lease_ms: i64) -> Result<Vec<NodeRow>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT node_id, advertise, heartbeat_ms FROM nodes WHERE heartbeat_ms > $1 ORDER BY node_id")
+                .bind(now_ms - lease_ms)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(NodeRow { node_id: r.text("node_id")?, advertise: r.text("advertise")?, heartbeat_ms: r.int("heartbeat_ms")? }))
+                .collect()
+        })
+    }
+
+    /// Take or renew `node_id`'s lease on `queue` until `now_ms + lease_ms`:
+    /// `true` if this node owns the queue now, `false` if another node's
+    /// lease on it has not run out.
+    pub async fn claim_queue(&self, queue: &str, node_id: &str, now_ms: i64, lease_ms: i64) -> Result<bool, StoreError> {
+        check_node_id(node_id)?;
+        with_pool!(self, |pool| {
+            let done = sqlx::query(
+                "INSERT INTO queue_owners (queue, node_id, lease_until_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (queue) DO UPDATE SET node_id = excluded.node_id, lease_until_ms = excluded.lease_until_ms \
+                 WHERE queue_owners.lease_until_ms <= $4 OR queue_owners.node_id = excluded.node_id",
+            )
+            .bind(queue)
+            .bind(node_id)
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// `node_id` gives `queue` up (shutting down, or the queue was
+    /// deleted), so another node may claim it at once; `false` if it did
+    /// not own it.
+    pub async fn release_queue(&self, queue: &str, node_id: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            let done = sqlx::query("DELETE FROM queue_owners WHERE queue = $1 AND node_id = $2").bind(queue).bind(node_id).execute(pool).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Each queue whose owner's lease has not run out at `now_ms`, with its
+    /// owner, by queue.
+    pub async fn queue_owners(&self, now_ms: i64) -> Result<Vec<(String, String)>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT queue, node_id FROM queue_owners WHERE lease_until_ms > $1 ORDER BY queue").bind(now_ms).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok((r.text("queue")?, r.text("node_id")?))).collect()
+        })
+    }
+}
