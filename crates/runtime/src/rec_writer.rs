@@ -245,3 +245,46 @@ impl Drop for RecFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While the writer cannot write (its file is a FIFO nobody reads yet,
+    /// so opening it blocks), what waits for it stops growing at
+    /// [`MAX_QUEUED`]: the rest is dropped and counted. Once the file
+    /// opens, everything queued is written, in order, after the header.
+    #[test]
+    fn audio_past_the_bound_is_dropped_and_counted_while_the_writer_is_stuck() {
+        let dir = std::env::temp_dir().join(format!("ferroswitch-rec-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let part = dir.join("bound.wav.part");
+        let _ = std::fs::remove_file(&part);
+        assert!(std::process::Command::new("mkfifo").arg(&part).status().expect("mkfifo runs").success());
+        let mut file = RecFile::create(part.clone(), 8000);
+        const CHUNK: usize = 1 << 20;
+        let (_, dropped_before) = backlog();
+        for k in 0..MAX_QUEUED / CHUNK + 8 {
+            // Each chunk says which it is, to check the order written.
+            file.write(vec![k as u8; CHUNK]);
+        }
+        let (queued, dropped) = backlog();
+        assert_eq!(queued, MAX_QUEUED as u64, "queued up to the bound, not past it");
+        assert_eq!(dropped - dropped_before, 8 * CHUNK as u64, "the rest dropped and counted");
+        // Let the writer open the file and drain what it writes.
+        let reader = std::thread::spawn(move || std::fs::read(part).expect("read the FIFO"));
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let closed = rt.block_on(file.close(vec![0xee; 4]));
+        let (_, bytes) = closed.expect("the file was written and given back");
+        assert_eq!(bytes, MAX_QUEUED as u64 + 4);
+        // Dropping the FIFO's writer end ends the reader.
+        let written = reader.join().expect("reader");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(written.len(), 44 + MAX_QUEUED + 4);
+        assert!(written.starts_with(b"RIFF"));
+        let audio = &written[44..];
+        assert!(audio.chunks(CHUNK).take(MAX_QUEUED / CHUNK).enumerate().all(|(k, c)| c.iter().all(|b| *b == k as u8)), "in the order sent");
+        assert_eq!(&audio[MAX_QUEUED..], &[0xee; 4], "the last write last");
+        assert_eq!(backlog().0, 0, "nothing left waiting");
+    }
+}
