@@ -30,9 +30,9 @@ use std::sync::OnceLock;
 use tokio::sync::oneshot;
 
 /// Audio bytes queued to the writer and not yet written, over which new
-/// audio is dropped: 256 MiB is about 4 s of the writes of 2,000 recorded
-/// calls at 16 kHz, or over a minute at 8 kHz for 100 calls, which is far
-/// more than a healthy disk ever lets gather.
+/// audio is dropped: 256 MiB is about 4 s of what 2,000 recorded calls
+/// write at 8 kHz (2 s at 16 kHz), or over a minute of 100 calls, far more
+/// than a healthy disk ever lets gather.
 pub(crate) const MAX_QUEUED: usize = 256 << 20;
 
 /// Bytes queued and not yet written, all recordings.
@@ -189,8 +189,9 @@ impl Open {
 pub(crate) struct RecFile {
     id: u64,
     closed: bool,
-    /// Audio dropped because the writer was too far behind (logged once).
-    dropped: u64,
+    /// Audio of this recording was dropped because the writer was too far
+    /// behind (logged once per recording).
+    dropping: bool,
 }
 
 impl RecFile {
@@ -198,7 +199,7 @@ impl RecFile {
     pub(crate) fn create(part: PathBuf, rate: u32) -> RecFile {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         send(Job::Open { id, part, rate });
-        RecFile { id, closed: false, dropped: 0 }
+        RecFile { id, closed: false, dropping: false }
     }
 
     /// Queue audio to be appended (dropped, and the loss logged, while the
@@ -208,10 +209,10 @@ impl RecFile {
             return;
         }
         if QUEUED.load(Ordering::Relaxed) >= MAX_QUEUED {
-            if self.dropped == 0 {
+            if !self.dropping {
                 tracing::error!(queued = MAX_QUEUED, "the recording writer is too far behind (the disk does not keep up): dropping recorded audio");
             }
-            self.dropped += data.len() as u64;
+            self.dropping = true;
             DROPPED.fetch_add(data.len() as u64, Ordering::Relaxed);
             return;
         }

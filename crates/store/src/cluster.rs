@@ -19,7 +19,7 @@
 //! agree to well within a lease (NTP does).
 
 use crate::row::RowExt;
-use crate::{Store, StoreError};
+use crate::{validate, Store, StoreError};
 
 /// A node as the store last heard of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,21 +32,10 @@ pub struct NodeRow {
     pub heartbeat_ms: i64,
 }
 
-fn check_node_id(node_id: &str) -> Result<(), StoreError> {
-    let ok = !node_id.is_empty()
-        && node_id.len() <= 64
-        && node_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid { field: "node_id", reason: "1 to 64 characters: letters, digits, '-', '_', '.'".into() })
-    }
-}
-
 impl Store {
     /// `node_id` is alive at `now_ms`, reachable at `advertise`.
     pub async fn node_heartbeat(&self, node_id: &str, advertise: &str, now_ms: i64) -> Result<(), StoreError> {
-        check_node_id(node_id)?;
+        validate::name("node_id", node_id)?;
         with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO nodes (node_id, advertise, heartbeat_ms) VALUES ($1, $2, $3) \
@@ -78,7 +67,7 @@ impl Store {
     /// `true` if this node owns the queue now, `false` if another node's
     /// lease on it has not run out.
     pub async fn claim_queue(&self, queue: &str, node_id: &str, now_ms: i64, lease_ms: i64) -> Result<bool, StoreError> {
-        check_node_id(node_id)?;
+        validate::name("node_id", node_id)?;
         with_pool!(self, |pool| {
             let done = sqlx::query(
                 "INSERT INTO queue_owners (queue, node_id, lease_until_ms) VALUES ($1, $2, $3) \

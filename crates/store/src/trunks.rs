@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::row::RowExt;
-use crate::{Store, StoreError};
+use crate::{validate, Store, StoreError};
 
 /// A gateway or a route as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,14 +71,7 @@ fn check_name(kind: ConfigKind, name: &str) -> Result<(), StoreError> {
         let ok = name.split_once('/').is_some_and(|(q, a)| check_name(ConfigKind::Queue, q).is_ok() && check_name(ConfigKind::Agent, a).is_ok());
         return if ok { Ok(()) } else { Err(StoreError::Invalid { field: "name", reason: "queue/agent, each 1 to 64 characters: letters, digits, '-', '_', '.'".into() }) };
     }
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid { field: "name", reason: "1 to 64 characters: letters, digits, '-', '_', '.'".into() })
-    }
+    validate::name("name", name)
 }
 
 fn row_from(r: &impl RowExt, kind: ConfigKind) -> Result<ConfigRow, StoreError> {

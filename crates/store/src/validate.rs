@@ -41,6 +41,19 @@ pub(crate) fn number(field: &'static str, value: &str) -> Result {
     Ok(())
 }
 
+/// A name used as a key (a gateway, route, queue, agent, IVR menu or node):
+/// 1 to 64 of ASCII letters, digits, `-`, `_`, `.`.
+pub(crate) fn name(field: &'static str, value: &str) -> Result {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(field, "1 to 64 characters: letters, digits, '-', '_', '.'"))
+    }
+}
+
 /// Free text: at most `max` bytes, no control characters (they would end
 /// up in SIP headers).
 pub(crate) fn text(field: &'static str, value: &str, max: usize) -> Result {
