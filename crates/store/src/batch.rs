@@ -86,17 +86,17 @@ impl Store {
         macro_rules! exec_step {
             ($step:expr, $exec:expr) => {
                 match $step {
-                    Step::Upserts(rows) if rows.len() == 1 => upsert_binding_stmt!(rows[0]).execute($exec).await?,
+                    Step::Upserts(rows) if rows.len() == 1 => upsert_binding_stmt!(rows[0], self.node).execute($exec).await?,
                     Step::Upserts(rows) => {
                         let sql = upsert_many_sql(rows.len());
                         let mut q = sqlx::query(&sql).persistent(false);
                         for b in rows {
-                            q = bind_binding!(q, b);
+                            q = bind_binding!(q, b, self.node);
                         }
                         q.execute($exec).await?
                     }
-                    Step::Delete(aor, contact) => sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).execute($exec).await?,
-                    Step::DeleteAll(aor) => sqlx::query(DELETE_AOR).bind(*aor).execute($exec).await?,
+                    Step::Delete(aor, contact) => sqlx::query(DELETE_ONE).bind(*aor).bind(*contact).bind(&*self.node).execute($exec).await?,
+                    Step::DeleteAll(aor) => sqlx::query(DELETE_AOR).bind(*aor).bind(&*self.node).execute($exec).await?,
                 }
             };
         }
@@ -135,7 +135,7 @@ impl Store {
                 sqlx::query(INSERT_WEBHOOK).bind(&w.cdr_id).bind(&w.url).bind(&w.body).bind(now_ms).execute(&mut *tx).await?;
             }
             for (name, status, counters) in &batch.agents {
-                sqlx::query(crate::trunks::UPSERT_AGENT_STATUS).bind(name).bind(status).bind(counters).bind(now_ms).execute(&mut *tx).await?;
+                sqlx::query(crate::trunks::UPSERT_AGENT_STATUS).bind(name).bind(status).bind(counters).bind(now_ms).bind(&*self.node).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -121,7 +121,7 @@ fn binding_from_row(r: &impl RowExt) -> Result<Binding, StoreError> {
 
 macro_rules! binding_columns {
     () => {
-        "aor, contact, instance, reg_id, q, expires_at_ms, call_id, cseq, transport, source, user_agent, path, updated_at_ms"
+        "aor, contact, instance, reg_id, q, expires_at_ms, call_id, cseq, transport, source, user_agent, path, updated_at_ms, node_id"
     };
 }
 
@@ -132,21 +132,21 @@ macro_rules! binding_conflict {
            expires_at_ms = excluded.expires_at_ms, call_id = excluded.call_id, \
            cseq = excluded.cseq, transport = excluded.transport, source = excluded.source, \
            user_agent = excluded.user_agent, path = excluded.path, \
-           updated_at_ms = excluded.updated_at_ms"
+           updated_at_ms = excluded.updated_at_ms, node_id = excluded.node_id"
     };
 }
 
 pub(crate) const UPSERT: &str = concat!(
     "INSERT INTO bindings (",
     binding_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     binding_conflict!()
 );
 
 /// Columns (bind parameters) per binding row.
-const BINDING_PARAMS: usize = 13;
+const BINDING_PARAMS: usize = 14;
 
-/// Most rows in one multi-row upsert: 13 parameters each stays far below
+/// Most rows in one multi-row upsert: 14 parameters each stays far below
 /// SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 pub(crate) const UPSERT_ROWS: usize = 256;
 
@@ -177,23 +177,28 @@ pub(crate) fn upsert_chunks<'a>(run: &[&'a Binding]) -> Vec<Vec<&'a Binding>> {
     last.chunks(UPSERT_ROWS).map(<[&Binding]>::to_vec).collect()
 }
 
-pub(crate) const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
-pub(crate) const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1";
+// A node deletes only the bindings it serves: another node's binding of
+// the same address-of-record is that node's to refresh or remove.
+pub(crate) const DELETE_ONE: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2 AND node_id = $3";
+pub(crate) const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1 AND node_id = $2";
 const SELECT_LIVE: &str = "SELECT aor, contact, instance, reg_id, q, expires_at_ms, call_id, \
        cseq, transport, source, user_agent, path, updated_at_ms \
-     FROM bindings WHERE expires_at_ms > $1 ORDER BY aor, contact";
+     FROM bindings WHERE expires_at_ms > $1 AND node_id = $2 ORDER BY aor, contact";
+const SELECT_REMOTE: &str = "SELECT DISTINCT aor, node_id FROM bindings \
+     WHERE expires_at_ms > $1 AND node_id <> $2 ORDER BY aor, node_id";
 const PURGE: &str = "DELETE FROM bindings WHERE expires_at_ms <= $1";
 
 /// The upsert statement for a (validated) binding, ready to execute.
 macro_rules! upsert_binding_stmt {
-    ($b:expr) => {
-        $crate::bindings::bind_binding!(sqlx::query($crate::bindings::UPSERT), $b)
+    ($b:expr, $node:expr) => {
+        $crate::bindings::bind_binding!(sqlx::query($crate::bindings::UPSERT), $b, $node)
     };
 }
 
-/// Binds a binding's 13 columns, in [`UPSERT`]'s order, to a query.
+/// Binds a binding's 13 columns and the node writing it, in [`UPSERT`]'s
+/// order, to a query.
 macro_rules! bind_binding {
-    ($q:expr, $b:expr) => {
+    ($q:expr, $b:expr, $node:expr) => {
         $q.bind(&$b.aor)
             .bind(&$b.contact)
             .bind($b.instance.as_deref())
@@ -207,6 +212,7 @@ macro_rules! bind_binding {
             .bind($b.user_agent.as_deref())
             .bind($b.path.as_deref())
             .bind($b.updated_at_ms)
+            .bind(&*$node)
     };
 }
 
@@ -219,40 +225,54 @@ impl Store {
     pub async fn upsert_binding(&self, binding: &Binding) -> Result<(), StoreError> {
         check_binding(binding)?;
         with_pool!(self, |pool| {
-            upsert_binding_stmt!(binding).execute(pool).await?;
+            upsert_binding_stmt!(binding, self.node).execute(pool).await?;
         });
         Ok(())
     }
 
-    /// Removes one binding; `false` if there was none.
+    /// Removes one of this node's bindings; `false` if there was none.
     pub async fn delete_binding(&self, aor: &str, contact: &str) -> Result<bool, StoreError> {
         with_pool!(self, |pool| {
             let done = sqlx::query(DELETE_ONE)
                 .bind(aor)
                 .bind(contact)
+                .bind(&*self.node)
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() > 0)
         })
     }
 
-    /// Removes every binding of `aor`; returns how many there were.
+    /// Removes every binding of `aor` this node serves; returns how many
+    /// there were.
     pub async fn delete_bindings(&self, aor: &str) -> Result<u64, StoreError> {
         with_pool!(self, |pool| {
-            let done = sqlx::query(DELETE_AOR).bind(aor).execute(pool).await?;
+            let done = sqlx::query(DELETE_AOR).bind(aor).bind(&*self.node).execute(pool).await?;
             Ok(done.rows_affected())
         })
     }
 
-    /// The bindings still alive at `now_ms` (`expires_at_ms > now_ms`),
-    /// ordered by aor then contact: what the registrar reloads on start.
+    /// This node's bindings still alive at `now_ms` (`expires_at_ms >
+    /// now_ms`), ordered by aor then contact: what the registrar reloads on
+    /// start.
     pub async fn load_bindings(&self, now_ms: i64) -> Result<Vec<Binding>, StoreError> {
         with_pool!(self, |pool| {
             let rows = sqlx::query(SELECT_LIVE)
                 .bind(now_ms)
+                .bind(&*self.node)
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(binding_from_row).collect()
+        })
+    }
+
+    /// Which other nodes serve a live binding of which address-of-record
+    /// at `now_ms`: `(aor, node_id)`, ordered. The location view a node
+    /// keeps of the rest of the cluster.
+    pub async fn remote_locations(&self, now_ms: i64) -> Result<Vec<(String, String)>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(SELECT_REMOTE).bind(now_ms).bind(&*self.node).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok((r.text("aor")?, r.text("node_id")?))).collect()
         })
     }
 
@@ -283,17 +303,18 @@ impl Store {
                         // Checked in order inside the transaction: an
                         // invalid change rolls back those before it.
                         check_binding(b)?;
-                        upsert_binding_stmt!(b).execute(&mut *tx).await?;
+                        upsert_binding_stmt!(b, self.node).execute(&mut *tx).await?;
                     }
                     BindingChange::Delete { aor, contact } => {
                         sqlx::query(DELETE_ONE)
                             .bind(aor)
                             .bind(contact)
+                            .bind(&*self.node)
                             .execute(&mut *tx)
                             .await?;
                     }
                     BindingChange::DeleteAll { aor } => {
-                        sqlx::query(DELETE_AOR).bind(aor).execute(&mut *tx).await?;
+                        sqlx::query(DELETE_AOR).bind(aor).bind(&*self.node).execute(&mut *tx).await?;
                     }
                 }
             }

@@ -151,6 +151,10 @@ pub use webhooks::{NewWebhook, Webhook, WebhookState};
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// The node this handle writes for (`cluster.node_id`; empty when not
+    /// clustered): bindings and agent status rows carry it, and a node's
+    /// binding reads and deletes are scoped to its own rows.
+    node: std::sync::Arc<str>,
 }
 
 /// Which database a [`Store`] talks to.
@@ -191,6 +195,22 @@ impl Dialect {
 }
 
 impl Store {
+    /// The same store, writing as node `node_id` (see
+    /// [`Store::node_id`]). Checked as a name; empty is the unclustered
+    /// node.
+    pub fn with_node(mut self, node_id: &str) -> Result<Store, StoreError> {
+        if !node_id.is_empty() {
+            validate::name("node_id", node_id)?;
+        }
+        self.node = node_id.into();
+        Ok(self)
+    }
+
+    /// The node this handle writes for; empty when not clustered.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
     /// Which backend this store uses.
     pub fn backend_kind(&self) -> BackendKind {
         match self.backend {

@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (6, "callcenter", include_str!("../migrations/sqlite/0006_callcenter.sql")),
     (7, "live call extras", include_str!("../migrations/sqlite/0007_live_call_extras.sql")),
     (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
+    (9, "node rows", include_str!("../migrations/sqlite/0009_node_rows.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -44,6 +45,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (6, "callcenter", include_str!("../migrations/postgres/0006_callcenter.sql")),
     (7, "live call extras", include_str!("../migrations/postgres/0007_live_call_extras.sql")),
     (8, "cluster", include_str!("../migrations/postgres/0008_cluster.sql")),
+    (9, "node rows", include_str!("../migrations/postgres/0009_node_rows.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

@@ -90,6 +90,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
     migrate_sqlite(&pool).await?;
     Ok(Store {
         backend: Backend::Sqlite(pool),
+        node: "".into(),
     })
 }
 
@@ -151,6 +152,7 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         .await?;
     Ok(Store {
         backend: Backend::Postgres(pool),
+        node: "".into(),
     })
 }
 

@@ -185,29 +185,44 @@ pub struct AgentStatusRow {
     pub updated_at_ms: i64,
 }
 
+fn agent_status_from_row(r: &impl RowExt) -> Result<AgentStatusRow, StoreError> {
+    let counters = r.text("counters")?;
+    Ok(AgentStatusRow {
+        name: r.text("name")?,
+        status: r.text("status")?,
+        counters: serde_json::from_str(&counters).map_err(|e| StoreError::corrupt("agent_status.counters", e.to_string()))?,
+        updated_at_ms: r.int("updated_at_ms")?,
+    })
+}
+
 impl Store {
     /// Every agent's last written status.
     pub async fn agent_statuses(&self) -> Result<Vec<AgentStatusRow>, StoreError> {
         with_pool!(self, |pool| {
             let rows = sqlx::query("SELECT name, status, counters, updated_at_ms FROM agent_status ORDER BY name").fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let counters = r.text("counters")?;
-                    Ok(AgentStatusRow {
-                        name: r.text("name")?,
-                        status: r.text("status")?,
-                        counters: serde_json::from_str(&counters).map_err(|e| StoreError::corrupt("agent_status.counters", e.to_string()))?,
-                        updated_at_ms: r.int("updated_at_ms")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(agent_status_from_row).collect()
+        })
+    }
+
+    /// The agent statuses other nodes wrote after `since_ms` (their
+    /// `updated_at_ms`), oldest first: what a node applies to its own
+    /// engine so that an agent's login or break taken on any node holds on
+    /// all of them.
+    pub async fn agent_statuses_from_others(&self, since_ms: i64) -> Result<Vec<AgentStatusRow>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT name, status, counters, updated_at_ms FROM agent_status WHERE updated_at_ms > $1 AND node_id <> $2 ORDER BY updated_at_ms, name")
+                .bind(since_ms)
+                .bind(&*self.node)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(agent_status_from_row).collect()
         })
     }
 }
 
 /// Upserts an agent's status (in a group commit).
-pub(crate) const UPSERT_AGENT_STATUS: &str = "INSERT INTO agent_status (name, status, counters, updated_at_ms) VALUES ($1, $2, $3, $4) \
-    ON CONFLICT (name) DO UPDATE SET status = excluded.status, counters = excluded.counters, updated_at_ms = excluded.updated_at_ms";
+pub(crate) const UPSERT_AGENT_STATUS: &str = "INSERT INTO agent_status (name, status, counters, updated_at_ms, node_id) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (name) DO UPDATE SET status = excluded.status, counters = excluded.counters, updated_at_ms = excluded.updated_at_ms, node_id = excluded.node_id";
 
 #[cfg(test)]
 mod tests {

@@ -200,6 +200,8 @@ on_both_backends!(
     nodes_are_live_while_they_beat,
     a_queue_lease_is_claimed_renewed_and_taken_over_when_it_runs_out,
     two_nodes_claiming_a_queue_at_once_never_both_win,
+    each_node_restores_and_deletes_only_its_own_bindings,
+    nodes_see_the_agent_statuses_the_others_wrote,
 );
 
 // ---------------------------------------------------------------------------
@@ -1238,6 +1240,65 @@ async fn two_nodes_claiming_a_queue_at_once_never_both_win(db: &TestDb) {
     }
     assert_eq!(winners[0] + winners[1], 20);
     for s in nodes {
+        s.close().await;
+    }
+}
+
+async fn each_node_restores_and_deletes_only_its_own_bindings(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    assert_eq!(a.node_id(), "a");
+    // 1001 has a phone on each node; 1002 only on b (through the batch
+    // path too).
+    a.upsert_binding(&binding("1001", "192.0.2.1", NOW + 60_000)).await.unwrap();
+    b.upsert_binding(&binding("1001", "192.0.2.2", NOW + 60_000)).await.unwrap();
+    let mut batch = store::WriteBatch::default();
+    batch.bindings.push(BindingChange::Upsert(binding("1002", "192.0.2.3", NOW + 60_000)));
+    b.apply_batch(&batch, NOW).await.unwrap();
+    let contacts = |v: Vec<Binding>| v.into_iter().map(|b| (b.aor, b.contact)).collect::<Vec<_>>();
+    assert_eq!(contacts(a.load_bindings(NOW).await.unwrap()), [("1001".to_owned(), "<sip:1001@192.0.2.1:5060>".to_owned())], "a restores only its own");
+    assert_eq!(b.load_bindings(NOW).await.unwrap().len(), 2);
+    assert_eq!(a.remote_locations(NOW).await.unwrap(), [("1001".to_owned(), "b".to_owned()), ("1002".to_owned(), "b".to_owned())]);
+    assert_eq!(b.remote_locations(NOW).await.unwrap(), [("1001".to_owned(), "a".to_owned())]);
+    assert!(b.remote_locations(NOW + 60_000).await.unwrap().is_empty(), "expired bindings locate nothing");
+    // Contact: * and a single delete on a leave b's bindings alone.
+    assert!(!a.delete_binding("1001", "<sip:1001@192.0.2.2:5060>").await.unwrap(), "b's binding is not a's to delete");
+    a.apply_binding_changes(&[BindingChange::DeleteAll { aor: "1001".into() }]).await.unwrap();
+    assert!(a.load_bindings(NOW).await.unwrap().is_empty());
+    assert_eq!(b.load_bindings(NOW).await.unwrap().len(), 2, "a's unregister removed none of b's");
+    // A phone that moves its registration to a takes the row with it.
+    a.upsert_binding(&binding("1002", "192.0.2.3", NOW + 90_000)).await.unwrap();
+    assert_eq!(contacts(b.load_bindings(NOW).await.unwrap()), [("1001".to_owned(), "<sip:1001@192.0.2.2:5060>".to_owned())]);
+    assert_eq!(contacts(a.load_bindings(NOW).await.unwrap()), [("1002".to_owned(), "<sip:1002@192.0.2.3:5060>".to_owned())]);
+    // The unclustered node ('') is a node like any other.
+    let plain = db.open().await;
+    assert!(plain.load_bindings(NOW).await.unwrap().is_empty());
+    assert!(matches!(db.open().await.with_node("no spaces"), Err(StoreError::Invalid { field: "node_id", .. })));
+    for s in [a, b, plain] {
+        s.close().await;
+    }
+}
+
+async fn nodes_see_the_agent_statuses_the_others_wrote(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    let write = |name: &str, status: &str| {
+        let mut batch = store::WriteBatch::default();
+        batch.agents.push((name.to_owned(), status.to_owned(), "{}".to_owned()));
+        batch
+    };
+    a.apply_batch(&write("alice", "Available"), NOW).await.unwrap();
+    b.apply_batch(&write("bob", "On Break"), NOW + 10).await.unwrap();
+    let names = |v: Vec<store::AgentStatusRow>| v.into_iter().map(|r| (r.name, r.status, r.updated_at_ms)).collect::<Vec<_>>();
+    assert_eq!(names(a.agent_statuses_from_others(0).await.unwrap()), [("bob".to_owned(), "On Break".to_owned(), NOW + 10)]);
+    assert_eq!(names(b.agent_statuses_from_others(0).await.unwrap()), [("alice".to_owned(), "Available".to_owned(), NOW)]);
+    assert!(a.agent_statuses_from_others(NOW + 10).await.unwrap().is_empty(), "only what is newer than asked");
+    // b logs alice out: the row is b's now, and a sees it; b no longer does.
+    b.apply_batch(&write("alice", "Logged Out"), NOW + 20).await.unwrap();
+    assert_eq!(names(a.agent_statuses_from_others(NOW + 10).await.unwrap()), [("alice".to_owned(), "Logged Out".to_owned(), NOW + 20)]);
+    assert!(b.agent_statuses_from_others(0).await.unwrap().is_empty());
+    assert_eq!(a.agent_statuses().await.unwrap().len(), 2);
+    for s in [a, b] {
         s.close().await;
     }
 }
