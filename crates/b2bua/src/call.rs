@@ -68,6 +68,9 @@ pub struct Target {
     pub uri: String,
     /// Where to send (the binding's source: works behind NAT).
     pub dest: Peer,
+    /// Headers added to this leg's INVITE (name, value): a node-to-node
+    /// call's signature.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A leg through a carrier gateway (serial hunting: one at a time; the
@@ -411,11 +414,13 @@ pub struct Leg {
     pub gateway: Option<String>,
     /// Codecs the far end accepts (empty: any).
     pub codecs: Vec<String>,
+    /// Headers added to the INVITE (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 impl From<GatewayLeg> for Leg {
     fn from(g: GatewayLeg) -> Leg {
-        Leg { uri: g.uri, to: g.to, from_user: g.from_user, dest: g.dest, gateway: Some(g.gateway), codecs: g.codecs }
+        Leg { uri: g.uri, to: g.to, from_user: g.from_user, dest: g.dest, gateway: Some(g.gateway), codecs: g.codecs, headers: Vec::new() }
     }
 }
 
@@ -721,7 +726,7 @@ impl B2bua {
         mode: Option<MediaMode>,
     ) -> Result<String, StartError> {
         let to = format!("sip:{callee}@{}", self.cfg.domain);
-        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: codecs.to_vec() }).collect();
+        let legs = targets.into_iter().map(|t| Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: codecs.to_vec(), headers: t.headers }).collect();
         self.start_inner(now, ep, media, tx, req, source, caller, caller_display, callee, legs, id, mode)
     }
 
@@ -805,7 +810,7 @@ impl B2bua {
                 }
                 forks.push(Fork {
                     tx: ftx,
-                    target: Target { uri: leg.uri, dest: leg.dest },
+                    target: Target { uri: leg.uri, dest: leg.dest, headers: leg.headers },
                     gateway: leg.gateway,
                     request: sent,
                     state: ForkState::Calling,
@@ -876,6 +881,9 @@ impl B2bua {
         m.push(HeaderName::Contact, &contact);
         m.push(HeaderName::Allow, "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
         m.push(HeaderName::UserAgent, &self.cfg.user_agent);
+        for (name, value) in &leg.headers {
+            m.push_named(name, value);
+        }
         add_body(&mut m, offer);
         Some(m)
     }
@@ -896,7 +904,7 @@ impl B2bua {
         let Ok(ftx) = ep.send_request(now, m, spec.dest) else { return false };
         let Some(call) = self.calls.get_mut(id) else { return false };
         self.by_fork.insert(ftx, (id.to_owned(), call.forks.len()));
-        call.forks.push(Fork { tx: ftx, target: Target { uri: spec.uri, dest: spec.dest }, gateway: spec.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
+        call.forks.push(Fork { tx: ftx, target: Target { uri: spec.uri, dest: spec.dest, headers: spec.headers }, gateway: spec.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
         call.waiting = false;
         call.auth_sent = false;
         call.gateway = Some(leg.gateway.clone());
@@ -1825,7 +1833,7 @@ impl B2bua {
                 if leg.gateway.is_some() {
                     a_gateway = leg.gateway.clone();
                 }
-                forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
+                forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest, headers: leg.headers }, gateway: None, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
             }
         }
         let Some(first) = forks.first() else {
@@ -1877,7 +1885,7 @@ impl B2bua {
             let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let sent = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
-                sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
+                sent_forks.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest, headers: leg.headers }, gateway: leg.gateway, request: sent, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group: 0 });
             }
         }
         if sent_forks.is_empty() {

@@ -147,7 +147,7 @@ impl World {
                         } else {
                             let targets = [B1, B2][..self.callees]
                                 .iter()
-                                .map(|n| Target { uri: format!("sip:1001@10.0.0.{}:5060", n + 1), dest: sip_proto::Peer::udp(format!("10.0.0.{}:5060", n + 1).parse().expect("addr")) })
+                                .map(|n| Target { uri: format!("sip:1001@10.0.0.{}:5060", n + 1), dest: sip_proto::Peer::udp(format!("10.0.0.{}:5060", n + 1).parse().expect("addr")), headers: vec![] })
                                 .collect();
                             if let Err(e) = self.b2b.start_call(now, ep, &mut self.media, tx, request, source, "1000", Some("Alice"), "1001", targets, &self.callee_codecs, format!("call-{}", tx), self.route_media) {
                                 self.start_errors.push(e);
@@ -191,7 +191,7 @@ impl World {
                         }
                         let node = self.dial_b.expect("a callee to dial");
                         let host = format!("10.0.0.{}:5060", node + 1);
-                        let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] };
+                        let leg = Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![], headers: vec![] };
                         assert!(self.b2b.dial_b(now, ep, &id, vec![leg]));
                     }
                     CallEvent::Ringing { .. } => self.orig_events.push("ringing".into()),
@@ -435,7 +435,7 @@ fn originate(w: &mut World) -> String {
     w.dial_b = Some(B1);
     let now = w.net.now();
     let ep = &mut w.net.node(S).ep;
-    let leg = Leg { uri: "sip:1000@10.0.0.1:5060".into(), to: "sip:1000@pbx.test".into(), from_user: "0301234".into(), dest: sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr")), gateway: None, codecs: vec![] };
+    let leg = Leg { uri: "sip:1000@10.0.0.1:5060".into(), to: "sip:1000@pbx.test".into(), from_user: "0301234".into(), dest: sip_proto::Peer::udp("10.0.0.1:5060".parse().expect("addr")), gateway: None, codecs: vec![], headers: vec![] };
     w.b2b.originate(now, ep, &mut w.media, "c2c-1".into(), "1000", "0301234", None, vec![leg]).expect("originate")
 }
 
@@ -740,7 +740,7 @@ fn callee_bye_ends_the_caller_leg() {
 
 fn agent_leg(node: usize) -> Leg {
     let host = format!("10.0.0.{}:5060", node + 1);
-    Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![] }
+    Leg { uri: format!("sip:1001@{host}"), to: "sip:1001@pbx.test".into(), from_user: "1000".into(), dest: sip_proto::Peer::udp(host.parse().expect("addr")), gateway: None, codecs: vec![], headers: vec![] }
 }
 
 /// Ring the agent at `node`, as offer (group) `node`.

@@ -23,6 +23,7 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub recordings: Recordings,
     pub storage: Storage,
+    pub cluster: Cluster,
     pub log: Log,
 }
 
@@ -159,6 +160,15 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Storage {
     pub url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub node_id: String,
+    pub advertise: String,
+    pub secret: String,
+    pub lease: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -9,6 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod event_push;
 mod clock;
+mod cluster;
 mod config;
 mod ctl;
 mod persist;
@@ -132,7 +133,17 @@ fn now_ms() -> i64 {
 
 async fn open_store(cfg: &config::Config) -> Result<store::Store> {
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
-    store::Store::open(&cfg.storage_url()).await.with_context(|| format!("opening store {}", cfg.storage_url()))
+    let store = store::Store::open(&cfg.storage_url()).await.with_context(|| format!("opening store {}", cfg.storage_url()))?;
+    let c = &cfg.cluster;
+    if !c.node_id.is_empty() {
+        if store.backend_kind() != store::BackendKind::Postgres {
+            bail!("cluster.node_id is set but storage.url is not PostgreSQL: nodes share one PostgreSQL store (docs/multi-node.md)");
+        }
+        if c.secret.len() < 16 {
+            bail!("cluster.secret must be set (at least 16 characters) with cluster.node_id: it signs node-to-node calls");
+        }
+    }
+    Ok(store.with_node(&c.node_id)?)
 }
 
 async fn add_extension(store: &store::Store, realm: &str, number: &str, password: &str, name: Option<&str>) -> Result<store::Extension> {
@@ -344,6 +355,14 @@ fn advertised_ip(cfg: &config::Config) -> Result<IpAddr> {
     Ok(probe.map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1])))
 }
 
+/// `ip:port`, with brackets around an IPv6 address.
+fn contact_host_for(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+        ip => format!("{ip}:{port}"),
+    }
+}
+
 async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArgs>) -> Result<()> {
     let store = open_store(&cfg).await?;
     let realm = cfg.domain();
@@ -454,10 +473,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     });
     // Bounded: a subscriber that falls this far behind is disconnected.
     let (events_tx, _) = tokio::sync::broadcast::channel(cfg.http.events_buffer.max(1));
-    let contact_host = match media_ip {
-        IpAddr::V6(ip) => format!("[{ip}]:{}", cfg.sip.udp_port),
-        ip => format!("{ip}:{}", cfg.sip.udp_port),
-    };
+    let contact_host = contact_host_for(media_ip, cfg.sip.udp_port);
     let trunks = trunks::Trunks::new(contact_host, cfg.user_agent());
     let service = switch::Switch::new(cfg.user_agent(), registrar, directory.clone(), jobs_tx, clock, b2bua, media, events_tx.clone(), trunks);
     let mut service = service;
@@ -476,7 +492,18 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         s => Some(media::ToneSpec::parse(s).with_context(|| format!("media.ringback {s:?}: expected FREQ[+FREQ]@ON_MS/OFF_MS"))?),
     };
     service.media_timeout = (cfg.media.timeout > 0).then(|| Duration::from_secs(cfg.media.timeout));
+    if !cfg.cluster.node_id.is_empty() {
+        service.cluster = Some(switch::ClusterState::new(&cfg.cluster.node_id, &cfg.cluster.secret));
+    }
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
+    let mut cluster_task = None;
+    if !cfg.cluster.node_id.is_empty() {
+        let advertise = if cfg.cluster.advertise.is_empty() { contact_host_for(advertised_ip(&cfg)?, started.udp_addr.map_or(cfg.sip.udp_port, |a| a.port())) } else { cfg.cluster.advertise.clone() };
+        advertise.parse::<std::net::SocketAddr>().with_context(|| format!("cluster.advertise {advertise:?}: expected ip:port"))?;
+        tracing::info!(node = %cfg.cluster.node_id, %advertise, "clustered: sharing queues and locations with the other nodes of the store");
+        let settings = cluster::Settings { node: cfg.cluster.node_id.clone(), advertise, lease: Duration::from_secs(cfg.cluster.lease.max(1)) };
+        cluster_task = Some(tokio::spawn(cluster::run(store.clone(), settings, started.handle.clone())));
+    }
     {
         // Digits and finished prompts from the relays, to the core.
         let handle = started.handle.clone();
@@ -590,6 +617,12 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
             _ = tokio::signal::ctrl_c() => { started.handle.command(Command::HangupAll).await; tokio::time::sleep(Duration::from_millis(500)).await; break; }
             _ = term.recv() => { started.handle.command(Command::HangupAll).await; tokio::time::sleep(Duration::from_millis(500)).await; break; }
         }
+    }
+    if let Some(t) = cluster_task {
+        // Calls are over: this node's queues go to another node now, not
+        // after the lease.
+        t.abort();
+        cluster::release_all(&store, &cfg.cluster.node_id).await;
     }
     started.handle.shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(5), started.join).await;

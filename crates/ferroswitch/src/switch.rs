@@ -7,9 +7,11 @@
 //! Durable work (binding changes) goes to the store worker as [`Job`]s;
 //! a REGISTER's 200 is sent only when the worker reports the commit.
 
+mod cluster;
 mod ivr;
 mod queues;
 mod standby;
+pub use cluster::ClusterState;
 pub use queues::{load as load_callcenter, CcConfig};
 
 use crate::clock::Clock;
@@ -99,6 +101,8 @@ pub enum Command {
     Reload { calls_per_minute: u32, ringback: Option<media::ToneSpec>, media_timeout: Option<std::time::Duration> },
     /// Set (Some) or read (None) the SIP trace.
     Trace(Option<api::Trace>, oneshot::Sender<Result<api::Trace, api::ApiError>>),
+    /// The cluster's view and other nodes' agent statuses, every second.
+    Cluster(Box<crate::cluster::Update>),
     /// Questions and actions for the queue engine.
     Callcenter(api::CcRequest, oneshot::Sender<Result<serde_json::Value, api::ApiError>>),
     /// Gateway states.
@@ -225,6 +229,8 @@ pub struct Switch {
     pub webhook_outbox: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Calls ended, by the final SIP status sent to the caller.
     calls_by_code: HashMap<u16, u64>,
+    /// This node's part in a cluster (`cluster.node_id` set).
+    pub cluster: Option<ClusterState>,
 }
 
 /// Jitter histogram bounds, ms.
@@ -314,7 +320,7 @@ impl Switch {
         events: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>,
         trunks: trunks::Trunks,
     ) -> Switch {
-        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), record_early_media: false, record_at_answer: Default::default(), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), standby: HashMap::new(), standby_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new() }
+        Switch { user_agent, draining: false, registrar, directory, jobs, clock, pings: HashMap::new(), b2bua, media, calls_ended: HashMap::new(), calls_started: 0, events, seq: 0, pending_events: HashMap::new(), parties: HashMap::new(), media_timeout: None, next_media_check: None, store_overloads: 0, trunks, routes: Vec::new(), hunts: HashMap::new(), inbound_calls: HashMap::new(), originations: HashMap::new(), extras: HashMap::new(), domain: String::new(), recorded: Default::default(), record_calls: Default::default(), max_calls: HashMap::new(), ext_codecs: HashMap::new(), active: HashMap::new(), calls_per_minute: 0, attempts: HashMap::new(), invite_directory: HashMap::new(), carrier_users: HashMap::new(), recordings_dir: std::path::PathBuf::from("recordings"), record_early_media: false, record_at_answer: Default::default(), ringback: Some(media::ToneSpec::ringback_cn()), s3: None, cc: callcenter::Engine::new(u64::from_le_bytes(crate::secrets::random_bytes::<8>())), cc_offers: HashMap::new(), cc_deferred: Vec::new(), queue_calls: HashMap::new(), standby: HashMap::new(), standby_calls: HashMap::new(), agent_of_ext: HashMap::new(), last_bridge_end: HashMap::new(), ivr_menus: HashMap::new(), ivr_sessions: HashMap::new(), dissuading: HashMap::new(), prompts: HashMap::new(), transfers: Default::default(), sip_trace: api::Trace::default(), rtp: RtpMetrics::default(), gw_states: HashMap::new(), started: None, recent_calls: Default::default(), webhook_outbox: Default::default(), calls_by_code: HashMap::new(), cluster: None }
     }
 
     /// An INVITE outside a dialog: from a carrier gateway (by source
@@ -336,8 +342,15 @@ impl Switch {
         let Some(dialled) = req.request_uri().and_then(|u| u.user_decoded().map(|u| u.into_owned())) else {
             return self.reply(now, ep, tx, &req, 404, "Not Found", &[]);
         };
-        let mut from_gateway = self.trunks.gateway_for_source(source.addr.ip()).map(str::to_owned);
+        // Another node of the cluster, with a good signature: trusted for
+        // its one target here (see node_call).
+        let node_call = self.node_invite(now, &req);
+        let mut from_gateway = if node_call.is_some() { None } else { self.trunks.gateway_for_source(source.addr.ip()).map(str::to_owned) };
         let from_user = || req.from().ok().and_then(|f| f.uri().user_decoded().map(|u| u.into_owned())).unwrap_or_else(|| "anonymous".into());
+        if let Some(v) = node_call {
+            let caller = from_user();
+            return self.node_call(now, ep, tx, req, source, &caller, v, id);
+        }
         let caller = match &from_gateway {
             // A carrier on its listed address: no credentials (IP trust).
             Some(_) => from_user(),
@@ -405,6 +418,9 @@ impl Switch {
                 trunks::routes::Action::Reject { code, reason } => return self.reply(now, ep, tx, &req, code, &reason, &[]),
                 trunks::routes::Action::Queue(q) => {
                     let presented = d.caller_id.unwrap_or_else(|| caller.clone());
+                    if let Some((owner, target)) = self.queue_owner_target(now, &q) {
+                        return self.forward_to_queue_owner(now, ep, tx, req, source, &presented, &q, &owner, target, id);
+                    }
                     return self.enter_queue(now, ep, tx, req, source, &presented, &q, id);
                 }
                 trunks::routes::Action::Ivr(m) => {
@@ -435,7 +451,7 @@ impl Switch {
             Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
             Some(_) => self.ext_codecs.get(&callee).cloned().unwrap_or_default(),
         };
-        let targets: Vec<Target> = self.registrar.lookup(&callee).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
+        let targets = self.ext_targets(now, &callee, false);
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
@@ -532,10 +548,9 @@ impl Switch {
             }
             let to = format!("sip:{number}@{}", self.registrar_domain());
             let legs: Vec<b2bua::Leg> = self
-                .registrar
-                .lookup(number)
-                .iter()
-                .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: shown.to_owned(), dest: b.source, gateway: None, codecs: Vec::new() })
+                .ext_targets(now, number, false)
+                .into_iter()
+                .map(|t| b2bua::Leg { uri: t.uri, to: to.clone(), from_user: shown.to_owned(), dest: t.dest, gateway: None, codecs: Vec::new(), headers: t.headers })
                 .collect();
             if legs.is_empty() {
                 return Err((409, "not_registered", format!("extension {number} is not registered")));
@@ -1304,6 +1319,7 @@ impl Service for Switch {
                 };
                 let _ = reply.send(r);
             }
+            Command::Cluster(u) => self.apply_cluster(now, ep, *u),
             Command::Callcenter(req, reply) => {
                 let r = self.cc_request(now, ep, req);
                 let _ = reply.send(r);

@@ -106,7 +106,7 @@ impl B2bua {
             let Some(m) = self.build_invite(ep, &leg, &call_id, &from_tag, &display, 70, offer.clone(), false) else { continue };
             let req = m.clone();
             if let Ok(ftx) = ep.send_request(now, m, leg.dest) {
-                sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group });
+                sent.push(Fork { tx: ftx, target: Target { uri: leg.uri, dest: leg.dest, headers: leg.headers }, gateway: None, request: req, state: ForkState::Calling, cancel_pending: false, best: 0, progressed: false, group });
             }
         }
         if sent.is_empty() {

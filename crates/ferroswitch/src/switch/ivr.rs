@@ -168,7 +168,7 @@ impl Switch {
     /// meanwhile; if it does not answer, the call ends.
     pub(crate) fn transfer_parked(&mut self, now: Instant, ep: &mut Endpoint, id: &str, ext: &str) {
         let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
-        let legs = self.agent_legs(ext, &caller);
+        let legs = self.agent_legs(now, ext, &caller);
         if legs.is_empty() || !self.b2bua.dial_agent(now, ep, id, 0, legs) {
             tracing::info!(call = %id, %ext, "IVR choice: extension unreachable");
             self.b2bua.hangup_with(now, ep, &mut self.media, id, "unreachable");

@@ -93,7 +93,7 @@ fn status_str(s: AgentStatus) -> String {
     serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn parse_status(s: &str) -> Option<AgentStatus> {
+pub(crate) fn parse_status(s: &str) -> Option<AgentStatus> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
@@ -270,7 +270,7 @@ impl Switch {
     #[allow(clippy::too_many_arguments)]
     #[allow(clippy::too_many_arguments)]
     fn ring_extension(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, ext: &str, id: String) {
-        let targets: Vec<Target> = self.registrar.lookup(ext).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source }).collect();
+        let targets = self.ext_targets(now, ext, false);
         if targets.is_empty() {
             return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
         }
@@ -295,12 +295,11 @@ impl Switch {
     }
 
     /// The legs ringing extension `ext` for a queue call of `caller`.
-    pub(crate) fn agent_legs(&self, ext: &str, caller: &str) -> Vec<b2bua::Leg> {
+    pub(crate) fn agent_legs(&self, now: Instant, ext: &str, caller: &str) -> Vec<b2bua::Leg> {
         let to = format!("sip:{ext}@{}", self.domain);
-        self.registrar
-            .lookup(ext)
-            .iter()
-            .map(|b| b2bua::Leg { uri: b.contact.clone(), to: to.clone(), from_user: caller.to_owned(), dest: b.source, gateway: None, codecs: Vec::new() })
+        self.ext_targets(now, ext, false)
+            .into_iter()
+            .map(|t| b2bua::Leg { uri: t.uri, to: to.clone(), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: Vec::new(), headers: t.headers })
             .collect()
     }
 
@@ -382,7 +381,7 @@ impl Switch {
                 }
                 Action::Offer { offer, call_id, queue, agent, contact, .. } => {
                     let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
-                    let legs = self.agent_legs(&contact, &caller);
+                    let legs = self.agent_legs(now, &contact, &caller);
                     let sent = !legs.is_empty() && self.b2bua.dial_agent(now, ep, &call_id, offer.0, legs);
                     if sent {
                         tracing::info!(call = %call_id, %queue, %agent, "offering the call to an agent");
@@ -420,7 +419,7 @@ impl Switch {
                 Action::Exit { call_id, queue, cause, fallback } => {
                     tracing::info!(call = %call_id, %queue, ?cause, ?fallback, "caller leaves the queue");
                     let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
-                    let legs = fallback.as_deref().map(|f| self.agent_legs(f, &caller)).unwrap_or_default();
+                    let legs = fallback.as_deref().map(|f| self.agent_legs(now, f, &caller)).unwrap_or_default();
                     if let Some(q) = self.queue_calls.get_mut(&call_id) {
                         q.exiting = true;
                         q.result.get_or_insert(cause);
@@ -447,6 +446,9 @@ impl Switch {
     }
 
     pub(crate) fn persist_agent(&mut self, name: &str) {
+        if !self.agent_write_wanted(name) {
+            return;
+        }
         let Some(v) = self.cc.agent(name) else { return };
         let mut counters = v.counters.clone();
         if counters.last_bridge_end_ms == 0 {

@@ -55,7 +55,7 @@ impl Switch {
             return Err(api::ApiError::status(503, "draining", "the switch is shutting down"));
         }
         let contact = self.cc.agent(name).map(|a| a.config.contact.clone()).unwrap_or_default();
-        let legs = self.agent_legs(&contact, "standby");
+        let legs = self.agent_legs(now, &contact, "standby");
         if legs.is_empty() {
             return Err(api::ApiError::status(409, "agent_unreachable", format!("extension {contact} of agent {name} is not registered")));
         }

@@ -1,0 +1,184 @@
+//! The switch in a cluster (docs/multi-node.md): extensions registered on
+//! another node are reached through that node, callers of a queue another
+//! node owns are sent to it, signed INVITEs from other nodes are accepted
+//! for this node's extensions and queues, and agent statuses written by
+//! other nodes are applied to this node's engine.
+
+use super::*;
+use crate::cluster::{For, Update, Verified, View, HEADER};
+use callcenter::AgentStatus;
+use std::collections::HashSet;
+
+/// This node's part in a cluster.
+pub struct ClusterState {
+    pub signer: crate::cluster::Signer,
+    pub view: View,
+    /// When this node last changed each agent's status (unix ms): a
+    /// status another node wrote earlier than that is not applied over it.
+    pub local_change_ms: HashMap<String, i64>,
+    /// Agents whose status was just applied from another node's row: not
+    /// written back (the row is the other node's, with its counters).
+    pub applying: HashSet<String>,
+}
+
+impl ClusterState {
+    pub fn new(node: &str, secret: &str) -> ClusterState {
+        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new() }
+    }
+}
+
+impl Switch {
+    /// The node header of an INVITE, checked. `None` when it has none or
+    /// this node is not clustered; a header that fails is logged and the
+    /// INVITE goes on as an ordinary call (which must authenticate).
+    pub(crate) fn node_invite(&mut self, now: Instant, req: &Message) -> Option<Verified> {
+        let value = req.get_named(HEADER)?;
+        let now_ms = self.clock.unix_ms(now) as i64;
+        let c = self.cluster.as_mut()?;
+        match c.signer.verify(value, now_ms) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                tracing::warn!(?why, header = %value, "node-to-node INVITE refused: treated as an ordinary call");
+                None
+            }
+        }
+    }
+
+    /// A signed INVITE from another node: to one of this node's extensions
+    /// (its phones registered here), or a caller for a queue this node
+    /// owns. Nothing else: no routes, no gateways, no further node.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn node_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, v: Verified, id: String) {
+        match v.target {
+            For::Extension(ext) => {
+                let codecs = match self.directory.get(&ext) {
+                    None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
+                    Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+                    Some(_) => self.ext_codecs.get(&ext).cloned().unwrap_or_default(),
+                };
+                let targets = self.ext_targets(now, &ext, true);
+                if targets.is_empty() {
+                    return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+                }
+                if self.at_limit(&ext) {
+                    return self.reply(now, ep, tx, &req, 486, "Busy Here", &[]);
+                }
+                let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+                match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), &ext, targets, &codecs, id, None) {
+                    Ok(id) => tracing::info!(call = %id, %caller, callee = %ext, node = %v.node, "call from another node started"),
+                    Err(e) => match e {
+                        b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                        b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
+                        _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+                    },
+                }
+                self.drain_calls(now, ep);
+            }
+            For::Queue(queue) => {
+                // Sent here because the sender's view had this node as the
+                // owner; if ours has another, the caller is refused rather
+                // than passed on (one hop at most) and the sender retries.
+                let elsewhere = self.cluster.as_ref().and_then(|c| c.view.queue_elsewhere(&queue, c.signer.node())).is_some();
+                if elsewhere {
+                    return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+                }
+                tracing::info!(%queue, %caller, node = %v.node, "queue caller from another node");
+                self.enter_queue(now, ep, tx, req, source, caller, &queue, id);
+            }
+        }
+    }
+
+    /// The signed leg to `node` at `addr` for `target`.
+    fn node_target(&self, now: Instant, addr: std::net::SocketAddr, target: For, user: &str) -> Option<Target> {
+        let c = self.cluster.as_ref()?;
+        let nonce: String = crate::secrets::random_bytes::<12>().iter().map(|b| format!("{b:02x}")).collect();
+        let value = c.signer.sign(self.clock.unix_ms(now) as i64, &nonce, &target);
+        let host = match addr {
+            std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            a => a.to_string(),
+        };
+        Some(Target { uri: format!("sip:{user}@{host}"), dest: sip_proto::Peer::udp(addr), headers: vec![(HEADER.to_owned(), value)] })
+    }
+
+    /// Where to ring extension `ext`: its phones registered here, else the
+    /// live node it is registered on (never for a call that itself came
+    /// from another node: one hop at most).
+    pub(crate) fn ext_targets(&self, now: Instant, ext: &str, from_node: bool) -> Vec<Target> {
+        let local: Vec<Target> = self.registrar.lookup(ext).iter().map(|b| Target { uri: b.contact.clone(), dest: b.source, headers: Vec::new() }).collect();
+        if !local.is_empty() || from_node {
+            return local;
+        }
+        let Some((_, addr)) = self.cluster.as_ref().and_then(|c| c.view.locate(ext)) else { return local };
+        self.node_target(now, addr, For::Extension(ext.to_owned()), ext).into_iter().collect()
+    }
+
+    /// The leg to the node owning `queue`, if another live node owns it.
+    pub(crate) fn queue_owner_target(&self, now: Instant, queue: &str) -> Option<(String, Target)> {
+        let c = self.cluster.as_ref()?;
+        let (owner, addr) = c.view.queue_elsewhere(queue, c.signer.node())?;
+        let owner = owner.to_owned();
+        Some((owner, self.node_target(now, addr, For::Queue(queue.to_owned()), queue)?))
+    }
+
+    /// A caller routed to `queue`, which node `owner` dispatches: the call
+    /// goes there (this node relays its media), and waits in the one queue.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward_to_queue_owner(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, queue: &str, owner: &str, target: Target, id: String) {
+        let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), queue, vec![target], &[], id, None) {
+            Ok(id) => tracing::info!(call = %id, caller = %presented, %queue, %owner, "queue caller sent to the node that owns the queue"),
+            Err(e) => {
+                tracing::warn!(%queue, %owner, ?e, "could not send the caller to the queue's node");
+                match e {
+                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
+                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
+                }
+            }
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// A refresh from the cluster task.
+    pub(crate) fn apply_cluster(&mut self, now: Instant, ep: &mut Endpoint, u: Update) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        c.view = u.view;
+        let mut changed: Vec<(String, AgentStatus)> = Vec::new();
+        for row in u.agents {
+            if c.local_change_ms.get(&row.name).is_some_and(|t| *t >= row.updated_at_ms) {
+                continue;
+            }
+            let Some(status) = queues::parse_status(&row.status) else { continue };
+            match self.cc.agent(&row.name) {
+                Some(a) if a.status != status => changed.push((row.name.clone(), status)),
+                _ => {}
+            }
+        }
+        for (name, status) in changed {
+            if self.cc.set_agent_status(now, &name, status).is_ok() {
+                tracing::info!(agent = %name, ?status, "agent status changed on another node");
+                if let Some(c) = self.cluster.as_mut() {
+                    c.applying.insert(name);
+                }
+            }
+        }
+        self.drain_cc(now, ep);
+        if let Some(c) = self.cluster.as_mut() {
+            c.applying.clear();
+        }
+    }
+
+    /// Whether a status change of `agent` should be written (not when it
+    /// was applied from another node's row); notes the local change.
+    pub(crate) fn agent_write_wanted(&mut self, agent: &str) -> bool {
+        let now_ms = crate::now_ms();
+        match self.cluster.as_mut() {
+            None => true,
+            Some(c) if c.applying.contains(agent) => false,
+            Some(c) => {
+                c.local_change_ms.insert(agent.to_owned(), now_ms);
+                true
+            }
+        }
+    }
+}
