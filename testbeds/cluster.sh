@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Issue 7, several nodes (docs/multi-node.md): two switches on one
+# PostgreSQL store (a throwaway cluster on 127.0.0.1, started here).
+#  1. node a claims the queue; node b, started after, does not;
+#  2. the agent's baresip registers on b and logs in through b's API:
+#     a's engine sees it Available;
+#  3. a caller on a dials the queue: a dispatches, the agent's phone on b
+#     rings through b, audio both ways, a's CDR names queue and agent;
+#  4. a caller on b dials the queue: b sends it to a (the owner), which
+#     puts it through to the agent on b again; audio both ways;
+#  5. node-to-node INVITEs: a good signature is accepted once (and finds
+#     no phone: 480); replayed, stale, forged or missing, it is an
+#     ordinary call and gets 407;
+#  6. kill -9 a: b claims the queue within the lease, and a caller on b
+#     reaches the agent through b alone.
+source "$(dirname "$0")/lib.sh"
+
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ ! -x "$PGBIN/initdb" ]; then
+  echo "  FAIL PostgreSQL is not installed (make test installs it)"; FAILED=1; summary cluster; exit 1
+fi
+PGDIR=$(mktemp -d /tmp/ferroswitch-cluster-pg.XXXXXX)
+PGPORT=$(free_port)
+stop_pg() { bash "$ROOT/crates/store/scripts/pg-test-cluster.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; }
+trap 'cleanup; stop_pg' EXIT
+PG_URL=$(bash "$ROOT/crates/store/scripts/pg-test-cluster.sh" start "$PGDIR" "$PGPORT") || { cat "$PGDIR/log" "$PGDIR/initdb.log" 2>/dev/null; echo "  FAIL PostgreSQL did not start"; FAILED=1; summary cluster; exit 1; }
+SECRET=cluster-test-secret-0123456789
+
+# start_node NAME: a switch of the cluster; saves its ports and token.
+start_node() {
+  start_switch "cluster_$1" --set directory.first_run_extensions= --set storage.url="$PG_URL" \
+      --set cluster.node_id="$1" --set cluster.secret="$SECRET" --set cluster.lease=3
+  eval "SIP_$1=$SIP_PORT HTTP_$1=$HTTP_PORT TOKEN_$1=$TOKEN PID_$1=$SWITCH_PID LOG_$1=$SWITCH_LOG DATA_$1=$DATA"
+}
+# node NAME: later helpers (api, start_baresip) talk to this node.
+node() { eval "SIP_PORT=\$SIP_$1 HTTP_PORT=\$HTTP_$1 TOKEN=\$TOKEN_$1 SWITCH_PID=\$PID_$1 SWITCH_LOG=\$LOG_$1 DATA=\$DATA_$1"; }
+owns() { grep -q "this node now dispatches the queue.*queue=$2\|queue=$2.*this node now dispatches the queue" "$(eval echo \$LOG_$1)"; }
+owner_is() { # owner_is NODE QUEUE: the store's queue_owners row
+  local got; got=$("$PGBIN/psql" "$PG_URL" -Atc "SELECT node_id FROM queue_owners WHERE queue = '$2'"); echo "owner: $got"; [ "$got" = "$1" ]; }
+
+start_node a
+node a
+for e in 1000 1001 1008 1009; do eval "P$e=\$(new_extension $e)"; done
+api POST /v1/queues '{"name":"support","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":15}' >/dev/null
+api POST /v1/agents '{"name":"1000","contact":"1000","wrap_up_time":0}' >/dev/null
+api POST /v1/tiers '{"queue":"support","agent":"1000"}' >/dev/null
+api POST /v1/routes '{"name":"support-line","destination_prefix":"7000","source":"any","action":{"queue":"support"}}' >/dev/null
+check "node a claims the queue" wait_for 10 owns a support
+start_node b
+
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_caller_a.wav" 1000 8
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_caller_b.wav" 700 8
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_agent.wav" 440 60
+
+# --- 2. the agent on b ---------------------------------------------------------
+node b
+start_baresip cl_agent 1000 "$P1000" udp auto "$OUT/cl_agent.wav"
+check "the agent's phone registered on b" wait_for 10 registered 1000
+node a
+check "... and a knows no binding of it (a restores and lists its own)" not_registered 1000
+node b
+check "agent login through b's API" bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/login | grep -q '\"status\":\"Available\"'"
+agent_status_on() { # agent_status_on NODE STATUS
+  node "$1"; api GET /v1/agents/1000 | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a); sys.exit(0 if a["status"] == sys.argv[1] else 1)' "$2"
+}
+check "a's engine sees the agent Available within a few seconds" wait_for 5 agent_status_on a Available
+check "a still owns the queue (b, started later, renews nothing)" owner_is a support
+check "b never claimed it"                                        bash -c "! grep -q 'this node now dispatches' '$LOG_b'"
+
+# --- 3. a caller on a ----------------------------------------------------------
+node a
+start_baresip cl_caller_a 1009 "$P1009" udp manual "$OUT/cl_caller_a.wav"; CTRL_A=$BARESIP_CTRL
+check "caller registered on a" wait_for 10 registered 1009
+baresip_cmd "$CTRL_A" dial "sip:7000@$DOMAIN" >/dev/null
+# The nodes share one store: every node's API lists the cluster's CDRs.
+cdr_q() { # cdr_q NODE CALLER N KEY=VALUE...: CALLER has N queue CDRs; the newest has these values
+  node "$1"; api GET "/v1/cdrs?queue=support&limit=20" | python3 -c '
+import json, sys
+c = [c for c in json.load(sys.stdin)["items"] if c["caller"] == sys.argv[1]]
+print(c[:1])
+assert len(c) == int(sys.argv[2]), f"{len(c)} CDRs"
+for kv in sys.argv[3:]:
+    k, v = kv.split("=", 1)
+    assert str(c[0][k]) == v, (k, c[0][k])' "${@:2}"
+}
+check "a's CDR: answered by agent 1000 on b" wait_for 30 cdr_q a 1009 1 agent=1000 queue_result=answered disposition=answered
+rec() { ls "$OUT/$1.baresip/snd/"*"$2"*.wav 2>/dev/null | head -1; }
+# heard PHONE FREQ OTHER: what PHONE received has FREQ dominant (its
+# recording is complete once baresip closed the call).
+heard() { python3 "$ROOT/testbeds/tones.py" detect "$(rec "$1" dec)" "$2" "$3"; }
+check "the caller on a heard the agent (440 Hz)"   wait_for 5 heard cl_caller_a 440 1000
+check "the agent on b heard the caller (1000 Hz)"  wait_for 5 heard cl_agent 1000 700
+check "b logged the call from node a"              grep -q "call from another node started.*node=a" "$LOG_b"
+
+# --- 4. a caller on b, sent to the owner a --------------------------------------
+waiting_on_a() { node a; api GET /v1/agents/1000 | grep -q '"state":"Waiting"'; }
+check "agent back to Waiting on a" wait_for 10 waiting_on_a
+node b
+rm -rf "$OUT/cl_agent.baresip/snd/"*
+start_baresip cl_caller_b 1008 "$P1008" udp manual "$OUT/cl_caller_b.wav"; CTRL_B=$BARESIP_CTRL
+check "caller registered on b" wait_for 10 registered 1008
+baresip_cmd "$CTRL_B" dial "sip:7000@$DOMAIN" >/dev/null
+check "b sent the caller to a, the queue's owner" wait_for 10 grep -q "queue caller sent to the node that owns the queue.*owner=a" "$LOG_b"
+check "a's CDR: the caller from b answered by agent 1000" wait_for 30 cdr_q a 1008 1 agent=1000 queue_result=answered disposition=answered
+check "the caller on b heard the agent (440 Hz)"  wait_for 5 heard cl_caller_b 440 700
+check "the agent heard the caller on b (700 Hz)"  wait_for 5 heard cl_agent 700 1000
+
+# --- 5. node-to-node INVITEs are signed ----------------------------------------
+NI="python3 $ROOT/testbeds/node_invite.py $SIP_b"
+code_is() { local got; got=$($NI "$2" "$3" "$SECRET"); echo "$got"; [ "$got" = "$1" ]; }
+check "a good signature is accepted (1001 has no phone: 480)" code_is 480 1001 "good:$OUT/cl_header"
+check "the same header again (replay): 407"     code_is 407 1001 "replay:$OUT/cl_header"
+check "a signature 60 s old: 407"               code_is 407 1001 stale
+check "a forged signature: 407"                  code_is 407 1000 forged
+check "no header at all: 407"                    code_is 407 1000 none
+check "the forged INVITE rang no one on b"       bash -c "! grep -q 'call from another node started.*caller=5555' '$LOG_b'"
+
+# --- 6. a dies: b takes the queue over -------------------------------------------
+node a
+kill -9 "$PID_a"
+check "b claims the queue within the lease (3 s) and a tick" wait_for 10 owns b support
+check "... and the store says so"                          owner_is b support
+node b
+rm -rf "$OUT/cl_agent.baresip/snd/"* "$OUT/cl_caller_b.baresip/snd/"*
+baresip_cmd "$CTRL_B" dial "sip:7000@$DOMAIN" >/dev/null
+check "b's CDR: the caller answered by the agent, through b alone" wait_for 30 cdr_q b 1008 2 agent=1000 queue_result=answered disposition=answered
+check "the caller heard the agent (440 Hz)"    wait_for 5 heard cl_caller_b 440 700
+check "b is alive"                             kill -0 "$PID_b"
+
+summary cluster
