@@ -66,6 +66,11 @@ agent_status_on() { # agent_status_on NODE STATUS
 check "a's engine sees the agent Available within a few seconds" wait_for 5 agent_status_on a Available
 check "a still owns the queue (b, started later, renews nothing)" owner_is a support
 check "b never claimed it"                                        bash -c "! grep -q 'this node now dispatches' '$LOG_b'"
+metric_is() { # metric_is NODE LINE: the node's /metrics has this exact line
+  node "$1"; curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" | grep -x "$2"; }
+check "a's /metrics: one other live node"                    metric_is a 'ferroswitch_cluster_nodes_live 1'
+check "... one queue owned"                                  metric_is a 'ferroswitch_cluster_queues_owned 1'
+check "... and extension 1000 reachable only through b"      metric_is a 'ferroswitch_cluster_remote_extensions 1'
 
 # --- 3. a caller on a ----------------------------------------------------------
 node a
@@ -105,6 +110,30 @@ check "a's CDR: the caller from b answered by agent 1000" wait_for 30 cdr_q a 10
 check "the caller on b heard the agent (440 Hz)"  wait_for 5 heard cl_caller_b 440 700
 check "the agent heard the caller on b (700 Hz)"  wait_for 5 heard cl_agent 700 1000
 
+# --- 4b. an IVR menu on b puts the caller into the queue a owns ----------------
+python3 - "$DATA_b/prompts/welcome.wav" <<'PY'
+import math, os, struct, sys, wave
+os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+    w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 500 * i / 8000))) for i in range(8000)))
+PY
+node b
+api POST /v1/ivrs '{"name":"main","prompt":"welcome.wav","timeout":10,"choices":{"1":{"queue":"support"}}}' >/dev/null
+api POST /v1/routes '{"name":"menu-line","destination_prefix":"7100","source":"any","action":{"ivr":"main"}}' >/dev/null
+check "agent Waiting on a again" wait_for 10 waiting_on_a
+node b
+rm -rf "$OUT/cl_caller_b.baresip/snd/"*
+in_menu_on_b() { # the caller's call was answered by the menu at least 1.2 s ago (the prompt heard)
+  node b; api GET /v1/calls | python3 -c 'import json,sys,time; c=[c for c in json.load(sys.stdin)["items"] if c["callee"] == "main" and c.get("answer_ms")]; print(c); sys.exit(0 if c and time.time()*1000 - c[0]["answer_ms"] >= 1200 else 1)'; }
+baresip_cmd "$CTRL_B" dial "sip:7100@$DOMAIN" >/dev/null
+check "b's IVR answers the caller" wait_for 10 in_menu_on_b
+baresip_cmd "$CTRL_B" sndcode 1 >/dev/null
+check "digit 1: b sends the caller to a, the queue's owner" wait_for 10 grep -q "IVR caller sent to the node that owns the queue.*queue=support owner=a" "$LOG_b"
+check "a's CDR: the caller through b's menu answered by agent 1000" wait_for 30 cdr_q a 1008 2 agent=1000 queue_result=answered disposition=answered
+heard_late() { TONES_FROM=6 heard "$@"; }
+check "the caller heard the agent at the end (440 Hz)" wait_for 5 heard_late cl_caller_b 440 500
+
 # --- 5. node-to-node INVITEs are signed ----------------------------------------
 NI="python3 $ROOT/testbeds/node_invite.py $SIP_b"
 code_is() { local got; got=$($NI "$2" "$3" "$SECRET"); echo "$got"; [ "$got" = "$1" ]; }
@@ -115,15 +144,28 @@ check "a forged signature: 407"                  code_is 407 1000 forged
 check "no header at all: 407"                    code_is 407 1000 none
 check "the forged INVITE rang no one on b"       bash -c "! grep -q 'call from another node started.*caller=5555' '$LOG_b'"
 
+# --- 5b. a phone moves its registration from a to b ----------------------------
+MOVER=$(free_port)
+check "1001 registers with a"                 env BIND_PORT="$MOVER" python3 "$ROOT/testbeds/register_peer.py" "$SIP_a" "$DOMAIN" once 1001 "$P1001"
+registered_on() { node "$1"; registered "$2"; }
+check "... a lists it"                         registered_on a 1001
+check "the same phone registers with b"        env BIND_PORT="$MOVER" CSEQ=10 python3 "$ROOT/testbeds/register_peer.py" "$SIP_b" "$DOMAIN" once 1001 "$P1001"
+check "... b lists it"                         registered_on b 1001
+not_registered_on() { node "$1"; not_registered "$2"; }
+check "a forgets its copy within a refresh"    wait_for 5 not_registered_on a 1001
+check "a logged why"                           grep -q "binding moved to another node; forgotten here" "$LOG_a"
+
 # --- 6. a dies: b takes the queue over -------------------------------------------
 node a
-kill -9 "$PID_a"
+{ kill -9 "$PID_a"; wait "$PID_a"; } 2>/dev/null
 check "b claims the queue within the lease (3 s) and a tick" wait_for 10 owns b support
 check "... and the store says so"                          owner_is b support
+check "b's /metrics: no other live node"                    wait_for 5 metric_is b 'ferroswitch_cluster_nodes_live 0'
+check "... one queue owned"                                  metric_is b 'ferroswitch_cluster_queues_owned 1'
 node b
 rm -rf "$OUT/cl_agent.baresip/snd/"* "$OUT/cl_caller_b.baresip/snd/"*
 baresip_cmd "$CTRL_B" dial "sip:7000@$DOMAIN" >/dev/null
-check "b's CDR: the caller answered by the agent, through b alone" wait_for 30 cdr_q b 1008 2 agent=1000 queue_result=answered disposition=answered
+check "b's CDR: the caller answered by the agent, through b alone" wait_for 30 cdr_q b 1008 3 agent=1000 queue_result=answered disposition=answered
 check "the caller heard the agent (440 Hz)"    wait_for 5 heard cl_caller_b 440 700
 check "b is alive"                             kill -0 "$PID_b"
 

@@ -6,14 +6,18 @@ Usage: register_peer.py PORT DOMAIN CHECK EXT PASSWORD
               answered 200 again, listing the binding
   same-answer a wrong password and an unknown user get identical answers
   ban         repeated failures silence the source (exit 0 once ignored)
-  unbanned    a correct REGISTER from this host is answered 200"""
+  unbanned    a correct REGISTER from this host is answered 200
+  once        one authenticated REGISTER (Call-ID rp-once), from the local
+              port in $BIND_PORT if set, CSeq numbers from $CSEQ (default
+              1): the same phone registering with another node"""
 import hashlib, random, re, socket, sys
 
 PORT, DOMAIN, CHECK, EXT, PW = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.bind(("127.0.0.1", 0))
+sock.bind(("127.0.0.1", int(__import__("os").environ.get("BIND_PORT", "0"))))
 LPORT = sock.getsockname()[1]
-seq = [0]
+seq = [int(__import__("os").environ.get("CSEQ", "1")) - 1]
+DEST = [PORT]
 
 def fail(msg):
     print("FAIL:", msg)
@@ -27,7 +31,7 @@ def register(user, auth=None, call_id="rp-1"):
     if auth:
         m += f"Authorization: {auth}\r\n"
     m += "Content-Length: 0\r\n\r\n"
-    sock.sendto(m.encode(), ("127.0.0.1", PORT))
+    sock.sendto(m.encode(), ("127.0.0.1", DEST[0]))
     return m.encode()
 
 def recv(timeout=2.0):
@@ -128,5 +132,12 @@ elif CHECK == "unbanned":
     if status(r) != 200:
         fail(f"expected 200, got {r!r}")
     print("answered again: 200")
+elif CHECK == "once":
+    auth = authorization(EXT, PW, challenge_for(EXT))
+    register(EXT, auth, call_id="rp-once")
+    r = recv()
+    if status(r) != 200:
+        fail(f"expected 200, got {r!r}")
+    print(f"registered from 127.0.0.1:{LPORT}")
 else:
     fail("unknown check " + CHECK)

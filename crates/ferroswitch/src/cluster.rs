@@ -169,11 +169,13 @@ impl View {
     }
 }
 
-/// One refresh for the switch: the view, and agent statuses other nodes
-/// wrote since the last one.
+/// One refresh for the switch: the view, the bindings other nodes serve,
+/// and agent statuses other nodes wrote since the last one.
 pub struct Update {
     pub view: View,
     pub agents: Vec<store::AgentStatusRow>,
+    /// The bindings other nodes serve: (aor, contact, expires at, unix ms).
+    pub remote_bindings: Vec<(String, String, i64)>,
 }
 
 /// Settings of the cluster task.
@@ -260,9 +262,14 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
                 })
                 .collect();
             let mut remote: HashMap<String, Vec<String>> = HashMap::new();
-            for (aor, node) in store.remote_locations(now).await? {
-                remote.entry(aor).or_default().push(node);
+            let rows = store.remote_locations(now).await?;
+            for r in &rows {
+                let nodes = remote.entry(r.aor.clone()).or_default();
+                if !nodes.contains(&r.node_id) {
+                    nodes.push(r.node_id.clone());
+                }
             }
+            let moved = rows.into_iter().map(|r| (r.aor, r.contact, r.expires_at_ms)).collect();
             // A little overlap: rows committed late with an earlier stamp
             // (the writer's clock) are read again; applying one twice does
             // nothing.
@@ -270,7 +277,7 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
             if let Some(last) = agents.iter().map(|a| a.updated_at_ms).max() {
                 since = since.max(last);
             }
-            Ok(Update { view: View { nodes, remote, owners }, agents })
+            Ok(Update { view: View { nodes, remote, owners }, agents, remote_bindings: moved })
         }
         .await;
         match r {

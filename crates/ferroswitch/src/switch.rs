@@ -1146,6 +1146,13 @@ impl Switch {
         gauge("ferroswitch_calls_ended_total", "Calls ended, by disposition.", "counter", &ended);
         gauge("ferroswitch_relay_sessions", "Open media relays.", "gauge", &[(String::new(), self.media.len() as f64)]);
         gauge("ferroswitch_transcoding_sessions", "Relays transcoding between two codecs.", "gauge", &[(String::new(), self.media.transcoding() as f64)]);
+        if let Some(c) = &self.cluster {
+            let me = c.signer.node();
+            gauge("ferroswitch_cluster_nodes_live", "Other live nodes of the cluster, as of the last refresh.", "gauge", &[(String::new(), c.view.nodes.len() as f64)]);
+            let owned = c.view.owners.values().filter(|o| o.as_str() == me).count();
+            gauge("ferroswitch_cluster_queues_owned", "Queues this node dispatches.", "gauge", &[(String::new(), owned as f64)]);
+            gauge("ferroswitch_cluster_remote_extensions", "Extensions reachable only through another node.", "gauge", &[(String::new(), c.view.remote.len() as f64)]);
+        }
         let (rec_queued, rec_dropped) = runtime::recording_backlog();
         gauge("ferroswitch_recording_write_queue_bytes", "Recorded audio handed to the recording writer and not yet written.", "gauge", &[(String::new(), rec_queued as f64)]);
         gauge("ferroswitch_recording_dropped_bytes_total", "Recorded audio dropped because the recording writer was too far behind the calls.", "counter", &[(String::new(), rec_dropped as f64)]);

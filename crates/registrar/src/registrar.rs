@@ -628,6 +628,13 @@ impl Registrar {
         (changes, pings)
     }
 
+    /// Drop a binding from memory only, with no change to persist: another
+    /// node of a cluster serves it now (the phone registered there, and the
+    /// stored row is that node's). `false` if there was none.
+    pub fn forget(&mut self, aor: &str, contact: &str) -> bool {
+        self.ping_failed(aor, contact).is_some()
+    }
+
     /// A keep-alive got no answer at all (Timer F): drop the binding.
     pub fn ping_failed(&mut self, aor: &str, contact: &str) -> Option<Change> {
         let list = self.bindings.get_mut(aor)?;

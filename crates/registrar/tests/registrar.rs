@@ -389,3 +389,20 @@ fn frequent_refreshes_keep_the_schedule_small_and_expiry_moves() {
     assert!(pings.is_empty());
     assert_eq!(r.scheduled(), 0);
 }
+
+#[test]
+fn a_forgotten_binding_is_gone_without_a_change_and_never_pinged_or_expired() {
+    let mut r = registrar();
+    authed(&mut r, T0, "1001", "pw1001", 1, &["<sip:1001@192.0.2.10:5062>", "<sip:1001@192.0.2.11:5062>"], None);
+    assert_eq!(r.lookup("1001").len(), 2);
+    assert!(r.forget("1001", "sip:1001@192.0.2.10:5062"));
+    assert!(!r.forget("1001", "sip:1001@192.0.2.10:5062"), "once");
+    assert!(!r.forget("1002", "sip:1002@192.0.2.10:5062"));
+    assert_eq!(r.lookup("1001").iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(), ["sip:1001@192.0.2.11:5062"]);
+    // Its keep-alive and expiry are forgotten with it: only the other
+    // binding is ever pinged, and its expiry is the only change.
+    let (_, pings) = r.handle_timeout(T0 + 30_000);
+    assert_eq!(pings.iter().map(|p| p.contact.as_str()).collect::<Vec<_>>(), ["sip:1001@192.0.2.11:5062"]);
+    let (changes, _) = r.handle_timeout(T0 + 3_600_000);
+    assert!(changes.iter().all(|c| !matches!(c, Change::Delete { contact, .. } if contact == "sip:1001@192.0.2.10:5062")), "{changes:?}");
+}

@@ -47,6 +47,19 @@ pub struct Binding {
     pub updated_at_ms: i64,
 }
 
+/// A binding another node serves, as [`Store::remote_locations`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteBinding {
+    /// The address-of-record.
+    pub aor: String,
+    /// The Contact URI.
+    pub contact: String,
+    /// The node serving it.
+    pub node_id: String,
+    /// When it expires, unix ms.
+    pub expires_at_ms: i64,
+}
+
 /// One change to the location service; a REGISTER produces a list of them,
 /// applied together by [`Store::apply_binding_changes`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,8 +197,8 @@ pub(crate) const DELETE_AOR: &str = "DELETE FROM bindings WHERE aor = $1 AND nod
 const SELECT_LIVE: &str = "SELECT aor, contact, instance, reg_id, q, expires_at_ms, call_id, \
        cseq, transport, source, user_agent, path, updated_at_ms \
      FROM bindings WHERE expires_at_ms > $1 AND node_id = $2 ORDER BY aor, contact";
-const SELECT_REMOTE: &str = "SELECT DISTINCT aor, node_id FROM bindings \
-     WHERE expires_at_ms > $1 AND node_id <> $2 ORDER BY aor, node_id";
+const SELECT_REMOTE: &str = "SELECT aor, contact, node_id, expires_at_ms FROM bindings \
+     WHERE expires_at_ms > $1 AND node_id <> $2 ORDER BY aor, contact";
 const PURGE: &str = "DELETE FROM bindings WHERE expires_at_ms <= $1";
 
 /// The upsert statement for a (validated) binding, ready to execute.
@@ -266,13 +279,14 @@ impl Store {
         })
     }
 
-    /// Which other nodes serve a live binding of which address-of-record
-    /// at `now_ms`: `(aor, node_id)`, ordered. The location view a node
-    /// keeps of the rest of the cluster.
-    pub async fn remote_locations(&self, now_ms: i64) -> Result<Vec<(String, String)>, StoreError> {
+    /// The live bindings other nodes serve at `now_ms`, by aor then
+    /// contact: the location view a node keeps of the rest of the cluster.
+    pub async fn remote_locations(&self, now_ms: i64) -> Result<Vec<RemoteBinding>, StoreError> {
         with_pool!(self, |pool| {
             let rows = sqlx::query(SELECT_REMOTE).bind(now_ms).bind(&*self.node).fetch_all(pool).await?;
-            rows.iter().map(|r| Ok((r.text("aor")?, r.text("node_id")?))).collect()
+            rows.iter()
+                .map(|r| Ok(RemoteBinding { aor: r.text("aor")?, contact: r.text("contact")?, node_id: r.text("node_id")?, expires_at_ms: r.int("expires_at_ms")? }))
+                .collect()
         })
     }
 

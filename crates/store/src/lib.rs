@@ -137,7 +137,7 @@ mod validate;
 mod webhooks;
 
 pub use batch::{LiveCall, WriteBatch};
-pub use bindings::{Binding, BindingChange, TRANSPORTS};
+pub use bindings::{Binding, BindingChange, RemoteBinding, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
 pub use cluster::NodeRow;
 pub use error::{Fault, StoreError};

@@ -1258,8 +1258,10 @@ async fn each_node_restores_and_deletes_only_its_own_bindings(db: &TestDb) {
     let contacts = |v: Vec<Binding>| v.into_iter().map(|b| (b.aor, b.contact)).collect::<Vec<_>>();
     assert_eq!(contacts(a.load_bindings(NOW).await.unwrap()), [("1001".to_owned(), "<sip:1001@192.0.2.1:5060>".to_owned())], "a restores only its own");
     assert_eq!(b.load_bindings(NOW).await.unwrap().len(), 2);
-    assert_eq!(a.remote_locations(NOW).await.unwrap(), [("1001".to_owned(), "b".to_owned()), ("1002".to_owned(), "b".to_owned())]);
-    assert_eq!(b.remote_locations(NOW).await.unwrap(), [("1001".to_owned(), "a".to_owned())]);
+    let remote = |v: Vec<store::RemoteBinding>| v.into_iter().map(|r| (r.aor, r.contact, r.node_id, r.expires_at_ms)).collect::<Vec<_>>();
+    let row = |aor: &str, host: &str, node: &str| (aor.to_owned(), format!("<sip:{aor}@{host}:5060>"), node.to_owned(), NOW + 60_000);
+    assert_eq!(remote(a.remote_locations(NOW).await.unwrap()), [row("1001", "192.0.2.2", "b"), row("1002", "192.0.2.3", "b")]);
+    assert_eq!(remote(b.remote_locations(NOW).await.unwrap()), [row("1001", "192.0.2.1", "a")]);
     assert!(b.remote_locations(NOW + 60_000).await.unwrap().is_empty(), "expired bindings locate nothing");
     // Contact: * and a single delete on a leave b's bindings alone.
     assert!(!a.delete_binding("1001", "<sip:1001@192.0.2.2:5060>").await.unwrap(), "b's binding is not a's to delete");

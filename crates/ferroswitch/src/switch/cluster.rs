@@ -143,6 +143,17 @@ impl Switch {
     pub(crate) fn apply_cluster(&mut self, now: Instant, ep: &mut Endpoint, u: Update) {
         let Some(c) = self.cluster.as_mut() else { return };
         c.view = u.view;
+        // A phone that registered on another node since it registered here:
+        // the stored row moved there; this node forgets its copy, so calls
+        // ring it once, through that node. A copy registered here later
+        // (expiring later) than the row stays: its own write is on the way.
+        for (aor, contact, expires_at_ms) in &u.remote_bindings {
+            let stale = self.registrar.lookup(aor).iter().any(|b| &b.contact == contact && (b.expires_at_ms as i64) < *expires_at_ms);
+            if stale && self.registrar.forget(aor, contact) {
+                tracing::info!(%aor, %contact, "binding moved to another node; forgotten here");
+            }
+        }
+        let Some(c) = self.cluster.as_mut() else { return };
         let mut changed: Vec<(String, AgentStatus)> = Vec::new();
         for row in u.agents {
             if c.local_change_ms.get(&row.name).is_some_and(|t| *t >= row.updated_at_ms) {

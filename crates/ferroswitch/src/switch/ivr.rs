@@ -169,6 +169,13 @@ impl Switch {
     pub(crate) fn transfer_parked(&mut self, now: Instant, ep: &mut Endpoint, id: &str, ext: &str) {
         let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
         let legs = self.agent_legs(now, ext, &caller);
+        self.put_parked_through(now, ep, id, ext, legs);
+    }
+
+    /// Put a parked caller through to `legs` (an extension's phones, or the
+    /// node that owns a queue), with ringback meanwhile; if none answers,
+    /// the call ends.
+    pub(crate) fn put_parked_through(&mut self, now: Instant, ep: &mut Endpoint, id: &str, ext: &str, legs: Vec<b2bua::Leg>) {
         if legs.is_empty() || !self.b2bua.dial_agent(now, ep, id, 0, legs) {
             tracing::info!(call = %id, %ext, "IVR choice: extension unreachable");
             self.b2bua.hangup_with(now, ep, &mut self.media, id, "unreachable");

@@ -244,6 +244,13 @@ impl Switch {
     /// A parked caller (from an IVR menu) joins `queue`: music, offers. A
     /// dissuaded caller goes to the queue's fallback extension or is hung up.
     pub(crate) fn join_parked(&mut self, now: Instant, ep: &mut Endpoint, id: &str, queue: &str) {
+        if let Some((owner, t)) = self.queue_owner_target(now, queue) {
+            // Another node dispatches the queue: the caller goes there.
+            let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
+            tracing::info!(call = %id, %caller, %queue, %owner, "IVR caller sent to the node that owns the queue");
+            let leg = b2bua::Leg { uri: t.uri, to: format!("sip:{queue}@{}", self.domain), from_user: caller, dest: t.dest, gateway: None, codecs: Vec::new(), headers: t.headers };
+            return self.put_parked_through(now, ep, id, queue, vec![leg]);
+        }
         let Some(q) = self.cc.queue(queue).cloned() else {
             tracing::warn!(call = %id, %queue, "IVR choice names a queue that does not exist; hanging up");
             self.b2bua.hangup_with(now, ep, &mut self.media, id, "no_such_queue");
