@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Issue 7, several nodes (docs/multi-node.md): two switches on one
 # PostgreSQL store (a throwaway cluster on 127.0.0.1, started here).
-#  1. node a claims the queue; node b, started after, does not;
+#  1. node a claims the queue; node b, started after, does not (and
+#     /metrics says so);
 #  2. the agent's baresip registers on b and logs in through b's API:
 #     a's engine sees it Available;
 #  3. a caller on a dials the queue: a dispatches, the agent's phone on b
 #     rings through b, audio both ways, a's CDR names queue and agent;
 #  4. a caller on b dials the queue: b sends it to a (the owner), which
 #     puts it through to the agent on b again; audio both ways;
+#  4b. a caller in an IVR menu on b presses 1 (the queue): sent to a too;
 #  5. node-to-node INVITEs: a good signature is accepted once (and finds
 #     no phone: 480); replayed, stale, forged or missing, it is an
 #     ordinary call and gets 407;
+#  5b. a phone registered with a registers with b: a forgets its copy;
 #  6. kill -9 a: b claims the queue within the lease, and a caller on b
 #     reaches the agent through b alone.
 source "$(dirname "$0")/lib.sh"
