@@ -6,7 +6,8 @@
 #  2. the agent's baresip registers on b and logs in through b's API:
 #     a's engine sees it Available;
 #  3. a caller on a dials the queue: a dispatches, the agent's phone on b
-#     rings through b, audio both ways, a's CDR names queue and agent;
+#     rings through b, audio both ways, a's CDR names queue and agent; the
+#     agent's WebSocket client on b gets a's screen pop;
 #  4. a caller on b dials the queue: b sends it to a (the owner), which
 #     puts it through to the agent on b again; audio both ways;
 #  4b. a caller in an IVR menu on b presses 1 (the queue): sent to a too;
@@ -79,6 +80,12 @@ check "... and extension 1000 reachable only through b"      metric_is a 'ferros
 node a
 start_baresip cl_caller_a 1009 "$P1009" udp manual "$OUT/cl_caller_a.wav"; CTRL_A=$BARESIP_CTRL
 check "caller registered on a" wait_for 10 registered 1009
+# The agent's desktop watches its events on b; the queue's events happen on a.
+node b
+rm -f "$OUT"/cl_*.jsonl.ready
+python3 "$ROOT/testbeds/ws_events.py" "$HTTP_b" "$TOKEN_b" "agent=1000" collect "$OUT/cl_events_b.jsonl" 40 agent_bridge_ended & WS_B=$!
+wait_for 5 test -e "$OUT/cl_events_b.jsonl.ready"
+node a
 baresip_cmd "$CTRL_A" dial "sip:7000@$DOMAIN" >/dev/null
 # The nodes share one store: every node's API lists the cluster's CDRs.
 cdr_q() { # cdr_q NODE CALLER N KEY=VALUE...: CALLER has N queue CDRs; the newest has these values
@@ -99,6 +106,18 @@ heard() { python3 "$ROOT/testbeds/tones.py" detect "$(rec "$1" dec)" "$2" "$3"; 
 check "the caller on a heard the agent (440 Hz)"   wait_for 5 heard cl_caller_a 440 1000
 check "the agent on b heard the caller (1000 Hz)"  wait_for 5 heard cl_agent 1000 700
 check "b logged the call from node a"              grep -q "call from another node started.*node=a" "$LOG_b"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+screen_pop_on_b() {
+  wait_for 20 gone "$WS_B"; python3 - "$OUT/cl_events_b.jsonl" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print([(e["type"], e.get("node")) for e in evs])
+pop = [e for e in evs if e["type"] == "agent_offering"]
+assert pop and (pop[0]["node"], pop[0]["queue"], pop[0]["caller_number"]) == ("a", "support", "1009"), pop
+assert any(e["type"] == "agent_bridged" and e["node"] == "a" for e in evs), evs
+PY
+}
+check "the agent's WebSocket on b got a's screen pop and bridge" screen_pop_on_b
 
 # --- 4. a caller on b, sent to the owner a --------------------------------------
 waiting_on_a() { node a; api GET /v1/agents/1000 | grep -q '"state":"Waiting"'; }

@@ -30,6 +30,10 @@ pub struct LiveEvent {
     pub agent: Option<String>,
     /// The JSON text sent to clients.
     pub json: String,
+    /// Published by another node of the cluster (passed on to this node's
+    /// WebSocket clients; each node pushes only its own to
+    /// `http.events_push_url`).
+    pub remote: bool,
 }
 
 /// Filters of `GET /v1/events`.

@@ -291,6 +291,108 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
     }
 }
 
+/// A live event as it crosses to the other nodes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope<'a> {
+    node: std::borrow::Cow<'a, str>,
+    kind: std::borrow::Cow<'a, str>,
+    call: Option<std::borrow::Cow<'a, str>>,
+    extensions: Vec<std::borrow::Cow<'a, str>>,
+    queue: Option<std::borrow::Cow<'a, str>>,
+    agent: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event: &'a serde_json::value::RawValue,
+}
+
+/// This node's live events to the other nodes (PostgreSQL NOTIFY), so a
+/// WebSocket client on any node sees the whole cluster's: an agent's
+/// screen pop comes from the node that owns the queue, whichever node the
+/// agent's desktop is connected to.
+pub async fn events_out(store: store::Store, node: String, mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<api::LiveEvent>>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let e = match rx.recv().await {
+            Ok(e) => e,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "cluster event relay fell behind; events not passed to the other nodes");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if e.remote {
+            continue;
+        }
+        let Ok(event) = serde_json::value::RawValue::from_string(e.json.clone()) else { continue };
+        let env = Envelope { node: node.as_str().into(), kind: e.kind.into(), call: e.call.as_deref().map(Into::into), extensions: e.extensions.iter().map(|x| x.as_str().into()).collect(), queue: e.queue.as_deref().map(Into::into), agent: e.agent.as_deref().map(Into::into), event: &event };
+        let Ok(payload) = serde_json::to_string(&env) else { continue };
+        if let Err(err) = store.notify_event(&payload).await {
+            tracing::warn!(error = %err, kind = e.kind, "event not passed to the other nodes");
+        }
+    }
+}
+
+/// A kind name received from another node as the `&'static str` live events
+/// carry: the known kinds are few, so each distinct one is kept once (at
+/// most 256; past that, "other").
+fn intern(kind: &str) -> &'static str {
+    static KINDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut kinds) = KINDS.lock() else { return "other" };
+    if let Some(k) = kinds.iter().find(|k| **k == kind) {
+        return k;
+    }
+    if kinds.len() >= 256 || kind.len() > 64 {
+        return "other";
+    }
+    let k: &'static str = Box::leak(kind.to_owned().into_boxed_str());
+    kinds.push(k);
+    k
+}
+
+/// The other nodes' live events (PostgreSQL LISTEN) into this node's event
+/// stream, marked remote. Reconnects after a lost connection.
+pub async fn events_in(store: store::Store, node: String, tx: tokio::sync::broadcast::Sender<std::sync::Arc<api::LiveEvent>>) {
+    loop {
+        let mut listener = match store.listen_events().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the other nodes' events; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let payload = match listener.recv().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the other nodes' events; listening again");
+                    break;
+                }
+            };
+            let Some(ev) = remote_event(&payload, &node) else { continue };
+            let _ = tx.send(std::sync::Arc::new(ev));
+        }
+    }
+}
+
+/// An event another node sent, unless it is ours or unreadable.
+fn remote_event(payload: &str, me: &str) -> Option<api::LiveEvent> {
+    let env: Envelope = serde_json::from_str(payload).ok()?;
+    if env.node == me {
+        return None;
+    }
+    let seq = serde_json::from_str::<serde_json::Value>(env.event.get()).ok()?.get("seq").and_then(|s| s.as_u64()).unwrap_or(0);
+    Some(api::LiveEvent {
+        seq,
+        kind: intern(&env.kind),
+        call: env.call.map(|c| c.into_owned()),
+        extensions: env.extensions.into_iter().map(|x| x.into_owned()).collect(),
+        queue: env.queue.map(|q| q.into_owned()),
+        agent: env.agent.map(|a| a.into_owned()),
+        json: env.event.get().to_owned(),
+        remote: true,
+    })
+}
+
 /// Give this node's queues up at a clean stop, so another node takes them
 /// at once rather than after the lease.
 pub async fn release_all(store: &store::Store, node: &str) {
@@ -358,6 +460,21 @@ mod tests {
         assert_eq!(to_claim(&q(&["1", "2"]), &owners, &live, "b"), q(&["1"]));
         // A dead owner's queue is up for claiming.
         assert_eq!(to_claim(&q(&["1", "2"]), &owners, &q(&["b"]), "b"), q(&["1", "2"]));
+    }
+
+    #[test]
+    fn events_cross_as_they_were_published_and_our_own_are_ignored() {
+        let json = r#"{"seq":7,"type":"agent_offering","agent":"1000","node":"a"}"#;
+        let event = serde_json::value::RawValue::from_string(json.to_owned()).unwrap();
+        let env = Envelope { node: "a".into(), kind: "agent_offering".into(), call: Some("c1".into()), extensions: vec!["1009".into()], queue: Some("support".into()), agent: Some("1000".into()), event: &event };
+        let payload = serde_json::to_string(&env).unwrap();
+        let e = remote_event(&payload, "b").expect("from a");
+        assert_eq!((e.seq, e.kind, e.call.as_deref(), e.queue.as_deref(), e.agent.as_deref(), e.remote), (7, "agent_offering", Some("c1"), Some("support"), Some("1000"), true));
+        assert_eq!(e.extensions, ["1009"]);
+        assert_eq!(e.json, json, "the event's JSON byte for byte");
+        assert!(remote_event(&payload, "a").is_none(), "our own");
+        assert!(remote_event("not json", "b").is_none());
+        assert!(std::ptr::eq(intern("agent_offering"), e.kind), "kinds are kept once");
     }
 
     #[test]

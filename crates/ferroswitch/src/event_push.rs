@@ -27,6 +27,8 @@ pub async fn run(url: String, secret: String, mut rx: Receiver<Arc<api::LiveEven
         // Wait for the first event, then gather what follows for 200 ms.
         if batch.is_empty() {
             match rx.recv().await {
+                // Another node's events are that node's to push.
+                Ok(e) if e.remote => continue,
                 Ok(e) => batch.push(e.json.clone()),
                 Err(RecvError::Lagged(n)) => batch.push(format!("{{\"type\":\"overflow\",\"missed\":{n}}}")),
                 Err(RecvError::Closed) => return,
@@ -35,6 +37,7 @@ pub async fn run(url: String, secret: String, mut rx: Receiver<Arc<api::LiveEven
         let until = tokio::time::Instant::now() + Duration::from_millis(200);
         while batch.len() < MAX_BATCH {
             match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Ok(e)) if e.remote => {}
                 Ok(Ok(e)) => batch.push(e.json.clone()),
                 Ok(Err(RecvError::Lagged(n))) => {
                     tracing::warn!(missed = n, url = %url, "event push fell behind; events dropped");

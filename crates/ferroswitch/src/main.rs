@@ -503,6 +503,8 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         tracing::info!(node = %cfg.cluster.node_id, %advertise, "clustered: sharing queues and locations with the other nodes of the store");
         let settings = cluster::Settings { node: cfg.cluster.node_id.clone(), advertise, lease: Duration::from_secs(cfg.cluster.lease.max(1)) };
         cluster_task = Some(tokio::spawn(cluster::run(store.clone(), settings, started.handle.clone())));
+        tokio::spawn(cluster::events_out(store.clone(), cfg.cluster.node_id.clone(), events_tx.subscribe()));
+        tokio::spawn(cluster::events_in(store.clone(), cfg.cluster.node_id.clone(), events_tx.clone()));
     }
     {
         // Digits and finished prompts from the relays, to the core.

@@ -738,7 +738,10 @@ impl Switch {
                 o.insert("call".into(), c.into());
             }
         }
-        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions, queue: queue.map(str::to_owned), agent: agent.map(str::to_owned), json: body.to_string() };
+        if let (Some(o), Some(c)) = (body.as_object_mut(), &self.cluster) {
+            o.insert("node".into(), c.signer.node().into());
+        }
+        let ev = api::LiveEvent { seq: self.seq, kind, call: call.map(str::to_owned), extensions, queue: queue.map(str::to_owned), agent: agent.map(str::to_owned), json: body.to_string(), remote: false };
         let _ = self.events.send(std::sync::Arc::new(ev));
     }
 

@@ -19,7 +19,27 @@
 //! agree to well within a lease (NTP does).
 
 use crate::row::RowExt;
-use crate::{validate, Store, StoreError};
+use crate::{validate, Backend, Store, StoreError};
+
+/// The PostgreSQL channel live events cross nodes on.
+pub const EVENTS_CHANNEL: &str = "ferroswitch_events";
+/// Largest payload PostgreSQL's NOTIFY takes (bytes, less one).
+pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
+
+/// Notifications from the other nodes (PostgreSQL `LISTEN`).
+pub struct EventListener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl EventListener {
+    /// The next payload; `Err` when the connection is lost for good
+    /// (sqlx reconnects by itself otherwise; what was sent meanwhile is
+    /// missed).
+    pub async fn recv(&mut self) -> Result<String, StoreError> {
+        let n = self.inner.recv().await?;
+        Ok(n.payload().to_owned())
+    }
+}
 
 /// A node as the store last heard of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,5 +121,34 @@ impl Store {
             let rows = sqlx::query("SELECT queue, node_id FROM queue_owners WHERE lease_until_ms > $1 ORDER BY queue").bind(now_ms).fetch_all(pool).await?;
             rows.iter().map(|r| Ok((r.text("queue")?, r.text("node_id")?))).collect()
         })
+    }
+
+    /// Send `payload` to every node listening on [`EVENTS_CHANNEL`] (this
+    /// one included), when the transaction commits. PostgreSQL only; at
+    /// most [`MAX_NOTIFY_PAYLOAD`] bytes.
+    pub async fn notify_event(&self, payload: &str) -> Result<(), StoreError> {
+        if payload.len() > MAX_NOTIFY_PAYLOAD {
+            return Err(StoreError::invalid("payload", format!("{} bytes is over NOTIFY's {MAX_NOTIFY_PAYLOAD}", payload.len())));
+        }
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(payload).execute(pool).await?;
+                Ok(())
+            }
+            Backend::Sqlite(_) => Err(StoreError::invalid("backend", "events cross nodes on PostgreSQL only")),
+        }
+    }
+
+    /// Listen on [`EVENTS_CHANNEL`]: one connection of its own. PostgreSQL
+    /// only.
+    pub async fn listen_events(&self) -> Result<EventListener, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut inner = sqlx::postgres::PgListener::connect_with(pool).await?;
+                inner.listen(EVENTS_CHANNEL).await?;
+                Ok(EventListener { inner })
+            }
+            Backend::Sqlite(_) => Err(StoreError::invalid("backend", "events cross nodes on PostgreSQL only")),
+        }
     }
 }

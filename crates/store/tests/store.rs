@@ -202,6 +202,7 @@ on_both_backends!(
     two_nodes_claiming_a_queue_at_once_never_both_win,
     each_node_restores_and_deletes_only_its_own_bindings,
     nodes_see_the_agent_statuses_the_others_wrote,
+    events_cross_nodes_on_postgres_only,
 );
 
 // ---------------------------------------------------------------------------
@@ -1300,6 +1301,32 @@ async fn nodes_see_the_agent_statuses_the_others_wrote(db: &TestDb) {
     assert_eq!(names(a.agent_statuses_from_others(NOW + 10).await.unwrap()), [("alice".to_owned(), "Logged Out".to_owned(), NOW + 20)]);
     assert!(b.agent_statuses_from_others(0).await.unwrap().is_empty());
     assert_eq!(a.agent_statuses().await.unwrap().len(), 2);
+    for s in [a, b] {
+        s.close().await;
+    }
+}
+
+async fn events_cross_nodes_on_postgres_only(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    if a.backend_kind() == store::BackendKind::Sqlite {
+        assert!(matches!(a.notify_event("x").await, Err(StoreError::Invalid { field: "backend", .. })));
+        assert!(b.listen_events().await.is_err());
+    } else {
+        let mut listener = b.listen_events().await.unwrap();
+        for i in 0..3 {
+            a.notify_event(&format!("{{\"n\":{i}}}")).await.unwrap();
+        }
+        for i in 0..3 {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.expect("a notification within 5 s").unwrap();
+            assert_eq!(got, format!("{{\"n\":{i}}}"), "in order");
+        }
+        let big = "x".repeat(store::MAX_NOTIFY_PAYLOAD + 1);
+        assert!(matches!(a.notify_event(&big).await, Err(StoreError::Invalid { field: "payload", .. })));
+        a.notify_event(&"y".repeat(store::MAX_NOTIFY_PAYLOAD)).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.expect("the largest payload").unwrap();
+        assert_eq!(got.len(), store::MAX_NOTIFY_PAYLOAD);
+    }
     for s in [a, b] {
         s.close().await;
     }
