@@ -8,6 +8,9 @@
 #  3. a caller on a dials the queue: a dispatches, the agent's phone on b
 #     rings through b, audio both ways, a's CDR names queue and agent; the
 #     agent's WebSocket client on b gets a's screen pop;
+#  3b. the agent goes on break through b; a caller on a waits; b's API
+#     shows the queue as a sees it; the agent is ready again through b and
+#     the caller reaches it;
 #  4. a caller on b dials the queue: b sends it to a (the owner), which
 #     puts it through to the agent on b again; audio both ways;
 #  4b. a caller in an IVR menu on b presses 1 (the queue): sent to a too;
@@ -118,6 +121,20 @@ assert any(e["type"] == "agent_bridged" and e["node"] == "a" for e in evs), evs
 PY
 }
 check "the agent's WebSocket on b got a's screen pop and bridge" screen_pop_on_b
+
+# --- 3b. the agent takes a break on b; a caller waits at a; b's API shows it --
+node b
+check "agent on break through b's API"          bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/break | grep -q '\"status\":\"On Break\"'"
+check "... a's engine has it On Break"          wait_for 5 agent_status_on a "On Break"
+node a
+baresip_cmd "$CTRL_A" dial "sip:7000@$DOMAIN" >/dev/null
+stats_on_b() { # the queue's statistics asked of b: one caller waiting, as a saw it
+  node b; api GET /v1/queues/support/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s); sys.exit(0 if (s["waiting"], s.get("node")) == (1, "a") else 1)'; }
+check "b's /v1/queues/support/stats: the caller waiting at a" wait_for 5 stats_on_b
+check "b's members: caller 1009"                bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api GET /v1/queues/support/members | grep -q '\"caller_number\":\"1009\"'"
+node b
+check "agent ready again through b's API"       bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/ready | grep -q '\"status\":\"Available\"'"
+check "... and the waiting caller reaches it"   wait_for 30 cdr_q a 1009 2 agent=1000 queue_result=answered disposition=answered
 
 # --- 4. a caller on b, sent to the owner a --------------------------------------
 waiting_on_a() { node a; api GET /v1/agents/1000 | grep -q '"state":"Waiting"'; }

@@ -176,6 +176,8 @@ pub struct Update {
     pub agents: Vec<store::AgentStatusRow>,
     /// The bindings other nodes serve: (aor, contact, expires at, unix ms).
     pub remote_bindings: Vec<(String, String, i64)>,
+    /// What the owners of other nodes' queues last saw of them.
+    pub snapshots: Vec<store::QueueSnapshot>,
 }
 
 /// Settings of the cluster task.
@@ -277,7 +279,8 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
             if let Some(last) = agents.iter().map(|a| a.updated_at_ms).max() {
                 since = since.max(last);
             }
-            Ok(Update { view: View { nodes, remote, owners }, agents, remote_bindings: moved })
+            let snapshots = store.queue_snapshots_from_others().await?;
+            Ok(Update { view: View { nodes, remote, owners }, agents, remote_bindings: moved, snapshots })
         }
         .await;
         match r {

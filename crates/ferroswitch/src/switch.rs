@@ -45,6 +45,9 @@ pub enum Job {
     CallAnswered { id: String, at: Instant },
     /// An agent's status and counters (JSON) changed.
     AgentStatus { name: String, status: String, counters: String },
+    /// A queue this node dispatches, as it sees it now (JSON statistics and
+    /// members), for the other nodes of the cluster.
+    QueueSnapshot { queue: String, stats: String, members: String },
 }
 
 pub use api::{BlockView, RegistrationView};

@@ -47,12 +47,15 @@ pub struct WriteBatch {
     pub webhooks: Vec<NewWebhook>,
     /// Agents' status and counters: `(name, status, counters JSON)`.
     pub agents: Vec<(String, String, String)>,
+    /// Queues this node dispatches, as it sees them: `(queue, statistics
+    /// JSON, waiting members JSON)`.
+    pub queue_snapshots: Vec<(String, String, String)>,
 }
 
 impl WriteBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty()
+        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty() && self.queue_snapshots.is_empty()
     }
 
     /// Empties the batch, keeping its allocations.
@@ -63,6 +66,7 @@ impl WriteBatch {
         self.cdrs.clear();
         self.webhooks.clear();
         self.agents.clear();
+        self.queue_snapshots.clear();
     }
 }
 
@@ -81,7 +85,7 @@ impl Store {
             }
         }
         let steps = binding_steps(&batch.bindings);
-        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty();
+        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty() && batch.queue_snapshots.is_empty();
         // One binding statement on `$exec` (the pool, or the transaction).
         macro_rules! exec_step {
             ($step:expr, $exec:expr) => {
@@ -136,6 +140,9 @@ impl Store {
             }
             for (name, status, counters) in &batch.agents {
                 sqlx::query(crate::trunks::UPSERT_AGENT_STATUS).bind(name).bind(status).bind(counters).bind(now_ms).bind(&*self.node).execute(&mut *tx).await?;
+            }
+            for (queue, stats, members) in &batch.queue_snapshots {
+                sqlx::query(crate::cluster::UPSERT_SNAPSHOT).bind(queue).bind(&*self.node).bind(stats).bind(members).bind(now_ms).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -26,6 +26,25 @@ pub const EVENTS_CHANNEL: &str = "ferroswitch_events";
 /// Largest payload PostgreSQL's NOTIFY takes (bytes, less one).
 pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
 
+pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO queue_snapshots (queue, node_id, stats, members, updated_at_ms) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (queue) DO UPDATE SET node_id = excluded.node_id, stats = excluded.stats, members = excluded.members, updated_at_ms = excluded.updated_at_ms";
+
+/// What a queue's owner last saw of it (written with
+/// [`crate::WriteBatch::queue_snapshots`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSnapshot {
+    /// The queue.
+    pub queue: String,
+    /// The node that wrote it.
+    pub node_id: String,
+    /// Its statistics, JSON.
+    pub stats: serde_json::Value,
+    /// Its waiting members, JSON.
+    pub members: serde_json::Value,
+    /// When, unix ms (the writer's clock).
+    pub updated_at_ms: i64,
+}
+
 /// Notifications from the other nodes (PostgreSQL `LISTEN`).
 pub struct EventListener {
     inner: sqlx::postgres::PgListener,
@@ -150,5 +169,18 @@ impl Store {
             }
             Backend::Sqlite(_) => Err(StoreError::invalid("backend", "events cross nodes on PostgreSQL only")),
         }
+    }
+
+    /// The snapshots other nodes wrote, by queue.
+    pub async fn queue_snapshots_from_others(&self) -> Result<Vec<QueueSnapshot>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT queue, node_id, stats, members, updated_at_ms FROM queue_snapshots WHERE node_id <> $1 ORDER BY queue").bind(&*self.node).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let json = |col: &'static str| -> Result<serde_json::Value, StoreError> { serde_json::from_str(&r.text(col)?).map_err(|e| StoreError::corrupt(col, e.to_string())) };
+                    Ok(QueueSnapshot { queue: r.text("queue")?, node_id: r.text("node_id")?, stats: json("stats")?, members: json("members")?, updated_at_ms: r.int("updated_at_ms")? })
+                })
+                .collect()
+        })
     }
 }

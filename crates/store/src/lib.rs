@@ -139,7 +139,7 @@ mod webhooks;
 pub use batch::{LiveCall, WriteBatch};
 pub use bindings::{Binding, BindingChange, RemoteBinding, TRANSPORTS};
 pub use cdrs::{Cdr, CdrFilter};
-pub use cluster::{EventListener, NodeRow, EVENTS_CHANNEL, MAX_NOTIFY_PAYLOAD};
+pub use cluster::{EventListener, NodeRow, QueueSnapshot, EVENTS_CHANNEL, MAX_NOTIFY_PAYLOAD};
 pub use error::{Fault, StoreError};
 pub use extensions::{DirectorySnapshot, Extension, ExtensionPatch, NewExtension};
 pub use trunks::{AgentStatusRow, ConfigKind, ConfigRow};

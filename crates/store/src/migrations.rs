@@ -34,6 +34,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (7, "live call extras", include_str!("../migrations/sqlite/0007_live_call_extras.sql")),
     (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
     (9, "node rows", include_str!("../migrations/sqlite/0009_node_rows.sql")),
+    (10, "queue snapshots", include_str!("../migrations/sqlite/0010_queue_snapshots.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -46,6 +47,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (7, "live call extras", include_str!("../migrations/postgres/0007_live_call_extras.sql")),
     (8, "cluster", include_str!("../migrations/postgres/0008_cluster.sql")),
     (9, "node rows", include_str!("../migrations/postgres/0009_node_rows.sql")),
+    (10, "queue snapshots", include_str!("../migrations/postgres/0010_queue_snapshots.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

@@ -203,6 +203,7 @@ on_both_backends!(
     each_node_restores_and_deletes_only_its_own_bindings,
     nodes_see_the_agent_statuses_the_others_wrote,
     events_cross_nodes_on_postgres_only,
+    nodes_read_the_queue_snapshots_the_others_wrote,
 );
 
 // ---------------------------------------------------------------------------
@@ -1327,6 +1328,28 @@ async fn events_cross_nodes_on_postgres_only(db: &TestDb) {
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.expect("the largest payload").unwrap();
         assert_eq!(got.len(), store::MAX_NOTIFY_PAYLOAD);
     }
+    for s in [a, b] {
+        s.close().await;
+    }
+}
+
+async fn nodes_read_the_queue_snapshots_the_others_wrote(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    let snap = |q: &str, waiting: u32| {
+        let mut batch = store::WriteBatch::default();
+        batch.queue_snapshots.push((q.to_owned(), format!("{{\"waiting\":{waiting}}}"), "[]".to_owned()));
+        batch
+    };
+    a.apply_batch(&snap("sales", 3), NOW).await.unwrap();
+    b.apply_batch(&snap("support", 1), NOW).await.unwrap();
+    let got = b.queue_snapshots_from_others().await.unwrap();
+    assert_eq!(got, [store::QueueSnapshot { queue: "sales".into(), node_id: "a".into(), stats: json!({"waiting": 3}), members: json!([]), updated_at_ms: NOW }]);
+    // b takes sales over: its snapshot replaces a's, and a now reads it.
+    b.apply_batch(&snap("sales", 5), NOW + 1_000).await.unwrap();
+    assert!(b.queue_snapshots_from_others().await.unwrap().is_empty());
+    let got = a.queue_snapshots_from_others().await.unwrap();
+    assert_eq!(got.iter().map(|s| (s.queue.as_str(), s.stats["waiting"].as_u64())).collect::<Vec<_>>(), [("sales", Some(5)), ("support", Some(1))]);
     for s in [a, b] {
         s.close().await;
     }

@@ -19,11 +19,13 @@ pub struct ClusterState {
     /// Agents whose status was just applied from another node's row: not
     /// written back (the row is the other node's, with its counters).
     pub applying: HashSet<String>,
+    /// Queues other nodes own, as their owners last wrote them.
+    pub snapshots: HashMap<String, store::QueueSnapshot>,
 }
 
 impl ClusterState {
     pub fn new(node: &str, secret: &str) -> ClusterState {
-        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new() }
+        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new() }
     }
 }
 
@@ -143,6 +145,15 @@ impl Switch {
     pub(crate) fn apply_cluster(&mut self, now: Instant, ep: &mut Endpoint, u: Update) {
         let Some(c) = self.cluster.as_mut() else { return };
         c.view = u.view;
+        c.snapshots = u.snapshots.into_iter().map(|s| (s.queue.clone(), s)).collect();
+        // The queues this node dispatches, for the other nodes' API.
+        let me = c.signer.node().to_owned();
+        let owned: Vec<String> = c.view.owners.iter().filter(|(_, o)| **o == me).map(|(q, _)| q.clone()).collect();
+        for q in owned {
+            let (Some(stats), members) = (self.cc.stats(now, &q), self.cc.members(now, &q)) else { continue };
+            let (Ok(stats), Ok(members)) = (serde_json::to_string(&stats), serde_json::to_string(&members)) else { continue };
+            self.jobs.send(Job::QueueSnapshot { queue: q, stats, members });
+        }
         // A phone that registered on another node since it registered here:
         // the stored row moved there; this node forgets its copy, so calls
         // ring it once, through that node. A copy registered here later
@@ -177,6 +188,24 @@ impl Switch {
         if let Some(c) = self.cluster.as_mut() {
             c.applying.clear();
         }
+    }
+
+    /// What the owner of `queue`, another node, last wrote of it (`stats`
+    /// or `members`), with the node and the time added; `None` when this
+    /// node owns it or knows no such snapshot.
+    pub(crate) fn remote_queue_view(&self, queue: &str, members: bool) -> Option<serde_json::Value> {
+        let c = self.cluster.as_ref()?;
+        let owner = c.view.owners.get(queue).filter(|o| o.as_str() != c.signer.node())?;
+        let snap = c.snapshots.get(queue).filter(|s| &s.node_id == owner)?;
+        if members {
+            return Some(snap.members.clone());
+        }
+        let mut v = snap.stats.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("node".into(), snap.node_id.clone().into());
+            o.insert("as_of_ms".into(), snap.updated_at_ms.into());
+        }
+        Some(v)
     }
 
     /// Whether a status change of `agent` should be written (not when it

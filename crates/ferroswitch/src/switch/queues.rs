@@ -634,6 +634,10 @@ impl Switch {
         let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(api::ApiError::internal);
         match req {
             api::CcRequest::Agents => self.cc.agents().iter().map(|a| self.agent_json(&a.config.name)).collect::<Result<Vec<_>, _>>().map(serde_json::Value::Array),
+            // A queue another node dispatches: as its owner last wrote it
+            // (at most about two seconds old).
+            api::CcRequest::Stats(q) if self.remote_queue_view(&q, false).is_some() => self.remote_queue_view(&q, false).ok_or_else(|| api::ApiError::not_found("queue")),
+            api::CcRequest::Members(q) if self.remote_queue_view(&q, true).is_some() => self.remote_queue_view(&q, true).ok_or_else(|| api::ApiError::not_found("queue")),
             api::CcRequest::Stats(q) => match self.cc.stats(now, &q) {
                 Some(s) => to_json(serde_json::to_value(s)),
                 None => Err(api::ApiError::not_found("queue")),
