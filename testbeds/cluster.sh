@@ -18,8 +18,10 @@
 #     no phone: 480); replayed, stale, forged or missing, it is an
 #     ordinary call and gets 407;
 #  5b. a phone registered with a registers with b: a forgets its copy;
-#  6. kill -9 a: b claims the queue within the lease, and a caller on b
-#     reaches the agent through b alone.
+#  6. a caller on b waits in a's queue (agent on break); kill -9 a: b
+#     holds the caller with music, claims the queue within the lease, the
+#     caller rejoins it there and reaches the agent when it is ready; a new
+#     caller on b reaches the agent through b alone.
 source "$(dirname "$0")/lib.sh"
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -47,7 +49,7 @@ owner_is() { # owner_is NODE QUEUE: the store's queue_owners row
 
 start_node a
 node a
-for e in 1000 1001 1008 1009; do eval "P$e=\$(new_extension $e)"; done
+for e in 1000 1001 1007 1008 1009; do eval "P$e=\$(new_extension $e)"; done
 api POST /v1/queues '{"name":"support","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":15}' >/dev/null
 api POST /v1/agents '{"name":"1000","contact":"1000","wrap_up_time":0}' >/dev/null
 api POST /v1/tiers '{"queue":"support","agent":"1000"}' >/dev/null
@@ -171,6 +173,10 @@ baresip_cmd "$CTRL_B" sndcode 1 >/dev/null
 check "digit 1: b sends the caller to a, the queue's owner" wait_for 10 grep -q "IVR caller sent to the node that owns the queue.*queue=support owner=a" "$LOG_b"
 check "a's CDR: the caller through b's menu answered by agent 1000" wait_for 30 cdr_q a 1008 2 agent=1000 queue_result=answered disposition=answered
 heard_late() { TONES_FROM=6 heard "$@"; }
+# heard_tail PHONE FREQ OTHER: the last two seconds of what PHONE received.
+heard_tail() {
+  local f secs; f=$(rec "$1" dec); secs=$(python3 "$ROOT/testbeds/tones.py" info "$f" 2>/dev/null | sed 's/.*seconds=//')
+  TONES_FROM=$(python3 -c "print(max(0, ${secs:-0} - 2))") python3 "$ROOT/testbeds/tones.py" detect "$f" "$2" "$3"; }
 check "the caller heard the agent at the end (440 Hz)" wait_for 5 heard_late cl_caller_b 440 500
 
 # --- 5. node-to-node INVITEs are signed ----------------------------------------
@@ -194,13 +200,36 @@ not_registered_on() { node "$1"; not_registered "$2"; }
 check "a forgets its copy within a refresh"    wait_for 5 not_registered_on a 1001
 check "a logged why"                           grep -q "binding moved to another node; forgotten here" "$LOG_a"
 
-# --- 6. a dies: b takes the queue over -------------------------------------------
+# --- 6. a dies with a caller from b waiting in its queue: b takes the queue
+# over, the caller waits on at b and reaches the agent -----------------------
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_caller_c.wav" 800 40
+node b
+start_baresip cl_caller_c 1007 "$P1007" udp manual "$OUT/cl_caller_c.wav"; CTRL_C=$BARESIP_CTRL
+check "caller 1007 registered on b" wait_for 10 registered 1007
+check "agent on break again (through b)" bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/break | grep -q 'On Break'"
+check "... on a too"                     wait_for 5 agent_status_on a "On Break"
+node b
+baresip_cmd "$CTRL_C" dial "sip:7000@$DOMAIN" >/dev/null
+waiting_at_a() { node a; api GET /v1/queues/support/members | grep -q '"caller_number":"1007"'; }
+check "caller 1007 waits in a's queue"   wait_for 10 waiting_at_a
 node a
 { kill -9 "$PID_a"; wait "$PID_a"; } 2>/dev/null
+check "b holds the caller when a is lost" wait_for 10 grep -q "queue caller held here until the queue has a new owner.*queue=support node=a" "$LOG_b"
 check "b claims the queue within the lease (3 s) and a tick" wait_for 10 owns b support
 check "... and the store says so"                          owner_is b support
 check "b's /metrics: no other live node"                    wait_for 5 metric_is b 'ferroswitch_cluster_nodes_live 0'
 check "... one queue owned"                                  metric_is b 'ferroswitch_cluster_queues_owned 1'
+check "the held caller rejoins the queue, now b's"           wait_for 5 grep -q "held queue caller rejoins the queue" "$LOG_b"
+waiting_at_b() { node b; api GET /v1/queues/support/members | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m); sys.exit(0 if [x["caller_number"] for x in m["items"]] == ["1007"] else 1)'; }
+check "... and waits there"                                  waiting_at_b
+check "agent ready (through b)"          bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/ready | grep -q Available"
+bridged_on_b() { node b; api GET /v1/queues/support/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s); sys.exit(0 if s["agents_in_call"] == 1 else 1)'; }
+check "the caller is put through to the agent" wait_for 10 bridged_on_b
+talk() { python3 -c "import time; time.sleep($1)"; }  # a conversation of that many seconds (not a wait for an event)
+talk 3
+baresip_cmd "$CTRL_C" hangup >/dev/null
+check "b's CDR of the caller: queue support, agent 1000" wait_for 20 cdr_q b 1007 1 agent=1000 queue_result=answered disposition=answered
+check "... who heard the agent at the end (440 Hz)" wait_for 5 heard_tail cl_caller_c 440 800
 node b
 rm -rf "$OUT/cl_agent.baresip/snd/"* "$OUT/cl_caller_b.baresip/snd/"*
 baresip_cmd "$CTRL_B" dial "sip:7000@$DOMAIN" >/dev/null

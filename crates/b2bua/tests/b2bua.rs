@@ -1311,3 +1311,54 @@ fn held_bye_reply_goes_out_only_when_the_driver_sends_it() {
     w.run(Duration::from_millis(50));
     assert_eq!(w.a_codes(bye_tx), vec![200]);
 }
+
+/// The far end of an answered call is lost for good (the cluster node it
+/// went through died): the call is held as a parked call, nothing is sent
+/// to the lost leg, the caller is put through to another leg on its own
+/// codec and bridged, and its hang-up goes to the new leg only.
+#[test]
+fn a_call_whose_far_end_is_lost_is_held_and_put_through_elsewhere() {
+    let mut w = World::new(1);
+    let (atx, ainv) = w.invite();
+    w.run(Duration::from_millis(50));
+    let (btx, binv) = w.take(B1, Method::Invite);
+    w.respond(B1, btx, &binv, 200, "b1", Some(sdp("10.0.0.3", 6000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.a_codes(atx).last(), Some(&200));
+    let ok = w.a_responses.iter().find(|(t, r)| *t == atx && r.status() == Some(200)).map(|(_, r)| r.clone()).expect("200");
+    let id = w.b2b.calls()[0].id.clone();
+    assert_eq!(w.b2b.calls_with_peer("10.0.0.3:5060".parse().expect("addr")), [id.clone()], "the leg to B1");
+    assert_eq!(w.b2b.calls_with_peer("10.0.0.1:5060".parse().expect("addr")), [id.clone()], "the caller");
+    assert!(w.b2b.calls_with_peer("10.0.0.4:5060".parse().expect("addr")).is_empty());
+    assert!(!dial_agent(&mut w, &id, B2), "a bridged call takes no other leg");
+    let byes_before = w.net.count_wire(S, "BYE");
+    assert!(w.b2b.repark(&id));
+    assert!(!w.b2b.repark(&id), "held already: no leg to lose");
+    assert!(w.b2b.is_waiting(&id));
+    assert!(w.b2b.calls_with_peer("10.0.0.3:5060".parse().expect("addr")).is_empty(), "the lost leg is forgotten");
+    assert!(dial_agent(&mut w, &id, B2));
+    w.run(Duration::from_millis(50));
+    let (b2tx, b2inv) = w.take(B2, Method::Invite);
+    assert_eq!(audio_port(b2inv.body()), ("10.0.0.2".into(), 20002), "offered our port facing B");
+    assert!(String::from_utf8_lossy(b2inv.body()).contains("RTP/AVP 0"), "on the caller's codec");
+    w.respond(B2, b2tx, &b2inv, 200, "b2", Some(sdp("10.0.0.4", 7000)));
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.orig_events.last().map(String::as_str), Some(format!("bridged {B2}").as_str()));
+    assert!(w.media.peers.iter().any(|(c, s, a)| *c == id && *s == Side::B && a.to_string() == "10.0.0.4:7000"));
+    assert_eq!(w.net.count_wire(S, "BYE"), byes_before, "nothing to the lost leg");
+    // The caller hangs up: the new leg gets the BYE.
+    let mut d = Dialog::from_uac(&ainv, &ok).expect("dialog");
+    let bye = d.request(Method::Bye);
+    let now = w.net.now();
+    let dest = w.net.peer(S);
+    w.net.node(A).ep.send_request(now, bye, dest).expect("bye");
+    w.run(Duration::from_millis(50));
+    let (bye_tx, bye) = w.take(B2, Method::Bye);
+    assert_eq!(bye.call_id(), b2inv.call_id());
+    w.respond(B2, bye_tx, &bye, 200, "b2", None);
+    w.run(Duration::from_millis(50));
+    assert_eq!(w.net.count_wire(S, "BYE"), byes_before + 1, "one BYE, to the new leg");
+    assert_eq!(w.cdrs.len(), 1);
+    assert_eq!(w.b2b.count(), 0);
+    assert_eq!(w.b2b.index_sizes(), [0; 5], "nothing outlives its call");
+}

@@ -872,6 +872,10 @@ impl Switch {
                     self.standby_call_ended(now, ep, &cdr.id);
                     self.ivr_sessions.remove(&cdr.id);
                     self.transfers.remove(&cdr.id);
+                    if let Some(c) = self.cluster.as_mut() {
+                        c.forwarded.remove(&cdr.id);
+                        c.orphans.remove(&cdr.id);
+                    }
                     if let Some(g) = self.inbound_calls.remove(&cdr.id) {
                         self.trunks.release(&g);
                     }

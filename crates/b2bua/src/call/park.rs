@@ -121,6 +121,58 @@ impl B2bua {
         true
     }
 
+    /// The far end of an answered call is gone for good (the cluster node
+    /// it went through died): forget that leg without a word to it (no BYE
+    /// to a peer that cannot answer) and hold the caller as a parked call,
+    /// so that it can be put through elsewhere with [`B2bua::dial_agent`].
+    /// The caller's dialog, media ports and codec stay as they are; the
+    /// next leg is offered the codec the caller speaks now. `false`
+    /// (nothing changed) unless the call is answered, relayed and bridged,
+    /// and neither originated nor (unless already parked) transcoded.
+    pub fn repark(&mut self, id: &str) -> bool {
+        let Some(call) = self.calls.get_mut(id) else { return false };
+        if call.originated || call.b_dialog.is_none() || call.state != CallState::Answered || (!call.parked && call.transcode.is_some()) {
+            return false;
+        }
+        let Some((_, pb)) = call.ports else { return false };
+        if !call.parked {
+            // What the caller speaks, on our port facing B: the lost leg's
+            // answer (its codec) rewritten, as a parked call's own offer.
+            let Some(offer) = call.b_answer.as_ref().and_then(|b| sdp_rewrite::rewrite(b, self.cfg.media_ip, pb)) else { return false };
+            call.b_offer = Some(offer);
+            call.parked = true;
+        }
+        call.b_dialog = None;
+        call.b_dest = None;
+        call.winner = None;
+        call.b_answer = None;
+        call.held = None;
+        for f in call.forks.drain(..) {
+            self.by_fork.remove(&f.tx);
+        }
+        if let Some(o) = self.owned.get_mut(id) {
+            let by_dialog = &mut self.by_dialog;
+            o.dialogs.retain(|k| {
+                let b_side = by_dialog.get(k).is_some_and(|(_, side)| *side == Side::B);
+                if b_side {
+                    by_dialog.remove(k);
+                }
+                !b_side
+            });
+        }
+        true
+    }
+
+    /// The calls with a leg to or from `addr` (its caller's source, its
+    /// answered leg's destination, or a leg still ringing there).
+    pub fn calls_with_peer(&self, addr: std::net::SocketAddr) -> Vec<String> {
+        self.calls
+            .values()
+            .filter(|c| c.a_source.addr == addr || c.b_dest.is_some_and(|d| d.addr == addr) || c.forks.iter().any(|f| f.state != ForkState::Done && f.target.dest.addr == addr))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
     /// Stop ringing a parked call's agent legs of `group` (None: all):
     /// CANCEL them. Their outcome is not reported (a late 2xx is ACKed and
     /// hung up). `false` if none was ringing.

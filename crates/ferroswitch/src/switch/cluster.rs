@@ -21,11 +21,16 @@ pub struct ClusterState {
     pub applying: HashSet<String>,
     /// Queues other nodes own, as their owners last wrote them.
     pub snapshots: HashMap<String, store::QueueSnapshot>,
+    /// Queue callers this node sent to another node (call → queue).
+    pub forwarded: HashMap<String, String>,
+    /// Such callers whose node died: held here (music), waiting for the
+    /// queue's next owner (call → queue).
+    pub orphans: HashMap<String, String>,
 }
 
 impl ClusterState {
     pub fn new(node: &str, secret: &str) -> ClusterState {
-        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new() }
+        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new(), forwarded: HashMap::new(), orphans: HashMap::new() }
     }
 }
 
@@ -128,7 +133,12 @@ impl Switch {
     pub(crate) fn forward_to_queue_owner(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, presented: &str, queue: &str, owner: &str, target: Target, id: String) {
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, presented, display.as_deref(), queue, vec![target], &[], id, None) {
-            Ok(id) => tracing::info!(call = %id, caller = %presented, %queue, %owner, "queue caller sent to the node that owns the queue"),
+            Ok(id) => {
+                tracing::info!(call = %id, caller = %presented, %queue, %owner, "queue caller sent to the node that owns the queue");
+                if let Some(c) = self.cluster.as_mut() {
+                    c.forwarded.insert(id, queue.to_owned());
+                }
+            }
             Err(e) => {
                 tracing::warn!(%queue, %owner, ?e, "could not send the caller to the queue's node");
                 match e {
@@ -144,6 +154,7 @@ impl Switch {
     /// A refresh from the cluster task.
     pub(crate) fn apply_cluster(&mut self, now: Instant, ep: &mut Endpoint, u: Update) {
         let Some(c) = self.cluster.as_mut() else { return };
+        let lost: Vec<(String, std::net::SocketAddr)> = c.view.nodes.iter().filter(|(n, _)| !u.view.nodes.contains_key(*n)).map(|(n, a)| (n.clone(), *a)).collect();
         c.view = u.view;
         c.snapshots = u.snapshots.into_iter().map(|s| (s.queue.clone(), s)).collect();
         // The queues this node dispatches, for the other nodes' API.
@@ -164,6 +175,10 @@ impl Switch {
                 tracing::info!(%aor, %contact, "binding moved to another node; forgotten here");
             }
         }
+        for (node, addr) in lost {
+            self.node_lost(now, ep, &node, addr);
+        }
+        self.place_orphans(now, ep);
         let Some(c) = self.cluster.as_mut() else { return };
         let mut changed: Vec<(String, AgentStatus)> = Vec::new();
         for row in u.agents {
@@ -206,6 +221,52 @@ impl Switch {
             o.insert("as_of_ms".into(), snap.updated_at_ms.into());
         }
         Some(v)
+    }
+
+    /// Node `node` (at `addr`) stopped beating: every call with a leg to
+    /// or from it lost that leg. A queue caller this node had sent there is
+    /// held here with music and goes to the queue's next owner (see
+    /// [`Switch::place_orphans`]); any other such call (an agent's phone
+    /// here talking to a caller there, a call to a phone there) is hung up
+    /// at once, rather than left silent until the media timeout.
+    fn node_lost(&mut self, now: Instant, ep: &mut Endpoint, node: &str, addr: std::net::SocketAddr) {
+        let calls = self.b2bua.calls_with_peer(addr);
+        tracing::warn!(%node, %addr, calls = calls.len(), "cluster node lost");
+        for id in calls {
+            let queue = self.cluster.as_mut().and_then(|c| c.forwarded.remove(&id));
+            if let Some(q) = queue {
+                if self.b2bua.repark(&id) {
+                    tracing::info!(call = %id, queue = %q, %node, "queue caller held here until the queue has a new owner");
+                    self.transfers.remove(&id);
+                    let moh = self.cc.queue(&q).and_then(|qc| queues::moh_name(qc.moh.as_deref(), self.ringback.as_ref()));
+                    if let Some(m) = moh {
+                        self.play_prompt(&id, &m, true);
+                    }
+                    if let Some(c) = self.cluster.as_mut() {
+                        c.orphans.insert(id, q);
+                    }
+                    continue;
+                }
+            }
+            self.b2bua.hangup_with(now, ep, &mut self.media, &id, "node_lost");
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// Held callers whose queue has a live owner again: into this node's
+    /// engine, or on to that node.
+    fn place_orphans(&mut self, now: Instant, ep: &mut Endpoint) {
+        let ready: Vec<(String, String)> = match self.cluster.as_ref() {
+            Some(c) => c.orphans.iter().filter(|(_, q)| c.view.owners.contains_key(*q)).map(|(id, q)| (id.clone(), q.clone())).collect(),
+            None => return,
+        };
+        for (id, q) in ready {
+            if let Some(c) = self.cluster.as_mut() {
+                c.orphans.remove(&id);
+            }
+            tracing::info!(call = %id, queue = %q, "held queue caller rejoins the queue");
+            self.join_parked(now, ep, &id, &q);
+        }
     }
 
     /// Whether a status change of `agent` should be written (not when it

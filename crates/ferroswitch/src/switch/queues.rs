@@ -100,7 +100,7 @@ pub(crate) fn parse_status(s: &str) -> Option<AgentStatus> {
 /// Music on hold of a queue: `tone:SPEC`, a prompt file, `silence`, or
 /// the switch's ringback tone when the queue names none (silence would
 /// sound like a dead line).
-fn moh_name(moh: Option<&str>, default: Option<&media::ToneSpec>) -> Option<String> {
+pub(crate) fn moh_name(moh: Option<&str>, default: Option<&media::ToneSpec>) -> Option<String> {
     match moh.map(str::trim) {
         Some("silence") => None,
         Some(m) if !m.is_empty() => Some(m.to_owned()),
@@ -249,7 +249,13 @@ impl Switch {
             let caller = self.parties.get(id).map(|p| p.0.clone()).unwrap_or_default();
             tracing::info!(call = %id, %caller, %queue, %owner, "IVR caller sent to the node that owns the queue");
             let leg = b2bua::Leg { uri: t.uri, to: format!("sip:{queue}@{}", self.domain), from_user: caller, dest: t.dest, gateway: None, codecs: Vec::new(), headers: t.headers };
-            return self.put_parked_through(now, ep, id, queue, vec![leg]);
+            self.put_parked_through(now, ep, id, queue, vec![leg]);
+            if self.transfers.contains(id) {
+                if let Some(c) = self.cluster.as_mut() {
+                    c.forwarded.insert(id.to_owned(), queue.to_owned());
+                }
+            }
+            return;
         }
         let Some(q) = self.cc.queue(queue).cloned() else {
             tracing::warn!(call = %id, %queue, "IVR choice names a queue that does not exist; hanging up");
