@@ -14,6 +14,9 @@
 #  4. a caller on b dials the queue: b sends it to a (the owner), which
 #     puts it through to the agent on b again; audio both ways;
 #  4b. a caller in an IVR menu on b presses 1 (the queue): sent to a too;
+#  4c. a uuid-standby agent logs in through b (its line stands on b); a
+#     caller on a dials a's standby queue and is put through to the line
+#     on b; the line outlives the caller; logout through a ends it on b;
 #  5. node-to-node INVITEs: a good signature is accepted once (and finds
 #     no phone: 480); replayed, stale, forged or missing, it is an
 #     ordinary call and gets 407;
@@ -49,12 +52,17 @@ owner_is() { # owner_is NODE QUEUE: the store's queue_owners row
 
 start_node a
 node a
-for e in 1000 1001 1007 1008 1009; do eval "P$e=\$(new_extension $e)"; done
+for e in 1000 1001 1002 1007 1008 1009; do eval "P$e=\$(new_extension $e)"; done
 api POST /v1/queues '{"name":"support","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":15}' >/dev/null
 api POST /v1/agents '{"name":"1000","contact":"1000","wrap_up_time":0}' >/dev/null
 api POST /v1/tiers '{"queue":"support","agent":"1000"}' >/dev/null
 api POST /v1/routes '{"name":"support-line","destination_prefix":"7000","source":"any","action":{"queue":"support"}}' >/dev/null
+api POST /v1/queues '{"name":"standby","moh":"silence","agent_ring_timeout":10}' >/dev/null
+api POST /v1/agents '{"name":"s1","type":"uuid-standby","contact":"1002","wrap_up_time":0}' >/dev/null
+api POST /v1/tiers '{"queue":"standby","agent":"s1"}' >/dev/null
+api POST /v1/routes '{"name":"standby-line","destination_prefix":"7500","source":"any","action":{"queue":"standby"}}' >/dev/null
 check "node a claims the queue" wait_for 10 owns a support
+check "... and the standby queue"  wait_for 10 owns a standby
 start_node b
 
 python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_caller_a.wav" 1000 8
@@ -73,12 +81,18 @@ agent_status_on() { # agent_status_on NODE STATUS
   node "$1"; api GET /v1/agents/1000 | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a); sys.exit(0 if a["status"] == sys.argv[1] else 1)' "$2"
 }
 check "a's engine sees the agent Available within a few seconds" wait_for 5 agent_status_on a Available
+agent_status_on_s1() { node "$1"; api GET /v1/agents/s1 | python3 -c 'import json,sys; a=json.load(sys.stdin)["live"]; print(a); sys.exit(0 if a["status"] == sys.argv[1] else 1)' "$2"; }
+cdr_standby() { node a; api GET "/v1/cdrs?queue=standby&limit=5" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["items"]
+print(c[:1])
+sys.exit(0 if c and (c[0]["caller"], c[0]["agent"], c[0]["queue_result"], c[0]["disposition"]) == ("1009", "s1", "answered", "answered") else 1)'; }
 check "a still owns the queue (b, started later, renews nothing)" owner_is a support
 check "b never claimed it"                                        bash -c "! grep -q 'this node now dispatches' '$LOG_b'"
 metric_is() { # metric_is NODE LINE: the node's /metrics has this exact line
   node "$1"; curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/metrics" | grep -x "$2"; }
 check "a's /metrics: one other live node"                    metric_is a 'ferroswitch_cluster_nodes_live 1'
-check "... one queue owned"                                  metric_is a 'ferroswitch_cluster_queues_owned 1'
+check "... two queues owned"                                 metric_is a 'ferroswitch_cluster_queues_owned 2'
 check "... and extension 1000 reachable only through b"      metric_is a 'ferroswitch_cluster_remote_extensions 1'
 
 # --- 3. a caller on a ----------------------------------------------------------
@@ -179,6 +193,28 @@ heard_tail() {
   TONES_FROM=$(python3 -c "print(max(0, ${secs:-0} - 2))") python3 "$ROOT/testbeds/tones.py" detect "$f" "$2" "$3"; }
 check "the caller heard the agent at the end (440 Hz)" wait_for 5 heard_late cl_caller_b 440 500
 
+# --- 4c. a uuid-standby agent logs in on b; a's queue puts callers through --
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_standby.wav" 1300 120
+node b
+start_baresip cl_s1 1002 "$P1002" udp auto "$OUT/cl_standby.wav"
+check "standby agent's phone registered on b" wait_for 10 registered 1002
+standby_up_on() { # standby_up_on NODE: s1 is Available with a standing call there
+  node "$1"; api GET /v1/agents/s1 | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a); l=a["live"]; sys.exit(0 if l["status"] == "Available" and l.get("standby_call") else 1)'; }
+check "login of s1 through b calls its phone; its line stands on b" bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/s1/login | grep -q uuid-standby"
+check "... Available on its standing call (b)" wait_for 10 standby_up_on b
+check "... Available on a too"                 wait_for 5 agent_status_on_s1 a Available
+node a
+rm -rf "$OUT/cl_s1.baresip/snd/"* "$OUT/cl_caller_a.baresip/snd/"*
+baresip_cmd "$CTRL_A" dial "sip:7500@$DOMAIN" >/dev/null
+check "a puts the caller through to s1's line on b" wait_for 10 grep -q "another node's caller put through to a uuid-standby agent.*agent=s1" "$LOG_b"
+check "a's CDR: queue standby, agent s1"        wait_for 30 cdr_standby
+check "the caller heard the standby agent (1300 Hz)" wait_for 5 heard_tail cl_caller_a 1300 1000
+check "the line outlives the caller (b)"        wait_for 5 standby_up_on b
+node a
+check "logout through a ends the line on b"     bash -c "$(declare -f api); HTTP_PORT=$HTTP_a TOKEN=$TOKEN_a; api POST /v1/agents/s1/logout | grep -q 'Logged Out'"
+line_gone_on_b() { node b; api GET /v1/agents/s1 | python3 -c 'import json,sys; l=json.load(sys.stdin)["live"]; print(l); sys.exit(0 if l["status"] == "Logged Out" and not l.get("standby_call") else 1)'; }
+check "... within a refresh"                    wait_for 5 line_gone_on_b
+
 # --- 5. node-to-node INVITEs are signed ----------------------------------------
 NI="python3 $ROOT/testbeds/node_invite.py $SIP_b"
 code_is() { local got; got=$($NI "$2" "$3" "$SECRET"); echo "$got"; [ "$got" = "$1" ]; }
@@ -218,7 +254,7 @@ check "b holds the caller when a is lost" wait_for 10 grep -q "queue caller held
 check "b claims the queue within the lease (3 s) and a tick" wait_for 10 owns b support
 check "... and the store says so"                          owner_is b support
 check "b's /metrics: no other live node"                    wait_for 5 metric_is b 'ferroswitch_cluster_nodes_live 0'
-check "... one queue owned"                                  metric_is b 'ferroswitch_cluster_queues_owned 1'
+check "... two queues owned"                                 metric_is b 'ferroswitch_cluster_queues_owned 2'
 check "the held caller rejoins the queue, now b's"           wait_for 5 grep -q "held queue caller rejoins the queue" "$LOG_b"
 waiting_at_b() { node b; api GET /v1/queues/support/members | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m); sys.exit(0 if [x["caller_number"] for x in m["items"]] == ["1007"] else 1)'; }
 check "... and waits there"                                  waiting_at_b

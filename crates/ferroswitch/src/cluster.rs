@@ -33,6 +33,9 @@ pub enum For {
     Extension(String),
     /// A queue the receiving node owns.
     Queue(String),
+    /// The standing call of a uuid-standby agent, which the receiving node
+    /// holds: the caller is put through to it.
+    Standby(String),
 }
 
 impl For {
@@ -40,6 +43,7 @@ impl For {
         match self {
             For::Extension(e) => ("ext", e),
             For::Queue(q) => ("queue", q),
+            For::Standby(a) => ("standby", a),
         }
     }
 }
@@ -118,6 +122,7 @@ impl Signer {
                 "nonce" if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => nonce = Some(v),
                 "ext" => target = Some(For::Extension(v.to_owned())),
                 "queue" => target = Some(For::Queue(v.to_owned())),
+                "standby" => target = Some(For::Standby(v.to_owned())),
                 "sig" => sig = Some(unhex(v).ok_or(Refused::Malformed)?),
                 _ => return Err(Refused::Malformed),
             }
@@ -154,12 +159,21 @@ pub struct View {
     pub remote: HashMap<String, Vec<String>>,
     /// Queues owned by a live node (this one included): the owner.
     pub owners: HashMap<String, String>,
+    /// uuid-standby agents whose standing call another node holds: that node.
+    pub standby: HashMap<String, String>,
 }
 
 impl View {
     /// A live node other than this one serving `ext`, and its address.
     pub fn locate(&self, ext: &str) -> Option<(&str, SocketAddr)> {
         self.remote.get(ext)?.iter().find_map(|n| self.nodes.get(n).map(|a| (n.as_str(), *a)))
+    }
+
+    /// The live node other than this one holding `agent`'s standing call,
+    /// and its address.
+    pub fn standby_line(&self, agent: &str) -> Option<(&str, SocketAddr)> {
+        let node = self.standby.get(agent)?;
+        self.nodes.get(node).map(|a| (node.as_str(), *a))
     }
 
     /// The live node other than `me` that owns `queue`, and its address.
@@ -280,7 +294,8 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
                 since = since.max(last);
             }
             let snapshots = store.queue_snapshots_from_others().await?;
-            Ok(Update { view: View { nodes, remote, owners }, agents, remote_bindings: moved, snapshots })
+            let standby = store.standby_lines_of_others().await?.into_iter().collect();
+            Ok(Update { view: View { nodes, remote, owners, standby }, agents, remote_bindings: moved, snapshots })
         }
         .await;
         match r {
@@ -422,6 +437,9 @@ mod tests {
         let h2 = a.sign(1_000_000, "01", &For::Extension("1001".into()));
         assert_eq!(b.verify(&h2.replace("ext=1001", "ext=1002"), 1_000_000), Err(Refused::BadSignature));
         assert_eq!(b.verify(&h2.replace("ext=1001", "queue=1001"), 1_000_000), Err(Refused::BadSignature));
+        assert_eq!(b.verify(&h2.replace("ext=1001", "standby=1001"), 1_000_000), Err(Refused::BadSignature));
+        let line = a.sign(1_000_000, "0a", &For::Standby("s1".into()));
+        assert_eq!(b.verify(&line, 1_000_000), Ok(Verified { node: "a".into(), target: For::Standby("s1".into()) }));
         assert_eq!(b.verify(&h2.replacen("a;", "c;", 1), 1_000_000), Err(Refused::BadSignature));
         assert_eq!(b.verify(&h2.replace("ts=1000000", "ts=1000001"), 1_000_000), Err(Refused::BadSignature));
         let forged = Signer::new("a", "another-secret-entirely").sign(1_000_000, "02", &For::Queue("sales".into()));
@@ -489,6 +507,10 @@ mod tests {
         v.owners.insert("sales".into(), "b".into());
         v.owners.insert("support".into(), "a".into());
         v.owners.insert("gone".into(), "c".into());
+        v.standby.insert("s1".into(), "b".into());
+        v.standby.insert("s2".into(), "c".into());
+        assert_eq!(v.standby_line("s1").map(|x| x.0), Some("b"));
+        assert_eq!(v.standby_line("s2"), None, "c is not live");
         assert_eq!(v.locate("1001"), Some(("b", "127.0.0.1:5070".parse().unwrap())));
         assert_eq!(v.locate("1002"), None, "c is not live");
         assert_eq!(v.queue_elsewhere("sales", "a").map(|x| x.0), Some("b"));

@@ -48,6 +48,9 @@ pub enum Job {
     /// A queue this node dispatches, as it sees it now (JSON statistics and
     /// members), for the other nodes of the cluster.
     QueueSnapshot { queue: String, stats: String, members: String },
+    /// This node holds (`true`) or no longer holds a uuid-standby agent's
+    /// standing call.
+    StandbyLine { agent: String, up: bool },
 }
 
 pub use api::{BlockView, RegistrationView};
@@ -875,6 +878,10 @@ impl Switch {
                     if let Some(c) = self.cluster.as_mut() {
                         c.forwarded.remove(&cdr.id);
                         c.orphans.remove(&cdr.id);
+                        if let Some(agent) = c.standby_members.remove(&cdr.id) {
+                            // Another node's caller put through to a line here.
+                            self.standby_member_gone(&cdr.id, Some(&agent));
+                        }
                     }
                     if let Some(g) = self.inbound_calls.remove(&cdr.id) {
                         self.trunks.release(&g);

@@ -50,12 +50,15 @@ pub struct WriteBatch {
     /// Queues this node dispatches, as it sees them: `(queue, statistics
     /// JSON, waiting members JSON)`.
     pub queue_snapshots: Vec<(String, String, String)>,
+    /// uuid-standby agents whose standing call this node holds (`true`)
+    /// or no longer holds (`false`).
+    pub standby_lines: Vec<(String, bool)>,
 }
 
 impl WriteBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty() && self.queue_snapshots.is_empty()
+        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty() && self.queue_snapshots.is_empty() && self.standby_lines.is_empty()
     }
 
     /// Empties the batch, keeping its allocations.
@@ -67,6 +70,7 @@ impl WriteBatch {
         self.webhooks.clear();
         self.agents.clear();
         self.queue_snapshots.clear();
+        self.standby_lines.clear();
     }
 }
 
@@ -85,7 +89,7 @@ impl Store {
             }
         }
         let steps = binding_steps(&batch.bindings);
-        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty() && batch.queue_snapshots.is_empty();
+        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty() && batch.queue_snapshots.is_empty() && batch.standby_lines.is_empty();
         // One binding statement on `$exec` (the pool, or the transaction).
         macro_rules! exec_step {
             ($step:expr, $exec:expr) => {
@@ -143,6 +147,14 @@ impl Store {
             }
             for (queue, stats, members) in &batch.queue_snapshots {
                 sqlx::query(crate::cluster::UPSERT_SNAPSHOT).bind(queue).bind(&*self.node).bind(stats).bind(members).bind(now_ms).execute(&mut *tx).await?;
+            }
+            for (agent, up) in &batch.standby_lines {
+                if *up {
+                    sqlx::query(crate::cluster::UPSERT_LINE).bind(agent).bind(&*self.node).bind(now_ms).execute(&mut *tx).await?;
+                } else {
+                    // Only our own: the agent may have a line on another node by now.
+                    sqlx::query("DELETE FROM standby_lines WHERE agent = $1 AND node_id = $2").bind(agent).bind(&*self.node).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
         });

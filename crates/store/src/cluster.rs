@@ -29,6 +29,9 @@ pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
 pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO queue_snapshots (queue, node_id, stats, members, updated_at_ms) VALUES ($1, $2, $3, $4, $5) \
     ON CONFLICT (queue) DO UPDATE SET node_id = excluded.node_id, stats = excluded.stats, members = excluded.members, updated_at_ms = excluded.updated_at_ms";
 
+pub(crate) const UPSERT_LINE: &str = "INSERT INTO standby_lines (agent, node_id, updated_at_ms) VALUES ($1, $2, $3) \
+    ON CONFLICT (agent) DO UPDATE SET node_id = excluded.node_id, updated_at_ms = excluded.updated_at_ms";
+
 /// What a queue's owner last saw of it (written with
 /// [`crate::WriteBatch::queue_snapshots`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -181,6 +184,15 @@ impl Store {
                     Ok(QueueSnapshot { queue: r.text("queue")?, node_id: r.text("node_id")?, stats: json("stats")?, members: json("members")?, updated_at_ms: r.int("updated_at_ms")? })
                 })
                 .collect()
+        })
+    }
+
+    /// The uuid-standby agents whose standing call another node holds:
+    /// `(agent, node_id)`, by agent.
+    pub async fn standby_lines_of_others(&self) -> Result<Vec<(String, String)>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT agent, node_id FROM standby_lines WHERE node_id <> $1 ORDER BY agent").bind(&*self.node).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok((r.text("agent")?, r.text("node_id")?))).collect()
         })
     }
 }

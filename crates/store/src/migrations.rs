@@ -35,6 +35,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (8, "cluster", include_str!("../migrations/sqlite/0008_cluster.sql")),
     (9, "node rows", include_str!("../migrations/sqlite/0009_node_rows.sql")),
     (10, "queue snapshots", include_str!("../migrations/sqlite/0010_queue_snapshots.sql")),
+    (11, "standby lines", include_str!("../migrations/sqlite/0011_standby_lines.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -48,6 +49,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (8, "cluster", include_str!("../migrations/postgres/0008_cluster.sql")),
     (9, "node rows", include_str!("../migrations/postgres/0009_node_rows.sql")),
     (10, "queue snapshots", include_str!("../migrations/postgres/0010_queue_snapshots.sql")),
+    (11, "standby lines", include_str!("../migrations/postgres/0011_standby_lines.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

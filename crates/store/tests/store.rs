@@ -204,6 +204,7 @@ on_both_backends!(
     nodes_see_the_agent_statuses_the_others_wrote,
     events_cross_nodes_on_postgres_only,
     nodes_read_the_queue_snapshots_the_others_wrote,
+    nodes_know_where_each_standing_call_is,
 );
 
 // ---------------------------------------------------------------------------
@@ -1350,6 +1351,30 @@ async fn nodes_read_the_queue_snapshots_the_others_wrote(db: &TestDb) {
     assert!(b.queue_snapshots_from_others().await.unwrap().is_empty());
     let got = a.queue_snapshots_from_others().await.unwrap();
     assert_eq!(got.iter().map(|s| (s.queue.as_str(), s.stats["waiting"].as_u64())).collect::<Vec<_>>(), [("sales", Some(5)), ("support", Some(1))]);
+    for s in [a, b] {
+        s.close().await;
+    }
+}
+
+async fn nodes_know_where_each_standing_call_is(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    let line = |agent: &str, up: bool| {
+        let mut batch = store::WriteBatch::default();
+        batch.standby_lines.push((agent.to_owned(), up));
+        batch
+    };
+    b.apply_batch(&line("s1", true), NOW).await.unwrap();
+    a.apply_batch(&line("s2", true), NOW).await.unwrap();
+    assert_eq!(a.standby_lines_of_others().await.unwrap(), [("s1".to_owned(), "b".to_owned())]);
+    assert_eq!(b.standby_lines_of_others().await.unwrap(), [("s2".to_owned(), "a".to_owned())]);
+    // s1's line moves to a (logged in there); b's late "line ended" must
+    // not remove a's.
+    a.apply_batch(&line("s1", true), NOW + 10).await.unwrap();
+    b.apply_batch(&line("s1", false), NOW + 20).await.unwrap();
+    assert_eq!(b.standby_lines_of_others().await.unwrap(), [("s1".to_owned(), "a".to_owned()), ("s2".to_owned(), "a".to_owned())]);
+    a.apply_batch(&line("s1", false), NOW + 30).await.unwrap();
+    assert_eq!(b.standby_lines_of_others().await.unwrap(), [("s2".to_owned(), "a".to_owned())]);
     for s in [a, b] {
         s.close().await;
     }

@@ -26,11 +26,14 @@ pub struct ClusterState {
     /// Such callers whose node died: held here (music), waiting for the
     /// queue's next owner (call → queue).
     pub orphans: HashMap<String, String>,
+    /// Other nodes' queue callers put through to a standing call here
+    /// (call → agent).
+    pub standby_members: HashMap<String, String>,
 }
 
 impl ClusterState {
     pub fn new(node: &str, secret: &str) -> ClusterState {
-        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new(), forwarded: HashMap::new(), orphans: HashMap::new() }
+        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new(), forwarded: HashMap::new(), orphans: HashMap::new(), standby_members: HashMap::new() }
     }
 }
 
@@ -81,6 +84,7 @@ impl Switch {
                 }
                 self.drain_calls(now, ep);
             }
+            For::Standby(agent) => self.standby_node_call(now, ep, tx, req, source, caller, &agent, id),
             For::Queue(queue) => {
                 // Sent here because the sender's view had this node as the
                 // owner; if ours has another, the caller is refused rather
@@ -93,6 +97,56 @@ impl Switch {
                 self.enter_queue(now, ep, tx, req, source, caller, &queue, id);
             }
         }
+    }
+
+    /// A queue caller from the queue's owner for uuid-standby agent
+    /// `agent`, whose standing call this node holds: answered here and put
+    /// through to the line at once (the owner counts the offer answered
+    /// when this 200 arrives). 480 when the line is not up or not free.
+    #[allow(clippy::too_many_arguments)]
+    fn standby_node_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, agent: &str, id: String) {
+        let Some(line) = self.standby.get(agent).filter(|s| s.up && s.member.is_none()).map(|s| s.call.clone()) else {
+            return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
+        };
+        let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
+        if let Err(e) = self.b2bua.park(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), agent, id.clone()) {
+            tracing::warn!(%agent, ?e, "cannot answer the caller for the standing call");
+            return self.reply(now, ep, tx, &req, if e == b2bua::StartError::NoMediaPorts { 503 } else { 488 }, "Not Acceptable Here", &[]);
+        }
+        let joined = match self.b2bua.standby_plan(&id, &line) {
+            Some(plan) => {
+                if plan.is_some() {
+                    b2bua::Media::transcode(&mut self.media, &id, plan);
+                }
+                self.media.join(&id, &line)
+            }
+            None => false,
+        };
+        if !joined {
+            tracing::warn!(call = %id, %agent, "the caller's media cannot meet the standing call");
+            self.b2bua.hangup_with(now, ep, &mut self.media, &id, "standby_failed");
+        } else {
+            tracing::info!(call = %id, %agent, standing_call = %line, "another node's caller put through to a uuid-standby agent");
+            if let Some(s) = self.standby.get_mut(agent) {
+                s.member = Some(id.clone());
+            }
+            if let Some(c) = self.cluster.as_mut() {
+                c.standby_members.insert(id, agent.to_owned());
+            }
+        }
+        self.drain_calls(now, ep);
+    }
+
+    /// An offer to uuid-standby agent `agent` whose standing call another
+    /// node holds: the leg to that node (answered there at once).
+    pub(crate) fn remote_standby_legs(&self, now: Instant, agent: &str, caller: &str) -> Option<Vec<b2bua::Leg>> {
+        if self.standby.contains_key(agent) {
+            return None;
+        }
+        let c = self.cluster.as_ref()?;
+        let (_, addr) = c.view.standby_line(agent)?;
+        let t = self.node_target(now, addr, For::Standby(agent.to_owned()), agent)?;
+        Some(vec![b2bua::Leg { uri: t.uri, to: format!("sip:{agent}@{}", self.domain), from_user: caller.to_owned(), dest: t.dest, gateway: None, codecs: Vec::new(), headers: t.headers }])
     }
 
     /// The signed leg to `node` at `addr` for `target`.
@@ -192,6 +246,10 @@ impl Switch {
             }
         }
         for (name, status) in changed {
+            if status == AgentStatus::LoggedOut && self.standby.contains_key(&name) {
+                // Logged out on another node: its standing call here ends.
+                self.standby_logout(now, ep, &name);
+            }
             if self.cc.set_agent_status(now, &name, status).is_ok() {
                 tracing::info!(agent = %name, ?status, "agent status changed on another node");
                 if let Some(c) = self.cluster.as_mut() {

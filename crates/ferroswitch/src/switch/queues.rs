@@ -383,6 +383,20 @@ impl Switch {
         for _ in 0..100_000 {
             let Some(action) = self.cc.poll_action() else { break };
             match action {
+                Action::Offer { offer, call_id, queue, agent, .. } if self.is_standby_agent(&agent) && self.remote_standby_legs(now, &agent, "").is_some() => {
+                    // Its standing call is on another node: put through there.
+                    let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
+                    let legs = self.remote_standby_legs(now, &agent, &caller).unwrap_or_default();
+                    if self.b2bua.dial_agent(now, ep, &call_id, offer.0, legs) {
+                        tracing::info!(call = %call_id, %queue, %agent, "offering the call to a uuid-standby agent whose line is on another node");
+                        self.cc_offers.insert(offer, call_id.clone());
+                        if let Some(q) = self.queue_calls.get_mut(&call_id) {
+                            q.offers.push((offer, agent));
+                        }
+                    } else {
+                        self.cc_deferred.push((now + std::time::Duration::from_secs(1), offer));
+                    }
+                }
                 Action::Offer { offer, call_id, agent, .. } if self.is_standby_agent(&agent) => {
                     if self.standby_offer(now, offer, &call_id, &agent) {
                         self.cc_offers.insert(offer, call_id.clone());

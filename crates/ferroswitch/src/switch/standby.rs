@@ -100,6 +100,11 @@ impl Switch {
             let _ = self.cc.set_agent_status(now, &name, AgentStatus::Available);
         }
         self.persist_agent(&name);
+        if self.cluster.is_some() {
+            // The queue's owner may be another node: it puts callers
+            // through to this line here.
+            self.jobs.send(Job::StandbyLine { agent: name.clone(), up: true });
+        }
         self.drain_cc(now, ep);
         true
     }
@@ -146,6 +151,9 @@ impl Switch {
         let Some(name) = self.standby_calls.remove(id) else { return };
         let Some(s) = self.standby.remove(&name) else { return };
         tracing::info!(call = %id, agent = %name, "uuid-standby agent's standing call ended; agent logged out");
+        if self.cluster.is_some() {
+            self.jobs.send(Job::StandbyLine { agent: name.clone(), up: false });
+        }
         if let Some(m) = s.member {
             self.b2bua.hangup_with(now, ep, &mut self.media, &m, "agent_hangup");
         }

@@ -31,7 +31,7 @@ fn both_backends_create_the_same_tables() {
         t
     }
     let s = tables(SQLITE);
-    assert_eq!(s, ["agent_status", "agents", "bindings", "cdrs", "directory_version", "extensions", "gateways", "ivrs", "live_calls", "nodes", "queue_owners", "queue_snapshots", "queues", "routes", "tiers", "webhooks"]);
+    assert_eq!(s, ["agent_status", "agents", "bindings", "cdrs", "directory_version", "extensions", "gateways", "ivrs", "live_calls", "nodes", "queue_owners", "queue_snapshots", "queues", "routes", "standby_lines", "tiers", "webhooks"]);
     assert_eq!(s, tables(POSTGRES));
 }
 
