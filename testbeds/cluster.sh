@@ -17,6 +17,7 @@
 #  4c. a uuid-standby agent logs in through b (its line stands on b); a
 #     caller on a dials a's standby queue and is put through to the line
 #     on b; the line outlives the caller; logout through a ends it on b;
+#  4d. click-to-call asked of a between two phones registered on b;
 #  5. node-to-node INVITEs: a good signature is accepted once (and finds
 #     no phone: 480); replayed, stale, forged or missing, it is an
 #     ordinary call and gets 407;
@@ -187,6 +188,7 @@ baresip_cmd "$CTRL_B" sndcode 1 >/dev/null
 check "digit 1: b sends the caller to a, the queue's owner" wait_for 10 grep -q "IVR caller sent to the node that owns the queue.*queue=support owner=a" "$LOG_b"
 check "a's CDR: the caller through b's menu answered by agent 1000" wait_for 30 cdr_q a 1008 2 agent=1000 queue_result=answered disposition=answered
 heard_late() { TONES_FROM=6 heard "$@"; }
+talk() { python3 -c "import time; time.sleep($1)"; }  # a conversation of that many seconds (not a wait for an event)
 # heard_tail PHONE FREQ OTHER: the last two seconds of what PHONE received.
 heard_tail() {
   local f secs; f=$(rec "$1" dec); secs=$(python3 "$ROOT/testbeds/tones.py" info "$f" 2>/dev/null | sed 's/.*seconds=//')
@@ -214,6 +216,20 @@ node a
 check "logout through a ends the line on b"     bash -c "$(declare -f api); HTTP_PORT=$HTTP_a TOKEN=$TOKEN_a; api POST /v1/agents/s1/logout | grep -q 'Logged Out'"
 line_gone_on_b() { node b; api GET /v1/agents/s1 | python3 -c 'import json,sys; l=json.load(sys.stdin)["live"]; print(l); sys.exit(0 if l["status"] == "Logged Out" and not l.get("standby_call") else 1)'; }
 check "... within a refresh"                    wait_for 5 line_gone_on_b
+
+# --- 4d. click-to-call through a between two phones registered on b ---------
+node a
+check "agent back to Waiting on a before the click-to-call" wait_for 10 waiting_on_a
+rm -rf "$OUT/cl_agent.baresip/snd/"*
+node a
+C2C=$(api POST /v1/calls '{"caller":"1000","callee":"1002"}' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("id") or d)')
+c2c_cdr() { node a; api GET "/v1/cdrs/$C2C" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c); sys.exit(0 if (c.get("disposition"), c.get("caller"), c.get("callee")) == ("answered", "1000", "1002") else 1)'; }
+live_c2c() { node a; api GET /v1/calls | grep -q "$C2C"; }
+check "POST /v1/calls on a: the call is up"    wait_for 10 live_c2c
+talk 3
+node a; api DELETE "/v1/calls/$C2C" >/dev/null
+check "... rang both phones through b: answered" wait_for 20 c2c_cdr
+check "the first phone heard the second (1300 Hz)"  wait_for 5 heard_tail cl_agent 1300 440
 
 # --- 5. node-to-node INVITEs are signed ----------------------------------------
 NI="python3 $ROOT/testbeds/node_invite.py $SIP_b"
@@ -261,7 +277,6 @@ check "... and waits there"                                  waiting_at_b
 check "agent ready (through b)"          bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/ready | grep -q Available"
 bridged_on_b() { node b; api GET /v1/queues/support/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s); sys.exit(0 if s["agents_in_call"] == 1 else 1)'; }
 check "the caller is put through to the agent" wait_for 10 bridged_on_b
-talk() { python3 -c "import time; time.sleep($1)"; }  # a conversation of that many seconds (not a wait for an event)
 talk 3
 baresip_cmd "$CTRL_C" hangup >/dev/null
 check "b's CDR of the caller: queue support, agent 1000" wait_for 20 cdr_q b 1007 1 agent=1000 queue_result=answered disposition=answered
