@@ -151,6 +151,9 @@ check "b's /v1/queues/support/stats: the caller waiting at a" wait_for 5 stats_o
 check "b's members: caller 1009"                bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api GET /v1/queues/support/members | grep -q '\"caller_number\":\"1009\"'"
 node b
 check "agent ready again through b's API"       bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/ready | grep -q '\"status\":\"Available\"'"
+in_call_seen_from_b() { # b shows the agent as a (the queue's owner) sees it: in the queue call
+  node b; api GET /v1/agents/1000 | python3 -c 'import json,sys; l=json.load(sys.stdin)["live"]; print(l); sys.exit(0 if (l["state"], l.get("node")) == ("In a queue call", "a") else 1)'; }
+check "b's /v1/agents/1000: In a queue call, as a sees it" wait_for 5 in_call_seen_from_b
 check "... and the waiting caller reaches it"   wait_for 30 cdr_q a 1009 2 agent=1000 queue_result=answered disposition=answered
 
 # --- 4. a caller on b, sent to the owner a --------------------------------------
@@ -205,6 +208,8 @@ standby_up_on() { # standby_up_on NODE: s1 is Available with a standing call the
 check "login of s1 through b calls its phone; its line stands on b" bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/s1/login | grep -q uuid-standby"
 check "... Available on its standing call (b)" wait_for 10 standby_up_on b
 check "... Available on a too"                 wait_for 5 agent_status_on_s1 a Available
+line_on_b_seen_from_a() { node a; api GET /v1/agents/s1 | grep -q '"standby_node":"b"'; }
+check "... and a's view names b as the line's node" wait_for 5 line_on_b_seen_from_a
 node a
 rm -rf "$OUT/cl_s1.baresip/snd/"* "$OUT/cl_caller_a.baresip/snd/"*
 baresip_cmd "$CTRL_A" dial "sip:7500@$DOMAIN" >/dev/null

@@ -190,7 +190,7 @@ pub async fn store_worker(
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
                 Job::AgentStatus { name, status, counters } => batch.agents.push((name, status, counters)),
-                Job::QueueSnapshot { queue, stats, members } => batch.queue_snapshots.push((queue, stats, members)),
+                Job::QueueSnapshot { queue, stats, members, agents } => batch.queue_snapshots.push((queue, stats, members, agents)),
                 Job::StandbyLine { agent, up } => batch.standby_lines.push((agent, up)),
                 Job::Cdr(c, mut extra) => {
                     byes.extend(extra.bye_reply.take());

@@ -47,7 +47,7 @@ pub enum Job {
     AgentStatus { name: String, status: String, counters: String },
     /// A queue this node dispatches, as it sees it now (JSON statistics and
     /// members), for the other nodes of the cluster.
-    QueueSnapshot { queue: String, stats: String, members: String },
+    QueueSnapshot { queue: String, stats: String, members: String, agents: String },
     /// This node holds (`true`) or no longer holds a uuid-standby agent's
     /// standing call.
     StandbyLine { agent: String, up: bool },

@@ -48,8 +48,8 @@ pub struct WriteBatch {
     /// Agents' status and counters: `(name, status, counters JSON)`.
     pub agents: Vec<(String, String, String)>,
     /// Queues this node dispatches, as it sees them: `(queue, statistics
-    /// JSON, waiting members JSON)`.
-    pub queue_snapshots: Vec<(String, String, String)>,
+    /// JSON, waiting members JSON, agents' live views JSON)`.
+    pub queue_snapshots: Vec<(String, String, String, String)>,
     /// uuid-standby agents whose standing call this node holds (`true`)
     /// or no longer holds (`false`).
     pub standby_lines: Vec<(String, bool)>,
@@ -145,8 +145,8 @@ impl Store {
             for (name, status, counters) in &batch.agents {
                 sqlx::query(crate::trunks::UPSERT_AGENT_STATUS).bind(name).bind(status).bind(counters).bind(now_ms).bind(&*self.node).execute(&mut *tx).await?;
             }
-            for (queue, stats, members) in &batch.queue_snapshots {
-                sqlx::query(crate::cluster::UPSERT_SNAPSHOT).bind(queue).bind(&*self.node).bind(stats).bind(members).bind(now_ms).execute(&mut *tx).await?;
+            for (queue, stats, members, agents) in &batch.queue_snapshots {
+                sqlx::query(crate::cluster::UPSERT_SNAPSHOT).bind(queue).bind(&*self.node).bind(stats).bind(members).bind(agents).bind(now_ms).execute(&mut *tx).await?;
             }
             for (agent, up) in &batch.standby_lines {
                 if *up {

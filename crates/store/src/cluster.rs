@@ -26,8 +26,8 @@ pub const EVENTS_CHANNEL: &str = "ferroswitch_events";
 /// Largest payload PostgreSQL's NOTIFY takes (bytes, less one).
 pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
 
-pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO queue_snapshots (queue, node_id, stats, members, updated_at_ms) VALUES ($1, $2, $3, $4, $5) \
-    ON CONFLICT (queue) DO UPDATE SET node_id = excluded.node_id, stats = excluded.stats, members = excluded.members, updated_at_ms = excluded.updated_at_ms";
+pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO queue_snapshots (queue, node_id, stats, members, agents, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (queue) DO UPDATE SET node_id = excluded.node_id, stats = excluded.stats, members = excluded.members, agents = excluded.agents, updated_at_ms = excluded.updated_at_ms";
 
 pub(crate) const UPSERT_LINE: &str = "INSERT INTO standby_lines (agent, node_id, updated_at_ms) VALUES ($1, $2, $3) \
     ON CONFLICT (agent) DO UPDATE SET node_id = excluded.node_id, updated_at_ms = excluded.updated_at_ms";
@@ -44,6 +44,8 @@ pub struct QueueSnapshot {
     pub stats: serde_json::Value,
     /// Its waiting members, JSON.
     pub members: serde_json::Value,
+    /// Its agents' live views, JSON (an object by agent name).
+    pub agents: serde_json::Value,
     /// When, unix ms (the writer's clock).
     pub updated_at_ms: i64,
 }
@@ -177,11 +179,11 @@ impl Store {
     /// The snapshots other nodes wrote, by queue.
     pub async fn queue_snapshots_from_others(&self) -> Result<Vec<QueueSnapshot>, StoreError> {
         with_pool!(self, |pool| {
-            let rows = sqlx::query("SELECT queue, node_id, stats, members, updated_at_ms FROM queue_snapshots WHERE node_id <> $1 ORDER BY queue").bind(&*self.node).fetch_all(pool).await?;
+            let rows = sqlx::query("SELECT queue, node_id, stats, members, agents, updated_at_ms FROM queue_snapshots WHERE node_id <> $1 ORDER BY queue").bind(&*self.node).fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
                     let json = |col: &'static str| -> Result<serde_json::Value, StoreError> { serde_json::from_str(&r.text(col)?).map_err(|e| StoreError::corrupt(col, e.to_string())) };
-                    Ok(QueueSnapshot { queue: r.text("queue")?, node_id: r.text("node_id")?, stats: json("stats")?, members: json("members")?, updated_at_ms: r.int("updated_at_ms")? })
+                    Ok(QueueSnapshot { queue: r.text("queue")?, node_id: r.text("node_id")?, stats: json("stats")?, members: json("members")?, agents: json("agents")?, updated_at_ms: r.int("updated_at_ms")? })
                 })
                 .collect()
         })

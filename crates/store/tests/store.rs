@@ -1339,13 +1339,13 @@ async fn nodes_read_the_queue_snapshots_the_others_wrote(db: &TestDb) {
     let b = db.open().await.with_node("b").unwrap();
     let snap = |q: &str, waiting: u32| {
         let mut batch = store::WriteBatch::default();
-        batch.queue_snapshots.push((q.to_owned(), format!("{{\"waiting\":{waiting}}}"), "[]".to_owned()));
+        batch.queue_snapshots.push((q.to_owned(), format!("{{\"waiting\":{waiting}}}"), "[]".to_owned(), "{\"1000\":{\"state\":\"Waiting\"}}".to_owned()));
         batch
     };
     a.apply_batch(&snap("sales", 3), NOW).await.unwrap();
     b.apply_batch(&snap("support", 1), NOW).await.unwrap();
     let got = b.queue_snapshots_from_others().await.unwrap();
-    assert_eq!(got, [store::QueueSnapshot { queue: "sales".into(), node_id: "a".into(), stats: json!({"waiting": 3}), members: json!([]), updated_at_ms: NOW }]);
+    assert_eq!(got, [store::QueueSnapshot { queue: "sales".into(), node_id: "a".into(), stats: json!({"waiting": 3}), members: json!([]), agents: json!({"1000": {"state": "Waiting"}}), updated_at_ms: NOW }]);
     // b takes sales over: its snapshot replaces a's, and a now reads it.
     b.apply_batch(&snap("sales", 5), NOW + 1_000).await.unwrap();
     assert!(b.queue_snapshots_from_others().await.unwrap().is_empty());

@@ -216,8 +216,9 @@ impl Switch {
         let owned: Vec<String> = c.view.owners.iter().filter(|(_, o)| **o == me).map(|(q, _)| q.clone()).collect();
         for q in owned {
             let (Some(stats), members) = (self.cc.stats(now, &q), self.cc.members(now, &q)) else { continue };
-            let (Ok(stats), Ok(members)) = (serde_json::to_string(&stats), serde_json::to_string(&members)) else { continue };
-            self.jobs.send(Job::QueueSnapshot { queue: q, stats, members });
+            let agents: serde_json::Map<String, serde_json::Value> = self.cc.tiers().into_iter().filter(|t| t.queue == q).filter_map(|t| Some((t.agent.clone(), self.agent_json(&t.agent).ok()?))).collect();
+            let (Ok(stats), Ok(members), Ok(agents)) = (serde_json::to_string(&stats), serde_json::to_string(&members), serde_json::to_string(&agents)) else { continue };
+            self.jobs.send(Job::QueueSnapshot { queue: q, stats, members, agents });
         }
         // A phone that registered on another node since it registered here:
         // the stored row moved there; this node forgets its copy, so calls
@@ -325,6 +326,40 @@ impl Switch {
             tracing::info!(call = %id, queue = %q, "held queue caller rejoins the queue");
             self.join_parked(now, ep, &id, &q);
         }
+    }
+
+    /// Agents' live views as the owners of their queues last wrote them,
+    /// for agents none of whose queues this node owns (their state,
+    /// counters and offers are that node's to know). Empty when not
+    /// clustered.
+    pub(crate) fn remote_agent_views(&self) -> HashMap<String, serde_json::Value> {
+        let mut out = HashMap::new();
+        let Some(c) = self.cluster.as_ref() else { return out };
+        let me = c.signer.node();
+        let mine: HashSet<String> = self.cc.tiers().into_iter().filter(|t| c.view.owners.get(&t.queue).is_some_and(|o| o == me)).map(|t| t.agent).collect();
+        for (q, snap) in &c.snapshots {
+            if c.view.owners.get(q) != Some(&snap.node_id) {
+                continue; // written by a node that no longer owns it
+            }
+            if let Some(agents) = snap.agents.as_object() {
+                for (name, view) in agents {
+                    if !mine.contains(name) {
+                        let mut v = view.clone();
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("node".into(), snap.node_id.clone().into());
+                            o.insert("as_of_ms".into(), snap.updated_at_ms.into());
+                            if let Some(line) = self.standby.get(name).filter(|s| s.up) {
+                                // Its standing call is here: this node knows it.
+                                o.insert("standby_call".into(), line.call.clone().into());
+                                o.remove("standby_node");
+                            }
+                        }
+                        out.insert(name.clone(), v);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether a status change of `agent` should be written (not when it

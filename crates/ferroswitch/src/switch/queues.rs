@@ -653,7 +653,12 @@ impl Switch {
     pub(crate) fn cc_request(&mut self, now: Instant, ep: &mut Endpoint, req: api::CcRequest) -> Result<serde_json::Value, api::ApiError> {
         let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(api::ApiError::internal);
         match req {
-            api::CcRequest::Agents => self.cc.agents().iter().map(|a| self.agent_json(&a.config.name)).collect::<Result<Vec<_>, _>>().map(serde_json::Value::Array),
+            api::CcRequest::Agents => {
+                // In a cluster, an agent of queues another node dispatches
+                // is shown as that node sees it.
+                let mut remote = self.remote_agent_views();
+                self.cc.agents().iter().map(|a| remote.remove(&a.config.name).map_or_else(|| self.agent_json(&a.config.name), Ok)).collect::<Result<Vec<_>, _>>().map(serde_json::Value::Array)
+            }
             // A queue another node dispatches: as its owner last wrote it
             // (at most about two seconds old).
             api::CcRequest::Stats(q) if self.remote_queue_view(&q, false).is_some() => self.remote_queue_view(&q, false).ok_or_else(|| api::ApiError::not_found("queue")),
@@ -703,12 +708,18 @@ impl Switch {
     /// An agent as the API shows it: the engine's view, and a
     /// uuid-standby agent's standing call (`standby_call`, `null` while
     /// it has none or it still rings).
-    fn agent_json(&self, name: &str) -> Result<serde_json::Value, api::ApiError> {
+    pub(crate) fn agent_json(&self, name: &str) -> Result<serde_json::Value, api::ApiError> {
         let v = self.cc.agent(name).ok_or_else(|| api::ApiError::not_found("agent"))?;
         let kind = v.config.kind;
         let mut j = serde_json::to_value(v).map_err(api::ApiError::internal)?;
         if let (Some(o), AgentType::UuidStandby) = (j.as_object_mut(), kind) {
             let line = self.standby.get(name).filter(|s| s.up).map(|s| s.call.clone());
+            if line.is_none() {
+                // In a cluster, the line may stand on another node.
+                if let Some((node, _)) = self.cluster.as_ref().and_then(|c| c.view.standby_line(name)) {
+                    o.insert("standby_node".into(), node.into());
+                }
+            }
             o.insert("standby_call".into(), line.into());
         }
         Ok(j)

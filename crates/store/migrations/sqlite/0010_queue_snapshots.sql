@@ -7,5 +7,6 @@ CREATE TABLE queue_snapshots (
     node_id       TEXT   NOT NULL,
     stats         TEXT   NOT NULL,
     members       TEXT   NOT NULL,
+    agents        TEXT   NOT NULL,
     updated_at_ms BIGINT NOT NULL
 );
