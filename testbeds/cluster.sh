@@ -25,7 +25,10 @@
 #  6. a caller on b waits in a's queue (agent on break); kill -9 a: b
 #     holds the caller with music, claims the queue within the lease, the
 #     caller rejoins it there and reaches the agent when it is ready; a new
-#     caller on b reaches the agent through b alone.
+#     caller on b reaches the agent through b alone;
+#  7. a comes back with agent 1003's phone; b's caller is bridged to 1003
+#     through a; kill -9 a: the caller goes back into b's queue and is
+#     put through to agent 1000 on b.
 source "$(dirname "$0")/lib.sh"
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -53,10 +56,12 @@ owner_is() { # owner_is NODE QUEUE: the store's queue_owners row
 
 start_node a
 node a
-for e in 1000 1001 1002 1007 1008 1009; do eval "P$e=\$(new_extension $e)"; done
+for e in 1000 1001 1002 1003 1007 1008 1009; do eval "P$e=\$(new_extension $e)"; done
 api POST /v1/queues '{"name":"support","strategy":"longest-idle-agent","moh":"tone:600@1000/0","agent_ring_timeout":15}' >/dev/null
 api POST /v1/agents '{"name":"1000","contact":"1000","wrap_up_time":0}' >/dev/null
 api POST /v1/tiers '{"queue":"support","agent":"1000"}' >/dev/null
+api POST /v1/agents '{"name":"1003","contact":"1003","wrap_up_time":0}' >/dev/null
+api POST /v1/tiers '{"queue":"support","agent":"1003"}' >/dev/null
 api POST /v1/routes '{"name":"support-line","destination_prefix":"7000","source":"any","action":{"queue":"support"}}' >/dev/null
 api POST /v1/queues '{"name":"standby","moh":"silence","agent_ring_timeout":10}' >/dev/null
 api POST /v1/agents '{"name":"s1","type":"uuid-standby","contact":"1002","wrap_up_time":0}' >/dev/null
@@ -291,6 +296,34 @@ rm -rf "$OUT/cl_agent.baresip/snd/"* "$OUT/cl_caller_b.baresip/snd/"*
 baresip_cmd "$CTRL_B" dial "sip:7000@$DOMAIN" >/dev/null
 check "b's CDR: the caller answered by the agent, through b alone" wait_for 30 cdr_q b 1008 3 agent=1000 queue_result=answered disposition=answered
 check "the caller heard the agent (440 Hz)"    wait_for 5 heard cl_caller_b 440 700
+
+# --- 7. a node comes back; the agent's node dies mid-call: the caller goes
+# back into the queue ------------------------------------------------------------
+start_node a
+node a
+python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_agent2.wav" 520 60
+start_baresip cl_a1003 1003 "$P1003" udp auto "$OUT/cl_agent2.wav"
+check "a, started again, registers agent 1003's phone" wait_for 10 registered 1003
+check "b reaches 1003 through a"               wait_for 5 metric_is b 'ferroswitch_cluster_remote_extensions 1'
+node b
+api POST /v1/agents/1000/logout >/dev/null
+api POST /v1/agents/1003/login >/dev/null
+rm -rf "$OUT/cl_caller_c.baresip/snd/"*
+baresip_cmd "$CTRL_C" dial "sip:7000@$DOMAIN" >/dev/null
+offered_1003() { grep -q "offering the call to an agent.*agent=1003" "$LOG_b" && bridged_on_b; }
+check "b's caller is bridged to agent 1003 on a" wait_for 10 offered_1003
+node a
+{ kill -9 "$PID_a"; wait "$PID_a"; } 2>/dev/null
+check "b puts the caller back into the queue"  wait_for 10 grep -q "agent lost with its node; the caller goes back into the queue.*agent=Some(\"1003\")" "$LOG_b"
+check "... where it waits"                     waiting_at_b
+node b
+api POST /v1/agents/1003/logout >/dev/null
+api POST /v1/agents/1000/login >/dev/null
+check "... until agent 1000 (on b) takes it"  wait_for 10 bridged_on_b
+talk 2
+baresip_cmd "$CTRL_C" hangup >/dev/null
+check "the caller's CDR: answered by 1000 in the end" wait_for 20 cdr_q b 1007 2 agent=1000 queue_result=answered disposition=answered
+check "... who heard 1000 at the end (440 Hz)" wait_for 5 heard_tail cl_caller_c 440 520
 check "b is alive"                             kill -0 "$PID_b"
 
 summary cluster

@@ -283,15 +283,30 @@ impl Switch {
     }
 
     /// Node `node` (at `addr`) stopped beating: every call with a leg to
-    /// or from it lost that leg. A queue caller this node had sent there is
-    /// held here with music and goes to the queue's next owner (see
-    /// [`Switch::place_orphans`]); any other such call (an agent's phone
-    /// here talking to a caller there, a call to a phone there) is hung up
-    /// at once, rather than left silent until the media timeout.
+    /// or from it lost that leg. A queue caller of this node's engine
+    /// bridged to an agent there goes back into the queue; a queue caller
+    /// this node had sent there is held here with music and goes to the
+    /// queue's next owner (see [`Switch::place_orphans`]); any other such
+    /// call (an agent's phone here talking to a caller there, a call to a
+    /// phone there) is hung up at once, rather than left silent until the
+    /// media timeout.
     fn node_lost(&mut self, now: Instant, ep: &mut Endpoint, node: &str, addr: std::net::SocketAddr) {
         let calls = self.b2bua.calls_with_peer(addr);
         tracing::warn!(%node, %addr, calls = calls.len(), "cluster node lost");
         for id in calls {
+            // A queue caller of this node bridged to an agent through the
+            // lost node: back into the queue (wait counted from the call's
+            // start), rather than hung up with its agent.
+            if let Some((q, agent)) = self.queue_calls.get(&id).filter(|qc| qc.bridged.is_some()).map(|qc| (qc.queue.clone(), qc.agent.clone())) {
+                if self.b2bua.repark(&id) {
+                    tracing::info!(call = %id, queue = %q, agent = ?agent, %node, "agent lost with its node; the caller goes back into the queue");
+                    self.standby_member_gone(&id, agent.as_deref());
+                    let _ = self.cc.bridge_ended(now, &id);
+                    self.queue_calls.remove(&id);
+                    self.join_parked(now, ep, &id, &q);
+                    continue;
+                }
+            }
             let queue = self.cluster.as_mut().and_then(|c| c.forwarded.remove(&id));
             if let Some(q) = queue {
                 if self.b2bua.repark(&id) {
