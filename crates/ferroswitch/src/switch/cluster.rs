@@ -48,7 +48,7 @@ impl Switch {
         match c.signer.verify(value, now_ms) {
             Ok(v) => Some(v),
             Err(why) => {
-                tracing::warn!(?why, header = %value, "node-to-node INVITE refused: treated as an ordinary call");
+                tracing::warn!(?why, header = ?value, "node-to-node INVITE refused: treated as an ordinary call");
                 None
             }
         }
