@@ -28,7 +28,9 @@
 #     caller on b reaches the agent through b alone;
 #  7. a comes back with agent 1003's phone; b's caller is bridged to 1003
 #     through a; kill -9 a: the caller goes back into b's queue and is
-#     put through to agent 1000 on b.
+#     put through to agent 1000 on b;
+#  8. a comes back again; b stops (SIGTERM) with a caller waiting in its
+#     queue: b releases the queue, a takes it, and the caller waits on there.
 source "$(dirname "$0")/lib.sh"
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -304,7 +306,10 @@ node a
 python3 "$ROOT/testbeds/tones.py" make "$OUT/cl_agent2.wav" 520 60
 start_baresip cl_a1003 1003 "$P1003" udp auto "$OUT/cl_agent2.wav"
 check "a, started again, registers agent 1003's phone" wait_for 10 registered 1003
-check "b reaches 1003 through a"               wait_for 5 metric_is b 'ferroswitch_cluster_remote_extensions 1'
+remote_view_current() { # b's view counts every extension the store has on a (1003 among them)
+  local n; n=$("$PGBIN/psql" "$PG_URL" -Atc "SELECT count(DISTINCT aor) FROM bindings WHERE node_id = 'a' AND expires_at_ms > (extract(epoch from now()) * 1000)::bigint AND EXISTS (SELECT 1 FROM bindings WHERE node_id = 'a' AND aor = '1003')")
+  [ "${n:-0}" -gt 0 ] && metric_is b "ferroswitch_cluster_remote_extensions $n"; }
+check "b reaches 1003 through a"               wait_for 5 remote_view_current
 node b
 api POST /v1/agents/1000/logout >/dev/null
 api POST /v1/agents/1003/login >/dev/null
@@ -325,5 +330,19 @@ baresip_cmd "$CTRL_C" hangup >/dev/null
 check "the caller's CDR: answered by 1000 in the end" wait_for 20 cdr_q b 1007 2 agent=1000 queue_result=answered disposition=answered
 check "... who heard 1000 at the end (440 Hz)" wait_for 5 heard_tail cl_caller_c 440 520
 check "b is alive"                             kill -0 "$PID_b"
+
+# --- 8. b stops (SIGTERM, a drain) with a caller waiting in its queue: the
+# queue and the caller go to a at once --------------------------------------------
+start_node a
+node b
+check "agent 1000 on break (through b)"       bash -c "$(declare -f api); HTTP_PORT=$HTTP_b TOKEN=$TOKEN_b; api POST /v1/agents/1000/break | grep -q 'On Break'"
+baresip_cmd "$CTRL_C" dial "sip:7000@$DOMAIN" >/dev/null
+check "caller 1007 waits in b's queue"        wait_for 10 waiting_at_b
+kill -TERM "$PID_b"
+check "b, draining, releases the queue and hands the caller over" wait_for 10 grep -q "handing its waiting callers over.*queue=support callers=1" "$LOG_b"
+waiting_at_a_again() { node a; api GET /v1/queues/support/members | python3 -c 'import json,sys; m=json.load(sys.stdin)["items"]; print(m); sys.exit(0 if [x["caller_number"] for x in m] == ["1007"] else 1)'; }
+check "... and the caller waits on in a's queue" wait_for 10 waiting_at_a_again
+check "a owns the queue now"                  owner_is a support
+baresip_cmd "$CTRL_C" hangup >/dev/null
 
 summary cluster

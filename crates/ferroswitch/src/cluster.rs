@@ -201,10 +201,12 @@ pub struct Settings {
     pub lease: Duration,
 }
 
-/// Queues to try to claim: those this node owns (renewal), and unowned
-/// ones while this node owns no more than the live node owning fewest
-/// (so queues spread over the nodes).
-pub fn to_claim(queues: &[String], owners: &HashMap<String, String>, live: &[String], me: &str) -> Vec<String> {
+/// Queues to try to claim: those this node owns (renewal), unowned ones
+/// while this node owns no more than the live node owning fewest (so
+/// queues spread over the nodes), and any queue in `overdue` (unowned for
+/// a while already: the node whose turn it was does not claim, a draining
+/// node for one).
+pub fn to_claim(queues: &[String], owners: &HashMap<String, String>, live: &[String], me: &str, overdue: &HashSet<String>) -> Vec<String> {
     let mut count: HashMap<&str, usize> = live.iter().map(|n| (n.as_str(), 0)).collect();
     count.entry(me).or_insert(0);
     for o in owners.values() {
@@ -221,7 +223,7 @@ pub fn to_claim(queues: &[String], owners: &HashMap<String, String>, live: &[Str
             // No owner, or an owner that is no longer live.
             _ => {
                 let fewest = count.iter().filter(|(n, _)| **n != me).map(|(_, c)| *c).min().unwrap_or(usize::MAX);
-                if mine <= fewest {
+                if mine <= fewest || overdue.contains(q) {
                     out.push(q.clone());
                     mine += 1;
                     count.insert(me, mine);
@@ -236,13 +238,15 @@ pub fn to_claim(queues: &[String], owners: &HashMap<String, String>, live: &[Str
 /// refreshed view. Store errors are logged and retried the next second (a
 /// node that cannot reach the store loses its queues after the lease, as
 /// it must).
-pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handle<crate::switch::Command>) {
+pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handle<crate::switch::Command>, draining: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     let lease_ms = i64::try_from(settings.lease.as_millis()).unwrap_or(5_000).max(1_000);
     let me = settings.node.clone();
     let mut since = 0i64;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut owned: HashSet<String> = HashSet::new();
+    // Queues seen without an owner, since when (unix ms).
+    let mut unowned_since: HashMap<String, i64> = HashMap::new();
     loop {
         tick.tick().await;
         let now = crate::now_ms();
@@ -253,9 +257,23 @@ pub async fn run(store: store::Store, settings: Settings, handle: runtime::Handl
             let queues: Vec<String> = store.list_configs(store::ConfigKind::Queue).await?.into_iter().map(|r| r.name).collect();
             let owners: HashMap<String, String> = store.queue_owners(now).await?.into_iter().collect();
             let mut now_owned = HashSet::new();
-            for q in to_claim(&queues, &owners, &live_names, &me) {
-                if store.claim_queue(&q, &me, now, lease_ms).await? {
-                    now_owned.insert(q);
+            if draining.load(std::sync::atomic::Ordering::Relaxed) {
+                // Stopping: another node takes the queues now, with the
+                // callers waiting in them (the switch hands them over when
+                // it sees the new owner); this node claims nothing more.
+                for q in owned.iter() {
+                    store.release_queue(q, &me).await?;
+                }
+            } else {
+                unowned_since.retain(|q, _| queues.contains(q) && !owners.contains_key(q));
+                for q in queues.iter().filter(|q| !owners.contains_key(*q)) {
+                    unowned_since.entry(q.clone()).or_insert(now);
+                }
+                let overdue: HashSet<String> = unowned_since.iter().filter(|(_, t)| now - **t >= 2_000).map(|(q, _)| q.clone()).collect();
+                for q in to_claim(&queues, &owners, &live_names, &me, &overdue) {
+                    if store.claim_queue(&q, &me, now, lease_ms).await? {
+                        now_owned.insert(q);
+                    }
                 }
             }
             for q in now_owned.difference(&owned) {
@@ -471,16 +489,23 @@ mod tests {
         let q = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let live = q(&["a", "b"]);
         let none = HashMap::new();
+        let no = HashSet::new();
         // Alone with four unowned queues, a node takes them all.
-        assert_eq!(to_claim(&q(&["1", "2", "3", "4"]), &none, &q(&["a"]), "a"), q(&["1", "2", "3", "4"]));
+        assert_eq!(to_claim(&q(&["1", "2", "3", "4"]), &none, &q(&["a"]), "a", &no), q(&["1", "2", "3", "4"]));
         // b owns two: a takes the unowned while it owns no more than b.
         let owners: HashMap<String, String> = [("1", "b"), ("2", "b")].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        assert_eq!(to_claim(&q(&["1", "2", "3", "4", "5"]), &owners, &live, "a"), q(&["3", "4", "5"]));
+        assert_eq!(to_claim(&q(&["1", "2", "3", "4", "5"]), &owners, &live, "a", &no), q(&["3", "4", "5"]));
         // b renews its own and leaves a's alone.
         let owners: HashMap<String, String> = [("1", "b"), ("2", "a")].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        assert_eq!(to_claim(&q(&["1", "2"]), &owners, &live, "b"), q(&["1"]));
+        assert_eq!(to_claim(&q(&["1", "2"]), &owners, &live, "b", &no), q(&["1"]));
         // A dead owner's queue is up for claiming.
-        assert_eq!(to_claim(&q(&["1", "2"]), &owners, &q(&["b"]), "b"), q(&["1", "2"]));
+        assert_eq!(to_claim(&q(&["1", "2"]), &owners, &q(&["b"]), "b", &no), q(&["1", "2"]));
+        // Two unowned queues, a owns one more than b: b's turn; unless b
+        // leaves them unowned (it drains), then a claims them when overdue.
+        let owners: HashMap<String, String> = [("1", "a")].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        assert!(to_claim(&q(&["1", "2", "3"]), &owners, &live, "a", &no) == q(&["1"]), "b's turn");
+        let overdue: HashSet<String> = ["2".to_owned(), "3".to_owned()].into();
+        assert_eq!(to_claim(&q(&["1", "2", "3"]), &owners, &live, "a", &overdue), q(&["1", "2", "3"]));
     }
 
     #[test]

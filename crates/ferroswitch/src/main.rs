@@ -496,13 +496,14 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         service.cluster = Some(switch::ClusterState::new(&cfg.cluster.node_id, &cfg.cluster.secret));
     }
     let started = runtime::run(rcfg, service).await.context("binding SIP sockets")?;
+    let draining = Arc::new(AtomicBool::new(false));
     let mut cluster_task = None;
     if !cfg.cluster.node_id.is_empty() {
         let advertise = if cfg.cluster.advertise.is_empty() { contact_host_for(advertised_ip(&cfg)?, started.udp_addr.map_or(cfg.sip.udp_port, |a| a.port())) } else { cfg.cluster.advertise.clone() };
         advertise.parse::<std::net::SocketAddr>().with_context(|| format!("cluster.advertise {advertise:?}: expected ip:port"))?;
         tracing::info!(node = %cfg.cluster.node_id, %advertise, "clustered: sharing queues and locations with the other nodes of the store");
         let settings = cluster::Settings { node: cfg.cluster.node_id.clone(), advertise, lease: Duration::from_secs(cfg.cluster.lease.max(1)) };
-        cluster_task = Some(tokio::spawn(cluster::run(store.clone(), settings, started.handle.clone())));
+        cluster_task = Some(tokio::spawn(cluster::run(store.clone(), settings, started.handle.clone(), draining.clone())));
         tokio::spawn(cluster::events_out(store.clone(), cfg.cluster.node_id.clone(), events_tx.subscribe()));
         tokio::spawn(cluster::events_in(store.clone(), cfg.cluster.node_id.clone(), events_tx.clone()));
     }
@@ -543,7 +544,6 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
         // The token itself stays out of logs: it is read from the file.
         tracing::info!(path = %cfg.data_dir.join("admin-token").display(), "generated an admin API token");
     }
-    let draining = Arc::new(AtomicBool::new(false));
     let reloader = Arc::new(Reloader { args, current: tokio::sync::Mutex::new(cfg.clone()), handle: started.handle.clone(), log: log.clone(), config: config_loader.clone() });
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen).await.with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
     let http_addr = listener.local_addr()?;

@@ -1168,7 +1168,7 @@ impl Switch {
             gauge("ferroswitch_cluster_nodes_live", "Other live nodes of the cluster, as of the last refresh.", "gauge", &[(String::new(), c.view.nodes.len() as f64)]);
             let owned = c.view.owners.values().filter(|o| o.as_str() == me).count();
             gauge("ferroswitch_cluster_queues_owned", "Queues this node dispatches.", "gauge", &[(String::new(), owned as f64)]);
-            gauge("ferroswitch_cluster_remote_extensions", "Extensions reachable only through another node.", "gauge", &[(String::new(), c.view.remote.len() as f64)]);
+            gauge("ferroswitch_cluster_remote_extensions", "Extensions reachable only through another node.", "gauge", &[(String::new(), c.view.remote.keys().filter(|aor| c.view.locate(aor).is_some()).count() as f64)]);
         }
         let (rec_queued, rec_dropped) = runtime::recording_backlog();
         gauge("ferroswitch_recording_write_queue_bytes", "Recorded audio handed to the recording writer and not yet written.", "gauge", &[(String::new(), rec_queued as f64)]);

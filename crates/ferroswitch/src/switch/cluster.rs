@@ -29,11 +29,13 @@ pub struct ClusterState {
     /// Other nodes' queue callers put through to a standing call here
     /// (call → agent).
     pub standby_members: HashMap<String, String>,
+    /// The queues this node dispatched and has not seen another node take.
+    pub owned: HashSet<String>,
 }
 
 impl ClusterState {
     pub fn new(node: &str, secret: &str) -> ClusterState {
-        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new(), forwarded: HashMap::new(), orphans: HashMap::new(), standby_members: HashMap::new() }
+        ClusterState { signer: crate::cluster::Signer::new(node, secret), view: View::default(), local_change_ms: HashMap::new(), applying: HashSet::new(), snapshots: HashMap::new(), forwarded: HashMap::new(), orphans: HashMap::new(), standby_members: HashMap::new(), owned: HashSet::new() }
     }
 }
 
@@ -214,6 +216,16 @@ impl Switch {
         // The queues this node dispatches, for the other nodes' API.
         let me = c.signer.node().to_owned();
         let owned: Vec<String> = c.view.owners.iter().filter(|(_, o)| **o == me).map(|(q, _)| q.clone()).collect();
+        // Queues another node dispatches now (this one released them to
+        // drain, or could not renew in time): their callers waiting here
+        // go there.
+        // (A queue stays noted as this node's until another node has
+        // it: released to drain, it may be unowned for a refresh or two.)
+        c.owned.extend(owned.iter().cloned());
+        let handed: Vec<String> = c.owned.iter().filter(|q| c.view.queue_elsewhere(q, &me).is_some()).cloned().collect();
+        for q in &handed {
+            c.owned.remove(q);
+        }
         for q in owned {
             let (Some(stats), members) = (self.cc.stats(now, &q), self.cc.members(now, &q)) else { continue };
             let agents: serde_json::Map<String, serde_json::Value> = self.cc.tiers().into_iter().filter(|t| t.queue == q).filter_map(|t| Some((t.agent.clone(), self.agent_json(&t.agent).ok()?))).collect();
@@ -229,6 +241,9 @@ impl Switch {
             if stale && self.registrar.forget(aor, contact) {
                 tracing::info!(%aor, %contact, "binding moved to another node; forgotten here");
             }
+        }
+        for q in handed {
+            self.hand_over(now, ep, &q);
         }
         for (node, addr) in lost {
             self.node_lost(now, ep, &node, addr);
@@ -325,6 +340,25 @@ impl Switch {
             self.b2bua.hangup_with(now, ep, &mut self.media, &id, "node_lost");
         }
         self.drain_calls(now, ep);
+    }
+
+    /// Another node dispatches `queue` now: the callers waiting for it in
+    /// this node's engine (not those talking to an agent) leave it and go
+    /// to that node, where they wait on with their original start time.
+    fn hand_over(&mut self, now: Instant, ep: &mut Endpoint, queue: &str) {
+        let waiting: Vec<String> = self.cc.members(now, queue).into_iter().map(|m| m.call_id).filter(|id| self.queue_calls.get(id).is_some_and(|q| q.bridged.is_none() && !q.exiting)).collect();
+        tracing::info!(%queue, callers = waiting.len(), "queue now dispatched by another node; handing its waiting callers over");
+        for id in waiting {
+            self.b2bua.cancel_agent(now, ep, &id, None);
+            if let Some(q) = self.queue_calls.remove(&id) {
+                for (offer, _) in q.offers {
+                    self.cc_offers.remove(&offer);
+                }
+            }
+            let _ = self.cc.leave(now, &id);
+            self.join_parked(now, ep, &id, queue);
+        }
+        self.drain_cc(now, ep);
     }
 
     /// Held callers whose queue has a live owner again: into this node's
