@@ -129,6 +129,7 @@ impl Store {
                     .bind(l.start_ms)
                     .bind(&l.webhook_url)
                     .bind(&l.ext_data)
+                    .bind(&*self.node)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -144,7 +144,7 @@ pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_cal
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
 pub(crate) const INSERT_LIVE: &str =
-    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms, webhook_url, ext_data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms, webhook_url, ext_data, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
 /// Notes a live call's answer.
 pub(crate) const ANSWER_LIVE: &str = "UPDATE live_calls SET answer_ms = $1 WHERE id = $2";
 
@@ -197,6 +197,7 @@ impl Store {
                 .bind(l.start_ms)
                 .bind(&l.webhook_url)
                 .bind(&l.ext_data)
+                .bind(&*self.node)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -211,15 +212,16 @@ impl Store {
         })
     }
 
-    /// After a crash: every call still marked live becomes a CDR with
-    /// disposition `interrupted`, ending at `now_ms`, written in one
+    /// After a crash: every call of this node still marked live becomes a
+    /// CDR with disposition `interrupted`, ending at `now_ms`, written in one
     /// transaction with the webhook delivery `hook` makes of it (if any),
     /// so a crash during recovery cannot leave a CDR whose webhook is never
     /// sent. Returns those CDRs.
     pub async fn recover_interrupted_calls(&self, now_ms: i64, hook: impl Fn(&Cdr, Option<&str>, Option<&str>) -> Option<crate::NewWebhook>) -> Result<Vec<Cdr>, StoreError> {
         type Row = (String, String, String, String, i64, Option<i64>, Option<String>, Option<String>);
         let rows: Vec<Row> = with_pool!(self, |pool| {
-            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data FROM live_calls ORDER BY start_ms").fetch_all(pool).await?;
+            // Only this node's: the other nodes of a cluster are alive.
+            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data FROM live_calls WHERE node_id = $1 ORDER BY start_ms").bind(&*self.node).fetch_all(pool).await?;
             rows.iter()
                 .map(|r| Ok((r.text("id")?, r.text("caller")?, r.text("callee")?, r.text("a_call_id")?, r.int("start_ms")?, r.opt_int("answer_ms")?, r.opt_text("webhook_url")?, r.opt_text("ext_data")?)))
                 .collect::<Result<Vec<_>, StoreError>>()

@@ -36,6 +36,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (9, "node rows", include_str!("../migrations/sqlite/0009_node_rows.sql")),
     (10, "queue snapshots", include_str!("../migrations/sqlite/0010_queue_snapshots.sql")),
     (11, "standby lines", include_str!("../migrations/sqlite/0011_standby_lines.sql")),
+    (12, "live call node", include_str!("../migrations/sqlite/0012_live_call_node.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -50,6 +51,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (9, "node rows", include_str!("../migrations/postgres/0009_node_rows.sql")),
     (10, "queue snapshots", include_str!("../migrations/postgres/0010_queue_snapshots.sql")),
     (11, "standby lines", include_str!("../migrations/postgres/0011_standby_lines.sql")),
+    (12, "live call node", include_str!("../migrations/postgres/0012_live_call_node.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

@@ -205,6 +205,7 @@ on_both_backends!(
     events_cross_nodes_on_postgres_only,
     nodes_read_the_queue_snapshots_the_others_wrote,
     nodes_know_where_each_standing_call_is,
+    a_restarting_node_interrupts_only_its_own_live_calls,
 );
 
 // ---------------------------------------------------------------------------
@@ -1375,6 +1376,30 @@ async fn nodes_know_where_each_standing_call_is(db: &TestDb) {
     assert_eq!(b.standby_lines_of_others().await.unwrap(), [("s1".to_owned(), "a".to_owned()), ("s2".to_owned(), "a".to_owned())]);
     a.apply_batch(&line("s1", false), NOW + 30).await.unwrap();
     assert_eq!(b.standby_lines_of_others().await.unwrap(), [("s2".to_owned(), "a".to_owned())]);
+    for s in [a, b] {
+        s.close().await;
+    }
+}
+
+async fn a_restarting_node_interrupts_only_its_own_live_calls(db: &TestDb) {
+    let a = db.open().await.with_node("a").unwrap();
+    let b = db.open().await.with_node("b").unwrap();
+    let live = |id: &str| store::LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: format!("{id}@x"), start_ms: NOW, webhook_url: None, ext_data: None };
+    a.insert_live_call(&live("on-a")).await.unwrap();
+    let mut batch = store::WriteBatch::default();
+    batch.started.push(live("on-b"));
+    b.apply_batch(&batch, NOW).await.unwrap();
+    // a crashed and starts again: its call is interrupted, b's goes on.
+    let rec = a.recover_interrupted_calls(NOW + 5_000, |_, _, _| None).await.unwrap();
+    assert_eq!(rec.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["on-a"]);
+    assert!(a.recover_interrupted_calls(NOW + 6_000, |_, _, _| None).await.unwrap().is_empty());
+    // b's call ends normally: its own CDR, not an interrupted one.
+    let mut end = store::WriteBatch::default();
+    end.cdrs.push(store::Cdr { id: "on-b".into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "on-b@x".into(), start_ms: NOW, end_ms: NOW + 9_000, disposition: "answered".into(), hangup_side: "caller".into(), hangup_cause: "normal_clearing".into(), queue: Some("support".into()), ..Default::default() });
+    b.apply_batch(&end, NOW + 9_000).await.unwrap();
+    let c = b.get_cdr("on-b").await.unwrap().expect("b's CDR");
+    assert_eq!((c.disposition.as_str(), c.queue.as_deref()), ("answered", Some("support")));
+    assert!(b.recover_interrupted_calls(NOW + 10_000, |_, _, _| None).await.unwrap().is_empty(), "nothing left live on b");
     for s in [a, b] {
         s.close().await;
     }
