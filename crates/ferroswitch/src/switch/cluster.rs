@@ -210,7 +210,9 @@ impl Switch {
     /// A refresh from the cluster task.
     pub(crate) fn apply_cluster(&mut self, now: Instant, ep: &mut Endpoint, u: Update) {
         let Some(c) = self.cluster.as_mut() else { return };
-        let lost: Vec<(String, std::net::SocketAddr)> = c.view.nodes.iter().filter(|(n, _)| !u.view.nodes.contains_key(*n)).map(|(n, a)| (n.clone(), *a)).collect();
+        // Nodes gone, or back at another address (restarted within the
+        // lease): calls through the old process are lost either way.
+        let lost: Vec<(String, std::net::SocketAddr)> = c.view.nodes.iter().filter(|(n, a)| u.view.nodes.get(*n) != Some(*a)).map(|(n, a)| (n.clone(), *a)).collect();
         c.view = u.view;
         c.snapshots = u.snapshots.into_iter().map(|s| (s.queue.clone(), s)).collect();
         // The queues this node dispatches, for the other nodes' API.
