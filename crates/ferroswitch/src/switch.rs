@@ -306,6 +306,9 @@ impl Histogram {
     }
 }
 
+/// Why a request is refused: the SIP status and reason phrase.
+type Refusal = (u16, &'static str);
+
 /// What a gateway call needs to try the next gateway.
 struct Hunt {
     left: std::collections::VecDeque<String>,
@@ -452,19 +455,10 @@ impl Switch {
                 }
             },
         };
-        let callee_codecs = match self.directory.get(&callee) {
-            None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
-            Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-            Some(_) => self.ext_codecs.get(&callee).cloned().unwrap_or_default(),
+        let (callee_codecs, targets) = match self.extension_targets(now, &callee, false) {
+            Ok(t) => t,
+            Err((code, reason)) => return self.reply(now, ep, tx, &req, code, reason, &[]),
         };
-        let targets = self.ext_targets(now, &callee, false);
-        if targets.is_empty() {
-            return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
-        }
-        if self.at_limit(&callee) {
-            // Its phones are as busy as the extension may be.
-            return self.reply(now, ep, tx, &req, 486, "Busy Here", &[]);
-        }
         if let Some(g) = &from_gateway {
             if let Err(why) = self.trunks.acquire_inbound(now, g) {
                 tracing::info!(gateway = %g, why = why.as_str(), "inbound call over the gateway's limit");
@@ -487,16 +481,44 @@ impl Switch {
                 if let Some(g) = &from_gateway {
                     self.trunks.release(g);
                 }
-                match e {
-                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
-                    b2bua::StartError::SessionIntervalTooSmall => self.reply(now, ep, tx, &req, 422, "Session Interval Too Small", &[(HeaderName::MinSe, &b2bua::MIN_SE.to_string())]),
-                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-                }
+                self.refuse_start(now, ep, tx, &req, e, (480, "Temporarily Unavailable"));
             }
         }
         self.drain_calls(now, ep);
         self.record_calls.remove(&rid);
+    }
+
+    /// Extension `ext`'s codec preference and the phones to ring (see
+    /// [`Switch::ext_targets`]), or why it cannot be rung: 404 unknown, 480
+    /// disabled or not registered, 486 at its call limit.
+    fn extension_targets(&self, now: Instant, ext: &str, from_node: bool) -> Result<(Vec<String>, Vec<Target>), Refusal> {
+        let codecs = match self.directory.get(ext) {
+            None => return Err((404, "Not Found")),
+            Some(e) if !e.enabled => return Err((480, "Temporarily Unavailable")),
+            Some(_) => self.ext_codecs.get(ext).cloned().unwrap_or_default(),
+        };
+        let targets = self.ext_targets(now, ext, from_node);
+        if targets.is_empty() {
+            return Err((480, "Temporarily Unavailable"));
+        }
+        if self.at_limit(ext) {
+            // Its phones are as busy as the extension may be.
+            return Err((486, "Busy Here"));
+        }
+        Ok((codecs, targets))
+    }
+
+    /// Answer an INVITE the b2bua could not start a call (or park) for:
+    /// 503 with Retry-After when media ports ran out, 488 when the offer
+    /// has nothing we take, 422 with Min-SE for a too short session
+    /// interval, else `otherwise`.
+    fn refuse_start(&self, now: Instant, ep: &mut Endpoint, tx: TxId, req: &Message, e: b2bua::StartError, otherwise: Refusal) {
+        match e {
+            b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
+            b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, req, 488, "Not Acceptable Here", &[]),
+            b2bua::StartError::SessionIntervalTooSmall => self.reply(now, ep, tx, req, 422, "Session Interval Too Small", &[(HeaderName::MinSe, &b2bua::MIN_SE.to_string())]),
+            _ => self.reply(now, ep, tx, req, otherwise.0, otherwise.1, &[]),
+        }
     }
 
     /// The first gateway of `list` that admits the call (up, under its
@@ -534,11 +556,7 @@ impl Switch {
             }
             Err(e) => {
                 self.trunks.release(&gw);
-                match e {
-                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-                    b2bua::StartError::SessionIntervalTooSmall => self.reply(now, ep, tx, &req, 422, "Session Interval Too Small", &[(HeaderName::MinSe, &b2bua::MIN_SE.to_string())]),
-                    _ => self.reply(now, ep, tx, &req, 503, "Service Unavailable", &[]),
-                }
+                self.refuse_start(now, ep, tx, &req, e, (503, "Service Unavailable"));
             }
         }
         self.drain_calls(now, ep);

@@ -63,26 +63,14 @@ impl Switch {
     pub(crate) fn node_call(&mut self, now: Instant, ep: &mut Endpoint, tx: TxId, req: Message, source: sip_proto::Peer, caller: &str, v: Verified, id: String) {
         match v.target {
             For::Extension(ext) => {
-                let codecs = match self.directory.get(&ext) {
-                    None => return self.reply(now, ep, tx, &req, 404, "Not Found", &[]),
-                    Some(e) if !e.enabled => return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-                    Some(_) => self.ext_codecs.get(&ext).cloned().unwrap_or_default(),
+                let (codecs, targets) = match self.extension_targets(now, &ext, true) {
+                    Ok(t) => t,
+                    Err((code, reason)) => return self.reply(now, ep, tx, &req, code, reason, &[]),
                 };
-                let targets = self.ext_targets(now, &ext, true);
-                if targets.is_empty() {
-                    return self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]);
-                }
-                if self.at_limit(&ext) {
-                    return self.reply(now, ep, tx, &req, 486, "Busy Here", &[]);
-                }
                 let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
                 match self.b2bua.start_call(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), &ext, targets, &codecs, id, None) {
                     Ok(id) => tracing::info!(call = %id, %caller, callee = %ext, node = %v.node, "call from another node started"),
-                    Err(e) => match e {
-                        b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-                        b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
-                        _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-                    },
+                    Err(e) => self.refuse_start(now, ep, tx, &req, e, (480, "Temporarily Unavailable")),
                 }
                 self.drain_calls(now, ep);
             }
@@ -113,7 +101,7 @@ impl Switch {
         let display = req.from().ok().and_then(|f| f.display().map(|d| d.into_owned()));
         if let Err(e) = self.b2bua.park(now, ep, &mut self.media, tx, req.clone(), source, caller, display.as_deref(), agent, id.clone()) {
             tracing::warn!(%agent, ?e, "cannot answer the caller for the standing call");
-            return self.reply(now, ep, tx, &req, if e == b2bua::StartError::NoMediaPorts { 503 } else { 488 }, "Not Acceptable Here", &[]);
+            return self.refuse_start(now, ep, tx, &req, e, (488, "Not Acceptable Here"));
         }
         let joined = match self.b2bua.standby_plan(&id, &line) {
             Some(plan) => {
@@ -139,10 +127,16 @@ impl Switch {
         self.drain_calls(now, ep);
     }
 
+    /// Does another live node hold `agent`'s standing call (and this one
+    /// none)?
+    pub(crate) fn standby_line_elsewhere(&self, agent: &str) -> bool {
+        !self.standby.contains_key(agent) && self.cluster.as_ref().is_some_and(|c| c.view.standby_line(agent).is_some())
+    }
+
     /// An offer to uuid-standby agent `agent` whose standing call another
     /// node holds: the leg to that node (answered there at once).
     pub(crate) fn remote_standby_legs(&self, now: Instant, agent: &str, caller: &str) -> Option<Vec<b2bua::Leg>> {
-        if self.standby.contains_key(agent) {
+        if !self.standby_line_elsewhere(agent) {
             return None;
         }
         let c = self.cluster.as_ref()?;
@@ -197,11 +191,7 @@ impl Switch {
             }
             Err(e) => {
                 tracing::warn!(%queue, %owner, ?e, "could not send the caller to the queue's node");
-                match e {
-                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
-                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-                }
+                self.refuse_start(now, ep, tx, &req, e, (480, "Temporarily Unavailable"));
             }
         }
         self.drain_calls(now, ep);
@@ -228,9 +218,10 @@ impl Switch {
         for q in &handed {
             c.owned.remove(q);
         }
+        let tiers = if owned.is_empty() { Vec::new() } else { self.cc.tiers() };
         for q in owned {
             let (Some(stats), members) = (self.cc.stats(now, &q), self.cc.members(now, &q)) else { continue };
-            let agents: serde_json::Map<String, serde_json::Value> = self.cc.tiers().into_iter().filter(|t| t.queue == q).filter_map(|t| Some((t.agent.clone(), self.agent_json(&t.agent).ok()?))).collect();
+            let agents: serde_json::Map<String, serde_json::Value> = tiers.iter().filter(|t| t.queue == q).filter_map(|t| Some((t.agent.clone(), self.agent_json(&t.agent).ok()?))).collect();
             let (Ok(stats), Ok(members), Ok(agents)) = (serde_json::to_string(&stats), serde_json::to_string(&members), serde_json::to_string(&agents)) else { continue };
             self.jobs.send(Job::QueueSnapshot { queue: q, stats, members, agents });
         }

@@ -231,11 +231,7 @@ impl Switch {
             Err(e) => {
                 let _ = self.cc.leave(now, &id);
                 self.queue_calls.remove(&id);
-                match e {
-                    b2bua::StartError::NoMediaPorts => self.reply(now, ep, tx, &req, 503, "No Media Ports", &[(HeaderName::RetryAfter, "5")]),
-                    b2bua::StartError::NoCommonMedia => self.reply(now, ep, tx, &req, 488, "Not Acceptable Here", &[]),
-                    _ => self.reply(now, ep, tx, &req, 480, "Temporarily Unavailable", &[]),
-                }
+                self.refuse_start(now, ep, tx, &req, e, (480, "Temporarily Unavailable"));
             }
         }
         self.drain_cc(now, ep);
@@ -383,7 +379,7 @@ impl Switch {
         for _ in 0..100_000 {
             let Some(action) = self.cc.poll_action() else { break };
             match action {
-                Action::Offer { offer, call_id, queue, agent, .. } if self.is_standby_agent(&agent) && self.remote_standby_legs(now, &agent, "").is_some() => {
+                Action::Offer { offer, call_id, queue, agent, .. } if self.is_standby_agent(&agent) && self.standby_line_elsewhere(&agent) => {
                     // Its standing call is on another node: put through there.
                     let caller = self.parties.get(&call_id).map(|p| p.0.clone()).unwrap_or_default();
                     let legs = self.remote_standby_legs(now, &agent, &caller).unwrap_or_default();
@@ -652,6 +648,13 @@ impl Switch {
     /// The API's questions to the engine.
     pub(crate) fn cc_request(&mut self, now: Instant, ep: &mut Endpoint, req: api::CcRequest) -> Result<serde_json::Value, api::ApiError> {
         let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(api::ApiError::internal);
+        if let api::CcRequest::Stats(q) | api::CcRequest::Members(q) = &req {
+            // A queue another node dispatches: as its owner last wrote it
+            // (at most about two seconds old).
+            if let Some(v) = self.remote_queue_view(q, matches!(req, api::CcRequest::Members(_))) {
+                return Ok(v);
+            }
+        }
         match req {
             api::CcRequest::Agents => {
                 // In a cluster, an agent of queues another node dispatches
@@ -659,10 +662,6 @@ impl Switch {
                 let mut remote = self.remote_agent_views();
                 self.cc.agents().iter().map(|a| remote.remove(&a.config.name).map_or_else(|| self.agent_json(&a.config.name), Ok)).collect::<Result<Vec<_>, _>>().map(serde_json::Value::Array)
             }
-            // A queue another node dispatches: as its owner last wrote it
-            // (at most about two seconds old).
-            api::CcRequest::Stats(q) if self.remote_queue_view(&q, false).is_some() => self.remote_queue_view(&q, false).ok_or_else(|| api::ApiError::not_found("queue")),
-            api::CcRequest::Members(q) if self.remote_queue_view(&q, true).is_some() => self.remote_queue_view(&q, true).ok_or_else(|| api::ApiError::not_found("queue")),
             api::CcRequest::Stats(q) => match self.cc.stats(now, &q) {
                 Some(s) => to_json(serde_json::to_value(s)),
                 None => Err(api::ApiError::not_found("queue")),
