@@ -96,8 +96,9 @@ fn bench(c: &mut Criterion) {
                 sec += 1;
             })
         });
+        // A bench left out by a name filter never ran.
         assert!(
-            sent > 0 && a2b.jitter_stats().late == 0,
+            sec == 0 || (sent > 0 && a2b.jitter_stats().late == 0),
             "{:?}",
             a2b.jitter_stats()
         );
