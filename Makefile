@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages. Build: a C toolchain (and cmake, for the bundled libopus) for -sys crates. Tests: the real
 # peers the testbeds drive. Each list is installed only if something is missing.
 BUILD_PKGS := build-essential pkg-config cmake python3 ca-certificates
-TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 python3-venv procps iproute2 curl openssl opus-tools postgresql
+TEST_PKGS  := sip-tester kamailio baresip linphone-cli tshark sipvicious python3 python3-venv procps iproute2 curl openssl opus-tools sox postgresql
 # Benchmarks: ffmpeg (transcoding peer), espeak-ng (speech for the Opus quality scores).
 BENCH_PKGS := ffmpeg espeak-ng
 # Python peers from PyPI, in a venv of their own (testbeds/.venv): moto is

@@ -243,4 +243,15 @@ check "opus: served as audio/ogg" bash -c "curl -sSf -D - -o '$OUT/rec.opus' -H 
 opusdec --quiet --rate 8000 "$EREC" "$OUT/rec_opus.wav" >"$OUT/opusdec.log" 2>&1
 check "opus: decodes to stereo of the answered call's length (within 1%)" rec_len_is "$OUT/rec_opus.wav" "$EBILL" $((EBILL / 100))
 check "opus: caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' info '$OUT/rec_opus.wav' | grep -q channels=2 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_opus.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_opus.wav' 1 700 440"
+# recordings.encoding = "g711": the same call recorded in its own law
+# (PCMU here: a μ-law WAV, format 7), one byte a sample, half the size.
+# sox, a standard reader, takes it and converts it to 16-bit PCM.
+early_call calls_g711 --set recordings.encoding=g711
+check "g711: a stereo 8 kHz μ-law WAV" bash -c "python3 '$ROOT/testbeds/tones.py' info '$EREC' | grep -q 'channels=2 rate=8000 encoding=mulaw'"
+check "g711: the answered call's length (within 1%)" rec_len_is "$EREC" "$EBILL" $((EBILL / 100))
+check "g711: one byte a sample (16 bytes a millisecond, half of 16-bit PCM)" bash -c "s=\$(stat -c %s '$EREC'); [ \$s -ge $((EBILL * 16 * 99 / 100)) ] && [ \$s -le $((EBILL * 16 * 101 / 100 + 58)) ]"
+check "g711: sox reads it as 8-bit u-law, 2 channels" bash -c "sox --i '$EREC' | tee /dev/stderr | grep -q 'u-law' && sox --i -c '$EREC' | grep -qx 2"
+sox "$EREC" -e signed -b 16 "$OUT/rec_g711_pcm.wav" 2>"$OUT/sox.log"
+check "g711: converted by sox, caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_pcm.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_pcm.wav' 1 700 440"
+check "g711: read directly, the same tones" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 1 700 440"
 summary "calls"

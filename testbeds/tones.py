@@ -9,7 +9,8 @@
   tones.py sequence FILE F1 F2 ...       exit 0 if the voiced part holds tones F1, F2, ...
                                          in that order (runs of >= 100 ms where it carries
                                          most of the sound; other sounds between them allowed)
-  tones.py info FILE                     channels, rate, seconds
+  tones.py info FILE                     channels, rate, encoding, seconds
+  (files read: WAV of 16-bit PCM, or G.711 μ-law or A-law)
   tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
                                          tone, for sipp's play_pcap_audio
   tones.py dtmfpcap FILE DIGITS          the same of in-band DTMF DIGITS (after 1 s of 440 Hz)"""
@@ -63,14 +64,53 @@ def pcap_samples(path, samples):
     with open(path, "wb") as f:
         f.write(b"".join(out))
 
+def ulaw_linear(u):
+    u = ~u & 0xff
+    t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return 0x84 - t if u & 0x80 else t - 0x84
+
+def alaw_linear(a):
+    a ^= 0x55
+    t = (a & 0x0f) << 4
+    seg = (a & 0x70) >> 4
+    t = t + 8 if seg == 0 else (t + 0x108) << max(seg - 1, 0)
+    return t if a & 0x80 else -t
+
+ENCODINGS = {1: "pcm16", 6: "alaw", 7: "mulaw"}
+
+def parse(path):
+    """The WAV's channels, rate, encoding (pcm16, alaw, mulaw) and sample
+    bytes (as many as its data chunk names: what a player plays)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise SystemExit(f"{path}: not a RIFF/WAVE file")
+    at, fmt = 12, None
+    while at + 8 <= len(data):
+        cid, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
+        body = data[at + 8:at + 8 + size]
+        if cid == b"fmt ":
+            tag, ch, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            enc = ENCODINGS.get(tag)
+            if enc is None or bits != (16 if tag == 1 else 8):
+                raise SystemExit(f"{path}: format {tag} with {bits}-bit samples, expected PCM 16-bit or G.711")
+            fmt = (ch, rate, enc)
+        elif cid == b"data":
+            if fmt is None:
+                raise SystemExit(f"{path}: data before fmt")
+            return fmt + (body,)
+        at += 8 + size + (size & 1)
+    raise SystemExit(f"{path}: no data chunk")
+
 def read(path):
-    with wave.open(path, "rb") as w:
-        ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-        raw = w.readframes(n)
-    if width != 2:
-        raise SystemExit(f"{path}: {width * 8}-bit samples, expected 16")
-    samples = struct.unpack("<%dh" % (len(raw) // 2), raw)
-    chans = [samples[c::ch] for c in range(ch)]
+    ch, rate, enc, raw = parse(path)
+    if enc == "pcm16":
+        samples = struct.unpack("<%dh" % (len(raw) // 2), raw[:len(raw) // 2 * 2])
+    else:
+        table = [(ulaw_linear if enc == "mulaw" else alaw_linear)(b) for b in range(256)]
+        samples = [table[b] for b in raw]
+    n = len(samples) // ch * ch
+    chans = [samples[c:n:ch] for c in range(ch)]
     return chans, rate
 
 def goertzel(block, rate, freq):
@@ -164,6 +204,6 @@ if __name__ == "__main__":
         pcap(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "info":
         chans, rate = read(sys.argv[2])
-        print(f"channels={len(chans)} rate={rate} seconds={len(chans[0]) / rate:.3f}")
+        print(f"channels={len(chans)} rate={rate} encoding={parse(sys.argv[2])[2]} seconds={len(chans[0]) / rate:.3f}")
     else:
         raise SystemExit(__doc__)

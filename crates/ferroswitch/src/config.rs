@@ -92,6 +92,8 @@ pub struct Recordings {
     pub format: String,
     /// 8000 or 16000.
     pub rate: u32,
+    /// "pcm16" or "g711".
+    pub encoding: String,
     pub s3_bucket: String,
     pub s3_endpoint: String,
     pub s3_region: String,
@@ -299,6 +301,12 @@ impl Config {
         }
         if !matches!(self.recordings.rate, 8000 | 16000) {
             bail!("recordings.rate must be 8000 or 16000");
+        }
+        match self.recordings.encoding.as_str() {
+            "pcm16" => {}
+            "g711" if self.recordings.rate == 8000 => {}
+            "g711" => bail!("recordings.encoding \"g711\" is 8 kHz: set recordings.rate = 8000 or encoding = \"pcm16\""),
+            s => bail!("recordings.encoding {s:?}: expected \"pcm16\" or \"g711\""),
         }
         if self.media.threads > 256 {
             bail!("media.threads must be 0 (one per core) to 256");

@@ -466,6 +466,7 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     let jitter = media::transcode::JitterConfig { playout: cfg.media.playout().unwrap_or_default(), ..Default::default() };
     media.set_transcoding(media::transcode::Config { opus_complexity: cfg.media.opus_complexity, opus_bitrate: cfg.media.opus_bitrate, jitter });
     media.set_recording_rate(cfg.recordings.rate);
+    media.set_g711_recordings(cfg.recordings.encoding == "g711");
     media.set_opus_recordings(match cfg.recordings.format.as_str() {
         "wav" => false,
         "opus" => true,

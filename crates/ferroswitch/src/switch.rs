@@ -645,7 +645,13 @@ impl Switch {
     fn start_recording_as(&mut self, id: &str, name: Option<String>) {
         let path = self.recordings_dir.join(name.unwrap_or_else(|| format!("{id}.wav")));
         tracing::info!(call = %id, path = %path.display(), "recording");
-        self.media.record(id, path);
+        // The law of a G.711 recording: the call's (A-law where it speaks
+        // PCMA, else μ-law; another law's audio is converted).
+        let law = match self.b2bua.codec_of(id) {
+            Some(c) if c.to_ascii_uppercase().starts_with("PCMA") => media::g711::Law::Alaw,
+            _ => media::g711::Law::Mulaw,
+        };
+        self.media.record(id, path, law);
     }
 
     /// The G.711 payload type an originated call's caller answered our offer

@@ -138,6 +138,79 @@ const fn alaw_encode(pcm: i16) -> u8 {
     (aval as u8) ^ mask
 }
 
+/// A G.711 law: the encoding of a G.711 recording, or of a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Law {
+    /// μ-law (PCMU, payload type 0; WAV format 7).
+    Mulaw,
+    /// A-law (PCMA, payload type 8; WAV format 6).
+    Alaw,
+}
+
+impl Law {
+    /// The law of a G.711 payload type.
+    pub fn of(payload_type: u8) -> Option<Law> {
+        match payload_type {
+            0 => Some(Law::Mulaw),
+            8 => Some(Law::Alaw),
+            _ => None,
+        }
+    }
+
+    /// The byte of digital silence (linear 0).
+    pub const fn silence(self) -> u8 {
+        match self {
+            Law::Mulaw => ulaw_encode(0),
+            Law::Alaw => alaw_encode(0),
+        }
+    }
+
+    /// A linear sample in this law.
+    pub fn encode(self, pcm: i16) -> u8 {
+        match self {
+            Law::Mulaw => linear_to_ulaw(pcm),
+            Law::Alaw => linear_to_alaw(pcm),
+        }
+    }
+
+    /// A byte of this law, linear.
+    pub fn decode(self, b: u8) -> i16 {
+        match self {
+            Law::Mulaw => ulaw_to_linear(b),
+            Law::Alaw => alaw_to_linear(b),
+        }
+    }
+
+    /// A byte of the other law, in this one (by way of its linear value,
+    /// as G.711's own conversion tables do).
+    pub fn convert(self, other: u8) -> u8 {
+        match self {
+            Law::Mulaw => A_TO_U[usize::from(other)],
+            Law::Alaw => U_TO_A[usize::from(other)],
+        }
+    }
+}
+
+static A_TO_U: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = ulaw_encode(alaw_compute(i as u8));
+        i += 1;
+    }
+    t
+};
+
+static U_TO_A: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = alaw_encode(ulaw_compute(i as u8));
+        i += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +227,23 @@ mod tests {
         assert_eq!(alaw_to_linear(0xaa), 32256);
         assert_eq!(linear_to_ulaw(0), 0xff);
         assert_eq!(linear_to_alaw(0), 0xd5);
+    }
+
+    #[test]
+    fn laws_convert_through_their_linear_values() {
+        assert_eq!((Law::Mulaw.silence(), Law::Alaw.silence()), (0xff, 0xd5));
+        assert_eq!(Law::of(0), Some(Law::Mulaw));
+        assert_eq!(Law::of(8), Some(Law::Alaw));
+        assert_eq!(Law::of(9), None);
+        for c in 0..=255u8 {
+            assert_eq!(Law::Mulaw.convert(c), linear_to_ulaw(alaw_to_linear(c)), "A {c:#x} to μ");
+            assert_eq!(Law::Alaw.convert(c), linear_to_alaw(ulaw_to_linear(c)), "μ {c:#x} to A");
+            // Close to the value it came from: within one step of the
+            // coarser law at that level (an eighth of it, and 8 near 0).
+            let (a, u) = (alaw_to_linear(c), ulaw_to_linear(Law::Mulaw.convert(c)));
+            assert!(i32::from(a).abs_diff(i32::from(u)) <= (i32::from(a).unsigned_abs() / 8).max(8), "{a} vs {u}");
+            assert_eq!(Law::Alaw.decode(Law::Alaw.encode(a)), a);
+        }
     }
 
     #[test]

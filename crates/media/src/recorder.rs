@@ -10,14 +10,19 @@
 //! answering) starts at the right moment. Samples are released once they
 //! are older than the jitter window, interleaved caller-left,
 //! callee-right, as 16-bit little-endian PCM at 8 kHz, or 16 kHz
-//! ([`Recorder::with_rate`]: G.711 is then interpolated up).
+//! ([`Recorder::with_rate`]: G.711 is then interpolated up), or as G.711
+//! bytes at 8 kHz ([`Recorder::g711`]: what the legs sent, as it was).
 //!
-//! G.711 (payload types 0 and 8) is decoded here; the audio of other
-//! codecs comes decoded ([`Recorder::push_pcm`]); other payloads (RFC
-//! 4733 events, comfort noise) record as silence.
+//! G.711 (payload types 0 and 8) is decoded here, or, recording G.711,
+//! copied (converted between μ-law and A-law where the file's law is the
+//! other); the audio of other codecs comes decoded
+//! ([`Recorder::push_pcm`]); other payloads (RFC 4733 events, comfort
+//! noise) record as silence.
 
 use crate::{g711, rtp};
 use std::time::{Duration, Instant};
+
+pub use g711::Law;
 
 /// Sample rate of recordings by default, and G.711's.
 pub const RATE: u32 = 8000;
@@ -38,35 +43,35 @@ pub enum Side {
 /// first (in a profile of recorded calls that zeroing was about a fifth
 /// of the recorder's samples).
 #[derive(Default)]
-struct Pending {
-    v: Vec<i16>,
+struct Pending<T> {
+    v: Vec<T>,
     head: usize,
     end: usize,
 }
 
-impl Pending {
+impl<T: Copy> Pending<T> {
     fn len(&self) -> usize {
         self.end - self.head
     }
 
     /// The `n` samples from `at` on (relative to the front), for the
     /// caller to write whole; a gap between the end so far and `at` becomes
-    /// silence.
-    fn window(&mut self, at: usize, n: usize) -> &mut [i16] {
+    /// `silence`.
+    fn window(&mut self, at: usize, n: usize, silence: T) -> &mut [T] {
         let from = self.head + at;
         let need = from + n;
         if self.v.len() < need {
-            self.v.resize(need, 0);
+            self.v.resize(need, silence);
         }
         if from > self.end {
-            self.v[self.end..from].fill(0);
+            self.v[self.end..from].fill(silence);
         }
         self.end = self.end.max(need);
         &mut self.v[from..need]
     }
 
     /// The first `k` samples (at most what there is), then dropped.
-    fn take(&mut self, k: usize) -> &[i16] {
+    fn take(&mut self, k: usize) -> &[T] {
         let k = k.min(self.len());
         if self.head >= 4096 && self.head * 2 >= self.end {
             // Drop the released front now and then (a short move: what
@@ -95,7 +100,11 @@ pub struct Recorder {
     rate: u32,
     start: Option<Instant>,
     streams: [Option<Stream>; 2],
-    bufs: [Pending; 2],
+    /// Each side's pending samples: 16-bit linear, or G.711 bytes when
+    /// recording G.711 (`law`).
+    bufs: [Pending<i16>; 2],
+    bytes: [Pending<u8>; 2],
+    law: Option<Law>,
     flushed: u64,
     /// Released bytes: `out[..out_len]`; the rest is earlier output kept
     /// as initialised memory to write over.
@@ -129,6 +138,46 @@ fn upsample2(n: usize, x: impl Fn(usize) -> i16, out: &mut [i16]) {
     }
 }
 
+/// A sample as the recording file holds it.
+trait Sample: Copy {
+    const BYTES: usize;
+    fn put(self, to: &mut [u8]);
+}
+
+impl Sample for i16 {
+    const BYTES: usize = 2;
+    fn put(self, to: &mut [u8]) {
+        to.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Sample for u8 {
+    const BYTES: usize = 1;
+    fn put(self, to: &mut [u8]) {
+        to[0] = self;
+    }
+}
+
+/// Released samples of both sides into `frames` (one frame per sample
+/// pair, caller first), `silence` where a side has none: each byte of
+/// `frames` is written. Both sides' samples (the usual case), then the
+/// rest of the side that has more, then silence.
+fn interleave<T: Sample>(l: &[T], r: &[T], silence: T, frames: &mut [u8]) {
+    let frame = 2 * T::BYTES;
+    let both = l.len().min(r.len());
+    let (paired, rest) = frames.split_at_mut(both * frame);
+    for ((f, a), b) in paired.chunks_exact_mut(frame).zip(&l[..both]).zip(&r[..both]) {
+        let (x, y) = f.split_at_mut(T::BYTES);
+        a.put(x);
+        b.put(y);
+    }
+    for (f, k) in rest.chunks_exact_mut(frame).zip(both..) {
+        let (x, y) = f.split_at_mut(T::BYTES);
+        l.get(k).copied().unwrap_or(silence).put(x);
+        r.get(k).copied().unwrap_or(silence).put(y);
+    }
+}
+
 fn samples(d: Duration, rate: u32) -> u64 {
     (d.as_micros() as u64).saturating_mul(u64::from(rate)) / 1_000_000
 }
@@ -149,6 +198,8 @@ impl Recorder {
             start: None,
             streams: [None, None],
             bufs: [Pending::default(), Pending::default()],
+            bytes: [Pending::default(), Pending::default()],
+            law: None,
             flushed: 0,
             out: Vec::new(),
             out_len: 0,
@@ -158,9 +209,30 @@ impl Recorder {
         }
     }
 
+    /// A recorder writing G.711 in `law` at 8 kHz (one byte a sample,
+    /// interleaved caller-left, callee-right): half the bytes of 16-bit
+    /// PCM, and a G.711 leg's audio goes in as it came, not decoded.
+    pub fn g711(jitter: Duration, law: Law) -> Recorder {
+        Recorder { law: Some(law), ..Recorder::with_rate(jitter, RATE) }
+    }
+
     /// The sample rate written.
     pub fn rate(&self) -> u32 {
         self.rate
+    }
+
+    /// The G.711 law written, or `None` for 16-bit PCM.
+    pub fn law(&self) -> Option<Law> {
+        self.law
+    }
+
+    /// Bytes of one stereo frame in the output.
+    pub fn frame_bytes(&self) -> usize {
+        if self.law.is_some() {
+            2
+        } else {
+            4
+        }
     }
 
     fn now_pos(&mut self, now: Instant) -> u64 {
@@ -186,14 +258,29 @@ impl Recorder {
             self.release(arrival.saturating_sub(self.jitter));
             return;
         };
+        if let Some(law) = self.law {
+            if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
+                let w = self.bytes[side as usize].window(at, p.payload.len(), law.silence());
+                match g711::Law::of(p.payload_type) {
+                    Some(l) if l == law => w.copy_from_slice(p.payload),
+                    _ => {
+                        for (d, b) in w.iter_mut().zip(p.payload) {
+                            *d = law.convert(*b);
+                        }
+                    }
+                }
+            }
+            self.release(arrival.saturating_sub(self.jitter));
+            return;
+        }
         if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
             let buf = &mut self.bufs[side as usize];
             if self.rate == RATE {
-                for (d, b) in buf.window(at, p.payload.len()).iter_mut().zip(p.payload) {
+                for (d, b) in buf.window(at, p.payload.len(), 0).iter_mut().zip(p.payload) {
                     *d = table[usize::from(*b)];
                 }
             } else {
-                upsample2(p.payload.len(), |j| table[usize::from(p.payload[j])], buf.window(at, 2 * p.payload.len()));
+                upsample2(p.payload.len(), |j| table[usize::from(p.payload[j])], buf.window(at, 2 * p.payload.len(), 0));
             }
         }
         // (Earlier than what was released: too late to place; dropped.)
@@ -212,16 +299,31 @@ impl Recorder {
         }
         let arrival = self.now_pos(now);
         if let Some(at) = self.place(arrival, side as usize, ssrc, timestamp, rate) {
-            let buf = &mut self.bufs[side as usize];
-            if pcm_rate == self.rate {
-                buf.window(at, pcm.len()).copy_from_slice(pcm);
-            } else if pcm_rate < self.rate {
-                upsample2(pcm.len(), |j| pcm[j], buf.window(at, 2 * pcm.len()));
+            // Half the rate: the mean of each pair.
+            let half = |pair: &[i16]| ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
+            if let Some(law) = self.law {
+                // (Recording G.711 is at 8 kHz.)
+                let w = &mut self.bytes[side as usize];
+                if pcm_rate == self.rate {
+                    for (d, x) in w.window(at, pcm.len(), law.silence()).iter_mut().zip(pcm) {
+                        *d = law.encode(*x);
+                    }
+                } else if pcm_rate > self.rate {
+                    for (d, pair) in w.window(at, pcm.len() / 2, law.silence()).iter_mut().zip(pcm.chunks_exact(2)) {
+                        *d = law.encode(half(pair));
+                    }
+                }
             } else {
-                // Half the rate: the mean of each pair.
-                let w = buf.window(at, pcm.len() / 2);
-                for (d, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
-                    *d = ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
+                let buf = &mut self.bufs[side as usize];
+                if pcm_rate == self.rate {
+                    buf.window(at, pcm.len(), 0).copy_from_slice(pcm);
+                } else if pcm_rate < self.rate {
+                    upsample2(pcm.len(), |j| pcm[j], buf.window(at, 2 * pcm.len(), 0));
+                } else {
+                    let w = buf.window(at, pcm.len() / 2, 0);
+                    for (d, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
+                        *d = half(pair);
+                    }
                 }
             }
         }
@@ -277,29 +379,23 @@ impl Recorder {
         // call): each side's released samples drained at once, silence
         // where a side has none.
         let n = (upto - self.flushed) as usize;
+        let size = n * self.frame_bytes();
         let start = self.out_len;
-        if self.out.len() < start + n * 4 {
-            self.out.resize(start + n * 4, 0);
+        if self.out.len() < start + size {
+            self.out.resize(start + size, 0);
         }
-        // Every byte of the n frames is written below: each side's
-        // samples, silence where a side has none.
-        let frames = &mut self.out[start..start + n * 4];
-        let [left, right] = &mut self.bufs;
-        let (l, r) = (left.take(n), right.take(n));
-        // Both sides' samples (the usual case), then the rest of the side
-        // that has more (the other is silence there), then silence.
-        let both = l.len().min(r.len());
-        let (paired, rest) = frames.split_at_mut(both * 4);
-        for ((frame, a), b) in paired.chunks_exact_mut(4).zip(&l[..both]).zip(&r[..both]) {
-            frame.copy_from_slice(&(u32::from(*a as u16) | (u32::from(*b as u16) << 16)).to_le_bytes());
+        let frames = &mut self.out[start..start + size];
+        match self.law {
+            None => {
+                let [left, right] = &mut self.bufs;
+                interleave(left.take(n), right.take(n), 0, frames);
+            }
+            Some(law) => {
+                let [left, right] = &mut self.bytes;
+                interleave(left.take(n), right.take(n), law.silence(), frames);
+            }
         }
-        let (one, silent) = rest.split_at_mut((l.len().max(r.len()) - both) * 4);
-        let (side, more) = if l.len() > both { (0, &l[both..]) } else { (16, &r[both..]) };
-        for (frame, v) in one.chunks_exact_mut(4).zip(more) {
-            frame.copy_from_slice(&(u32::from(*v as u16) << side).to_le_bytes());
-        }
-        silent.fill(0);
-        self.out_len = start + n * 4;
+        self.out_len = start + size;
         self.flushed = upto;
     }
 
@@ -310,7 +406,8 @@ impl Recorder {
             return;
         }
         let end = if self.start.is_some() { self.now_pos(now) } else { 0 };
-        let buffered = self.flushed + self.bufs.iter().map(Pending::len).max().unwrap_or(0) as u64;
+        let pending = self.bufs.iter().map(Pending::len).chain(self.bytes.iter().map(Pending::len));
+        let buffered = self.flushed + pending.max().unwrap_or(0) as u64;
         self.release(end.max(buffered));
         self.finished = true;
     }
@@ -320,14 +417,14 @@ impl Recorder {
         self.out_len
     }
 
-    /// Interleaved stereo PCM released since the last call.
+    /// Interleaved stereo audio released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         let out = self.out[..self.out_len].to_vec();
         self.out_len = 0;
         out
     }
 
-    /// Interleaved stereo PCM released since the last call, handed over
+    /// Interleaved stereo audio released since the last call, handed over
     /// whole (no copy). `spare` becomes the buffer the next output goes to:
     /// an earlier output given back keeps its memory, and its bytes are
     /// written over, not zeroed first.

@@ -1,4 +1,115 @@
-//! RIFF/WAVE header for 16-bit little-endian PCM.
+//! RIFF/WAVE headers: 16-bit little-endian PCM, and G.711 (μ-law, format
+//! 7; A-law, format 6: one byte a sample, with the `fact` chunk the format
+//! asks of a non-PCM file).
+
+use crate::g711::Law;
+
+/// The encoding of a WAV file's samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// 16-bit little-endian linear PCM.
+    Pcm16,
+    /// G.711 in the given law, 8 bits a sample.
+    G711(Law),
+}
+
+impl Encoding {
+    /// Bytes of one sample of one channel.
+    pub fn sample_bytes(self) -> usize {
+        match self {
+            Encoding::Pcm16 => 2,
+            Encoding::G711(_) => 1,
+        }
+    }
+}
+
+/// A WAV header: 44 bytes for PCM, 58 for G.711.
+#[derive(Clone, Copy)]
+pub struct Header {
+    bytes: [u8; 58],
+    len: usize,
+}
+
+impl Header {
+    /// The header's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The header of a WAV file of `channels` at `rate` holding `data_len`
+/// bytes of samples in `enc`. Write it first with `data_len` 0 and rewrite
+/// it as the file grows.
+pub fn header_for(enc: Encoding, channels: u16, rate: u32, data_len: u32) -> Header {
+    let law = match enc {
+        Encoding::Pcm16 => {
+            let mut bytes = [0u8; 58];
+            bytes[..44].copy_from_slice(&header(channels, rate, data_len));
+            return Header { bytes, len: 44 };
+        }
+        Encoding::G711(law) => law,
+    };
+    let mut h = [0u8; 58];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&data_len.saturating_add(50).to_le_bytes());
+    h[8..12].copy_from_slice(b"WAVE");
+    h[12..16].copy_from_slice(b"fmt ");
+    h[16..20].copy_from_slice(&18u32.to_le_bytes());
+    let tag: u16 = match law {
+        Law::Alaw => 6,
+        Law::Mulaw => 7,
+    };
+    h[20..22].copy_from_slice(&tag.to_le_bytes());
+    h[22..24].copy_from_slice(&channels.to_le_bytes());
+    h[24..28].copy_from_slice(&rate.to_le_bytes());
+    h[28..32].copy_from_slice(&(rate * u32::from(channels)).to_le_bytes());
+    h[32..34].copy_from_slice(&channels.to_le_bytes());
+    h[34..36].copy_from_slice(&8u16.to_le_bytes());
+    // cbSize: no extra format bytes.
+    h[36..38].copy_from_slice(&0u16.to_le_bytes());
+    h[38..42].copy_from_slice(b"fact");
+    h[42..46].copy_from_slice(&4u32.to_le_bytes());
+    h[46..50].copy_from_slice(&(data_len / u32::from(channels.max(1))).to_le_bytes());
+    h[50..54].copy_from_slice(b"data");
+    h[54..58].copy_from_slice(&data_len.to_le_bytes());
+    Header { bytes: h, len: 58 }
+}
+
+/// The samples of a file in `enc`, read from `inner`, as 16-bit linear
+/// little-endian PCM: as they are for PCM, each G.711 byte decoded.
+pub struct Pcm16Reader<R> {
+    inner: R,
+    enc: Encoding,
+    /// Decoded bytes not yet read: `pcm[at..]`.
+    pcm: Vec<u8>,
+    at: usize,
+}
+
+impl<R: std::io::Read> Pcm16Reader<R> {
+    /// A reader of `inner`'s samples (positioned after the header).
+    pub fn new(inner: R, enc: Encoding) -> Self {
+        Pcm16Reader { inner, enc, pcm: Vec::new(), at: 0 }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Pcm16Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let Encoding::G711(law) = self.enc else {
+            return self.inner.read(out);
+        };
+        if self.at == self.pcm.len() {
+            let mut raw = [0u8; 4096];
+            let n = self.inner.read(&mut raw)?;
+            self.pcm.clear();
+            self.pcm.extend(raw[..n].iter().flat_map(|b| law.decode(*b).to_le_bytes()));
+            self.at = 0;
+        }
+        let n = out.len().min(self.pcm.len() - self.at);
+        out[..n].copy_from_slice(&self.pcm[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
 
 /// The 44-byte header of a PCM WAV file holding `data_len` bytes of samples.
 /// Write it first with `data_len` 0 (or the final length) and rewrite it
@@ -33,5 +144,49 @@ mod tests {
         assert_eq!(u32::from_le_bytes([h[28], h[29], h[30], h[31]]), 32000, "byte rate");
         assert_eq!(u16::from_le_bytes([h[32], h[33]]), 4, "block align");
         assert_eq!(u32::from_le_bytes([h[40], h[41], h[42], h[43]]), 32000);
+        assert_eq!(super::header_for(super::Encoding::Pcm16, 2, 8000, 32000).bytes(), &h[..]);
+    }
+
+    #[test]
+    fn stereo_mulaw_header_has_fmt_18_and_fact() {
+        use super::{header_for, Encoding, Law};
+        let h = header_for(Encoding::G711(Law::Mulaw), 2, 8000, 16000);
+        let h = h.bytes();
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+        assert_eq!(h.len(), 58);
+        assert_eq!((&h[0..4], u32_at(4), &h[8..16]), (&b"RIFF"[..], 16050, &b"WAVEfmt "[..]));
+        assert_eq!((u32_at(16), u16_at(20), u16_at(22), u32_at(24)), (18, 7, 2, 8000));
+        assert_eq!((u32_at(28), u16_at(32), u16_at(34), u16_at(36)), (16000, 2, 8, 0), "byte rate, block, bits, cbSize");
+        assert_eq!((&h[38..42], u32_at(42), u32_at(46)), (&b"fact"[..], 4, 8000), "samples per channel");
+        assert_eq!((&h[50..54], u32_at(54)), (&b"data"[..], 16000));
+        assert_eq!(u16_at(20), 7);
+        let a = header_for(Encoding::G711(Law::Alaw), 2, 8000, 0);
+        assert_eq!(u16::from_le_bytes([a.bytes()[20], a.bytes()[21]]), 6);
+    }
+
+    #[test]
+    fn a_g711_file_reads_back_as_16_bit_pcm() {
+        use super::{Encoding, Law, Pcm16Reader};
+        use std::io::Read;
+        let raw: Vec<u8> = (0..10_000u32).map(|i| (i % 256) as u8).collect();
+        let mut pcm = Vec::new();
+        // Odd-sized reads, across the reader's own blocks.
+        let mut r = Pcm16Reader::new(&raw[..], Encoding::G711(Law::Mulaw));
+        let mut buf = [0u8; 333];
+        loop {
+            let n = r.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            pcm.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(pcm.len(), 20_000);
+        for (b, s) in raw.iter().zip(pcm.chunks_exact(2)) {
+            assert_eq!(i16::from_le_bytes([s[0], s[1]]), crate::g711::ulaw_to_linear(*b));
+        }
+        let mut same = Vec::new();
+        Pcm16Reader::new(&raw[..], Encoding::Pcm16).read_to_end(&mut same).expect("read");
+        assert_eq!(same, raw);
     }
 }

@@ -333,3 +333,96 @@ fn swapped_output_is_the_copied_output_over_any_spare() {
     assert!(span(&l, 1.7, 2.5).iter().all(|&s| s == 0), "the gap is silence");
     assert!(span(&r, 0.0, 0.75).iter().all(|&s| s == 0), "the callee before its first packet is silence");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// A G.711 recording (μ-law file) of a PCMU caller and a PCMA callee,
+    /// with losses, a hold and any cadence of taking the output (swapped
+    /// over a spare full of old bytes): one byte a sample, and every
+    /// sample the 16-bit recording of the same packets has, in μ-law: the
+    /// caller's bytes as they came, the callee's converted, silence as
+    /// μ-law silence.
+    #[test]
+    fn a_g711_recording_is_the_16_bit_recording_in_its_law(packets in 60usize..300, seed: u32, loss in 0u32..40, hold_at in 1usize..100, hold_len in 0usize..50, pull_every in 1usize..40) {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let t0 = Instant::now();
+        let jitter = Duration::from_millis(200);
+        let (mut pcm, mut law) = (Recorder::new(jitter), Recorder::g711(jitter, g711::Law::Mulaw));
+        proptest::prop_assert_eq!((law.rate(), law.frame_bytes(), law.law()), (8000, 2, Some(g711::Law::Mulaw)));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut spare = vec![0x3cu8; 20_000];
+        let mut sent = vec![Vec::new(); 2];
+        for k in 0..packets {
+            let now = t0 + Duration::from_millis(20 * k as u64);
+            for (i, side, pt) in [(0usize, Side::Caller, 0u8), (1, Side::Callee, 8)] {
+                let held = (hold_at..hold_at + hold_len).contains(&k);
+                if k > 0 && (held || next() % 100 < loss) {
+                    continue;
+                }
+                let payload: Vec<u8> = (0..160).map(|_| next() as u8).collect();
+                let p = rtp::build(pt, false, k as u16, 160 * k as u32, 20 + i as u32, &payload);
+                pcm.push(now, side, &p);
+                law.push(now, side, &p);
+                sent[i].push((k, payload));
+            }
+            pcm.advance(now);
+            law.advance(now);
+            a.extend(pcm.take_output());
+            if k % pull_every == 0 {
+                let out = law.swap_output(std::mem::take(&mut spare));
+                b.extend_from_slice(&out);
+                spare = out;
+            }
+        }
+        let end = t0 + Duration::from_millis(20 * packets as u64);
+        pcm.finish(end);
+        law.finish(end);
+        a.extend(pcm.take_output());
+        b.extend(law.take_output());
+        let (l, r) = split(&a);
+        proptest::prop_assert_eq!(b.len(), 2 * l.len(), "one byte a sample");
+        for (n, f) in b.chunks_exact(2).enumerate() {
+            proptest::prop_assert_eq!(g711::ulaw_to_linear(f[0]), l[n], "caller, sample {}", n);
+            proptest::prop_assert_eq!(f[1], g711::linear_to_ulaw(r[n]), "callee, sample {}", n);
+        }
+        // The caller's bytes are the packets' own (μ-law's two zeros aside).
+        for (k, payload) in &sent[0] {
+            for (j, byte) in payload.iter().enumerate() {
+                let got = b[2 * (k * 160 + j)];
+                proptest::prop_assert!(got == *byte || g711::ulaw_to_linear(*byte) == 0 && got == 0xff);
+            }
+        }
+    }
+}
+
+/// Decoded audio into a G.711 recording: encoded in the file's law at
+/// 8 kHz, 16 kHz audio halved first; a gap before it is A-law silence.
+#[test]
+fn decoded_audio_goes_into_a_g711_recording_in_its_law() {
+    let t0 = Instant::now();
+    let mut rec = Recorder::g711(Duration::from_millis(100), g711::Law::Alaw);
+    let narrow: Vec<i16> = (0..160).map(|n| (n * 97 % 2000 - 1000) as i16).collect();
+    let wide: Vec<i16> = (0..320).map(|n| (n * 31 % 3000 - 1500) as i16).collect();
+    rec.push_pcm(t0, Side::Caller, 1, 0, 48_000, &narrow, 8000);
+    rec.push_pcm(t0, Side::Callee, 2, 0, 16_000, &wide, 16_000);
+    // The caller's next frame 40 ms later by its timestamps: 20 ms of gap.
+    rec.push_pcm(t0 + Duration::from_millis(40), Side::Caller, 1, 1920, 48_000, &narrow, 8000);
+    rec.finish(t0 + Duration::from_millis(60));
+    let out = rec.take_output();
+    assert_eq!(out.len(), 2 * 480, "60 ms of stereo bytes");
+    for n in 0..160 {
+        assert_eq!(out[2 * n], g711::linear_to_alaw(narrow[n]));
+        assert_eq!(out[2 * (n + 160)], 0xd5, "the gap is A-law silence");
+        assert_eq!(out[2 * (n + 320)], g711::linear_to_alaw(narrow[n]));
+        let half = ((i32::from(wide[2 * n]) + i32::from(wide[2 * n + 1])) / 2) as i16;
+        assert_eq!(out[2 * n + 1], g711::linear_to_alaw(half));
+        assert_eq!(out[2 * (n + 160) + 1], 0xd5, "no callee audio after its frame");
+    }
+}

@@ -72,7 +72,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 enum Job {
     /// Create `part` (and its directory) and write a header naming no audio.
-    Open { id: u64, part: PathBuf, rate: u32 },
+    Open { id: u64, part: PathBuf, rate: u32, enc: media::wav::Encoding },
     /// Append `data`, then fix the header up to name everything written.
     Write { id: u64, data: Vec<u8> },
     /// Append `data`, fix the header, give the file and its audio length back.
@@ -85,7 +85,8 @@ struct Open {
     file: File,
     part: PathBuf,
     rate: u32,
-    /// Audio bytes written (after the 44-byte header).
+    enc: media::wav::Encoding,
+    /// Audio bytes written (after the header).
     bytes: u64,
     /// A write failed (logged once).
     failed: bool,
@@ -129,14 +130,14 @@ fn run(rx: mpsc::Receiver<Job>) {
 
 fn handle(files: &mut HashMap<u64, Open>, job: Job) {
         match job {
-            Job::Open { id, part, rate } => {
+            Job::Open { id, part, rate, enc } => {
                 if let Some(dir) = part.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
-                let opened = File::create(&part).and_then(|mut f| f.write_all(&media::wav::header(2, rate, 0)).map(|()| f));
+                let opened = File::create(&part).and_then(|mut f| f.write_all(media::wav::header_for(enc, 2, rate, 0).bytes()).map(|()| f));
                 match opened {
                     Ok(file) => {
-                        files.insert(id, Open { file, part, rate, bytes: 0, failed: false });
+                        files.insert(id, Open { file, part, rate, enc, bytes: 0, failed: false });
                     }
                     Err(e) => tracing::error!(path = %part.display(), error = %e, "cannot create the recording file"),
                 }
@@ -164,7 +165,7 @@ fn handle(files: &mut HashMap<u64, Open>, job: Job) {
 
 impl Open {
     /// Append audio and make the header name all of it: one write and one
-    /// positioned write of 44 bytes.
+    /// positioned write of the header (44 bytes, 58 for G.711).
     fn append(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -173,7 +174,7 @@ impl Open {
             Ok(()) => {
                 self.bytes += data.len() as u64;
                 let len = u32::try_from(self.bytes).unwrap_or(u32::MAX);
-                let _ = self.file.write_at(&media::wav::header(2, self.rate, len), 0);
+                let _ = self.file.write_at(media::wav::header_for(self.enc, 2, self.rate, len).bytes(), 0);
             }
             Err(e) if !self.failed => {
                 self.failed = true;
@@ -195,10 +196,11 @@ pub(crate) struct RecFile {
 }
 
 impl RecFile {
-    /// Create `part` (stereo 16-bit WAV at `rate`), on the writer thread.
-    pub(crate) fn create(part: PathBuf, rate: u32) -> RecFile {
+    /// Create `part` (a stereo WAV at `rate`, its samples in `enc`), on
+    /// the writer thread.
+    pub(crate) fn create(part: PathBuf, rate: u32, enc: media::wav::Encoding) -> RecFile {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        send(Job::Open { id, part, rate });
+        send(Job::Open { id, part, rate, enc });
         RecFile { id, closed: false, dropping: false }
     }
 
@@ -262,7 +264,7 @@ mod tests {
         let part = dir.join("bound.wav.part");
         let _ = std::fs::remove_file(&part);
         assert!(std::process::Command::new("mkfifo").arg(&part).status().expect("mkfifo runs").success());
-        let mut file = RecFile::create(part.clone(), 8000);
+        let mut file = RecFile::create(part.clone(), 8000, media::wav::Encoding::Pcm16);
         const CHUNK: usize = 1 << 20;
         let (_, dropped_before) = backlog();
         for k in 0..MAX_QUEUED / CHUNK + 8 {

@@ -28,7 +28,7 @@ enum Ctl {
     Peer(Side, SocketAddr),
     /// Record both directions (stereo WAV at the given rate) into this
     /// file; with `true`, converted to Ogg Opus when the call ends.
-    Record(PathBuf, bool, u32),
+    Record(PathBuf, bool, u32, Option<media::g711::Law>),
     /// Play towards A (ringback, music, a prompt) until None, or until
     /// B's media arrives (the callee's early media or answer takes over).
     Play(Option<media::Player>),
@@ -146,10 +146,14 @@ struct Rec {
 }
 
 impl Rec {
-    fn start(path: PathBuf, opus: bool, rate: u32) -> Rec {
+    fn start(path: PathBuf, opus: bool, rate: u32, law: Option<media::g711::Law>) -> Rec {
         let part = path.with_extension("wav.part");
-        let recorder = media::Recorder::with_rate(std::time::Duration::from_millis(200), rate);
-        let file = RecFile::create(part.clone(), recorder.rate());
+        let jitter = std::time::Duration::from_millis(200);
+        let recorder = match law {
+            Some(law) => media::Recorder::g711(jitter, law),
+            None => media::Recorder::with_rate(jitter, rate),
+        };
+        let file = RecFile::create(part.clone(), recorder.rate(), encoding(&recorder));
         Rec { recorder, file, part, path, opus }
     }
 
@@ -184,6 +188,7 @@ impl Rec {
         };
         let frames = self.recorder.frames();
         let rate = self.recorder.rate();
+        let enc = encoding(&self.recorder);
         let (part, path, opus) = (self.part, self.path, self.opus);
         let _turn = FINISHING.acquire().await;
         tokio::task::spawn_blocking(move || {
@@ -192,7 +197,7 @@ impl Rec {
                 return None;
             }
             let duration = std::time::Duration::from_micros(frames * 1_000_000 / u64::from(rate));
-            let path = if opus { to_opus(&path, bytes / 4, rate).unwrap_or(path) } else { path };
+            let path = if opus { to_opus(&path, bytes / (2 * enc.sample_bytes() as u64), rate, enc).unwrap_or(path) } else { path };
             Some(Recording { path, duration })
         })
         .await
@@ -204,17 +209,23 @@ impl Rec {
 /// Convert a finished recording (`NAME.wav`, `frames` stereo frames at `rate`) to
 /// `NAME.opus` (Ogg Opus), durable, then remove the WAV. `None` (the WAV
 /// stays, nothing is lost) if that fails.
-fn to_opus(wav: &std::path::Path, frames: u64, rate: u32) -> Option<PathBuf> {
+/// The WAV encoding a recorder's output is in.
+fn encoding(r: &media::Recorder) -> media::wav::Encoding {
+    r.law().map_or(media::wav::Encoding::Pcm16, media::wav::Encoding::G711)
+}
+
+fn to_opus(wav: &std::path::Path, frames: u64, rate: u32, enc: media::wav::Encoding) -> Option<PathBuf> {
     use std::io::{Seek, Write};
     let out = wav.with_extension("opus");
     let part = wav.with_extension("opus.part");
     let run = || -> std::io::Result<()> {
         let mut input = std::fs::File::open(wav)?;
-        input.seek(std::io::SeekFrom::Start(44))?;
+        input.seek(std::io::SeekFrom::Start(media::wav::header_for(enc, 2, rate, 0).bytes().len() as u64))?;
         let file = std::fs::File::create(&part)?;
         let mut w = std::io::BufWriter::new(file);
         let serial = u32::from_le_bytes(rand::random::<[u8; 4]>());
-        media::oggopus::encode_stereo_from(std::io::BufReader::new(input), frames, rate, serial, &mut w)?;
+        let pcm = media::wav::Pcm16Reader::new(std::io::BufReader::new(input), enc);
+        media::oggopus::encode_stereo_from(pcm, frames, rate, serial, &mut w)?;
         w.flush()?;
         w.get_ref().sync_all()?;
         std::fs::rename(&part, &out)
@@ -278,6 +289,8 @@ pub struct RelayPool {
     opus_recordings: bool,
     /// Recordings' sample rate (8000 or 16000).
     recording_rate: u32,
+    /// Record G.711 (at 8 kHz) rather than 16-bit PCM.
+    g711_recordings: bool,
     /// How often a transcoded leg gets our RTCP report.
     rtcp_interval: std::time::Duration,
     /// The runtime the pool was made in (not the SIP core's own thread
@@ -293,7 +306,7 @@ impl RelayPool {
     /// Ports `min..=max` on `ip` (RTP on even ports).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> RelayPool {
         let min = min + (min % 2);
-        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, recording_rate: media::recorder::RATE, rtcp_interval: RTCP_INTERVAL, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
+        RelayPool { epoch: tokio::time::Instant::now(), ip, min, max, next: min, relays: HashMap::new(), finishing: HashMap::new(), events: None, transcode: media::transcode::Config::default(), opus_recordings: false, recording_rate: media::recorder::RATE, g711_recordings: false, rtcp_interval: RTCP_INTERVAL, rt: tokio::runtime::Handle::try_current().ok(), threads: Vec::new() }
     }
 
     /// Send transcoded legs our RTCP reports every `every` (5 s by
@@ -360,12 +373,21 @@ impl RelayPool {
         self.relays.iter().filter(|(_, r)| now.saturating_sub(r.last.load(Ordering::Relaxed)) >= limit).map(|(id, _)| id.clone()).collect()
     }
 
-    /// Record `call` (both directions, stereo WAV) into `path`.
-    pub fn record(&mut self, call: &str, path: PathBuf) {
+    /// Record `call` (both directions, stereo WAV) into `path`; `law` is
+    /// the call's G.711 law, the file's where recordings are G.711.
+    pub fn record(&mut self, call: &str, path: PathBuf, law: media::g711::Law) {
+        let law = (self.g711_recordings && self.recording_rate == media::recorder::RATE).then_some(law);
         if let Some(r) = self.relays.get_mut(call) {
             r.recording = true;
-            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings, self.recording_rate));
+            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings, self.recording_rate, law));
         }
+    }
+
+    /// Recordings started from now on are G.711 (`recordings.encoding =
+    /// "g711"`: 8 kHz, one byte a sample, in the call's law): half the size
+    /// of 16-bit PCM, and a G.711 call's audio is written as it came.
+    pub fn set_g711_recordings(&mut self, on: bool) {
+        self.g711_recordings = on;
     }
 
     /// Recordings finished from now on are converted to Ogg Opus (a
@@ -869,9 +891,9 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                     }
                     continue;
                 }
-                Some(Ctl::Record(path, opus, rate)) => {
+                Some(Ctl::Record(path, opus, rate, law)) => {
                     if rec.is_none() {
-                        rec = Some(Rec::start(path, opus, rate));
+                        rec = Some(Rec::start(path, opus, rate, law));
                         rec_decoders = [None, None];
                     }
                     continue;
