@@ -255,7 +255,7 @@ impl Recorder {
         }
         let arrival = self.now_pos(now);
         let Some(table) = g711::table(p.payload_type) else {
-            self.release(arrival.saturating_sub(self.jitter));
+            self.release_due(arrival);
             return;
         };
         if let Some(law) = self.law {
@@ -270,7 +270,7 @@ impl Recorder {
                     }
                 }
             }
-            self.release(arrival.saturating_sub(self.jitter));
+            self.release_due(arrival);
             return;
         }
         if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
@@ -284,7 +284,7 @@ impl Recorder {
             }
         }
         // (Earlier than what was released: too late to place; dropped.)
-        self.release(arrival.saturating_sub(self.jitter));
+        self.release_due(arrival);
     }
 
     /// Audio a packet carried in another codec, decoded to `pcm` at
@@ -327,7 +327,7 @@ impl Recorder {
                 }
             }
         }
-        self.release(arrival.saturating_sub(self.jitter));
+        self.release_due(arrival);
     }
 
     /// Where in side `i`'s pending audio a packet of `ssrc` with RTP
@@ -369,6 +369,16 @@ impl Recorder {
         }
         let p = self.now_pos(now);
         self.release(p.saturating_sub(self.jitter));
+    }
+
+    /// After a packet: release what is older than the jitter window once
+    /// a twentieth of a second has gathered (not a few samples per
+    /// packet: each release is a pass over both sides).
+    fn release_due(&mut self, arrival: u64) {
+        let upto = arrival.saturating_sub(self.jitter);
+        if upto >= self.flushed + u64::from(self.rate / 20) {
+            self.release(upto);
+        }
     }
 
     fn release(&mut self, upto: u64) {

@@ -170,7 +170,10 @@ impl Rec {
     /// valid WAV of all but the last moments.
     fn write_out(&mut self) {
         if self.recorder.pending() > 0 {
-            let out = self.recorder.swap_output(crate::rec_writer::spare());
+            // Room for a checkpoint's audio (a second, and the jitter
+            // window's batches), so the buffer does not grow as it fills.
+            let second = self.recorder.rate() as usize * self.recorder.frame_bytes();
+            let out = self.recorder.swap_output(crate::rec_writer::spare(second + second / 4));
             self.file.write(out);
         }
     }
@@ -717,7 +720,14 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     // next packet connects again.
     let mut connected = [false; 4];
     let mut rec: Option<Rec> = None;
-    let mut tick = tokio::time::interval(REC_CHECKPOINT);
+    // Recording checkpoints on whole seconds of the pool's epoch, the same
+    // instants for every relay: a media thread's recorded calls are woken
+    // for them together, not each at its own moment (at 250 recorded calls
+    // a thread, 250 timer wake-ups a second).
+    let since = epoch.elapsed().as_millis() as u64;
+    let period = REC_CHECKPOINT.as_millis() as u64;
+    let mut tick = tokio::time::interval_at(epoch + std::time::Duration::from_millis(since.div_ceil(period) * period), REC_CHECKPOINT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tone: Option<media::Player> = None;
     // RFC 4733 digits looked for in the stream from A (index 0) and from
     // B: the telephone-event payload type and its detector.
@@ -999,6 +1009,11 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 }
                 continue;
             },
+            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some(), &mut spare, &mut pending, &mut armed) => r,
+            // After the sockets: polled once the call's packets are drained,
+            // not for every packet (each poll of a timer registers its waker
+            // again). A packet never waits for it; a checkpoint waits at most
+            // for the packets already queued.
             _ = tick.tick(), if rec.is_some() => {
                 if let Some(r) = rec.as_mut() {
                     r.recorder.advance(tokio::time::Instant::now().into_std());
@@ -1006,7 +1021,6 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 }
                 continue;
             },
-            r = recv_any(&socks, &mut buf, next_sock, lent_to.is_some(), &mut spare, &mut pending, &mut armed) => r,
         } };
         next_sock = (i + 1) % 4;
         let Ok((n, from)) = r else { continue };
