@@ -254,4 +254,11 @@ check "g711: sox reads it as 8-bit u-law, 2 channels" bash -c "sox --i '$EREC' |
 sox "$EREC" -e signed -b 16 "$OUT/rec_g711_pcm.wav" 2>"$OUT/sox.log"
 check "g711: converted by sox, caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_pcm.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_pcm.wav' 1 700 440"
 check "g711: read directly, the same tones" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 1 700 440"
+# Both: a G.711 recording converted to Ogg Opus when the call ends (the
+# conversion reads the μ-law WAV back as 16-bit audio).
+early_call calls_g711_opus --set recordings.encoding=g711 --set recordings.format=opus
+check "g711+opus: the recording is an .opus file, no WAV left" bash -c "[[ '$EREC' == *.opus ]] && [ -s '$EREC' ] && ! ls '$DATA'/recordings/*.wav* 2>/dev/null"
+opusdec --quiet --rate 8000 "$EREC" "$OUT/rec_g711_opus.wav" >"$OUT/opusdec_g711.log" 2>&1
+check "g711+opus: decodes to stereo of the answered call's length (within 1%)" rec_len_is "$OUT/rec_g711_opus.wav" "$EBILL" $((EBILL / 100))
+check "g711+opus: caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_opus.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_opus.wav' 1 700 440"
 summary "calls"
