@@ -58,7 +58,7 @@ pub(crate) fn spare(capacity: usize) -> Vec<u8> {
         .ok()
         .and_then(|mut s| {
             let b = s.0.pop()?;
-            s.1 -= b.capacity();
+            s.1 = s.1.saturating_sub(b.capacity());
             Some(b)
         })
         .unwrap_or_default();
@@ -368,7 +368,7 @@ mod tests {
                 sent.extend_from_slice(&chunk);
                 let on_disk = std::fs::metadata(&part).expect("len").len();
                 assert_eq!(on_disk, f.header + f.bytes, "the file holds what is counted");
-                assert!(f.bytes == 0 || on_disk % PAGE == 0, "write {k} ended inside a page: {on_disk}");
+                assert!(f.bytes == 0 || on_disk.is_multiple_of(PAGE), "write {k} ended inside a page: {on_disk}");
                 assert!((f.carry.len() as u64) < PAGE && f.bytes + f.carry.len() as u64 == sent.len() as u64);
                 let h = std::fs::read(&part).expect("read");
                 let named = media::wav::header_for(enc, 2, 8000, f.bytes as u32);

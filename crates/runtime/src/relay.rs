@@ -209,14 +209,14 @@ impl Rec {
     }
 }
 
-/// Convert a finished recording (`NAME.wav`, `frames` stereo frames at `rate`) to
-/// `NAME.opus` (Ogg Opus), durable, then remove the WAV. `None` (the WAV
-/// stays, nothing is lost) if that fails.
 /// The WAV encoding a recorder's output is in.
 fn encoding(r: &media::Recorder) -> media::wav::Encoding {
     r.law().map_or(media::wav::Encoding::Pcm16, media::wav::Encoding::G711)
 }
 
+/// Convert a finished recording (`NAME.wav`, `frames` stereo frames at
+/// `rate`, its samples in `enc`) to `NAME.opus` (Ogg Opus), durable, then
+/// remove the WAV. `None` (the WAV stays, nothing is lost) if that fails.
 fn to_opus(wav: &std::path::Path, frames: u64, rate: u32, enc: media::wav::Encoding) -> Option<PathBuf> {
     use std::io::{Seek, Write};
     let out = wav.with_extension("opus");
