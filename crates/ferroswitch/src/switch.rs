@@ -647,10 +647,7 @@ impl Switch {
         tracing::info!(call = %id, path = %path.display(), "recording");
         // The law of a G.711 recording: the call's (A-law where it speaks
         // PCMA, else μ-law; another law's audio is converted).
-        let law = match self.b2bua.codec_of(id) {
-            Some(c) if c.to_ascii_uppercase().starts_with("PCMA") => media::g711::Law::Alaw,
-            _ => media::g711::Law::Mulaw,
-        };
+        let law = self.originated_g711_pt(id).and_then(media::g711::Law::of).unwrap_or(media::g711::Law::Mulaw);
         self.media.record(id, path, law);
     }
 

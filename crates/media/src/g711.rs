@@ -191,25 +191,19 @@ impl Law {
     }
 }
 
-static A_TO_U: [u8; 256] = {
+/// Each byte of one law in the other, by way of its linear value.
+const fn law_to_law(to_ulaw: bool) -> [u8; 256] {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = ulaw_encode(alaw_compute(i as u8));
+        t[i] = if to_ulaw { ulaw_encode(alaw_compute(i as u8)) } else { alaw_encode(ulaw_compute(i as u8)) };
         i += 1;
     }
     t
-};
+}
 
-static U_TO_A: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = alaw_encode(ulaw_compute(i as u8));
-        i += 1;
-    }
-    t
-};
+static A_TO_U: [u8; 256] = law_to_law(true);
+static U_TO_A: [u8; 256] = law_to_law(false);
 
 #[cfg(test)]
 mod tests {

@@ -221,18 +221,14 @@ impl Recorder {
         self.rate
     }
 
-    /// The G.711 law written, or `None` for 16-bit PCM.
-    pub fn law(&self) -> Option<Law> {
-        self.law
+    /// The encoding of the samples written: 16-bit PCM, or G.711 in a law.
+    pub fn encoding(&self) -> crate::wav::Encoding {
+        self.law.map_or(crate::wav::Encoding::Pcm16, crate::wav::Encoding::G711)
     }
 
     /// Bytes of one stereo frame in the output.
-    pub fn frame_bytes(&self) -> usize {
-        if self.law.is_some() {
-            2
-        } else {
-            4
-        }
+    fn frame_bytes(&self) -> usize {
+        2 * self.encoding().sample_bytes()
     }
 
     fn now_pos(&mut self, now: Instant) -> u64 {

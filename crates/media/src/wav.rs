@@ -39,40 +39,43 @@ impl Header {
 
 /// The header of a WAV file of `channels` at `rate` holding `data_len`
 /// bytes of samples in `enc`. Write it first with `data_len` 0 and rewrite
-/// it as the file grows.
+/// it as the file grows. PCM: `fmt ` of 16 bytes; G.711: `fmt ` of 18
+/// (cbSize 0) and the `fact` chunk (samples per channel).
 pub fn header_for(enc: Encoding, channels: u16, rate: u32, data_len: u32) -> Header {
-    let law = match enc {
-        Encoding::Pcm16 => {
-            let mut bytes = [0u8; 58];
-            bytes[..44].copy_from_slice(&header(channels, rate, data_len));
-            return Header { bytes, len: 44 };
-        }
-        Encoding::G711(law) => law,
+    let (tag, fmt_len, fact): (u16, u32, bool) = match enc {
+        Encoding::Pcm16 => (1, 16, false),
+        Encoding::G711(Law::Alaw) => (6, 18, true),
+        Encoding::G711(Law::Mulaw) => (7, 18, true),
     };
+    let block = channels * enc.sample_bytes() as u16;
     let mut h = [0u8; 58];
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&data_len.saturating_add(50).to_le_bytes());
-    h[8..12].copy_from_slice(b"WAVE");
-    h[12..16].copy_from_slice(b"fmt ");
-    h[16..20].copy_from_slice(&18u32.to_le_bytes());
-    let tag: u16 = match law {
-        Law::Alaw => 6,
-        Law::Mulaw => 7,
+    let mut at = 0;
+    let mut put = |b: &[u8]| {
+        h[at..at + b.len()].copy_from_slice(b);
+        at += b.len();
     };
-    h[20..22].copy_from_slice(&tag.to_le_bytes());
-    h[22..24].copy_from_slice(&channels.to_le_bytes());
-    h[24..28].copy_from_slice(&rate.to_le_bytes());
-    h[28..32].copy_from_slice(&(rate * u32::from(channels)).to_le_bytes());
-    h[32..34].copy_from_slice(&channels.to_le_bytes());
-    h[34..36].copy_from_slice(&8u16.to_le_bytes());
-    // cbSize: no extra format bytes.
-    h[36..38].copy_from_slice(&0u16.to_le_bytes());
-    h[38..42].copy_from_slice(b"fact");
-    h[42..46].copy_from_slice(&4u32.to_le_bytes());
-    h[46..50].copy_from_slice(&(data_len / u32::from(channels.max(1))).to_le_bytes());
-    h[50..54].copy_from_slice(b"data");
-    h[54..58].copy_from_slice(&data_len.to_le_bytes());
-    Header { bytes: h, len: 58 }
+    let len = 20 + fmt_len as usize + if fact { 12 } else { 0 } + 8;
+    put(b"RIFF");
+    put(&data_len.saturating_add(len as u32 - 8).to_le_bytes());
+    put(b"WAVE");
+    put(b"fmt ");
+    put(&fmt_len.to_le_bytes());
+    put(&tag.to_le_bytes());
+    put(&channels.to_le_bytes());
+    put(&rate.to_le_bytes());
+    put(&(rate * u32::from(block)).to_le_bytes());
+    put(&block.to_le_bytes());
+    put(&(8 * enc.sample_bytes() as u16).to_le_bytes());
+    if fact {
+        // cbSize: no extra format bytes.
+        put(&0u16.to_le_bytes());
+        put(b"fact");
+        put(&4u32.to_le_bytes());
+        put(&(data_len / u32::from(channels.max(1))).to_le_bytes());
+    }
+    put(b"data");
+    put(&data_len.to_le_bytes());
+    Header { bytes: h, len }
 }
 
 /// The samples of a file in `enc`, read from `inner`, as 16-bit linear
@@ -115,21 +118,8 @@ impl<R: std::io::Read> std::io::Read for Pcm16Reader<R> {
 /// Write it first with `data_len` 0 (or the final length) and rewrite it
 /// when the recording is finished.
 pub fn header(channels: u16, rate: u32, data_len: u32) -> [u8; 44] {
-    let block = channels * 2;
     let mut h = [0u8; 44];
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&data_len.saturating_add(36).to_le_bytes());
-    h[8..12].copy_from_slice(b"WAVE");
-    h[12..16].copy_from_slice(b"fmt ");
-    h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
-    h[22..24].copy_from_slice(&channels.to_le_bytes());
-    h[24..28].copy_from_slice(&rate.to_le_bytes());
-    h[28..32].copy_from_slice(&(rate * u32::from(block)).to_le_bytes());
-    h[32..34].copy_from_slice(&block.to_le_bytes());
-    h[34..36].copy_from_slice(&16u16.to_le_bytes());
-    h[36..40].copy_from_slice(b"data");
-    h[40..44].copy_from_slice(&data_len.to_le_bytes());
+    h.copy_from_slice(header_for(Encoding::Pcm16, channels, rate, data_len).bytes());
     h
 }
 
@@ -144,7 +134,9 @@ mod tests {
         assert_eq!(u32::from_le_bytes([h[28], h[29], h[30], h[31]]), 32000, "byte rate");
         assert_eq!(u16::from_le_bytes([h[32], h[33]]), 4, "block align");
         assert_eq!(u32::from_le_bytes([h[40], h[41], h[42], h[43]]), 32000);
-        assert_eq!(super::header_for(super::Encoding::Pcm16, 2, 8000, 32000).bytes(), &h[..]);
+        assert_eq!((u32::from_le_bytes([h[16], h[17], h[18], h[19]]), u16::from_le_bytes([h[20], h[21]])), (16, 1), "fmt of 16 bytes, PCM");
+        assert_eq!(u16::from_le_bytes([h[34], h[35]]), 16, "bits per sample");
+        assert_eq!(&h[36..40], b"data");
     }
 
     #[test]

@@ -355,7 +355,7 @@ proptest::proptest! {
         let t0 = Instant::now();
         let jitter = Duration::from_millis(200);
         let (mut pcm, mut law) = (Recorder::new(jitter), Recorder::g711(jitter, g711::Law::Mulaw));
-        proptest::prop_assert_eq!((law.rate(), law.frame_bytes(), law.law()), (8000, 2, Some(g711::Law::Mulaw)));
+        proptest::prop_assert_eq!((law.rate(), law.encoding(), law.encoding().sample_bytes()), (8000, media::wav::Encoding::G711(g711::Law::Mulaw), 1));
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut spare = vec![0x3cu8; 20_000];
         let mut sent = vec![Vec::new(); 2];

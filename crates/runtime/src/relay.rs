@@ -153,7 +153,7 @@ impl Rec {
             Some(law) => media::Recorder::g711(jitter, law),
             None => media::Recorder::with_rate(jitter, rate),
         };
-        let file = RecFile::create(part.clone(), recorder.rate(), encoding(&recorder));
+        let file = RecFile::create(part.clone(), recorder.rate(), recorder.encoding());
         Rec { recorder, file, part, path, opus }
     }
 
@@ -172,7 +172,7 @@ impl Rec {
         if self.recorder.pending() > 0 {
             // Room for a checkpoint's audio (a second, and the jitter
             // window's batches), so the buffer does not grow as it fills.
-            let second = self.recorder.rate() as usize * self.recorder.frame_bytes();
+            let second = self.recorder.rate() as usize * 2 * self.recorder.encoding().sample_bytes();
             let out = self.recorder.swap_output(crate::rec_writer::spare(second + second / 4));
             self.file.write(out);
         }
@@ -191,7 +191,7 @@ impl Rec {
         };
         let frames = self.recorder.frames();
         let rate = self.recorder.rate();
-        let enc = encoding(&self.recorder);
+        let enc = self.recorder.encoding();
         let (part, path, opus) = (self.part, self.path, self.opus);
         let _turn = FINISHING.acquire().await;
         tokio::task::spawn_blocking(move || {
@@ -207,11 +207,6 @@ impl Rec {
         .ok()
         .flatten()
     }
-}
-
-/// The WAV encoding a recorder's output is in.
-fn encoding(r: &media::Recorder) -> media::wav::Encoding {
-    r.law().map_or(media::wav::Encoding::Pcm16, media::wav::Encoding::G711)
 }
 
 /// Convert a finished recording (`NAME.wav`, `frames` stereo frames at
