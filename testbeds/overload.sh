@@ -2,13 +2,19 @@
 # Issue 10 (overload): calls offered at well over the rate the switch can
 # serve (this debug build, on these shared cores, served about 1,000
 # authenticated calls per second on 2026-12-01, 370 before its SIP core had
-# a thread of its own; RATE defaults to 3000/s for 4 s), then a calm load. sipp's caller (scenarios/uac_overload.xml) treats a 503 as an
+# a thread of its own, and 150-300 on the slower machine of 2026-12-02,
+# where answering the excess with 503 alone kept its queue full; RATE
+# defaults to 3000/s for 4 s), then a calm load. sipp's caller (scenarios/uac_overload.xml) treats a 503 as an
 # expected answer and checks its Retry-After; sipp answers as the callee.
 #  - the switch sheds load: the excess gets 503 with Retry-After, counted
 #    in ferroswitch_sip_load_shed_total;
 #  - calls it admitted complete: of the calls not refused, fewer than 1%
 #    are lost (without shedding, most calls of such a run time out and the
 #    kernel drops datagrams: docs/benchmarks.md, "Overload");
+#  - calls are admitted all along: calls offered in the overload's second
+#    half complete too (on a machine where answering 3000 503s a second
+#    alone keeps the queue full, only through the one new request each
+#    50 ms the switch lets through while shedding);
 #  - memory stays bounded (RSS printed, and under 400 MB: transactions are
 #    capped by sip.max_transactions);
 #  - when the load drops it recovers by itself: shedding stops, and 100
@@ -77,7 +83,18 @@ PY
 check "the switch sheds load: 503s counted (ferroswitch_sip_load_shed_total ${SHED:-none})" test "${SHED:-0}" -gt 0
 check "the excess got 503 with Retry-After ($REF calls; sipp checks the header)" test "$REF" -gt 0
 check "admitted calls complete: $LOST lost of $((COUNT - REF - REF2)) admitted (< 1%)" test $((LOST * 100)) -lt $((COUNT - REF - REF2))
-check "calls were admitted throughout ($DONE completed)" test "$DONE" -ge $((COUNT / 10))
+# Admitted throughout: calls offered in the overload's second half, long
+# after shedding began, completed too (sipp numbers its calls in the order
+# it offers them, RATE a second). How many is the machine's speed; that
+# some are, however deep the overload, is the switch's: while it sheds it
+# still lets one new request through each 50 ms, and sheds again the
+# retransmissions of what it shed.
+completed_late() {
+  grep '^completed ' "$OUT/overload_over.log" | awk -v rate="$RATE" -v secs="$SECS" '
+    { split($2, a, "-"); s = int((a[1] - 1) / rate); n[s]++; if (2 * s >= secs) late++ }
+    END { for (s = 0; s < secs; s++) printf "offered in second %d: %d completed\n", s, n[s] + 0; exit !(late > 0) }'
+}
+check "calls were admitted throughout: some offered in the second half completed ($DONE in all; $(metric ferroswitch_sip_admitted_while_shedding_total) let through while shedding)" completed_late
 check "memory bounded: RSS ${RSS1} MB after the overload (< 400)" test "${RSS1:-9999}" -lt 400
 check "shedding stops by itself once the load is gone" wait_for 10 bash -c "[ \"\$($(declare -f metric); TOKEN=$TOKEN HTTP_PORT=$HTTP_PORT; metric ferroswitch_sip_shedding)\" = 0 ]"
 calls calm 20 100

@@ -1206,6 +1206,7 @@ impl Switch {
         gauge("ferroswitch_sip_retransmissions_absorbed_total", "Request retransmissions absorbed.", "counter", &[(String::new(), st.retransmissions_absorbed as f64)]);
         gauge("ferroswitch_sip_overload_rejections_total", "Requests refused with 503 (transaction table full).", "counter", &[(String::new(), st.overload_rejections as f64)]);
         gauge("ferroswitch_sip_load_shed_total", "New calls and registrations refused with 503 while the SIP receive queue stayed full (sip.overload_after_ms).", "counter", &[(String::new(), st.load_shed as f64)]);
+        gauge("ferroswitch_sip_admitted_while_shedding_total", "New calls and registrations let through while shedding (one each 50 ms), so a deep overload does not lock every new caller out.", "counter", &[(String::new(), st.admitted_while_shedding as f64)]);
         gauge("ferroswitch_sip_overload_episodes_total", "Times load shedding started.", "counter", &[(String::new(), st.overload_episodes as f64)]);
         gauge("ferroswitch_sip_shedding", "1 while new calls and registrations are being shed.", "gauge", &[(String::new(), if ep.is_shedding() { 1.0 } else { 0.0 })]);
         gauge("ferroswitch_store_queue", "Records waiting to be written to the store.", "gauge", &[(String::new(), self.jobs.depth() as f64)]);

@@ -137,6 +137,13 @@ pub struct EndpointConfig {
     /// responses and requests answering a challenge go on, so calls already
     /// admitted finish. `None`: never shed.
     pub overload_after: Option<std::time::Duration>,
+    /// While shedding, one new request is still admitted this often, so
+    /// an overload so deep that answering 503 alone keeps the queue full
+    /// (the switch refuses all it can and still falls behind) does not
+    /// lock every new caller out until it ends: the calls admitted so keep
+    /// going (their requests answering a challenge are not new work).
+    /// `None`: shed every new request.
+    pub shed_admit_every: Option<std::time::Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -149,6 +156,7 @@ impl Default for EndpointConfig {
             seed: 0x5eed_f00d,
             warning_agent: "ferroswitch".into(),
             overload_after: Some(std::time::Duration::from_millis(200)),
+            shed_admit_every: Some(std::time::Duration::from_millis(50)),
         }
     }
 }

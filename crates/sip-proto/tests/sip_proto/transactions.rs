@@ -408,11 +408,12 @@ From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>{to_tag}\r\nCall-ID: 
 /// for `overload_after` turns new work away with 503 + Retry-After, while
 /// a request answering a challenge and an in-dialog request still reach
 /// the TU; once the queue is reported empty, new work is served again.
+/// (Without the trickle of admissions while shedding: the next test.)
 #[test]
 fn backlogged_receive_queue_sheds_new_work_only() {
     let mut net = SimNet::new(18);
     let _a = net.add("10.0.0.1:5060", EndpointConfig::default());
-    let b = net.add("10.0.0.2:5060", EndpointConfig { overload_after: Some(Duration::from_millis(50)), ..EndpointConfig::default() });
+    let b = net.add("10.0.0.2:5060", EndpointConfig { overload_after: Some(Duration::from_millis(50)), shed_admit_every: None, ..EndpointConfig::default() });
     let invite = |i: u32, extra: &str| {
         format!(
             "INVITE sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsh{i}\r\n\
@@ -453,6 +454,73 @@ From: <sip:a@b.example>;tag=r1\r\nTo: <sip:a@b.example>\r\nCall-ID: shr\r\nCSeq:
     assert!(!net.node(b).ep.is_shedding());
     net.inject("10.0.0.1:5060", b, invite(5, "").as_bytes());
     assert_eq!(requests(net.take_events(b)).len(), 1);
+}
+
+/// While shedding, one new request is admitted per `shed_admit_every` of
+/// the virtual clock, the rest get 503: an overload that keeps the queue
+/// full however much is refused still lets some new calls in, all along.
+/// Retransmissions of shed requests do not take those places.
+#[test]
+fn shedding_still_admits_one_new_request_per_interval() {
+    let mut net = SimNet::new(19);
+    let _a = net.add("10.0.0.1:5060", EndpointConfig::default());
+    let cfg = EndpointConfig { overload_after: Some(Duration::from_millis(50)), shed_admit_every: Some(Duration::from_millis(20)), ..EndpointConfig::default() };
+    let b = net.add("10.0.0.2:5060", cfg);
+    let invite = |i: u32| {
+        format!(
+            "INVITE sip:bob@b.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKtr{i}\r\n\
+From: <sip:a@a.example>;tag=f{i}\r\nTo: <sip:bob@b.example>\r\nCall-ID: tr{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let t0 = net.now();
+    net.node(b).ep.note_receive_queue(t0, false, None);
+    net.node(b).ep.note_receive_queue(t0 + Duration::from_millis(50), false, None);
+    assert!(net.node(b).ep.is_shedding());
+    // 100 ms of the clock, a new INVITE every 2 ms: 50 offered, one
+    // admitted each 20 ms (the first at once), the others refused.
+    let mut served = Vec::new();
+    for i in 0..50u32 {
+        net.run_for(Duration::from_millis(2));
+        let now = net.now();
+        net.node(b).ep.note_receive_queue(now, false, None);
+        assert!(net.node(b).ep.is_shedding(), "the queue still stands");
+        net.inject("10.0.0.1:5060", b, invite(i).as_bytes());
+        if !requests(net.take_events(b)).is_empty() {
+            served.push(i);
+        }
+    }
+    assert_eq!(served, vec![0, 10, 20, 30, 40], "one each 20 ms of the 100");
+    let st = net.node(b).ep.stats();
+    assert_eq!((st.admitted_while_shedding, st.load_shed), (5, 45));
+    // A slot is open again, and a retransmission of a shed INVITE comes
+    // first: shed again (its client has its 503); the next new one is let
+    // through.
+    net.run_for(Duration::from_millis(30));
+    let now = net.now();
+    net.node(b).ep.note_receive_queue(now, false, None);
+    net.inject("10.0.0.1:5060", b, invite(1).as_bytes());
+    assert!(requests(net.take_events(b)).is_empty(), "the retransmission is shed again");
+    net.inject("10.0.0.1:5060", b, invite(50).as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 1, "a new INVITE takes the slot");
+    // Once the queue empties, what was shed is forgotten.
+    let now = net.now();
+    net.node(b).ep.note_receive_queue(now, true, None);
+    net.inject("10.0.0.1:5060", b, invite(2).as_bytes());
+    assert_eq!(requests(net.take_events(b)).len(), 1, "served after the overload");
+    // None: nothing new gets through while shedding.
+    let none = EndpointConfig { overload_after: Some(Duration::from_millis(50)), shed_admit_every: None, ..EndpointConfig::default() };
+    let c = net.add("10.0.0.3:5060", none);
+    let t1 = net.now();
+    net.node(c).ep.note_receive_queue(t1, false, None);
+    net.node(c).ep.note_receive_queue(t1 + Duration::from_millis(50), false, None);
+    for i in 50..60u32 {
+        net.run_for(Duration::from_millis(30));
+        let now = net.now();
+        net.node(c).ep.note_receive_queue(now, false, None);
+        net.inject("10.0.0.1:5060", c, invite(i).as_bytes());
+        assert!(requests(net.take_events(c)).is_empty(), "refused");
+    }
+    assert_eq!(net.node(c).ep.stats().admitted_while_shedding, 0);
 }
 
 #[test]
