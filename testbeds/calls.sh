@@ -206,7 +206,10 @@ kill "$CUT_A_PID" "$CUT_B_PID" 2>/dev/null || true
 # answers and speaks (700 Hz) for 6 s, hangs up. The route records.
 python3 "$ROOT/testbeds/tones.py" pcap "$OUT/early.pcap" 1200 2
 python3 "$ROOT/testbeds/tones.py" pcap "$OUT/answer.pcap" 700 6
-early_call() { # early_call NAME [--set ...]: one call of 1000 through the carrier; sets EREC (the recording) and EBILL (billable ms)
+mkdir -p "$OUT/alaw"
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/alaw/early.pcap" 1200 2 alaw
+python3 "$ROOT/testbeds/tones.py" pcap "$OUT/alaw/answer.pcap" 700 6 alaw
+early_call() { # early_call NAME [--set ...]: one call of 1000 through the carrier (answering PCMU, or PCMA with CARRIER_LAW=alaw); sets EREC (the recording) and EBILL (billable ms)
   local name=$1; shift
   start_switch "$name" --set directory.first_run_extensions= "$@"
   P1000=$(new_extension 1000)
@@ -215,7 +218,9 @@ early_call() { # early_call NAME [--set ...]: one call of 1000 through the carri
   api POST /v1/routes '{"name":"out","destination_prefix":"9","source":"extension","action":{"gateways":["carrier"]},"record":true}' >/dev/null
   start_baresip "${name}_a" 1000 "$P1000" udp manual "$OUT/a440.wav"
   wait_for 10 registered 1000
-  (cd "$OUT" && exec sipp -sf "$SCEN/uas_early_record.xml" -i 127.0.0.1 -p "$gw" -mp "$(free_media_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin) >"$OUT/$name.sipp.log" 2>&1 & local carrier=$!
+  local pcaps=$OUT pt=0 codec=PCMU
+  [ "${CARRIER_LAW:-mulaw}" = alaw ] && pcaps=$OUT/alaw pt=8 codec=PCMA
+  (cd "$pcaps" && exec sipp -sf "$SCEN/uas_early_record.xml" -key pt "$pt" -key codec "$codec" -i 127.0.0.1 -p "$gw" -mp "$(free_media_port)" -t u1 -m 1 -timeout 30 -timeout_error -nostdin) >"$OUT/$name.sipp.log" 2>&1 & local carrier=$!
   PIDS+=("$carrier")
   baresip_cmd "$BARESIP_CTRL" dial "sip:9001@$DOMAIN" >/dev/null
   wait "$carrier"
@@ -261,4 +266,12 @@ check "g711+opus: the recording is an .opus file, no WAV left" bash -c "[[ '$ERE
 opusdec --quiet --rate 8000 "$EREC" "$OUT/rec_g711_opus.wav" >"$OUT/opusdec_g711.log" 2>&1
 check "g711+opus: decodes to stereo of the answered call's length (within 1%)" rec_len_is "$OUT/rec_g711_opus.wav" "$EBILL" $((EBILL / 100))
 check "g711+opus: caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_opus.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_g711_opus.wav' 1 700 440"
+# A carrier speaking PCMA: the call is recorded in A-law (WAV format 6),
+# which sox reads as such, each side's tone on its channel.
+CARRIER_LAW=alaw early_call calls_g711_alaw --set recordings.encoding=g711
+check "g711 A-law: a stereo 8 kHz A-law WAV" bash -c "python3 '$ROOT/testbeds/tones.py' info '$EREC' | grep -q 'channels=2 rate=8000 encoding=alaw'"
+check "g711 A-law: the answered call's length (within 1%)" rec_len_is "$EREC" "$EBILL" $((EBILL / 100))
+check "g711 A-law: sox reads it as 8-bit A-law, 2 channels" bash -c "sox --i '$EREC' | tee /dev/stderr | grep -q 'A-law' && sox --i -c '$EREC' | grep -qx 2"
+sox "$EREC" -e signed -b 16 "$OUT/rec_alaw_pcm.wav" 2>"$OUT/sox_alaw.log"
+check "g711 A-law: converted by sox, caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_alaw_pcm.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_alaw_pcm.wav' 1 700 440"
 summary "calls"

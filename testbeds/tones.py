@@ -11,8 +11,9 @@
                                          most of the sound; other sounds between them allowed)
   tones.py info FILE                     channels, rate, encoding, seconds
   (files read: WAV of 16-bit PCM, or G.711 μ-law or A-law)
-  tones.py pcap FILE FREQ SECONDS        a pcap of PCMU RTP packets (20 ms) of the
-                                         tone, for sipp's play_pcap_audio
+  tones.py pcap FILE FREQ SECONDS [LAW]  a pcap of G.711 RTP packets (20 ms) of the
+                                         tone, for sipp's play_pcap_audio: PCMU
+                                         (payload type 0), or PCMA (8) with LAW alaw
   tones.py dtmfpcap FILE DIGITS          the same of in-band DTMF DIGITS (after 1 s of 440 Hz)"""
 import math, struct, sys, wave
 
@@ -31,9 +32,22 @@ def ulaw(x):
         exp, mask = exp - 1, mask >> 1
     return ~(sign | (exp << 4) | ((x >> (exp + 3)) & 0x0F)) & 0xFF
 
-def pcap(path, freq, secs, rate=8000):
+def alaw(x):
+    """16-bit linear to G.711 A-law: the 13-bit magnitude's segment (its
+    highest set bit from bit 4 up) and the four bits below it, with the
+    sign bit set for positive values and the even bits inverted."""
+    if x >= 0:
+        mask, mag = 0xD5, min(x, 32767) >> 3
+    else:
+        mask, mag = 0x55, (min(-x, 32768) - 1) >> 3
+    seg = max(mag.bit_length() - 5, 0)
+    if seg > 7:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((mag >> (seg if seg else 1)) & 0x0F)) ^ mask
+
+def pcap(path, freq, secs, rate=8000, law="mulaw"):
     """Ethernet/IPv4/UDP/RTP frames of a tone, one per 20 ms."""
-    pcap_samples(path, [int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(secs * rate))])
+    pcap_samples(path, [int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(secs * rate))], law)
 
 DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
         "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
@@ -50,12 +64,14 @@ def dtmf_samples(digits, rate=8000):
         x += [0] * (rate // 10)
     return x + [0] * (rate // 2)
 
-def pcap_samples(path, samples):
-    """Ethernet/IPv4/UDP/RTP frames of PCMU, one per 20 ms, timestamps in the capture."""
+def pcap_samples(path, samples, law="mulaw"):
+    """Ethernet/IPv4/UDP/RTP frames of PCMU (or PCMA, `law` "alaw"), one per
+    20 ms, timestamps in the capture."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    encode, pt = (alaw, 8) if law == "alaw" else (ulaw, 0)
     for k in range(len(samples) // 160):
-        payload = bytes(ulaw(v) for v in samples[160 * k:160 * k + 160])
-        rtp = struct.pack("!BBHII", 0x80, 0, k & 0xFFFF, 160 * k, 0x1234) + payload
+        payload = bytes(encode(v) for v in samples[160 * k:160 * k + 160])
+        rtp = struct.pack("!BBHII", 0x80, pt, k & 0xFFFF, 160 * k, 0x1234) + payload
         udp = struct.pack("!HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
         eth = b"\x00" * 12 + b"\x08\x00" + ip
@@ -201,7 +217,7 @@ if __name__ == "__main__":
         it = iter(seen)
         sys.exit(0 if all(w in it for w in want) else 1)
     elif cmd == "pcap":
-        pcap(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+        pcap(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), law=(sys.argv[5:] or ["mulaw"])[0])
     elif cmd == "info":
         chans, rate = read(sys.argv[2])
         print(f"channels={len(chans)} rate={rate} encoding={parse(sys.argv[2])[2]} seconds={len(chans[0]) / rate:.3f}")
