@@ -33,9 +33,10 @@ def ulaw(x):
     return ~(sign | (exp << 4) | ((x >> (exp + 3)) & 0x0F)) & 0xFF
 
 def alaw(x):
-    """16-bit linear to G.711 A-law: the 13-bit magnitude's segment (its
-    highest set bit from bit 4 up) and the four bits below it, with the
-    sign bit set for positive values and the even bits inverted."""
+    """16-bit linear to G.711 A-law: the 13-bit magnitude's segment (0 up
+    to bit 4; then how far above bit 4 its highest set bit is) and the
+    four bits below that bit, with the sign bit set for positive values
+    and the even bits inverted."""
     if x >= 0:
         mask, mag = 0xD5, min(x, 32767) >> 3
     else:
