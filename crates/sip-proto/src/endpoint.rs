@@ -154,12 +154,14 @@ pub struct Endpoint {
     /// When shedding last let a new request through
     /// ([`EndpointConfig::shed_admit_every`]).
     shed_admitted_at: Option<Instant>,
-    /// Requests shed in this episode (the latest [`SHED_MEMORY`]), so that
-    /// a retransmission of one is shed again: when the queue waits longer
-    /// than T1, it holds a retransmission of most requests, and one of
-    /// those let through would be a call its client has already given up.
-    shed_keys: HashSet<ServerKey>,
-    shed_order: VecDeque<ServerKey>,
+    /// Requests shed in this episode (the latest [`SHED_MEMORY`], by a
+    /// 64-bit hash of their transaction key: no copy of the key, one hash
+    /// per shed request), so that a retransmission of one is shed again:
+    /// when the queue waits longer than T1, it holds a retransmission of
+    /// most requests, and one of those let through would be a call its
+    /// client has already given up.
+    shed_keys: HashSet<u64>,
+    shed_order: VecDeque<u64>,
 }
 
 /// Shed requests remembered per episode ([`Endpoint`]'s `shed_keys`): at
@@ -247,6 +249,21 @@ impl Endpoint {
         self.shed_admitted_at = Some(now);
         self.stats.admitted_while_shedding += 1;
         true
+    }
+
+    /// Count a shed request (hash `h` of its key) and remember it, unless
+    /// it is one remembered `again`.
+    fn shed(&mut self, h: u64, again: bool) {
+        self.stats.load_shed += 1;
+        if !again {
+            self.shed_keys.insert(h);
+            self.shed_order.push_back(h);
+            if self.shed_order.len() > SHED_MEMORY {
+                if let Some(old) = self.shed_order.pop_front() {
+                    self.shed_keys.remove(&old);
+                }
+            }
+        }
     }
 
     /// New work is being shed (see [`Endpoint::note_receive_queue`]).
@@ -508,18 +525,14 @@ impl Endpoint {
             }
         }
 
-        if self.shedding && is_new_work(&req, &method) && (self.shed_keys.contains(&key) || !self.admit_while_shedding(now)) {
-            if self.shed_keys.insert(key.clone()) {
-                self.shed_order.push_back(key);
-                if self.shed_order.len() > SHED_MEMORY {
-                    if let Some(old) = self.shed_order.pop_front() {
-                        self.shed_keys.remove(&old);
-                    }
-                }
+        if self.shedding && is_new_work(&req, &method) {
+            let h = std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), &key);
+            let again = self.shed_keys.contains(&h);
+            if again || !self.admit_while_shedding(now) {
+                self.shed(h, again);
+                self.stateless(&req, dest, 503, "Service Unavailable", true);
+                return;
             }
-            self.stats.load_shed += 1;
-            self.stateless(&req, dest, 503, "Service Unavailable", true);
-            return;
         }
 
         // At the bound, new work is refused; requests that finish work
