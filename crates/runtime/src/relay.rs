@@ -673,7 +673,7 @@ fn to_tokio(s: std::net::UdpSocket) -> Option<Sock> {
 /// source side's codec is not G.711, the recorder takes that side's audio
 /// from here (the far side's codec), so the recording stays G.711.
 #[allow(clippy::too_many_arguments)]
-fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<Sock>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Rec>, now: std::time::Instant) {
+fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<Sock>; 4], connected: &[bool; 4], peer: &[Option<SocketAddr>; 4], stats: &[AtomicU64; 2], rec: &mut Option<Box<Rec>>, now: std::time::Instant) {
     let out = if k == 0 { 2 } else { 0 };
     let record_here = !t.g711[k];
     while let Some(p) = t.dir[k].poll_transmit() {
@@ -688,7 +688,8 @@ fn send_transcoded(t: &mut Transcoders, k: usize, socks: &[Arc<Sock>; 4], connec
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration) {
+async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64; 2]>, quality: Arc<[AtomicU64; 4]>, last: Arc<AtomicU64>, epoch: tokio::time::Instant, call: String, events: Option<mpsc::UnboundedSender<RelayEvent>>, tc_cfg: media::transcode::Config, rtcp_every: std::time::Duration, on_thread: Option<OnThread>) {
+    let _on_thread = on_thread;
     // Receive statistics of the stream from A (index 0) and from B (1).
     // G.711 and telephone-event both run at 8 kHz.
     let mut rx = [media::stats::StreamStats::default(), media::stats::StreamStats::default()];
@@ -714,7 +715,9 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     // disconnects them all (it may move the peer or the sockets); the
     // next packet connects again.
     let mut connected = [false; 4];
-    let mut rec: Option<Rec> = None;
+    // Boxed, as the transcoders and the in-band detector below: a call
+    // that does not use them keeps a pointer in its task, not their state.
+    let mut rec: Option<Box<Rec>> = None;
     // Recording checkpoints on whole seconds of the pool's epoch, the same
     // instants for every relay: a media thread's recorded calls are woken
     // for them together, not each at its own moment (at 250 recorded calls
@@ -727,21 +730,22 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     // RFC 4733 digits looked for in the stream from A (index 0) and from
     // B: the telephone-event payload type and its detector.
     let mut digits: [Option<(u8, media::dtmf::Detector)>; 2] = [None, None];
-    let mut inband: Option<(media::inband::InbandDetector, Vec<i16>, Vec<char>)> = None;
+    let mut inband: Option<Box<(media::inband::InbandDetector, Vec<i16>, Vec<char>)>> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut tc: Option<Transcoders> = None;
+    let mut tc: Option<Box<Transcoders>> = None;
     // The voice codec of the stream from A and from B, with its payload
     // type, where it is not G.711 (from a transcoding plan, or what the
     // b2bua says a relayed call carries), and a decoder for each, made
     // when the audio is first needed: a recording of a relayed call, or
-    // in-band digits from the caller. `pcm` takes one packet's audio.
+    // in-band digits from the caller. `pcm` takes one packet's audio; it
+    // and `rec_pcm` grow on first use (most relayed calls decode nothing).
     let mut voice: [Option<(u8, media::codec::Codec)>; 2] = [None, None];
     let mut decoders: [Option<media::codec::Decoder>; 2] = [None, None];
-    let mut pcm: Vec<i16> = Vec::with_capacity(960);
+    let mut pcm: Vec<i16> = Vec::new();
     // The same for the recording, at its rate (wideband where it is 16 kHz).
     let mut rec_decoders: [Option<media::codec::Decoder>; 2] = [None, None];
-    let mut rec_pcm: Vec<i16> = Vec::with_capacity(1920);
+    let mut rec_pcm: Vec<i16> = Vec::new();
     // Transcoded legs get RTCP of our own (their streams are ours): the
     // last SR each side sent (NTP middle bits, when), for our report blocks.
     let mut rtcp_tick = tokio::time::interval_at(tokio::time::Instant::now() + rtcp_every, rtcp_every);
@@ -767,7 +771,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     let own_b = [socks[2].clone(), socks[3].clone()];
     let mut own_b_peer: ([Option<SocketAddr>; 2], [bool; 2], [Option<SocketAddr>; 2]) = ([None; 2], [false; 2], [None; 2]);
     loop {
-        let tc_due = tc.as_ref().and_then(Transcoders::next_timeout);
+        let tc_due = tc.as_deref().and_then(Transcoders::next_timeout);
         if let Some(d) = tc_due {
             if tc_sleep.deadline() != d {
                 tc_sleep.as_mut().reset(d);
@@ -859,7 +863,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                         };
                         decoders = [None, None];
                         rec_decoders = [None, None];
-                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg));
+                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg)).map(Box::new);
                     }
                     continue;
                 }
@@ -892,13 +896,13 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                     match how {
                         Digits::Off => {}
                         Digits::Rfc4733(pt) => digits[0] = Some((pt, media::dtmf::Detector::default())),
-                        Digits::Inband => inband = Some((media::inband::InbandDetector::default(), Vec::with_capacity(160), Vec::new())),
+                        Digits::Inband => inband = Some(Box::new((media::inband::InbandDetector::default(), Vec::with_capacity(160), Vec::new()))),
                     }
                     continue;
                 }
                 Some(Ctl::Record(path, opus, rate, law)) => {
                     if rec.is_none() {
-                        rec = Some(Rec::start(path, opus, rate, law));
+                        rec = Some(Box::new(Rec::start(path, opus, rate, law)));
                         rec_decoders = [None, None];
                     }
                     continue;
@@ -906,7 +910,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                 Some(Ctl::Stop(done)) => {
                     let now = tokio::time::Instant::now().into_std();
                     let result = match rec.take() {
-                        Some(r) => r.finish(now).await,
+                        Some(r) => Box::pin(Rec::finish(*r, now)).await,
                         None => None,
                     };
                     let _ = done.send(result);
@@ -1095,7 +1099,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                         let _ = tx.send(if k == 0 { RelayEvent::Dtmf(call.clone(), d) } else { RelayEvent::CalleeDtmf(call.clone(), d) });
                     }
                 }
-                if let (0, Some((det, g711_pcm, found))) = (i, inband.as_mut()) {
+                if let (0, Some((det, g711_pcm, found))) = (i, inband.as_deref_mut()) {
                     let audio = match media::g711::table(h.payload_type) {
                         Some(table) => {
                             g711_pcm.clear();
@@ -1171,17 +1175,18 @@ impl Media for RelayPool {
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
         let last = Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64));
-        let relay = run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode, self.rtcp_interval);
+        // Counted on its media thread until the task ends (returned or
+        // aborted). The guard goes into the relay's own future rather than
+        // an `async move` wrapper awaiting it: a wrapper's state keeps the
+        // moved-in future and the awaited one side by side, twice the
+        // relay's size (about 9 KiB) in every call's task.
+        let on_thread = shard.as_ref().map(|(_, n)| {
+            n.fetch_add(1, Ordering::Relaxed);
+            OnThread(n.clone())
+        });
+        let relay = run(socks, rx, stats.clone(), quality.clone(), last.clone(), self.epoch, call.to_owned(), self.events.clone(), self.transcode, self.rtcp_interval, on_thread);
         let task = match shard {
-            Some((h, n)) => {
-                n.fetch_add(1, Ordering::Relaxed);
-                // Counted down however the task ends (returned or aborted).
-                let on_thread = OnThread(n);
-                h.spawn(async move {
-                    let _on_thread = on_thread;
-                    relay.await;
-                })
-            }
+            Some((h, _)) => h.spawn(relay),
             None => self.spawn(relay),
         };
         self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
@@ -1246,5 +1251,29 @@ impl Media for RelayPool {
             }
             r.task.abort();
         }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every relayed call's task holds this future: issue 9's memory per
+    /// relayed call (<= 48 KiB) has it as its largest part. The two 2 KiB
+    /// datagram buffers are most of it; state only some calls use
+    /// (transcoders, recorder, in-band detector, a recording's end) is
+    /// boxed so the others keep a pointer. It was 9 KiB, and spawned
+    /// inside a wrapper that doubled it.
+    #[tokio::test]
+    async fn relay_task_stays_small() {
+        let sock = || std::net::UdpSocket::bind("127.0.0.1:0").ok().and_then(to_tokio).map(Arc::new);
+        let (Some(a), Some(b), Some(c), Some(d)) = (sock(), sock(), sock(), sock()) else {
+            panic!("loopback sockets");
+        };
+        let (_tx, rx) = inbox::<Ctl>();
+        let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let quality = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let relay = run([a, b, c, d], rx, stats, quality, Arc::new(AtomicU64::new(0)), tokio::time::Instant::now(), String::new(), None, media::transcode::Config::default(), RTCP_INTERVAL, None);
+        let size = std::mem::size_of_val(&relay);
+        assert!(size <= 7 * 1024, "a relay's future is {size} bytes");
     }
 }
