@@ -257,6 +257,10 @@ struct Relay {
 /// (set at its first packet) and the events' clock rate.
 type Inject = (media::dtmf::EventGen, u8, Option<u32>, u32);
 
+/// In-band digit detection of the caller's audio: the detector, the
+/// packet's audio as 16-bit PCM, and the digits it found.
+type Inband = (media::inband::InbandDetector, Vec<i16>, Vec<char>);
+
 /// A relay counted on its media thread while this lives.
 struct OnThread(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -730,7 +734,7 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     // RFC 4733 digits looked for in the stream from A (index 0) and from
     // B: the telephone-event payload type and its detector.
     let mut digits: [Option<(u8, media::dtmf::Detector)>; 2] = [None, None];
-    let mut inband: Option<Box<(media::inband::InbandDetector, Vec<i16>, Vec<char>)>> = None;
+    let mut inband: Option<Box<Inband>> = None;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Box<Transcoders>> = None;
