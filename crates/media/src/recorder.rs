@@ -12,6 +12,10 @@
 //! callee-right, as 16-bit little-endian PCM at 8 kHz, or 16 kHz
 //! ([`Recorder::with_rate`]: G.711 is then interpolated up), or as G.711
 //! bytes at 8 kHz ([`Recorder::g711`]: what the legs sent, as it was).
+//! A packet's samples are written straight into their side's slots of the
+//! interleaved output; releasing only makes the slots no packet filled
+//! silent. (Per-side buffers interleaved at release cost twice the
+//! memory traffic: `cargo bench -p media --bench recorder`.)
 //!
 //! G.711 (payload types 0 and 8) is decoded here, or, recording G.711,
 //! copied (converted between μ-law and A-law where the file's law is the
@@ -36,56 +40,6 @@ pub enum Side {
     Callee,
 }
 
-/// One side's samples not yet released: `v[head..end]` (a plain vector
-/// whose front is dropped in steps, so writing and releasing work on
-/// contiguous slices). `v` past `end` is memory written before, kept
-/// initialised so that a packet's samples are written once, not zeroed
-/// first (in a profile of recorded calls that zeroing was about a fifth
-/// of the recorder's samples).
-#[derive(Default)]
-struct Pending<T> {
-    v: Vec<T>,
-    head: usize,
-    end: usize,
-}
-
-impl<T: Copy> Pending<T> {
-    fn len(&self) -> usize {
-        self.end - self.head
-    }
-
-    /// The `n` samples from `at` on (relative to the front), for the
-    /// caller to write whole; a gap between the end so far and `at` becomes
-    /// `silence`.
-    fn window(&mut self, at: usize, n: usize, silence: T) -> &mut [T] {
-        let from = self.head + at;
-        let need = from + n;
-        if self.v.len() < need {
-            self.v.resize(need, silence);
-        }
-        if from > self.end {
-            self.v[self.end..from].fill(silence);
-        }
-        self.end = self.end.max(need);
-        &mut self.v[from..need]
-    }
-
-    /// The first `k` samples (at most what there is), then dropped.
-    fn take(&mut self, k: usize) -> &[T] {
-        let k = k.min(self.len());
-        if self.head >= 4096 && self.head * 2 >= self.end {
-            // Drop the released front now and then (a short move: what
-            // remains is about the jitter window).
-            self.v.copy_within(self.head..self.end, 0);
-            self.end -= self.head;
-            self.head = 0;
-        }
-        let from = self.head;
-        self.head += k;
-        &self.v[from..from + k]
-    }
-}
-
 struct Stream {
     ssrc: u32,
     ts0: u32,
@@ -100,14 +54,20 @@ pub struct Recorder {
     rate: u32,
     start: Option<Instant>,
     streams: [Option<Stream>; 2],
-    /// Each side's pending samples: 16-bit linear, or G.711 bytes when
-    /// recording G.711 (`law`).
-    bufs: [Pending<i16>; 2],
-    bytes: [Pending<u8>; 2],
+    /// Record G.711 bytes in this law rather than 16-bit linear.
     law: Option<Law>,
+    /// Frames released: handed over, or waiting in `out[..out_len]`.
     flushed: u64,
-    /// Released bytes: `out[..out_len]`; the rest is earlier output kept
-    /// as initialised memory to write over.
+    /// The frame `out` starts with.
+    base: u64,
+    /// Each side's slots in `out` are written (its audio, or silence)
+    /// up to this frame; past it they hold whatever the buffer held.
+    end: [u64; 2],
+    /// Interleaved frames from `base` on, each side's samples written into
+    /// their slots as packets come (no per-side buffer, no pass that
+    /// interleaves at release): `out[..out_len]` is released; after it
+    /// come the frames still inside the jitter window, then earlier
+    /// output kept as initialised memory to write over.
     out: Vec<u8>,
     out_len: usize,
     jitter: u64,
@@ -121,20 +81,21 @@ impl Default for Recorder {
     }
 }
 
-/// `n` samples (`x(j)`) at twice the rate into `out` (2n): each sample,
-/// then the point between it and the next by the four-point half-band
-/// interpolator (−1, 9, 9, −1)/16, the packet's edge samples repeated.
-/// A 1 kHz tone's image at 7 kHz lands more than 40 dB down.
-fn upsample2(n: usize, x: impl Fn(usize) -> i16, out: &mut [i16]) {
+/// `n` samples (`x(j)`) at twice the rate, each given to `put` with its
+/// index (2n of them): each sample, then the point between it and the
+/// next by the four-point half-band interpolator (−1, 9, 9, −1)/16, the
+/// packet's edge samples repeated. A 1 kHz tone's image at 7 kHz lands
+/// more than 40 dB down.
+fn upsample2(n: usize, x: impl Fn(usize) -> i16, mut put: impl FnMut(usize, i16)) {
     if n == 0 {
         return;
     }
     let at = |j: isize| i32::from(x(j.clamp(0, n as isize - 1) as usize));
     for j in 0..n {
         let k = j as isize;
-        out[2 * j] = x(j);
+        put(2 * j, x(j));
         let mid = (9 * (at(k) + at(k + 1)) - at(k - 1) - at(k + 2)) / 16;
-        out[2 * j + 1] = mid.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+        put(2 * j + 1, mid.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16);
     }
 }
 
@@ -158,23 +119,18 @@ impl Sample for u8 {
     }
 }
 
-/// Released samples of both sides into `frames` (one frame per sample
-/// pair, caller first), `silence` where a side has none: each byte of
-/// `frames` is written. Both sides' samples (the usual case), then the
-/// rest of the side that has more, then silence.
-fn interleave<T: Sample>(l: &[T], r: &[T], silence: T, frames: &mut [u8]) {
+/// Side `side`'s slots of the interleaved `frames` (caller first) made
+/// `silence`.
+fn fill<T: Sample>(frames: &mut [u8], side: usize, silence: T) {
+    put_all(frames, side, std::iter::repeat(silence));
+}
+
+/// Side `side`'s slots of `frames` from `samples`, one a frame.
+fn put_all<T: Sample>(frames: &mut [u8], side: usize, samples: impl IntoIterator<Item = T>) {
     let frame = 2 * T::BYTES;
-    let both = l.len().min(r.len());
-    let (paired, rest) = frames.split_at_mut(both * frame);
-    for ((f, a), b) in paired.chunks_exact_mut(frame).zip(&l[..both]).zip(&r[..both]) {
-        let (x, y) = f.split_at_mut(T::BYTES);
-        a.put(x);
-        b.put(y);
-    }
-    for (f, k) in rest.chunks_exact_mut(frame).zip(both..) {
-        let (x, y) = f.split_at_mut(T::BYTES);
-        l.get(k).copied().unwrap_or(silence).put(x);
-        r.get(k).copied().unwrap_or(silence).put(y);
+    let o = side * T::BYTES;
+    for (fr, x) in frames.chunks_exact_mut(frame).zip(samples) {
+        x.put(&mut fr[o..o + T::BYTES]);
     }
 }
 
@@ -197,10 +153,10 @@ impl Recorder {
             rate,
             start: None,
             streams: [None, None],
-            bufs: [Pending::default(), Pending::default()],
-            bytes: [Pending::default(), Pending::default()],
             law: None,
             flushed: 0,
+            base: 0,
+            end: [0, 0],
             out: Vec::new(),
             out_len: 0,
             jitter: samples(jitter, rate),
@@ -236,6 +192,30 @@ impl Recorder {
         samples(now.saturating_duration_since(t0), self.rate)
     }
 
+    /// The frames `at..at + n` of `out` (at >= `flushed`), for side
+    /// `side` to write its slots in whole: the buffer grown to hold them,
+    /// and that side's slots between what it wrote last and `at` made
+    /// silence (a lost packet, a hold). The other side's slots are left
+    /// as they are: it writes them, or [`Recorder::release`] fills them.
+    fn slots(&mut self, side: usize, at: u64, n: usize) -> &mut [u8] {
+        let fb = self.frame_bytes();
+        let from = (at - self.base) as usize * fb;
+        let to = from + n * fb;
+        if self.out.len() < to {
+            self.out.resize(to, 0);
+        }
+        let end = self.end[side].max(self.flushed);
+        if at > end {
+            let gap = &mut self.out[(end - self.base) as usize * fb..from];
+            match self.law {
+                None => fill::<i16>(gap, side, 0),
+                Some(law) => fill::<u8>(gap, side, law.silence()),
+            }
+        }
+        self.end[side] = end.max(at + n as u64);
+        &mut self.out[from..to]
+    }
+
     /// One RTP packet from `side`, arrived at `now`. Anything that is not
     /// RTP is ignored.
     pub fn push(&mut self, now: Instant, side: Side, packet: &[u8]) {
@@ -254,32 +234,26 @@ impl Recorder {
             self.release_due(arrival);
             return;
         };
-        if let Some(law) = self.law {
-            if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
-                let w = self.bytes[side as usize].window(at, p.payload.len(), law.silence());
-                match g711::Law::of(p.payload_type) {
-                    Some(l) if l == law => w.copy_from_slice(p.payload),
-                    _ => {
-                        for (d, b) in w.iter_mut().zip(p.payload) {
-                            *d = law.convert(*b);
-                        }
+        let i = side as usize;
+        // (Earlier than what was released: too late to place; dropped.)
+        if let Some(at) = self.place(arrival, i, p.ssrc, p.timestamp, RATE) {
+            let n = p.payload.len();
+            match self.law {
+                Some(law) => {
+                    let w = self.slots(i, at, n);
+                    match g711::Law::of(p.payload_type) {
+                        Some(l) if l == law => put_all(w, i, p.payload.iter().copied()),
+                        _ => put_all(w, i, p.payload.iter().map(|b| law.convert(*b))),
                     }
                 }
-            }
-            self.release_due(arrival);
-            return;
-        }
-        if let Some(at) = self.place(arrival, side as usize, p.ssrc, p.timestamp, RATE) {
-            let buf = &mut self.bufs[side as usize];
-            if self.rate == RATE {
-                for (d, b) in buf.window(at, p.payload.len(), 0).iter_mut().zip(p.payload) {
-                    *d = table[usize::from(*b)];
+                None if self.rate == RATE => put_all(self.slots(i, at, n), i, p.payload.iter().map(|b| table[usize::from(*b)])),
+                None => {
+                    let w = self.slots(i, at, 2 * n);
+                    let o = i * 2;
+                    upsample2(n, |j| table[usize::from(p.payload[j])], |k, x| w[4 * k + o..4 * k + o + 2].copy_from_slice(&x.to_le_bytes()));
                 }
-            } else {
-                upsample2(p.payload.len(), |j| table[usize::from(p.payload[j])], buf.window(at, 2 * p.payload.len(), 0));
             }
         }
-        // (Earlier than what was released: too late to place; dropped.)
         self.release_due(arrival);
     }
 
@@ -294,42 +268,34 @@ impl Recorder {
             return;
         }
         let arrival = self.now_pos(now);
-        if let Some(at) = self.place(arrival, side as usize, ssrc, timestamp, rate) {
+        let i = side as usize;
+        if let Some(at) = self.place(arrival, i, ssrc, timestamp, rate) {
             // Half the rate: the mean of each pair.
             let half = |pair: &[i16]| ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
             if let Some(law) = self.law {
                 // (Recording G.711 is at 8 kHz.)
-                let w = &mut self.bytes[side as usize];
                 if pcm_rate == self.rate {
-                    for (d, x) in w.window(at, pcm.len(), law.silence()).iter_mut().zip(pcm) {
-                        *d = law.encode(*x);
-                    }
+                    put_all(self.slots(i, at, pcm.len()), i, pcm.iter().map(|x| law.encode(*x)));
                 } else if pcm_rate > self.rate {
-                    for (d, pair) in w.window(at, pcm.len() / 2, law.silence()).iter_mut().zip(pcm.chunks_exact(2)) {
-                        *d = law.encode(half(pair));
-                    }
+                    put_all(self.slots(i, at, pcm.len() / 2), i, pcm.chunks_exact(2).map(|pair| law.encode(half(pair))));
                 }
+            } else if pcm_rate == self.rate {
+                put_all(self.slots(i, at, pcm.len()), i, pcm.iter().copied());
+            } else if pcm_rate < self.rate {
+                let w = self.slots(i, at, 2 * pcm.len());
+                let o = i * 2;
+                upsample2(pcm.len(), |j| pcm[j], |k, x| w[4 * k + o..4 * k + o + 2].copy_from_slice(&x.to_le_bytes()));
             } else {
-                let buf = &mut self.bufs[side as usize];
-                if pcm_rate == self.rate {
-                    buf.window(at, pcm.len(), 0).copy_from_slice(pcm);
-                } else if pcm_rate < self.rate {
-                    upsample2(pcm.len(), |j| pcm[j], buf.window(at, 2 * pcm.len(), 0));
-                } else {
-                    let w = buf.window(at, pcm.len() / 2, 0);
-                    for (d, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
-                        *d = half(pair);
-                    }
-                }
+                put_all(self.slots(i, at, pcm.len() / 2), i, pcm.chunks_exact(2).map(half));
             }
         }
         self.release_due(arrival);
     }
 
-    /// Where in side `i`'s pending audio a packet of `ssrc` with RTP
-    /// `ts` (clock `rate`) that arrived at sample `arrival` goes; `None`
-    /// when that place was released already (too late).
-    fn place(&mut self, arrival: u64, i: usize, ssrc: u32, ts: u32, rate: u32) -> Option<usize> {
+    /// Where (the frame) a packet of side `i` of `ssrc` with RTP `ts`
+    /// (clock `rate`) that arrived at sample `arrival` goes; `None` when
+    /// that place was released already (too late).
+    fn place(&mut self, arrival: u64, i: usize, ssrc: u32, ts: u32, rate: u32) -> Option<u64> {
         // Anchor a new stream (or one whose timestamps jumped: a
         // restarted sender) at its arrival.
         let pos = match &self.streams[i] {
@@ -354,7 +320,7 @@ impl Recorder {
             self.streams[i] = Some(Stream { ssrc, ts0: ts, pos0: arrival });
             arrival
         });
-        (pos >= self.flushed).then(|| (pos - self.flushed) as usize)
+        (pos >= self.flushed).then_some(pos)
     }
 
     /// Time passes: release what is older than the jitter window (silence
@@ -368,8 +334,8 @@ impl Recorder {
     }
 
     /// After a packet: release what is older than the jitter window once
-    /// a twentieth of a second has gathered (not a few samples per
-    /// packet: each release is a pass over both sides).
+    /// a twentieth of a second has gathered (not a few frames per
+    /// packet).
     fn release_due(&mut self, arrival: u64) {
         let upto = arrival.saturating_sub(self.jitter);
         if upto >= self.flushed + u64::from(self.rate / 20) {
@@ -377,31 +343,30 @@ impl Recorder {
         }
     }
 
+    /// Release the frames up to `upto`: the audio is in place already, so
+    /// only the slots a side did not write (no packet came) become
+    /// silence.
     fn release(&mut self, upto: u64) {
         if self.flushed >= upto {
             return;
         }
-        // In one pass per call (this runs for every packet of a recorded
-        // call): each side's released samples drained at once, silence
-        // where a side has none.
-        let n = (upto - self.flushed) as usize;
-        let size = n * self.frame_bytes();
-        let start = self.out_len;
-        if self.out.len() < start + size {
-            self.out.resize(start + size, 0);
+        let fb = self.frame_bytes();
+        let to = (upto - self.base) as usize * fb;
+        if self.out.len() < to {
+            self.out.resize(to, 0);
         }
-        let frames = &mut self.out[start..start + size];
-        match self.law {
-            None => {
-                let [left, right] = &mut self.bufs;
-                interleave(left.take(n), right.take(n), 0, frames);
-            }
-            Some(law) => {
-                let [left, right] = &mut self.bytes;
-                interleave(left.take(n), right.take(n), law.silence(), frames);
+        for side in 0..2 {
+            let end = self.end[side].max(self.flushed);
+            if end < upto {
+                let gap = &mut self.out[(end - self.base) as usize * fb..to];
+                match self.law {
+                    None => fill::<i16>(gap, side, 0),
+                    Some(law) => fill::<u8>(gap, side, law.silence()),
+                }
+                self.end[side] = upto;
             }
         }
-        self.out_len = start + size;
+        self.out_len = to;
         self.flushed = upto;
     }
 
@@ -412,8 +377,7 @@ impl Recorder {
             return;
         }
         let end = if self.start.is_some() { self.now_pos(now) } else { 0 };
-        let pending = self.bufs.iter().map(Pending::len).chain(self.bytes.iter().map(Pending::len));
-        let buffered = self.flushed + pending.max().unwrap_or(0) as u64;
+        let buffered = self.end[0].max(self.end[1]);
         self.release(end.max(buffered));
         self.finished = true;
     }
@@ -423,20 +387,39 @@ impl Recorder {
         self.out_len
     }
 
+    /// The bytes of the frames after the released ones that a side has
+    /// written (still inside the jitter window): they move to the front
+    /// when the released ones are taken.
+    fn tail(&self) -> std::ops::Range<usize> {
+        let written = self.end[0].max(self.end[1]).max(self.flushed);
+        self.out_len..(written - self.base) as usize * self.frame_bytes()
+    }
+
     /// Interleaved stereo audio released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         let out = self.out[..self.out_len].to_vec();
+        let tail = self.tail();
+        self.out.copy_within(tail, 0);
+        self.base = self.flushed;
         self.out_len = 0;
         out
     }
 
     /// Interleaved stereo audio released since the last call, handed over
-    /// whole (no copy). `spare` becomes the buffer the next output goes to:
-    /// an earlier output given back keeps its memory, and its bytes are
+    /// whole (no copy of it). `spare` becomes the buffer the next output
+    /// goes to, the frames not yet released copied to its front: an
+    /// earlier output given back keeps its memory, and its bytes are
     /// written over, not zeroed first.
     pub fn swap_output(&mut self, spare: Vec<u8>) -> Vec<u8> {
-        let mut out = std::mem::replace(&mut self.out, spare);
+        let tail = self.tail();
+        let mut next = spare;
+        if next.len() < tail.len() {
+            next.resize(tail.len(), 0);
+        }
+        next[..tail.len()].copy_from_slice(&self.out[tail]);
+        let mut out = std::mem::replace(&mut self.out, next);
         out.truncate(self.out_len);
+        self.base = self.flushed;
         self.out_len = 0;
         out
     }
