@@ -26,7 +26,7 @@ one() { # label record extra-args
   RECORD=$2 FS_EXTRA_ARGS="$3" TARGETS=ferroswitch CALLS_LIST=$CALLS WINDOW=$WINDOW \
     bash benches/media_load.sh > "$OUT/$1.log" 2>&1 || true
   local line
-  line=$(grep -E "^ferroswitch $CALLS " benches/out/media_load/steps.txt | head -1)
+  line=$(grep -E "^ferroswitch $CALLS " benches/out/media_load/steps.txt 2>/dev/null | head -1 || true)
   local pct lost other
   pct=$(sed -n 's/.* server_core_pct_per_call=\([0-9.]*\).*/\1/p' <<<"$line")
   lost=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$line")
