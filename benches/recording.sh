@@ -60,5 +60,5 @@ awk '{ s[$1] += $2; n[$1]++; lost[$1] += $3 }
 if [ -z "${SKIP_CRITERION:-}" ]; then
   echo "== the recorder alone (criterion, one core)"
   cargo bench -p media --bench recorder -- --warm-up-time 2 --measurement-time 5 2>/dev/null | tee "$OUT/criterion.txt" |
-    awk '/^recorder\// { name = $0 } /time:/ { gsub(/\[|\]/, ""); print "  " name ": " $4, $5 " per second of 500 calls" }'
+    awk '/^recorder\// { name = $0 } /time:/ && !seen[name]++ { gsub(/\[|\]/, ""); print "  " name ": " $4, $5 " per second of 500 calls" }'
 fi
