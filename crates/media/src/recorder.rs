@@ -56,20 +56,21 @@ pub struct Recorder {
     streams: [Option<Stream>; 2],
     /// Record G.711 bytes in this law rather than 16-bit linear.
     law: Option<Law>,
-    /// Frames released: handed over, or waiting in `out[..out_len]`.
+    /// Frames released: handed over, or waiting at the front of `out`
+    /// (the frames `base..flushed`).
     flushed: u64,
     /// The frame `out` starts with.
     base: u64,
     /// Each side's slots in `out` are written (its audio, or silence)
-    /// up to this frame; past it they hold whatever the buffer held.
+    /// up to this frame (never before `flushed`); past it they hold
+    /// whatever the buffer held.
     end: [u64; 2],
     /// Interleaved frames from `base` on, each side's samples written into
     /// their slots as packets come (no per-side buffer, no pass that
-    /// interleaves at release): `out[..out_len]` is released; after it
+    /// interleaves at release): the frames up to `flushed` are released; after them
     /// come the frames still inside the jitter window, then earlier
     /// output kept as initialised memory to write over.
     out: Vec<u8>,
-    out_len: usize,
     jitter: u64,
     max_ahead: u64,
     finished: bool,
@@ -158,7 +159,6 @@ impl Recorder {
             base: 0,
             end: [0, 0],
             out: Vec::new(),
-            out_len: 0,
             jitter: samples(jitter, rate),
             max_ahead: u64::from(rate) * 2,
             finished: false,
@@ -204,7 +204,7 @@ impl Recorder {
         if self.out.len() < to {
             self.out.resize(to, 0);
         }
-        let end = self.end[side].max(self.flushed);
+        let end = self.end[side];
         if at > end {
             let gap = &mut self.out[(end - self.base) as usize * fb..from];
             match self.law {
@@ -356,7 +356,7 @@ impl Recorder {
             self.out.resize(to, 0);
         }
         for side in 0..2 {
-            let end = self.end[side].max(self.flushed);
+            let end = self.end[side];
             if end < upto {
                 let gap = &mut self.out[(end - self.base) as usize * fb..to];
                 match self.law {
@@ -366,7 +366,6 @@ impl Recorder {
                 self.end[side] = upto;
             }
         }
-        self.out_len = to;
         self.flushed = upto;
     }
 
@@ -384,24 +383,23 @@ impl Recorder {
 
     /// Bytes released and not yet taken.
     pub fn pending(&self) -> usize {
-        self.out_len
+        (self.flushed - self.base) as usize * self.frame_bytes()
     }
 
     /// The bytes of the frames after the released ones that a side has
     /// written (still inside the jitter window): they move to the front
     /// when the released ones are taken.
     fn tail(&self) -> std::ops::Range<usize> {
-        let written = self.end[0].max(self.end[1]).max(self.flushed);
-        self.out_len..(written - self.base) as usize * self.frame_bytes()
+        let written = self.end[0].max(self.end[1]);
+        self.pending()..(written - self.base) as usize * self.frame_bytes()
     }
 
     /// Interleaved stereo audio released since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
-        let out = self.out[..self.out_len].to_vec();
         let tail = self.tail();
+        let out = self.out[..tail.start].to_vec();
         self.out.copy_within(tail, 0);
         self.base = self.flushed;
-        self.out_len = 0;
         out
     }
 
@@ -416,11 +414,10 @@ impl Recorder {
         if next.len() < tail.len() {
             next.resize(tail.len(), 0);
         }
-        next[..tail.len()].copy_from_slice(&self.out[tail]);
+        next[..tail.len()].copy_from_slice(&self.out[tail.clone()]);
         let mut out = std::mem::replace(&mut self.out, next);
-        out.truncate(self.out_len);
+        out.truncate(tail.start);
         self.base = self.flushed;
-        self.out_len = 0;
         out
     }
 
