@@ -419,6 +419,18 @@ for n in "${F_B_N:-0}" "${E_B_N:-0}"; do
   D_LAT50[$n]=${R_lat_p50_us:-0} D_LAT99[$n]=${R_lat_p99_us:-0} D_LOST[$n]=${R_lost:-0} D_BUSY[$n]=${R_gen_busy_max_pct:-0}
 done
 
+# The kernel's own floor: one read and one send per packet and nothing else
+# (udpfloor, beside rtpload), over as many sockets as the relay's calls
+# receive on at its highest clean N.
+FLOOR=""
+FLOOR_BIN=$(dirname "$GEN")/udpfloor
+if [ -x "$FLOOR_BIN" ]; then
+  fs=$(( 2 * ${F_B_N:-0} )); [ "$fs" -ge 100 ] || fs=100; [ "$fs" -le $((NOFILE - 256)) ] || fs=$((NOFILE - 256))
+  FLOOR=$("$FLOOR_BIN" --sockets "$fs" 2>>"$LOGS/udpfloor.err" | grep '^UDPFLOOR' || true)
+  echo "$FLOOR" >> "$LOGS/steps.txt"
+fi
+fv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$FLOOR"; }
+
 FS_VERSION=$({ "$BIN" --version 2>/dev/null || true; } | head -n 1)
 RTPE_VERSION=$(dpkg-query -W -f='${Version}' rtpengine-daemon 2>/dev/null || echo "?")
 
@@ -539,6 +551,20 @@ report() {
       printf "  <= 48 KiB RSS per relayed call: %.1f KiB -> %s\n", rc, (rc <= 48 ? "met" : "NOT met")
       if (mf > 0) printf "      (slope between its clean steps: %.1f KiB per additional call)\n", mf
       if (en > 0) printf "  >= 1.5 x rtpengine userspace calls: %.2f x -> %s\n", n / en, (n / en >= 1.5 ? "met" : "NOT met") }'
+  fi
+  if [ -n "$FLOOR" ]; then
+    echo
+    awk -v s="$(fv sockets)" -v pp="$(fv per_packet_us)" -v r="$(fv recv_us)" -v sd="$(fv send_us)" -v bp="$(fv batched_per_packet_us)" \
+        -v z="$(fv syscall_us)" -v fn="${F_B_N:-0}" -v fc="${F_B_server_core_pct_per_call:-0}" -v en="${E_B_N:-0}" \
+        -v ec="${E_B_server_core_pct_per_call:-0}" -v tc="${TRANSCODE:-0}" 'BEGIN {
+      # A call relays 50 packets a second each way: 100 reads and 100 sends.
+      printf "KERNEL FLOOR (udpfloor: a loop that only reads and sends, one thread, %d loopback sockets, no relay logic):\n", s
+      printf "  %.2f us per relayed packet (recv %.2f + send %.2f, the send carrying the loopback delivery),\n", pp, r, sd
+      printf "  %.2f us with recvmmsg/sendmmsg of 64 on one shared socket; an empty system call %.2f us\n", bp, z
+      printf "  = at most %.0f calls per core (%.0f batched) for any userspace relay of 20 ms G.711 on this machine\n", 1e4 / pp, 1e4 / bp
+      if (fn > 0 && fc > 0) printf "  ferroswitch at N=%d: %.2f us per relayed packet, %.2f x the floor%s\n", fn, fc * 100, fc * 100 / pp, (tc == 1 ? " (transcoding included)" : "")
+      if (en > 0 && ec > 0) printf "  rtpengine   at N=%d: %.2f us per relayed packet, %.2f x the floor\n", en, ec * 100, ec * 100 / pp
+      if (tc != 1) printf "  (3000 calls per core means <= 3.33 us per relayed packet; the batched floor alone is %.1f x that)\n", bp / 3.333 }'
   fi
   awk -v a="$(v F B_other_cpu_s)" -v aw="$(v F B_window_s)" -v b="$(v E B_other_cpu_s)" -v bw="$(v E B_window_s)" 'BEGIN {
     if ((aw > 0 && a / aw > 0.1) || (bw > 0 && b / bw > 0.1))
