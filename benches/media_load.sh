@@ -574,4 +574,10 @@ report() {
 
 report | tee "$LOGS/report.txt"
 echo "total time: $((SECONDS - T0)) s"
-[ "${F_B_N:-0}" -gt 0 ] && [ "${E_B_N:-0}" -gt 0 ]
+# Success: every target asked for had a clean step.
+for t in $TARGETS; do
+  case $t in
+    ferroswitch) [ "${F_B_N:-0}" -gt 0 ] || exit 1 ;;
+    rtpengine) [ "${E_B_N:-0}" -gt 0 ] || exit 1 ;;
+  esac
+done
