@@ -425,9 +425,14 @@ done
 FLOOR=""
 FLOOR_BIN=$(dirname "$GEN")/udpfloor
 if [ -x "$FLOOR_BIN" ]; then
-  fs=$(( 2 * ${F_B_N:-0} )); [ "$fs" -ge 100 ] || fs=100; [ "$fs" -le $((NOFILE - 256)) ] || fs=$((NOFILE - 256))
+  fs=$(( 2 * ${F_B_N:-0} )); [ "$fs" -ge 100 ] || fs=100; [ "$fs" -le $(( (NOFILE - 256) / 2 )) ] || fs=$(( (NOFILE - 256) / 2 ))
+  # (It opens two sockets for each one asked for: where packets arrive and
+  # where they are sent from.)
   FLOOR=$("$FLOOR_BIN" --sockets "$fs" 2>>"$LOGS/udpfloor.err" | grep '^UDPFLOOR' || true)
+  [ -n "$FLOOR" ] || echo "$NAME: udpfloor gave no result (see $LOGS/udpfloor.err)" >&2
   echo "$FLOOR" >> "$LOGS/steps.txt"
+else
+  echo "$NAME: no udpfloor beside $GEN: no kernel floor in the report" >&2
 fi
 fv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$FLOOR"; }
 
