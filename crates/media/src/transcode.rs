@@ -241,6 +241,25 @@ impl Transcoder {
         crate::rtcp::SenderInfo { ssrc: self.ssrc, ntp: 0, rtp_ts, packets: self.packets_sent as u32, octets: self.octets_sent as u32 }
     }
 
+    /// Where the outgoing stream goes on at `now`: its SSRC, the next
+    /// sequence number and the timestamp of a frame starting then (the
+    /// time since the last packet counted in, as after a pause). A
+    /// transcoder that replaces this one, when the call's codecs are
+    /// negotiated again, starts there, so the phone sees one stream. A
+    /// new SSRC whose sequence numbers jump back makes some phones
+    /// (baresip) drop every packet after it as late.
+    pub fn resume_point(&self, now: Instant) -> (u32, u16, u32) {
+        let mut ts = self.ts;
+        if let Some(last) = self.last_out {
+            let frame = Duration::from_millis(u64::from(self.to.ptime_ms));
+            let gap = now.saturating_duration_since(last);
+            if gap > frame {
+                ts = ts.wrapping_add(((gap - frame).as_micros() as u64 * u64::from(self.to.codec.clock_rate()) / 1_000_000) as u32);
+            }
+        }
+        (self.ssrc, self.seq, ts)
+    }
+
     fn emit(&mut self, pkt: Vec<u8>) {
         self.packets_sent += 1;
         self.octets_sent += pkt.len().saturating_sub(12) as u64;

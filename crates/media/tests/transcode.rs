@@ -329,6 +329,44 @@ fn opus_to_pcmu_carries_the_tone() {
     assert!(goertzel(steady, 1000.0) < 0.05);
 }
 
+/// A transcoder that replaces another (the call's codecs negotiated again
+/// while it streams: local ringback through one plan, then the answer's)
+/// goes on with its stream: same SSRC, the next sequence number, the
+/// timestamp moved on by the time between. A new SSRC whose sequence
+/// numbers jump back made baresip drop everything after it as late.
+#[test]
+fn a_replacing_transcoder_goes_on_with_the_stream() {
+    let pkts = packets(PCMU, &tone(1000.0, 160 * 20));
+    let t0 = Instant::now();
+    let mut first = Transcoder::new(PCMU, OPUS, Config::default(), 0x5eed, 65530, u32::MAX - 1000).expect("transcoder");
+    let (mut out, mut last_at) = (Vec::new(), t0);
+    for m in 0..400u64 {
+        let now = t0 + ms(m);
+        if m % 20 == 0 && ((m / 20) as usize) < 10 {
+            first.push(now, &pkts[(m / 20) as usize]);
+        }
+        if first.poll_timeout().is_some_and(|d| d <= now) {
+            first.handle_timeout(now);
+        }
+        while let Some(p) = first.poll_transmit() {
+            out.push(p);
+            last_at = now;
+        }
+    }
+    assert!(out.len() >= 10, "{}", out.len());
+    let last = rtp::parse(out.last().expect("packets")).expect("rtp");
+    // A frame later: the very next packet. 120 ms later: 100 ms skipped.
+    assert_eq!(first.resume_point(last_at + ms(20)), (0x5eed, last.seq.wrapping_add(1), last.timestamp.wrapping_add(960)));
+    assert_eq!(first.resume_point(last_at + ms(120)), (0x5eed, last.seq.wrapping_add(1), last.timestamp.wrapping_add(6 * 960)));
+
+    let (ssrc, seq, ts) = first.resume_point(last_at + ms(20));
+    let mut second = Transcoder::new(PCMU, OPUS, Config::default(), ssrc, seq, ts).expect("transcoder");
+    let more = transcode(&mut second, &pkts[10..], |_| false);
+    let h = rtp::parse(&more[0]).expect("rtp");
+    assert_eq!((h.ssrc, h.seq, h.timestamp), (0x5eed, last.seq.wrapping_add(1), last.timestamp.wrapping_add(960)));
+    assert!(h.marker, "a new talkspurt as far as the phone's jitter buffer is concerned");
+}
+
 #[test]
 fn pcmu_to_opus_with_ptime_translation_to_40_ms() {
     let input = tone(1000.0, 160 * 100);

@@ -514,10 +514,14 @@ fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
 }
 
 impl Transcoders {
-    fn new(plan: b2bua::Transcode, cfg: media::transcode::Config) -> Option<Transcoders> {
+    /// Transcoders for `plan`. Replacing `prev` (the codecs negotiated
+    /// again), each direction's outgoing stream goes on where `prev`'s
+    /// was at `now`: same SSRC, the next sequence number.
+    fn new(plan: b2bua::Transcode, cfg: media::transcode::Config, prev: Option<&Transcoders>, now: std::time::Instant) -> Option<Transcoders> {
         let (a, b) = (format(&plan.a)?, format(&plan.b)?);
-        let mk = |from, to| media::transcode::Transcoder::new(from, to, cfg, rand::random(), rand::random(), rand::random());
-        let dir = match (mk(a, b), mk(b, a)) {
+        let start = |k: usize| prev.map_or_else(|| (rand::random(), rand::random(), rand::random()), |p| p.dir[k].resume_point(now));
+        let mk = |from, to, (ssrc, seq, ts): (u32, u16, u32)| media::transcode::Transcoder::new(from, to, cfg, ssrc, seq, ts);
+        let dir = match (mk(a, b, start(0)), mk(b, a, start(1))) {
             (Ok(ab), Ok(ba)) => [ab, ba],
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "cannot set up transcoding");
@@ -738,6 +742,10 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Box<Transcoders>> = None;
+    // The transcoders of a plan withdrawn: if transcoding resumes, its
+    // streams go on from theirs (one stream for each phone, not a new
+    // SSRC whose sequence numbers may jump back).
+    let mut tc_old: Option<Box<Transcoders>> = None;
     // The voice codec of the stream from A and from B, with its payload
     // type, where it is not G.711 (from a transcoding plan, or what the
     // b2bua says a relayed call carries), and a decoder for each, made
@@ -867,7 +875,12 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                         };
                         decoders = [None, None];
                         rec_decoders = [None, None];
-                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg)).map(Box::new);
+                        let now = tokio::time::Instant::now().into_std();
+                        let prev = tc.take().or(tc_old.take());
+                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg, prev.as_deref(), now)).map(Box::new);
+                        if tc.is_none() {
+                            tc_old = prev;
+                        }
                     }
                     continue;
                 }
