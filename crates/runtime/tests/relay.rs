@@ -764,3 +764,56 @@ async fn a_g711_recording_holds_the_packets_bytes_as_they_came() {
         assert!(at.is_some(), "the {side}'s bytes, unchanged and in order, in its channel");
     }
 }
+
+/// The codecs negotiated again mid-call (ringback's plan, then the
+/// answer's; transcoding dropped for a spell and taken up again): the
+/// phone keeps receiving one stream, our SSRC with consecutive sequence
+/// numbers. A new SSRC whose sequence numbers jumped back made baresip
+/// drop the rest of the call's audio as late.
+#[tokio::test]
+async fn a_replaced_transcoder_goes_on_with_the_stream() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 43500, 43600);
+    let (_, pb) = pool.open("re").expect("ports");
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer("re", Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer("re", Side::B, phone_b.local_addr().expect("addr"));
+    let plan = b2bua::Transcode { a: g711_side(0), b: g711_side(8) };
+    let with_events = b2bua::Transcode { a: b2bua::TranscodeSide { events: Some(101), ..g711_side(0) }, b: g711_side(8) };
+    // What A receives in PCMU (transcoded; PCMA is B's relayed untouched):
+    // (SSRC, sequence) of the last, and how many.
+    let mut last: Option<(u32, u16)> = None;
+    let mut seen = 0;
+    let mut seq = 0u16;
+    let mut talk = |n: usize| {
+        let mut got = Vec::new();
+        for _ in 0..n {
+            let p = media::rtp::build(8, seq == 0, seq, 160 * u32::from(seq), 0xb, &[0xd5; 160]);
+            seq += 1;
+            got.push(p);
+        }
+        got
+    };
+    for (step, plan) in [Some(plan.clone()), Some(with_events), None, Some(plan)].into_iter().enumerate() {
+        pool.transcode("re", plan.clone());
+        let mut pcmu = 0;
+        for p in talk(10) {
+            phone_b.send_to(&p, SocketAddr::new(ip, pb)).await.expect("send");
+            let r = recv(&phone_a).await;
+            let h = media::rtp::parse(&r).expect("rtp");
+            if h.payload_type != 0 {
+                continue;
+            }
+            pcmu += 1;
+            if let Some((ssrc, s)) = last {
+                assert_eq!((h.ssrc, h.seq), (ssrc, s.wrapping_add(1)), "step {step}: one stream, no jump");
+            }
+            last = Some((h.ssrc, h.seq));
+            seen += 1;
+        }
+        assert_eq!(pcmu > 0, plan.is_some(), "step {step}: transcoded while there is a plan");
+    }
+    assert!(seen >= 25, "{seen} transcoded packets checked");
+    pool.close("re");
+}
