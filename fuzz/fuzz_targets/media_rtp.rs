@@ -5,6 +5,9 @@
 //! streams). Whatever parses must rebuild to the same fields;
 //! any byte stream fed to the recorder (as packets from either side, at
 //! advancing virtual times) must neither panic nor grow without bound.
+//! The same bytes are read as a recording's WAV header (what a restart
+//! reads back from a file a `kill -9` cut short): a header that parses
+//! is written again byte for byte.
 
 #![no_main]
 
@@ -13,6 +16,10 @@ use media::{rtp, Recorder, Side};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(h) = media::wav::parse_header(data) {
+        let again = media::wav::header_for(h.enc, h.channels, h.rate, h.data_len);
+        assert_eq!(again.bytes(), &data[..h.header_len], "a parsed header is written again as it was");
+    }
     if let Ok(p) = rtp::parse(data) {
         let again = rtp::build(p.payload_type, p.marker, p.seq, p.timestamp, p.ssrc, p.payload);
         let q = rtp::parse(&again).expect("a rebuilt packet parses");

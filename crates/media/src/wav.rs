@@ -78,6 +78,47 @@ pub fn header_for(enc: Encoding, channels: u16, rate: u32, data_len: u32) -> Hea
     Header { bytes: h, len }
 }
 
+/// What a header written by [`header_for`] says: read back from a file
+/// whose writer may have died (a recording cut by `kill -9`, finished at
+/// the next start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The samples' encoding.
+    pub enc: Encoding,
+    /// Channels.
+    pub channels: u16,
+    /// Sample rate.
+    pub rate: u32,
+    /// The header's length: where the samples start.
+    pub header_len: usize,
+    /// The sample bytes the header names (a file cut short may hold more).
+    pub data_len: u32,
+}
+
+/// Read back a header [`header_for`] wrote, from the start of `b`: PCM
+/// (`fmt ` of 16 bytes, then `data`) or G.711 (`fmt ` of 18, `fact`,
+/// `data`), every field as `header_for` makes it from the encoding,
+/// channels, rate and data length it names. Anything else (another
+/// writer's WAV, a torn or foreign file) is `None`, never a panic: only
+/// our own recordings are read back this way.
+pub fn parse_header(b: &[u8]) -> Option<Parsed> {
+    let u16_at = |i: usize| Some(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    let u32_at = |i: usize| Some(u32::from_le_bytes([*b.get(i)?, *b.get(i + 1)?, *b.get(i + 2)?, *b.get(i + 3)?]));
+    let (enc, data_at) = match u16_at(20)? {
+        1 => (Encoding::Pcm16, 36),
+        6 => (Encoding::G711(Law::Alaw), 50),
+        7 => (Encoding::G711(Law::Mulaw), 50),
+        _ => return None,
+    };
+    let (channels, rate, data_len) = (u16_at(22)?, u32_at(24)?, u32_at(data_at + 4)?);
+    // Fields derived from these (byte rate, block, bits) must not overflow.
+    if channels == 0 || channels > 8 || rate == 0 || rate > 192_000 {
+        return None;
+    }
+    let h = header_for(enc, channels, rate, data_len);
+    (b.get(..h.bytes().len()) == Some(h.bytes())).then_some(Parsed { enc, channels, rate, header_len: h.bytes().len(), data_len })
+}
+
 /// The samples of a file in `enc`, read from `inner`, as 16-bit linear
 /// little-endian PCM: as they are for PCM, each G.711 byte decoded.
 pub struct Pcm16Reader<R> {
@@ -155,6 +196,25 @@ mod tests {
         assert_eq!(u16_at(20), 7);
         let a = header_for(Encoding::G711(Law::Alaw), 2, 8000, 0);
         assert_eq!(u16::from_le_bytes([a.bytes()[20], a.bytes()[21]]), 6);
+    }
+
+    #[test]
+    fn headers_read_back_and_nothing_else_does() {
+        use super::{header_for, parse_header, Encoding, Law, Parsed};
+        for (enc, len) in [(Encoding::Pcm16, 44), (Encoding::G711(Law::Mulaw), 58), (Encoding::G711(Law::Alaw), 58)] {
+            let h = header_for(enc, 2, 8000, 12_345);
+            assert_eq!(parse_header(h.bytes()), Some(Parsed { enc, channels: 2, rate: 8000, header_len: len, data_len: 12_345 }));
+            // Cut anywhere short of the data length: no header.
+            for cut in 0..len {
+                assert_eq!(parse_header(&h.bytes()[..cut]), None, "{enc:?} cut at {cut}");
+            }
+            // Any one byte of the layout changed: not ours.
+            for at in [0, 8, 12, 16, 20, 32, 34, len - 8] {
+                let mut bad = h.bytes().to_vec();
+                bad[at] ^= 0x40;
+                assert_eq!(parse_header(&bad), None, "{enc:?} byte {at} changed");
+            }
+        }
     }
 
     #[test]
