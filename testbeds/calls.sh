@@ -174,8 +174,13 @@ check "the stalled event client was dropped"          bash -c "$(declare -f wait
 check "switch process still running"                  alive
 
 # A recording cut by kill -9 is still a valid WAV: its header is fixed up
-# every second, so the .part file plays all but the last moments.
-start_switch calls_cut --set directory.first_run_extensions=
+# every second, so the .part file plays all but the last moments. The next
+# start makes it whole, links it from the interrupted call's CDR and
+# names it in that CDR's webhook.
+CUT_WPORT=$(free_port)
+CUT_HOOKS=$OUT/cut_deliveries.jsonl; : >"$CUT_HOOKS"
+python3 "$ROOT/testbeds/webhook_receiver.py" "$CUT_WPORT" cut-secret "$CUT_HOOKS" & PIDS+=("$!")
+start_switch calls_cut --set directory.first_run_extensions= --set webhooks.url="http://127.0.0.1:$CUT_WPORT/hook" --set webhooks.secret=cut-secret
 P1000=$(new_extension 1000)
 P1001=$(new_extension 1001)
 api PATCH /v1/extensions/1001 '{"record": true}' >/dev/null
@@ -198,9 +203,17 @@ kill -KILL "$SWITCH_PID"; wait "$SWITCH_PID" 2>/dev/null
 CUT=$(ls "$DATA"/recordings/*.wav.part | head -1)
 check "cut: after kill -9 the .part file is a stereo WAV of at least 2.5 s" bash -c "python3 '$ROOT/testbeds/tones.py' info '$CUT' | tee /dev/stderr | python3 -c 'import sys; l=sys.stdin.read(); s=float(l.split(\"seconds=\")[1]); sys.exit(0 if \"channels=2 rate=8000\" in l and s >= 2.5 else 1)'"
 check "cut: ... holding the caller (440 Hz) left and the callee (700 Hz) right" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$CUT' 1 700 440"
+CUT_CALL=$(basename "$CUT" .wav.part)
+CUT_LEN=$(stat -c %s "$CUT")
 # The cut call's phones never heard a BYE and still stream to the dead
 # switch's relay ports, which the next switch may reuse: hang them up.
 kill "$CUT_A_PID" "$CUT_B_PID" 2>/dev/null || true
+RESTART=1 STARTS=2 start_switch calls_cut; STARTS=1
+cut_cdr() { api GET "/v1/cdrs/$CUT_CALL" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c.get("disposition"), c.get("recording"))'; }
+check "cut: after the restart the interrupted call's CDR links its recording" wait_for 10 bash -c "$(declare -f api cut_cdr); HTTP_PORT=$HTTP_PORT TOKEN=$TOKEN CUT_CALL=$CUT_CALL; cut_cdr | tee /dev/stderr | grep -qx 'interrupted $CUT_CALL.wav'"
+check "cut: ... made whole (no .part left; every whole frame written kept)" bash -c "! ls '$DATA'/recordings/*.part 2>/dev/null && [ \$(stat -c %s '$DATA/recordings/$CUT_CALL.wav') -gt $((CUT_LEN - 4)) ]"
+check "cut: ... served by the API: stereo, at least 2.5 s, caller left, callee right" bash -c "curl -sSf -H 'Authorization: Bearer $TOKEN' -o '$OUT/cut_served.wav' 'http://127.0.0.1:$HTTP_PORT/v1/recordings/$CUT_CALL.wav' && python3 '$ROOT/testbeds/tones.py' info '$OUT/cut_served.wav' | tee /dev/stderr | python3 -c 'import sys; l=sys.stdin.read(); s=float(l.split(\"seconds=\")[1]); sys.exit(0 if \"channels=2 rate=8000\" in l and s >= 2.5 else 1)' && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/cut_served.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/cut_served.wav' 1 700 440"
+check "cut: ... and named in the interrupted call's webhook" wait_for 15 python3 -c "import json,sys; r=[json.loads(l) for l in open('$CUT_HOOKS') if l.strip()]; m=[x for x in r if x.get('cdr_id') == '$CUT_CALL']; print(m); sys.exit(0 if m and m[0]['sig_ok'] and m[0]['disposition'] == 'interrupted' and m[0]['recording'] == '$CUT_CALL.wav' and (m[0]['recording_url'] or '').endswith('/v1/recordings/$CUT_CALL.wav') else 1)"
 # Recordings start at answer, unless recordings.start = "early_media": a
 # carrier's callee (sipp) sends 2 s of early media (1200 Hz, after 183),
 # answers and speaks (700 Hz) for 6 s, hangs up. The route records.

@@ -385,12 +385,26 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     // Their webhook goes where a live call's would have: a click-to-call's
     // own URL with its ext_data (kept in the live call's row), else
     // webhooks.url.
+    // A call that was being recorded links the file it left: made whole
+    // (the header names all the audio written) and given its final name.
+    // (Not uploaded to object storage: the webhook names the local copy,
+    // as after a failed upload.)
     let hook_url = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
+    let recording_base = if cfg.webhooks.recording_url_base.is_empty() { format!("http://{}/v1/recordings", cfg.http.listen) } else { cfg.webhooks.recording_url_base.clone() };
+    let recordings_dir = cfg.data_dir.join("recordings");
+    let opus_recordings = cfg.recordings.format == "opus";
+    let finish_recording = |file: &str| {
+        // Only a plain name under the recordings directory.
+        let name = std::path::Path::new(file).file_name().filter(|n| *n == std::ffi::OsStr::new(file))?;
+        let done = runtime::finish_cut_recording(&recordings_dir.join(name), opus_recordings)?;
+        done.file_name().map(|f| f.to_string_lossy().into_owned())
+    };
     let interrupted = store
-        .recover_interrupted_calls(now_ms(), |c, url, ext| {
+        .recover_interrupted_calls(now_ms(), finish_recording, |c, url, ext| {
             let url = url.map(str::to_owned).or_else(|| hook_url.clone())?;
             let ext = ext.and_then(|e| serde_json::value::RawValue::from_string(e.to_owned()).ok());
-            Some(store::NewWebhook { cdr_id: c.id.clone(), url, body: webhooks::body(c, ext.as_deref(), None) })
+            let rec_url = c.recording.as_ref().map(|f| format!("{}/{f}", recording_base.trim_end_matches('/')));
+            Some(store::NewWebhook { cdr_id: c.id.clone(), url, body: webhooks::body(c, ext.as_deref(), rec_url.as_deref()) })
         })
         .await?;
     if !interrupted.is_empty() {
@@ -521,7 +535,6 @@ async fn run(cfg: config::Config, log: Option<LogHandle>, args: Option<ConfigArg
     }
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());
     let default_webhook = (!cfg.webhooks.url.is_empty()).then(|| cfg.webhooks.url.clone());
-    let recording_base = if cfg.webhooks.recording_url_base.is_empty() { format!("http://{}/v1/recordings", cfg.http.listen) } else { cfg.webhooks.recording_url_base.clone() };
     let worker = tokio::spawn(persist::store_worker(store.clone(), jobs_rx, jobs_depth, started.handle.clone(), clock, default_webhook, wake_webhooks.clone(), recording_base));
     let hooks = webhooks::Settings {
         secret: secrets::webhook_secret(&cfg.webhooks.secret, &cfg.data_dir)?,

@@ -185,10 +185,11 @@ pub async fn store_worker(
                     waiting.push(Waiting { tx, reply, changes: start..batch.bindings.len() });
                 }
                 Job::Persist(changes) => batch.bindings.extend(changes.iter().map(|c| to_change(c, now_ms))),
-                Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data } => {
-                    batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64, webhook_url, ext_data })
+                Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data, recording } => {
+                    batch.started.push(LiveCall { id, caller, callee, a_call_id, start_ms: clock.unix_ms(start) as i64, webhook_url, ext_data, recording })
                 }
                 Job::CallAnswered { id, at } => batch.answered.push((id, clock.unix_ms(at) as i64)),
+                Job::CallRecording { id, file } => batch.recordings.push((id, file)),
                 Job::AgentStatus { name, status, counters } => batch.agents.push((name, status, counters)),
                 Job::QueueSnapshot { queue, stats, members, agents } => batch.queue_snapshots.push((queue, stats, members, agents)),
                 Job::StandbyLine { agent, up } => batch.standby_lines.push((agent, up)),
@@ -273,6 +274,11 @@ async fn write_separately(store: &Store, batch: &WriteBatch, waiting: &[Waiting]
     for (id, at) in &batch.answered {
         if let Err(e) = store.mark_live_call_answered(id, *at).await {
             tracing::error!(call = %id, error = %e, "could not note the answer");
+        }
+    }
+    for (id, file) in &batch.recordings {
+        if let Err(e) = store.mark_live_call_recording(id, file).await {
+            tracing::error!(call = %id, error = %e, "could not note the recording");
         }
     }
     for c in &batch.cdrs {

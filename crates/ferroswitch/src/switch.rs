@@ -40,9 +40,15 @@ pub enum Job {
     /// Write a call detail record (with its recording and webhook details).
     Cdr(Box<b2bua::Cdr>, Box<CallExtra>),
     /// Note a call as live (becomes an interrupted CDR if we crash).
-    CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant, webhook_url: Option<String>, ext_data: Option<String> },
+    /// `recording`: the file it is recorded into, if that started first
+    /// (a recording started later is noted by `CallRecording`).
+    CallStarted { id: String, caller: String, callee: String, a_call_id: String, start: Instant, webhook_url: Option<String>, ext_data: Option<String>, recording: Option<String> },
     /// Note a live call's answer.
     CallAnswered { id: String, at: Instant },
+    /// Note the file a live call is recorded into (a name under the
+    /// recordings directory), which a restart after a crash finishes and
+    /// links from the interrupted CDR.
+    CallRecording { id: String, file: String },
     /// An agent's status and counters (JSON) changed.
     AgentStatus { name: String, status: String, counters: String },
     /// A queue this node dispatches, as it sees it now (JSON statistics and
@@ -648,7 +654,12 @@ impl Switch {
         // The law of a G.711 recording: the call's (A-law where it speaks
         // PCMA, else μ-law; another law's audio is converted).
         let law = self.originated_g711_pt(id).and_then(media::g711::Law::of).unwrap_or(media::g711::Law::Mulaw);
-        self.media.record(id, path, law);
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        if self.media.record(id, path, law) {
+            if let Some(file) = file {
+                self.jobs.send(Job::CallRecording { id: id.to_owned(), file });
+            }
+        }
     }
 
     /// The G.711 payload type an originated call's caller answered our offer
@@ -1005,7 +1016,11 @@ impl Switch {
                     let extra = self.extras.get(&id);
                     let webhook_url = extra.and_then(|e| e.webhook_url.clone());
                     let ext_data = extra.and_then(|e| e.ext_data.as_ref()).map(|e| e.get().to_owned());
-                    self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data });
+                    // A recording started before this event (a click-to-call
+                    // recorded from its start): its `CallRecording` may
+                    // be written before this row exists, so the row names it.
+                    let recording = self.media.recording_path(&id).and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned());
+                    self.jobs.send(Job::CallStarted { id, caller, callee, a_call_id, start, webhook_url, ext_data, recording });
                 }
             }
         }

@@ -32,5 +32,6 @@ mod udp_batch;
 
 pub use crate::core::{run, Handle, RuntimeConfig, Service, Started};
 pub use crate::rec_writer::backlog as recording_backlog;
+pub use crate::rec_writer::finish_cut as finish_cut_recording;
 pub use crate::relay::{Digits, Recording, RelayEvent, RelayPool};
 pub use crate::tls::{load_certs, server_config, TlsSource};

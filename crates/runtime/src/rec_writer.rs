@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -305,6 +305,104 @@ impl Drop for RecFile {
     }
 }
 
+/// Make whole a recording a crash cut short, at the next start: `path` is
+/// where the finished recording goes (`NAME.wav`), the writer's file
+/// `NAME.wav.part`. Its header is made to name all the whole frames the
+/// file holds (the writer fixes it after each write, so it can lag one
+/// write behind), a torn last frame is cut off, and the file is made
+/// durable and renamed to `path` (then converted to Ogg Opus when `opus`).
+/// A recording that was finished before the crash (no `.part`, the WAV or
+/// its `.opus` there) is taken as it is, or converted if the conversion
+/// was cut. `None`, with the reason logged, when there is nothing to link
+/// or the file is not one of our recordings (it is left as it was).
+pub fn finish_cut(path: &Path, opus: bool) -> Option<PathBuf> {
+    let part = path.with_extension("wav.part");
+    let wav = match std::fs::OpenOptions::new().read(true).write(true).open(&part) {
+        Ok(file) => match make_whole(&file) {
+            Ok(Some(h)) => match file.sync_all().and_then(|()| std::fs::rename(&part, path)) {
+                Ok(()) => {
+                    if let Some(dir) = path.parent().and_then(|d| File::open(d).ok()) {
+                        // The rename itself made durable.
+                        let _ = dir.sync_all();
+                    }
+                    tracing::info!(path = %path.display(), seconds = h.1 / u64::from(h.0.rate.max(1)), "a recording cut by the last stop was finished");
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::error!(path = %part.display(), error = %e, "cannot finish a recording cut by the last stop");
+                    return None;
+                }
+            },
+            Ok(None) => {
+                tracing::warn!(path = %part.display(), "not a recording this switch wrote; left as it is");
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(path = %part.display(), error = %e, "cannot finish a recording cut by the last stop");
+                return None;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Finished before the crash: converted, or to be.
+            let converted = path.with_extension("opus");
+            if converted.exists() {
+                return Some(converted);
+            }
+            if !path.exists() {
+                tracing::warn!(path = %part.display(), "the recording of an interrupted call is not there");
+                return None;
+            }
+            if !opus {
+                return Some(path.to_path_buf());
+            }
+            let head = read_head(path).ok()?;
+            media::wav::parse_header(&head).map(|p| {
+                let len = std::fs::metadata(path).map_or(0, |m| m.len());
+                (p, len.saturating_sub(p.header_len as u64) / frame_bytes(&p))
+            })
+        }
+        Err(e) => {
+            tracing::error!(path = %part.display(), error = %e, "cannot open a recording cut by the last stop");
+            return None;
+        }
+    };
+    let (h, frames) = wav?;
+    if opus {
+        return Some(crate::relay::to_opus(path, frames, h.rate, h.enc).unwrap_or_else(|| path.to_path_buf()));
+    }
+    Some(path.to_path_buf())
+}
+
+/// Bytes of one frame (a sample of each channel).
+fn frame_bytes(h: &media::wav::Parsed) -> u64 {
+    (u64::from(h.channels) * h.enc.sample_bytes() as u64).max(1)
+}
+
+/// The first bytes of a file, as many as a header of ours can take.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(58);
+    File::open(path)?.take(58).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Cut a `.part` file to whole frames and make its header name them all:
+/// the header read back and the frames, or `None` if the header is not
+/// one this switch writes.
+fn make_whole(file: &File) -> std::io::Result<Option<(media::wav::Parsed, u64)>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(58);
+    file.take(58).read_to_end(&mut head)?;
+    let Some(h) = media::wav::parse_header(&head) else { return Ok(None) };
+    let frame = frame_bytes(&h);
+    // A WAV names at most 4 GiB of audio (37 hours of 16-bit stereo at 8 kHz).
+    let frames = (file.metadata()?.len().saturating_sub(h.header_len as u64) / frame).min(u64::from(u32::MAX) / frame);
+    let audio = frames * frame;
+    file.set_len(h.header_len as u64 + audio)?;
+    file.write_all_at(media::wav::header_for(h.enc, h.channels, h.rate, audio as u32).bytes(), 0)?;
+    Ok(Some((h, frames)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +478,62 @@ mod tests {
             assert_eq!(&h[f.header as usize..], &sent[..], "everything, in order");
             assert!(f.carry.is_empty());
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A recording a crash cut short is made whole at the next start: its
+    /// header made to name every whole frame in the file (also those of
+    /// the write the header had not caught up with), the torn frame cut,
+    /// the file renamed; finished recordings are taken as they are;
+    /// anything else is left alone.
+    #[test]
+    fn a_cut_recording_is_made_whole_and_named() {
+        let dir = std::env::temp_dir().join(format!("ferroswitch-rec-cut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        for (enc, name) in [(media::wav::Encoding::Pcm16, "cut16.wav"), (media::wav::Encoding::G711(media::g711::Law::Alaw), "cuta.wav")] {
+            let path = dir.join(name);
+            let part = path.with_extension("wav.part");
+            let header = media::wav::header_for(enc, 2, 8000, 0);
+            let mut file = File::create(&part).expect("create");
+            file.write_all(header.bytes()).expect("header");
+            let mut f = Open { file, part: part.clone(), rate: 8000, enc, header: header.bytes().len() as u64, bytes: 0, carry: Vec::new(), failed: false };
+            let audio: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+            f.append(&audio[..9000], false);
+            let named = f.bytes;
+            assert!(named > 0);
+            // Killed after the next write, before its header fix-up, in the
+            // middle of a frame.
+            let frame = 2 * enc.sample_bytes();
+            let more = 5000 + frame - 1;
+            f.file.write_all(&audio[named as usize..named as usize + more]).expect("write");
+            drop(f);
+            let got = finish_cut(&path, false).expect("finished");
+            assert_eq!(got, path);
+            assert!(!part.exists(), "the .part is gone");
+            let data = std::fs::read(&path).expect("read");
+            let whole = (named as usize + more) / frame * frame;
+            let h = media::wav::parse_header(&data).expect("our header");
+            assert_eq!((h.enc, h.channels, h.rate, h.data_len as usize), (enc, 2, 8000, whole), "the header names every whole frame");
+            assert_eq!(&data[h.header_len..], &audio[..whole], "the audio as written, the torn frame cut");
+            // Asked again (a second crash before the CDR was written): the
+            // finished file as it is.
+            assert_eq!(finish_cut(&path, false), Some(path.clone()));
+            assert_eq!(std::fs::read(&path).expect("read"), data);
+        }
+        // Not one of ours: left alone.
+        let odd = dir.join("odd.wav");
+        std::fs::write(odd.with_extension("wav.part"), b"RIFF....WAVEjunk").expect("write");
+        assert_eq!(finish_cut(&odd, false), None);
+        assert!(odd.with_extension("wav.part").exists() && !odd.exists());
+        // Nothing there.
+        assert_eq!(finish_cut(&dir.join("none.wav"), false), None);
+        // A finished WAV whose conversion to Ogg Opus was cut: converted now.
+        let done = dir.join("cut16.wav");
+        let opus = finish_cut(&done, true).expect("converted");
+        assert_eq!(opus, dir.join("cut16.opus"));
+        assert!(std::fs::read(&opus).expect("read").starts_with(b"OggS") && !done.exists());
+        assert_eq!(finish_cut(&done, true), Some(opus), "then taken as it is");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

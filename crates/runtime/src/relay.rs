@@ -212,7 +212,7 @@ impl Rec {
 /// Convert a finished recording (`NAME.wav`, `frames` stereo frames at
 /// `rate`, its samples in `enc`) to `NAME.opus` (Ogg Opus), durable, then
 /// remove the WAV. `None` (the WAV stays, nothing is lost) if that fails.
-fn to_opus(wav: &std::path::Path, frames: u64, rate: u32, enc: media::wav::Encoding) -> Option<PathBuf> {
+pub(crate) fn to_opus(wav: &std::path::Path, frames: u64, rate: u32, enc: media::wav::Encoding) -> Option<PathBuf> {
     use std::io::{Seek, Write};
     let out = wav.with_extension("opus");
     let part = wav.with_extension("opus.part");
@@ -249,7 +249,8 @@ struct Relay {
     /// Milliseconds since the pool's epoch of the last packet (RTP or RTCP, either way).
     last: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
-    recording: bool,
+    /// The file it records into, if it does.
+    recording: Option<PathBuf>,
     transcoding: bool,
 }
 
@@ -376,12 +377,18 @@ impl RelayPool {
     }
 
     /// Record `call` (both directions, stereo WAV) into `path`; `law` is
-    /// the call's G.711 law, the file's where recordings are G.711.
-    pub fn record(&mut self, call: &str, path: PathBuf, law: media::g711::Law) {
+    /// the call's G.711 law, the file's where recordings are G.711. `true`
+    /// when this starts a recording (the call has a relay that was not
+    /// recording already), which then goes to `path`.
+    pub fn record(&mut self, call: &str, path: PathBuf, law: media::g711::Law) -> bool {
         let law = (self.g711_recordings && self.recording_rate == media::recorder::RATE).then_some(law);
-        if let Some(r) = self.relays.get_mut(call) {
-            r.recording = true;
-            let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings, self.recording_rate, law));
+        match self.relays.get_mut(call) {
+            Some(r) if r.recording.is_none() => {
+                r.recording = Some(path.clone());
+                let _ = r.ctl.send(Ctl::Record(path, self.opus_recordings, self.recording_rate, law));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -414,9 +421,15 @@ impl RelayPool {
         self.relays.values().filter(|r| r.transcoding).count()
     }
 
+    /// The file `call` is being recorded into (its final name: see
+    /// [`RelayPool::record`]), if it is.
+    pub fn recording_path(&self, call: &str) -> Option<&std::path::Path> {
+        self.relays.get(call).and_then(|r| r.recording.as_deref())
+    }
+
     /// Is `call` being recorded?
     pub fn is_recording(&self, call: &str) -> bool {
-        self.relays.get(call).is_some_and(|r| r.recording)
+        self.relays.get(call).is_some_and(|r| r.recording.is_some())
     }
 
     /// Play `tone` towards the A side of `call` (None stops it). It also
@@ -1206,7 +1219,7 @@ impl Media for RelayPool {
             Some((h, _)) => h.spawn(relay),
             None => self.spawn(relay),
         };
-        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: false, transcoding: false });
+        self.relays.insert(call.to_owned(), Relay { ctl: tx, stats, quality, last, task, recording: None, transcoding: false });
         Some((pa, pb))
     }
 
@@ -1259,7 +1272,7 @@ impl Media for RelayPool {
     /// (ports are reused after that).
     fn close(&mut self, call: &str) {
         if let Some(r) = self.relays.remove(call) {
-            if r.recording {
+            if r.recording.is_some() {
                 let (tx, rx) = oneshot::channel();
                 if r.ctl.send(Ctl::Stop(tx)).is_ok() {
                     self.finishing.insert(call.to_owned(), rx);

@@ -6,7 +6,7 @@
 //! the batch size.
 
 use crate::bindings::{bind_binding, check_binding, upsert_binding_stmt, upsert_chunks, upsert_many_sql, Binding, DELETE_AOR, DELETE_ONE};
-use crate::cdrs::{insert_cdr_stmt, ANSWER_LIVE, DELETE_LIVE, INSERT_LIVE};
+use crate::cdrs::{insert_cdr_stmt, ANSWER_LIVE, DELETE_LIVE, INSERT_LIVE, RECORDING_LIVE};
 use crate::webhooks::INSERT_WEBHOOK;
 use crate::{BindingChange, Cdr, NewWebhook, Store, StoreError};
 
@@ -28,11 +28,14 @@ pub struct LiveCall {
     pub webhook_url: Option<String>,
     /// A click-to-call's opaque data (JSON text, as given).
     pub ext_data: Option<String>,
+    /// The file it is recorded into, if recording started with it (later
+    /// recordings come in [`WriteBatch::recordings`]).
+    pub recording: Option<String>,
 }
 
 /// What one group commit writes, applied in this order: binding changes,
-/// live calls, answers, CDRs (so a call that started and ended within one
-/// batch leaves no live row).
+/// live calls, answers, recordings, CDRs (so a call that started and ended
+/// within one batch leaves no live row).
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
     /// Registration changes, in the order the registrar made them.
@@ -41,6 +44,9 @@ pub struct WriteBatch {
     pub started: Vec<LiveCall>,
     /// `(call id, answer unix ms)`.
     pub answered: Vec<(String, i64)>,
+    /// `(call id, file name)`: live calls being recorded, and into which
+    /// file (what a restart after a crash finishes and links).
+    pub recordings: Vec<(String, String)>,
     /// Finished calls; each also removes the call's live row.
     pub cdrs: Vec<Cdr>,
     /// Webhook deliveries of those CDRs (due at once).
@@ -58,7 +64,7 @@ pub struct WriteBatch {
 impl WriteBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty() && self.queue_snapshots.is_empty() && self.standby_lines.is_empty()
+        self.bindings.is_empty() && self.started.is_empty() && self.answered.is_empty() && self.recordings.is_empty() && self.cdrs.is_empty() && self.webhooks.is_empty() && self.agents.is_empty() && self.queue_snapshots.is_empty() && self.standby_lines.is_empty()
     }
 
     /// Empties the batch, keeping its allocations.
@@ -66,6 +72,7 @@ impl WriteBatch {
         self.bindings.clear();
         self.started.clear();
         self.answered.clear();
+        self.recordings.clear();
         self.cdrs.clear();
         self.webhooks.clear();
         self.agents.clear();
@@ -89,7 +96,7 @@ impl Store {
             }
         }
         let steps = binding_steps(&batch.bindings);
-        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty() && batch.queue_snapshots.is_empty() && batch.standby_lines.is_empty();
+        let only_bindings = batch.started.is_empty() && batch.answered.is_empty() && batch.recordings.is_empty() && batch.cdrs.is_empty() && batch.webhooks.is_empty() && batch.agents.is_empty() && batch.queue_snapshots.is_empty() && batch.standby_lines.is_empty();
         // One binding statement on `$exec` (the pool, or the transaction).
         macro_rules! exec_step {
             ($step:expr, $exec:expr) => {
@@ -130,11 +137,15 @@ impl Store {
                     .bind(&l.webhook_url)
                     .bind(&l.ext_data)
                     .bind(&*self.node)
+                    .bind(&l.recording)
                     .execute(&mut *tx)
                     .await?;
             }
             for (id, at) in &batch.answered {
                 sqlx::query(ANSWER_LIVE).bind(*at).bind(id).execute(&mut *tx).await?;
+            }
+            for (id, file) in &batch.recordings {
+                sqlx::query(RECORDING_LIVE).bind(file).bind(id).execute(&mut *tx).await?;
             }
             for c in &batch.cdrs {
                 insert_cdr_stmt!(c).execute(&mut *tx).await?;

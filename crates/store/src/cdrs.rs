@@ -144,9 +144,11 @@ pub(crate) const INSERT_CDR: &str = "INSERT INTO cdrs (id, caller, callee, a_cal
 pub(crate) const DELETE_LIVE: &str = "DELETE FROM live_calls WHERE id = $1";
 /// Notes a live call.
 pub(crate) const INSERT_LIVE: &str =
-    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms, webhook_url, ext_data, node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO live_calls (id, caller, callee, a_call_id, start_ms, webhook_url, ext_data, node_id, recording) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
 /// Notes a live call's answer.
 pub(crate) const ANSWER_LIVE: &str = "UPDATE live_calls SET answer_ms = $1 WHERE id = $2";
+/// Notes the file a live call is recorded into.
+pub(crate) const RECORDING_LIVE: &str = "UPDATE live_calls SET recording = $1 WHERE id = $2";
 
 /// The insert statement for a CDR, ready to execute.
 macro_rules! insert_cdr_stmt {
@@ -198,6 +200,7 @@ impl Store {
                 .bind(&l.webhook_url)
                 .bind(&l.ext_data)
                 .bind(&*self.node)
+                .bind(&l.recording)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -212,22 +215,54 @@ impl Store {
         })
     }
 
+    /// Note the file (a name under the recordings directory) a live call
+    /// is recorded into, for [`Store::recover_interrupted_calls`].
+    pub async fn mark_live_call_recording(&self, id: &str, file: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(RECORDING_LIVE).bind(file).bind(id).execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// After a crash: every call of this node still marked live becomes a
     /// CDR with disposition `interrupted`, ending at `now_ms`, written in one
     /// transaction with the webhook delivery `hook` makes of it (if any),
     /// so a crash during recovery cannot leave a CDR whose webhook is never
-    /// sent. Returns those CDRs.
-    pub async fn recover_interrupted_calls(&self, now_ms: i64, hook: impl Fn(&Cdr, Option<&str>, Option<&str>) -> Option<crate::NewWebhook>) -> Result<Vec<Cdr>, StoreError> {
-        type Row = (String, String, String, String, i64, Option<i64>, Option<String>, Option<String>);
+    /// sent. A call that was being recorded gets the file `recording` makes
+    /// of the one it left (given the name noted by
+    /// [`Store::mark_live_call_recording`]; `None`: nothing to link), before
+    /// `hook` sees the CDR. Returns those CDRs.
+    pub async fn recover_interrupted_calls(
+        &self,
+        now_ms: i64,
+        recording: impl Fn(&str) -> Option<String>,
+        hook: impl Fn(&Cdr, Option<&str>, Option<&str>) -> Option<crate::NewWebhook>,
+    ) -> Result<Vec<Cdr>, StoreError> {
+        type Row = (String, String, String, String, i64, Option<i64>, Option<String>, Option<String>, Option<String>);
         let rows: Vec<Row> = with_pool!(self, |pool| {
             // Only this node's: the other nodes of a cluster are alive.
-            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data FROM live_calls WHERE node_id = $1 ORDER BY start_ms").bind(&*self.node).fetch_all(pool).await?;
+            let rows = sqlx::query("SELECT id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data, recording FROM live_calls WHERE node_id = $1 ORDER BY start_ms")
+                .bind(&*self.node)
+                .fetch_all(pool)
+                .await?;
             rows.iter()
-                .map(|r| Ok((r.text("id")?, r.text("caller")?, r.text("callee")?, r.text("a_call_id")?, r.int("start_ms")?, r.opt_int("answer_ms")?, r.opt_text("webhook_url")?, r.opt_text("ext_data")?)))
+                .map(|r| {
+                    Ok((
+                        r.text("id")?,
+                        r.text("caller")?,
+                        r.text("callee")?,
+                        r.text("a_call_id")?,
+                        r.int("start_ms")?,
+                        r.opt_int("answer_ms")?,
+                        r.opt_text("webhook_url")?,
+                        r.opt_text("ext_data")?,
+                        r.opt_text("recording")?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, StoreError>>()
         })?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data) in rows {
+        for (id, caller, callee, a_call_id, start_ms, answer_ms, webhook_url, ext_data, file) in rows {
             let end = now_ms.max(start_ms);
             let c = Cdr {
                 id,
@@ -248,7 +283,7 @@ impl Store {
                 packets_to_a: 0,
                 packets_to_b: 0,
                 gateway: None,
-                recording: None,
+                recording: file.as_deref().and_then(&recording),
                 ..Default::default()
             };
             let batch = crate::WriteBatch { webhooks: hook(&c, webhook_url.as_deref(), ext_data.as_deref()).into_iter().collect(), cdrs: vec![c.clone()], ..Default::default() };
@@ -393,9 +428,11 @@ mod tests {
             start_ms: 5000,
             webhook_url: url.map(str::to_owned),
             ext_data: ext.map(str::to_owned),
+            recording: None,
         };
         store.insert_live_call(&live("live1", "c9", None, None)).await.expect("live");
         store.mark_live_call_answered("live1", 6000).await.expect("answered");
+        store.mark_live_call_recording("live1", "live1.wav").await.expect("recording");
         store.insert_live_call(&live("done1", "c8", None, None)).await.expect("live");
         store.insert_cdr(&cdr("done1", 5000, "1000", "answered")).await.expect("cdr clears live row");
         // A click-to-call keeps its own webhook URL and ext_data.
@@ -403,10 +440,24 @@ mod tests {
         let hook = |c: &Cdr, url: Option<&str>, ext: Option<&str>| {
             Some(crate::NewWebhook { cdr_id: c.id.clone(), url: url.unwrap_or("http://127.0.0.1:9/hook").into(), body: format!("{{\"id\":\"{}\",\"ext_data\":{}}}", c.id, ext.unwrap_or("null")) })
         };
-        let rec = store.recover_interrupted_calls(9000, hook).await.expect("recover");
+        // The recording's file is finished (here: renamed) before the hook
+        // sees the CDR; a call that was not recorded is not asked about.
+        let asked = std::sync::Mutex::new(Vec::new());
+        let finish = |f: &str| {
+            asked.lock().expect("lock").push(f.to_owned());
+            Some(f.replace(".wav", ".opus"))
+        };
+        let hooked = |c: &Cdr, url: Option<&str>, ext: Option<&str>| {
+            assert_eq!(c.recording.as_deref(), if c.id == "live1" { Some("live1.opus") } else { None }, "the hook sees the finished file");
+            hook(c, url, ext)
+        };
+        let rec = store.recover_interrupted_calls(9000, finish, hooked).await.expect("recover");
         assert_eq!(rec.len(), 2);
+        assert_eq!(*asked.lock().expect("lock"), vec!["live1.wav".to_owned()]);
         let got = store.get_cdr("live1").await.expect("get").expect("cdr");
         assert_eq!((got.disposition.as_str(), got.answer_ms, got.end_ms, got.billable_ms), ("interrupted", Some(6000), 9000, 3000));
+        assert_eq!(got.recording.as_deref(), Some("live1.opus"), "the interrupted call links its recording");
+        assert_eq!(store.get_cdr("c2c1").await.expect("get").expect("cdr").recording, None);
         // Its webhook was written with it, due at once.
         let hooks = store.webhooks_of("live1").await.expect("hooks");
         assert_eq!(hooks.iter().map(|h| (h.state.as_str(), h.url.as_str())).collect::<Vec<_>>(), vec![("pending", "http://127.0.0.1:9/hook")]);
@@ -414,7 +465,7 @@ mod tests {
         let due = store.due_webhooks(9000, 10).await.expect("due");
         let c2c: Vec<_> = due.iter().filter(|h| h.cdr_id == "c2c1").map(|h| (h.url.as_str(), h.body.as_str())).collect();
         assert_eq!(c2c, vec![("http://127.0.0.1:9/crm", r#"{"id":"c2c1","ext_data":{"ticket":7}}"#)]);
-        assert!(store.recover_interrupted_calls(10_000, hook).await.expect("again").is_empty(), "recovered once only");
+        assert!(store.recover_interrupted_calls(10_000, |_| None, hook).await.expect("again").is_empty(), "recovered once only");
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }
@@ -440,7 +491,7 @@ mod tests {
             path: None,
             updated_at_ms: 1,
         };
-        let live = |id: &str| LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "c".into(), start_ms: 1000, webhook_url: None, ext_data: None };
+        let live = |id: &str| LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "c".into(), start_ms: 1000, webhook_url: None, ext_data: None, recording: None };
         // One batch: a registration, two calls starting, one answered, one
         // ending within the same batch (its live row must not survive).
         let mut b = WriteBatch::default();
@@ -448,6 +499,8 @@ mod tests {
         b.started.push(live("a"));
         b.started.push(live("b"));
         b.answered.push(("a".into(), 2000));
+        b.recordings.push(("a".into(), "a.wav".into()));
+        b.recordings.push(("b".into(), "b.wav".into()));
         b.cdrs.push(cdr("b", 1000, "1000", "answered"));
         b.webhooks.push(crate::NewWebhook { cdr_id: "b".into(), url: "http://127.0.0.1:9/h".into(), body: "{}".into() });
         store.apply_batch(&b, 1).await.expect("batch");
@@ -465,8 +518,8 @@ mod tests {
         assert_eq!(store.next_webhook_due().await.expect("next"), None);
         assert_eq!(store.load_bindings(0).await.expect("bindings").len(), 1);
         assert!(store.get_cdr("b").await.expect("get").is_some());
-        let rec = store.recover_interrupted_calls(5000, |_, _, _| None).await.expect("recover");
-        assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.answer_ms)).collect::<Vec<_>>(), vec![("a", Some(2000))]);
+        let rec = store.recover_interrupted_calls(5000, |f| Some(f.to_owned()), |_, _, _| None).await.expect("recover");
+        assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.answer_ms, c.recording.as_deref())).collect::<Vec<_>>(), vec![("a", Some(2000), Some("a.wav"))]);
         // An invalid binding rolls the whole batch back, CDRs included.
         let mut bad = WriteBatch::default();
         bad.cdrs.push(cdr("c", 3000, "1000", "answered"));

@@ -37,6 +37,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     (10, "queue snapshots", include_str!("../migrations/sqlite/0010_queue_snapshots.sql")),
     (11, "standby lines", include_str!("../migrations/sqlite/0011_standby_lines.sql")),
     (12, "live call node", include_str!("../migrations/sqlite/0012_live_call_node.sql")),
+    (13, "live call recording", include_str!("../migrations/sqlite/0013_live_call_recording.sql")),
 ];
 
 pub(crate) const POSTGRES: &[Embedded] = &[
@@ -52,6 +53,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     (10, "queue snapshots", include_str!("../migrations/postgres/0010_queue_snapshots.sql")),
     (11, "standby lines", include_str!("../migrations/postgres/0011_standby_lines.sql")),
     (12, "live call node", include_str!("../migrations/postgres/0012_live_call_node.sql")),
+    (13, "live call recording", include_str!("../migrations/postgres/0013_live_call_recording.sql")),
 ];
 
 /// A [`MigrationSource`] over one of the embedded lists.

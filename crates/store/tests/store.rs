@@ -1384,22 +1384,28 @@ async fn nodes_know_where_each_standing_call_is(db: &TestDb) {
 async fn a_restarting_node_interrupts_only_its_own_live_calls(db: &TestDb) {
     let a = db.open().await.with_node("a").unwrap();
     let b = db.open().await.with_node("b").unwrap();
-    let live = |id: &str| store::LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: format!("{id}@x"), start_ms: NOW, webhook_url: None, ext_data: None };
+    let live = |id: &str| store::LiveCall { id: id.into(), caller: "1000".into(), callee: "1001".into(), a_call_id: format!("{id}@x"), start_ms: NOW, webhook_url: None, ext_data: None, recording: None };
     a.insert_live_call(&live("on-a")).await.unwrap();
+    // Its recording, noted in a group commit as the switch does.
+    let mut rec_batch = store::WriteBatch::default();
+    rec_batch.recordings.push(("on-a".into(), "on-a.wav".into()));
+    a.apply_batch(&rec_batch, NOW).await.unwrap();
     let mut batch = store::WriteBatch::default();
     batch.started.push(live("on-b"));
     b.apply_batch(&batch, NOW).await.unwrap();
-    // a crashed and starts again: its call is interrupted, b's goes on.
-    let rec = a.recover_interrupted_calls(NOW + 5_000, |_, _, _| None).await.unwrap();
-    assert_eq!(rec.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["on-a"]);
-    assert!(a.recover_interrupted_calls(NOW + 6_000, |_, _, _| None).await.unwrap().is_empty());
+    // a crashed and starts again: its call is interrupted (linking the
+    // file its recording left), b's goes on.
+    let rec = a.recover_interrupted_calls(NOW + 5_000, |f| Some(format!("done-{f}")), |_, _, _| None).await.unwrap();
+    assert_eq!(rec.iter().map(|c| (c.id.as_str(), c.recording.as_deref())).collect::<Vec<_>>(), [("on-a", Some("done-on-a.wav"))]);
+    assert_eq!(a.get_cdr("on-a").await.unwrap().expect("a's CDR").recording.as_deref(), Some("done-on-a.wav"));
+    assert!(a.recover_interrupted_calls(NOW + 6_000, |_| None, |_, _, _| None).await.unwrap().is_empty());
     // b's call ends normally: its own CDR, not an interrupted one.
     let mut end = store::WriteBatch::default();
     end.cdrs.push(store::Cdr { id: "on-b".into(), caller: "1000".into(), callee: "1001".into(), a_call_id: "on-b@x".into(), start_ms: NOW, end_ms: NOW + 9_000, disposition: "answered".into(), hangup_side: "caller".into(), hangup_cause: "normal_clearing".into(), queue: Some("support".into()), ..Default::default() });
     b.apply_batch(&end, NOW + 9_000).await.unwrap();
     let c = b.get_cdr("on-b").await.unwrap().expect("b's CDR");
     assert_eq!((c.disposition.as_str(), c.queue.as_deref()), ("answered", Some("support")));
-    assert!(b.recover_interrupted_calls(NOW + 10_000, |_, _, _| None).await.unwrap().is_empty(), "nothing left live on b");
+    assert!(b.recover_interrupted_calls(NOW + 10_000, |_| None, |_, _, _| None).await.unwrap().is_empty(), "nothing left live on b");
     for s in [a, b] {
         s.close().await;
     }
