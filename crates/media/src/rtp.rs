@@ -186,6 +186,21 @@ impl Continuity {
         self.moved = self.src.is_some();
     }
 
+    /// The receiver's stream came from elsewhere until now (a transcoder
+    /// of ours, withdrawn when the call's codecs were negotiated again):
+    /// the next packet relayed, whatever its source, goes on with that
+    /// stream, under `ssrc`, with sequence number `next_seq` and timestamp
+    /// `ts` (marked), and later ones follow on from it.
+    pub fn carry_on_from(&mut self, ssrc: u32, next_seq: u16, ts: u32) {
+        // `ssrc` stands for the source until the first packet, which
+        // (another SSRC) takes over at once.
+        self.src = Some(ssrc);
+        self.out_ssrc = ssrc;
+        self.moved = true;
+        self.step = 0;
+        self.last = Some((next_seq.wrapping_sub(1), ts.wrapping_sub(160)));
+    }
+
     /// Count a packet the relay itself put into the stream (an RFC 4733
     /// digit) with the next sequence number: later packets move up one.
     pub fn inserted(&mut self) {
@@ -280,6 +295,22 @@ mod tests {
         c.apply(&mut p, 1_000_000);
         let (_, seq, ts, ssrc) = fields(&p);
         assert_eq!((seq, ts, ssrc), (1, (u32::MAX - 960).wrapping_add(960 * 3), 7));
+    }
+
+    #[test]
+    fn continuity_carries_on_a_stream_that_came_from_elsewhere() {
+        let mut c = Continuity::default();
+        // A transcoder sent up to seq 99 under 0x7c; its next frame is ts 16_000.
+        c.carry_on_from(0x7c, 100, 16_000);
+        // The phone's own stream is relayed from now on, at once (no
+        // waiting for the transcoder to fall silent: it is gone).
+        for i in 0..3u16 {
+            let mut p = build(0, false, 5000 + i, 777 + 160 * u32::from(i), 0xb, &[0; 160]);
+            assert!(c.apply(&mut p, 1000 + u64::from(i)).is_some(), "relayed at once");
+            let (m, seq, ts, ssrc) = fields(&p);
+            assert_eq!((seq, ts, ssrc), (100 + i, 16_000 + 160 * u32::from(i), 0x7c), "the same stream, going on");
+            assert_eq!(m, i == 0, "the first one marked");
+        }
     }
 
     proptest::proptest! {

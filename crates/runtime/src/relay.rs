@@ -526,15 +526,26 @@ fn format(side: &b2bua::TranscodeSide) -> Option<media::transcode::Format> {
     Some(media::transcode::Format { codec, payload_type: side.payload_type, events: side.events, events_rate: side.events_rate, ptime_ms: side.ptime_ms, fec: side.fec, max_bitrate: side.max_bitrate })
 }
 
+/// Where a direction's outgoing stream goes on: its SSRC, the next
+/// sequence number, a timestamp, and the µs since that timestamp held
+/// (it moves on by as much in the new output codec's clock).
+type Resume = (u32, u16, u32, u64);
+
 impl Transcoders {
-    /// Transcoders for `plan`. Replacing `prev` (the codecs negotiated
-    /// again), each direction's outgoing stream goes on where `prev`'s
-    /// was at `now`: same SSRC, the next sequence number.
-    fn new(plan: b2bua::Transcode, cfg: media::transcode::Config, prev: Option<&Transcoders>, now: std::time::Instant) -> Option<Transcoders> {
+    /// Transcoders for `plan`, each direction's outgoing stream going on
+    /// from `resume` where given (the stream the phone saw last: a
+    /// transcoder this one replaces, the codecs negotiated again, or the
+    /// packets relayed untouched until now), else a new stream. A phone
+    /// that sees a new SSRC whose sequence numbers jump back may drop
+    /// every packet after it as late (baresip does).
+    fn new(plan: b2bua::Transcode, cfg: media::transcode::Config, resume: [Option<Resume>; 2]) -> Option<Transcoders> {
         let (a, b) = (format(&plan.a)?, format(&plan.b)?);
-        let start = |k: usize| prev.map_or_else(|| (rand::random(), rand::random(), rand::random()), |p| p.dir[k].resume_point(now));
+        let start = |k: usize, to: &media::transcode::Format| match resume[k] {
+            Some((ssrc, seq, ts, age_us)) => (ssrc, seq, ts.wrapping_add((age_us.saturating_mul(u64::from(to.codec.clock_rate())) / 1_000_000) as u32)),
+            None => (rand::random(), rand::random(), rand::random()),
+        };
         let mk = |from, to, (ssrc, seq, ts): (u32, u16, u32)| media::transcode::Transcoder::new(from, to, cfg, ssrc, seq, ts);
-        let dir = match (mk(a, b, start(0)), mk(b, a, start(1))) {
+        let dir = match (mk(a, b, start(0, &b)), mk(b, a, start(1, &a))) {
             (Ok(ab), Ok(ba)) => [ab, ba],
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "cannot set up transcoding");
@@ -755,10 +766,6 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
     let mut tone_tick = tokio::time::interval(std::time::Duration::from_millis(20));
     tone_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tc: Option<Box<Transcoders>> = None;
-    // The transcoders of a plan withdrawn: if transcoding resumes, its
-    // streams go on from theirs (one stream for each phone, not a new
-    // SSRC whose sequence numbers may jump back).
-    let mut tc_old: Option<Box<Transcoders>> = None;
     // The voice codec of the stream from A and from B, with its payload
     // type, where it is not G.711 (from a transcoding plan, or what the
     // b2bua says a relayed call carries), and a decoder for each, made
@@ -889,10 +896,30 @@ async fn run(mut socks: [Arc<Sock>; 4], mut ctl: Rx<Ctl>, stats: Arc<[AtomicU64;
                         decoders = [None, None];
                         rec_decoders = [None, None];
                         let now = tokio::time::Instant::now().into_std();
-                        let prev = tc.take().or(tc_old.take());
-                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg, prev.as_deref(), now)).map(Box::new);
-                        if tc.is_none() {
-                            tc_old = prev;
+                        let now_us = epoch.elapsed().as_micros() as u64;
+                        // Each phone sees one stream, whatever carries it.
+                        // Transcoder dir[k] sends what relayed direction
+                        // 1 - k would (A->B goes towards B: continuity 1).
+                        // New transcoders go on from the ones they replace,
+                        // or from the last packet relayed untouched (which
+                        // itself went on from any transcoder before it).
+                        let prev = tc.take();
+                        let resume = [0usize, 1].map(|k| match prev.as_deref() {
+                            Some(p) => {
+                                let (ssrc, seq, ts) = p.dir[k].resume_point(now);
+                                Some((ssrc, seq, ts, 0))
+                            }
+                            None => sent_last[1 - k].map(|(ssrc, seq, ts, at)| (ssrc, seq.wrapping_add(1), ts, now_us.saturating_sub(at))),
+                        });
+                        tc = plan.and_then(|p| Transcoders::new(p, tc_cfg, resume)).map(Box::new);
+                        if let (None, Some(p)) = (&tc, prev.as_deref()) {
+                            // Relayed untouched from now on: the packets
+                            // relayed go on with the transcoders' streams.
+                            for k in 0..2 {
+                                let (ssrc, seq, ts) = p.dir[k].resume_point(now);
+                                cont[1 - k].carry_on_from(ssrc, seq, ts);
+                                sent_last[1 - k] = Some((ssrc, seq.wrapping_sub(1), ts, now_us));
+                            }
                         }
                     }
                     continue;
