@@ -49,18 +49,7 @@ GEN=${RTPLOAD_BIN:-$ROOT/target/release/rtpload}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 RUN=$(mktemp -d "$OUT/.run.XXXXXX")
-PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$RUN"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "$NAME: interrupted" >&2; exit 130' INT
-trap 'echo "$NAME: stopped" >&2; exit 143' TERM
+source "$ROOT/benches/lib/procs.sh"
 
 # free_port IP: a port free for UDP and TCP on IP.
 free_port() {
@@ -160,7 +149,7 @@ awk -v target=1.10 '
     for (k in s) {
       m = s[k] / n; sd = n > 1 ? sqrt((ss[k] - n * m * m) / (n - 1)) : 0; ci = n > 1 ? t975(n - 1) * sd / sqrt(n) : 0
       printf "  %-15s %.4f%%  ratio %.3f (%+.1f%%), rounds %.3f..%.3f, 95%% CI %.3f..%.3f -> %s\n", (k == "pcm16" ? "16-bit WAV" : "G.711 WAV"), pct[k] / n, m, 100 * (m - 1), lo[k], hi[k], m - ci, m + ci,
-        (m + ci <= target ? "within the issue 5 target (+10%)" : (m - ci > target ? "OVER the issue 5 target (+10%)" : "not decided at this confidence: the interval spans +10%"))
+        (n < 2 ? "one round gives no interval: run more rounds" : (m + ci <= target ? "within the issue 5 target (+10%)" : (m - ci > target ? "OVER the issue 5 target (+10%)" : "not decided at this confidence: the interval spans +10%")))
     }
     if (lost > 0) printf "  WARNING: %d packets lost in all: past the machine'"'"'s limit, read nothing from these rounds\n", lost
   }' "$OUT/rounds.txt"
