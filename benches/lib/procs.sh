@@ -1,7 +1,8 @@
-# Sourced by benches that start servers and generators (media_load.sh,
-# recording.sh): PIDS, the processes killed and reaped on exit; RUN, a
-# temp dir removed on exit (set by the sourcing script before); traps that
-# say why the run ended, prefixed with $NAME.
+# Sourced by the benches that start servers and generators (media_load.sh,
+# recording.sh, and through lib/sipbench.sh the SIP load benches): PIDS,
+# the processes killed and reaped on exit; RUN, a temp dir removed on exit
+# (set by the sourcing script before); traps that say why the run ended,
+# prefixed with $NAME.
 PIDS=()
 cleanup() {
   local rc=$?

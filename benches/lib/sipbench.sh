@@ -36,24 +36,8 @@ LOGS=$OUT/$NAME
 mkdir -p "$LOGS/sipp"
 RUN=$(mktemp -d "$OUT/.run.XXXXXX")
 
-PIDS=()
 SERVER_PID=
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$RUN"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "$NAME: command failed at line $LINENO" >&2' ERR
-trap 'echo "$NAME: interrupted" >&2; exit 130' INT
-trap 'echo "$NAME: stopped (time limit or SIGTERM)" >&2; exit 143' TERM
+source "$BENCH/lib/procs.sh"
 
 # Watchdog: one process, killed by PID in cleanup.
 python3 -c 'import os, sys, time; time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), 15)' \
