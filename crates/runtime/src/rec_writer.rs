@@ -355,11 +355,7 @@ pub fn finish_cut(path: &Path, opus: bool) -> Option<PathBuf> {
             if !opus {
                 return Some(path.to_path_buf());
             }
-            let head = read_head(path).ok()?;
-            media::wav::parse_header(&head).map(|p| {
-                let len = std::fs::metadata(path).map_or(0, |m| m.len());
-                (p, len.saturating_sub(p.header_len as u64) / frame_bytes(&p))
-            })
+            File::open(path).ok().and_then(|f| read_back(&f).ok().flatten())
         }
         Err(e) => {
             tracing::error!(path = %part.display(), error = %e, "cannot open a recording cut by the last stop");
@@ -378,26 +374,24 @@ fn frame_bytes(h: &media::wav::Parsed) -> u64 {
     (u64::from(h.channels) * h.enc.sample_bytes() as u64).max(1)
 }
 
-/// The first bytes of a file, as many as a header of ours can take.
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+/// A recording's header read back, and the whole frames the file holds;
+/// `None` if the header is not one this switch writes.
+fn read_back(file: &File) -> std::io::Result<Option<(media::wav::Parsed, u64)>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(58);
-    File::open(path)?.take(58).read_to_end(&mut head)?;
-    Ok(head)
+    file.take(58).read_to_end(&mut head)?;
+    let Some(h) = media::wav::parse_header(&head) else { return Ok(None) };
+    // A WAV names at most 4 GiB of audio (37 hours of 16-bit stereo at 8 kHz).
+    let frame = frame_bytes(&h);
+    Ok(Some((h, (file.metadata()?.len().saturating_sub(h.header_len as u64) / frame).min(u64::from(u32::MAX) / frame))))
 }
 
 /// Cut a `.part` file to whole frames and make its header name them all:
 /// the header read back and the frames, or `None` if the header is not
 /// one this switch writes.
 fn make_whole(file: &File) -> std::io::Result<Option<(media::wav::Parsed, u64)>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(58);
-    file.take(58).read_to_end(&mut head)?;
-    let Some(h) = media::wav::parse_header(&head) else { return Ok(None) };
-    let frame = frame_bytes(&h);
-    // A WAV names at most 4 GiB of audio (37 hours of 16-bit stereo at 8 kHz).
-    let frames = (file.metadata()?.len().saturating_sub(h.header_len as u64) / frame).min(u64::from(u32::MAX) / frame);
-    let audio = frames * frame;
+    let Some((h, frames)) = read_back(file)? else { return Ok(None) };
+    let audio = frames * frame_bytes(&h);
     file.set_len(h.header_len as u64 + audio)?;
     file.write_all_at(media::wav::header_for(h.enc, h.channels, h.rate, audio as u32).bytes(), 0)?;
     Ok(Some((h, frames)))

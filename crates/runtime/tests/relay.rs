@@ -429,10 +429,7 @@ async fn a_relayed_opus_call_is_recorded_and_the_callers_inband_digits_detected(
     pool.set_events(tx);
     let (pa, pb) = pool.open("opus").expect("ports");
     let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("opus", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("opus", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "opus").await;
     pool.relayed("opus", Some(b2bua::Relayed { codec: sdp::Codec::OPUS, from_a: 111, from_b: 96 }));
     pool.detect_dtmf("opus", runtime::Digits::Inband);
     let dir = std::env::temp_dir().join(format!("ferroswitch-relay-opus-{}", std::process::id()));
@@ -473,6 +470,15 @@ async fn a_relayed_opus_call_is_recorded_and_the_callers_inband_digits_detected(
     assert!(l.len() >= 8000, "about 1.26 s recorded: {} samples", l.len());
     assert!(goertzel(&l, 770.0) > 100.0 * goertzel(&l, 1000.0).max(1e-3), "the caller's DTMF, left");
     assert!(goertzel(&r, 1000.0) > 100.0 * goertzel(&r, 770.0).max(1e-3), "the callee's 1000 Hz, right");
+}
+
+/// The two phones of `call`, each side's peer set to its socket.
+async fn phones(pool: &mut RelayPool, call: &str) -> (UdpSocket, UdpSocket) {
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
+    pool.set_peer(call, Side::A, phone_a.local_addr().expect("addr"));
+    pool.set_peer(call, Side::B, phone_b.local_addr().expect("addr"));
+    (phone_a, phone_b)
 }
 
 /// A phone's RTP and RTCP sockets on consecutive ports.
@@ -552,10 +558,7 @@ async fn a_digit_put_into_a_48_khz_stream_keeps_its_clock() {
     let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
     let mut pool = RelayPool::new(ip, 42500, 42600);
     let (pa, _) = pool.open("ev").expect("ports");
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("ev", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("ev", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "ev").await;
     let mut last_ts = 0;
     for k in 0..5u32 {
         phone_a.send_to(&media::rtp::build(111, k == 0, k as u16, 48_000 + 960 * k, 0xa, &[0x0b; 40]), SocketAddr::new(ip, pa)).await.expect("send");
@@ -592,10 +595,7 @@ async fn a_transcoded_opus_callers_inband_digits_are_detected() {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     pool.set_events(tx);
     let (pa, _) = pool.open("tc-dtmf").expect("ports");
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("tc-dtmf", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("tc-dtmf", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "tc-dtmf").await;
     let opus = b2bua::TranscodeSide { codec: sdp::Codec::OPUS, payload_type: 111, events: None, events_rate: 48000, fec: false, max_bitrate: None, ptime_ms: 20 };
     pool.transcode("tc-dtmf", Some(b2bua::Transcode { a: opus, b: g711_side(0) }));
     pool.detect_dtmf("tc-dtmf", runtime::Digits::Inband);
@@ -624,10 +624,7 @@ async fn the_callees_rfc4733_digits_are_reported_as_the_callees() {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     pool.set_events(tx);
     let (_, pb) = pool.open("cd").expect("ports");
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("cd", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("cd", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "cd").await;
     pool.detect_callee_dtmf("cd", Some(101));
     // Digit 4: three updates, then three end packets, one timestamp.
     for (k, (end, dur)) in [(false, 160u16), (false, 320), (false, 480), (true, 640), (true, 640), (true, 640)].into_iter().enumerate() {
@@ -673,10 +670,7 @@ async fn a_recording_stalled_on_its_file_does_not_hold_up_packets() {
     let mut pool = RelayPool::new(ip, 43100, 43200).with_threads(1).expect("media threads");
     let (pa, pb) = pool.open("stall").expect("ports");
     let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("stall", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("stall", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "stall").await;
     let dir = std::env::temp_dir().join(format!("ferroswitch-relay-stall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let fifo = dir.join("stall.wav.part");
@@ -720,10 +714,7 @@ async fn a_g711_recording_holds_the_packets_bytes_as_they_came() {
     pool.set_g711_recordings(true);
     let (pa, pb) = pool.open("alaw").expect("ports");
     let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("alaw", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("alaw", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "alaw").await;
     pool.relayed("alaw", Some(b2bua::Relayed { codec: sdp::Codec::PCMA, from_a: 8, from_b: 8 }));
     let dir = std::env::temp_dir().join(format!("ferroswitch-relay-alaw-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -775,10 +766,7 @@ async fn a_replaced_transcoder_goes_on_with_the_stream() {
     let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
     let mut pool = RelayPool::new(ip, 43500, 43600);
     let (_, pb) = pool.open("re").expect("ports");
-    let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("a");
-    let phone_b = UdpSocket::bind("127.0.0.1:0").await.expect("b");
-    pool.set_peer("re", Side::A, phone_a.local_addr().expect("addr"));
-    pool.set_peer("re", Side::B, phone_b.local_addr().expect("addr"));
+    let (phone_a, phone_b) = phones(&mut pool, "re").await;
     let plan = b2bua::Transcode { a: g711_side(0), b: g711_side(8) };
     let with_events = b2bua::Transcode { a: b2bua::TranscodeSide { events: Some(101), ..g711_side(0) }, b: g711_side(8) };
     // What A receives, PCMU transcoded or PCMA relayed untouched: (SSRC,
