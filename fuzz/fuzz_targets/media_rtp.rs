@@ -58,8 +58,16 @@ fuzz_target!(|data: &[u8]| {
     // picks the side and how far time moves (0–255 ms).
     let t0 = Instant::now();
     let mut now = t0;
-    let mut rec = Recorder::new(Duration::from_millis(60));
+    // The first byte picks the recording: 16-bit at 8 kHz, G.711 (A-law),
+    // or 16-bit at 16 kHz.
+    let jitter = Duration::from_millis(60);
+    let mut rec = match data.first().map(|b| b % 3) {
+        Some(1) => Recorder::g711(jitter, media::g711::Law::Alaw),
+        Some(2) => Recorder::with_rate(jitter, 16_000),
+        _ => Recorder::new(jitter),
+    };
     let mut out = 0usize;
+    let mut spare: [Vec<u8>; 2] = Default::default();
     for chunk in data.split(|&b| b == 0xff).filter(|c| !c.is_empty()) {
         now += Duration::from_millis(u64::from(chunk[0]));
         let side = if chunk[0] & 1 == 0 { Side::Caller } else { Side::Callee };
@@ -76,12 +84,23 @@ fuzz_target!(|data: &[u8]| {
             let pcm: Vec<i16> = p.payload.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
             rec.push_pcm(now, side, p.ssrc, p.timestamp, 48_000, &pcm, if chunk[0] & 4 == 0 { 8000 } else { 16000 });
         }
-        out += rec.take_output().len();
+        if chunk[0] & 8 == 0 {
+            out += rec.take_output().len();
+        } else {
+            // Taken over the buffers of earlier output, as the relay does.
+            let c = rec.take_chunk(std::mem::take(&mut spare));
+            let mut bytes = Vec::new();
+            c.write_to(&mut bytes);
+            assert_eq!(bytes.len(), c.len());
+            out += bytes.len();
+            spare = c.into_buffers();
+        }
     }
     rec.finish(now);
     out += rec.take_output().len();
     // Output is bounded by the elapsed time plus what the jitter window
-    // and the 2 s look-ahead can hold, per channel pair of 4 bytes.
+    // and the 2 s look-ahead can hold, per stereo frame (4 bytes at most).
     let elapsed = now.duration_since(t0).as_millis() as usize;
-    assert!(out <= (elapsed * 8 + 8000 * 3 + 2048 * 8) * 4, "{out} bytes for {elapsed} ms");
+    let per_ms = rec.rate() as usize / 1000;
+    assert!(out <= (elapsed * per_ms + per_ms * 3000 + 2048 * 16) * 4, "{out} bytes for {elapsed} ms");
 });

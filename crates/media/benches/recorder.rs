@@ -2,7 +2,8 @@
 //! `CALLS` recorded G.711 calls, both directions, the packets of all calls
 //! interleaved as a relay thread sees them (each call's 20 ms packet from
 //! the caller, then the callee's), each recording's output handed over
-//! once a second with a buffer given back, as `runtime::relay` does. The
+//! once a second with buffers given back, as `runtime::relay` does, and
+//! interleaved into the file's bytes as the writer thread does. The
 //! recorders together hold tens of megabytes, as on a loaded switch, so
 //! the memory traffic of placing and interleaving the audio is measured,
 //! not a recorder that sits in the cache. Throughput: packets.
@@ -20,7 +21,8 @@ fn run(c: &mut Criterion, name: &str, make: fn() -> Recorder) {
     #[allow(clippy::disallowed_methods)]
     let t0 = Instant::now();
     let mut recs: Vec<Recorder> = (0..CALLS).map(|_| make()).collect();
-    let mut spares: Vec<Vec<u8>> = Vec::new();
+    let mut spares: Vec<[Vec<u8>; 2]> = Vec::new();
+    let mut file: Vec<u8> = Vec::new();
     let mut second = 0u64;
     let mut g = c.benchmark_group("recorder");
     g.sample_size(10).throughput(Throughput::Elements((CALLS * 100) as u64));
@@ -41,9 +43,13 @@ fn run(c: &mut Criterion, name: &str, make: fn() -> Recorder) {
             let now = t0 + Duration::from_millis(1000 * second);
             for r in &mut recs {
                 r.advance(now);
-                let out = r.swap_output(spares.pop().unwrap_or_default());
-                std::hint::black_box(out.len());
-                spares.push(out);
+                let chunk = r.take_chunk(spares.pop().unwrap_or_default());
+                // As the writer thread makes the file's bytes, into a
+                // buffer of its own it writes from.
+                file.clear();
+                chunk.write_to(&mut file);
+                std::hint::black_box(file.len());
+                spares.push(chunk.into_buffers());
             }
         })
     });

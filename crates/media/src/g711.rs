@@ -173,6 +173,14 @@ impl Law {
         }
     }
 
+    /// The decoding table of this law: for loops over many bytes.
+    pub fn table(self) -> &'static [i16; 256] {
+        match self {
+            Law::Mulaw => &ULAW,
+            Law::Alaw => &ALAW,
+        }
+    }
+
     /// A byte of this law, linear.
     pub fn decode(self, b: u8) -> i16 {
         match self {

@@ -12,10 +12,17 @@
 //! callee-right, as 16-bit little-endian PCM at 8 kHz, or 16 kHz
 //! ([`Recorder::with_rate`]: G.711 is then interpolated up), or as G.711
 //! bytes at 8 kHz ([`Recorder::g711`]: what the legs sent, as it was).
-//! A packet's samples are written straight into their side's slots of the
-//! interleaved output; releasing only makes the slots no packet filled
-//! silent. (Per-side buffers interleaved at release cost twice the
-//! memory traffic: `cargo bench -p media --bench recorder`.)
+//! Each side's audio is kept in a track of its own, as compact as it
+//! came: a G.711 leg's bytes as they were (one byte a sample, copied, not
+//! decoded), other audio as 16-bit samples. Releasing only makes silent
+//! what no packet filled. The released audio is handed over as a
+//! [`Chunk`] of both tracks, and interleaved into the file's encoding
+//! where the file is written ([`Chunk::write_to`]): off the media thread,
+//! into a buffer that stays in the cache. Written straight into
+//! interleaved 16-bit frames instead, each packet's 160 samples were
+//! stores to every other pair of bytes across ten cache lines that the
+//! two sides each brought in from memory, and the writer read them all
+//! back out of memory again (see docs/benchmarks.md).
 //!
 //! G.711 (payload types 0 and 8) is decoded here, or, recording G.711,
 //! copied (converted between μ-law and A-law where the file's law is the
@@ -46,9 +53,147 @@ struct Stream {
     pos0: u64,
 }
 
+/// One side's audio from the recorder's `base` frame on: G.711 bytes in
+/// `law`, or 16-bit little-endian samples where `law` is `None`. Bytes
+/// past what the side has written are whatever the buffer held before
+/// (a buffer given back is written over, never zeroed first).
+struct Track {
+    law: Option<Law>,
+    buf: Vec<u8>,
+}
+
+impl Track {
+    fn sample_bytes(&self) -> usize {
+        if self.law.is_some() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// Its samples `from..to` (indices into the track) made silence.
+    fn silence(&mut self, from: usize, to: usize) {
+        let sb = self.sample_bytes();
+        if self.buf.len() < to * sb {
+            self.buf.resize(to * sb, 0);
+        }
+        let fill = self.law.map_or(0, Law::silence);
+        self.buf[from * sb..to * sb].fill(fill);
+    }
+}
+
+/// Released audio of both sides, `frames` stereo frames, as a recorder's
+/// tracks held it: [`Chunk::write_to`] makes the file's interleaved
+/// bytes of it. Its buffers go back to a recorder for later audio
+/// ([`Chunk::into_buffers`], [`Recorder::take_chunk`]).
+pub struct Chunk {
+    frames: usize,
+    tracks: [Track; 2],
+    encoding: crate::wav::Encoding,
+}
+
+/// `o` filled with frames of a left then a right sample of `W` bytes each,
+/// from `a` and `b`.
+fn zip_into<const W: usize>(o: &mut [u8], a: impl Iterator<Item = [u8; W]>, b: impl Iterator<Item = [u8; W]>) {
+    for ((fr, x), y) in o.chunks_exact_mut(2 * W).zip(a).zip(b) {
+        fr[..W].copy_from_slice(&x);
+        fr[W..].copy_from_slice(&y);
+    }
+}
+
+fn linear(t: &[u8]) -> impl Iterator<Item = i16> + '_ {
+    t.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]))
+}
+
+impl Chunk {
+    /// G.711 frames in `law`: the caller's bytes and the callee's (as many
+    /// frames as the shorter holds).
+    pub fn g711(law: Law, sides: [Vec<u8>; 2]) -> Chunk {
+        let frames = sides[0].len().min(sides[1].len());
+        let [a, b] = sides;
+        Chunk { frames, tracks: [Track { law: Some(law), buf: a }, Track { law: Some(law), buf: b }], encoding: crate::wav::Encoding::G711(law) }
+    }
+
+    /// Stereo frames in it.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Bytes of the file it makes.
+    pub fn len(&self) -> usize {
+        self.frames * 2 * self.encoding.sample_bytes()
+    }
+
+    /// No audio in it.
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    /// Append its frames, interleaved caller-left, callee-right, in the
+    /// recording's encoding, to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + self.len(), 0);
+        let o = &mut out[start..];
+        let [a, b] = &self.tracks;
+        let (ab, bb) = (&a.buf[..], &b.buf[..]);
+        match self.encoding {
+            crate::wav::Encoding::Pcm16 => {
+                let le = |x: i16| x.to_le_bytes();
+                match (a.law, b.law) {
+                    (Some(la), Some(lb)) => {
+                        let (ta, tb) = (la.table(), lb.table());
+                        zip_into(o, ab.iter().map(|x| le(ta[usize::from(*x)])), bb.iter().map(|x| le(tb[usize::from(*x)])));
+                    }
+                    (Some(la), None) => {
+                        let ta = la.table();
+                        zip_into(o, ab.iter().map(|x| le(ta[usize::from(*x)])), bb.chunks_exact(2).map(|c| [c[0], c[1]]));
+                    }
+                    (None, Some(lb)) => {
+                        let tb = lb.table();
+                        zip_into(o, ab.chunks_exact(2).map(|c| [c[0], c[1]]), bb.iter().map(|x| le(tb[usize::from(*x)])));
+                    }
+                    (None, None) => zip_into(o, ab.chunks_exact(2).map(|c| [c[0], c[1]]), bb.chunks_exact(2).map(|c| [c[0], c[1]])),
+                }
+            }
+            crate::wav::Encoding::G711(law) => {
+                // The recorder keeps a G.711 recording's tracks in its law;
+                // anything else is converted here all the same.
+                let to = |t: &Track, x: &[u8]| -> Vec<u8> {
+                    match t.law {
+                        Some(l) if l == law => x.to_vec(),
+                        Some(_) => x.iter().map(|b| law.convert(*b)).collect(),
+                        None => linear(x).map(|s| law.encode(s)).collect(),
+                    }
+                };
+                if a.law == Some(law) && b.law == Some(law) {
+                    zip_into(o, ab.iter().map(|x| [*x]), bb.iter().map(|x| [*x]));
+                } else {
+                    let (ca, cb) = (to(a, ab), to(b, bb));
+                    zip_into(o, ca.iter().map(|x| [*x]), cb.iter().map(|x| [*x]));
+                }
+            }
+        }
+    }
+
+    /// Its frames interleaved, in a buffer of their own.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        self.write_to(&mut v);
+        v
+    }
+
+    /// Its buffers (the caller's track, the callee's), to hand back to a
+    /// recorder for later audio.
+    pub fn into_buffers(self) -> [Vec<u8>; 2] {
+        let [a, b] = self.tracks;
+        [a.buf, b.buf]
+    }
+}
+
 /// The recorder of one call. Feed it with [`Recorder::push`], tick it with
-/// [`Recorder::advance`], take bytes with [`Recorder::take_output`], end
-/// with [`Recorder::finish`].
+/// [`Recorder::advance`], take audio with [`Recorder::take_chunk`] (or
+/// [`Recorder::take_output`]), end with [`Recorder::finish`].
 pub struct Recorder {
     /// Samples a second written (per channel).
     rate: u32,
@@ -56,21 +201,18 @@ pub struct Recorder {
     streams: [Option<Stream>; 2],
     /// Record G.711 bytes in this law rather than 16-bit linear.
     law: Option<Law>,
-    /// Frames released: handed over, or waiting at the front of `out`
-    /// (the frames `base..flushed`).
+    /// Frames released: handed over, or waiting at the front of the
+    /// tracks (the frames `base..flushed`).
     flushed: u64,
-    /// The frame `out` starts with.
+    /// The frame the tracks start with.
     base: u64,
-    /// Each side's slots in `out` are written (its audio, or silence)
-    /// up to this frame (never before `flushed`); past it they hold
-    /// whatever the buffer held.
+    /// Each side's track is written (its audio, or silence) up to this
+    /// frame (never before `flushed`); past it, it holds whatever the
+    /// buffer held.
     end: [u64; 2],
-    /// Interleaved frames from `base` on, each side's samples written into
-    /// their slots as packets come (no per-side buffer, no pass that
-    /// interleaves at release): the frames up to `flushed` are released; after them
-    /// come the frames still inside the jitter window, then earlier
-    /// output kept as initialised memory to write over.
-    out: Vec<u8>,
+    /// Each side's audio from `base` on: the frames up to `flushed` are
+    /// released, then come those still inside the jitter window.
+    tracks: [Track; 2],
     jitter: u64,
     max_ahead: u64,
     finished: bool,
@@ -100,38 +242,10 @@ fn upsample2(n: usize, x: impl Fn(usize) -> i16, mut put: impl FnMut(usize, i16)
     }
 }
 
-/// A sample as the recording file holds it.
-trait Sample: Copy {
-    const BYTES: usize;
-    fn put(self, to: &mut [u8]);
-}
-
-impl Sample for i16 {
-    const BYTES: usize = 2;
-    fn put(self, to: &mut [u8]) {
-        to.copy_from_slice(&self.to_le_bytes());
-    }
-}
-
-impl Sample for u8 {
-    const BYTES: usize = 1;
-    fn put(self, to: &mut [u8]) {
-        to[0] = self;
-    }
-}
-
-/// Side `side`'s slots of the interleaved `frames` (caller first) made
-/// `silence`.
-fn fill<T: Sample>(frames: &mut [u8], side: usize, silence: T) {
-    put_all(frames, side, std::iter::repeat(silence));
-}
-
-/// Side `side`'s slots of `frames` from `samples`, one a frame.
-fn put_all<T: Sample>(frames: &mut [u8], side: usize, samples: impl IntoIterator<Item = T>) {
-    let frame = 2 * T::BYTES;
-    let o = side * T::BYTES;
-    for (fr, x) in frames.chunks_exact_mut(frame).zip(samples) {
-        x.put(&mut fr[o..o + T::BYTES]);
+/// `samples` into the 16-bit track bytes `w`, one each.
+fn put16(w: &mut [u8], samples: impl IntoIterator<Item = i16>) {
+    for (o, x) in w.chunks_exact_mut(2).zip(samples) {
+        o.copy_from_slice(&x.to_le_bytes());
     }
 }
 
@@ -150,6 +264,10 @@ impl Recorder {
     /// (G.722, Opus) legs; G.711 audio is interpolated up to it.
     pub fn with_rate(jitter: Duration, rate: u32) -> Recorder {
         let rate = if rate >= 16000 { 16000 } else { RATE };
+        // At 8 kHz a track starts out taking μ-law bytes (see
+        // `track_for`); at 16 kHz its samples are interpolated.
+        let law = (rate == RATE).then_some(Law::Mulaw);
+        debug_assert!(Law::Mulaw.decode(Law::Mulaw.silence()) == 0);
         Recorder {
             rate,
             start: None,
@@ -158,7 +276,7 @@ impl Recorder {
             flushed: 0,
             base: 0,
             end: [0, 0],
-            out: Vec::new(),
+            tracks: [Track { law, buf: Vec::new() }, Track { law, buf: Vec::new() }],
             jitter: samples(jitter, rate),
             max_ahead: u64::from(rate) * 2,
             finished: false,
@@ -169,7 +287,10 @@ impl Recorder {
     /// interleaved caller-left, callee-right): half the bytes of 16-bit
     /// PCM, and a G.711 leg's audio goes in as it came, not decoded.
     pub fn g711(jitter: Duration, law: Law) -> Recorder {
-        Recorder { law: Some(law), ..Recorder::with_rate(jitter, RATE) }
+        let mut r = Recorder::with_rate(jitter, RATE);
+        r.law = Some(law);
+        r.tracks = [Track { law: Some(law), buf: Vec::new() }, Track { law: Some(law), buf: Vec::new() }];
+        r
     }
 
     /// The sample rate written.
@@ -182,6 +303,12 @@ impl Recorder {
         self.law.map_or(crate::wav::Encoding::Pcm16, crate::wav::Encoding::G711)
     }
 
+    /// Bytes a second of audio takes in each side's track (the caller's,
+    /// the callee's): what to make room for in buffers for it.
+    pub fn track_second(&self) -> [usize; 2] {
+        self.tracks.each_ref().map(|t| self.rate as usize * t.sample_bytes())
+    }
+
     /// Bytes of one stereo frame in the output.
     fn frame_bytes(&self) -> usize {
         2 * self.encoding().sample_bytes()
@@ -192,28 +319,49 @@ impl Recorder {
         samples(now.saturating_duration_since(t0), self.rate)
     }
 
-    /// The frames `at..at + n` of `out` (at >= `flushed`), for side
-    /// `side` to write its slots in whole: the buffer grown to hold them,
-    /// and that side's slots between what it wrote last and `at` made
-    /// silence (a lost packet, a hold). The other side's slots are left
-    /// as they are: it writes them, or [`Recorder::release`] fills them.
-    fn slots(&mut self, side: usize, at: u64, n: usize) -> &mut [u8] {
-        let fb = self.frame_bytes();
-        let from = (at - self.base) as usize * fb;
-        let to = from + n * fb;
-        if self.out.len() < to {
-            self.out.resize(to, 0);
-        }
-        let end = self.end[side];
-        if at > end {
-            let gap = &mut self.out[(end - self.base) as usize * fb..from];
-            match self.law {
-                None => fill::<i16>(gap, side, 0),
-                Some(law) => fill::<u8>(gap, side, law.silence()),
+    /// Side `i`'s track made ready for audio in `law` (G.711 bytes) or
+    /// linear (`None`); the law it then holds (`None`: linear). A G.711
+    /// recording's tracks stay in its law (audio is converted into it). A
+    /// 16-bit recording's track holds μ-law bytes while μ-law is all that
+    /// came, and becomes linear (what it holds decoded) when other audio
+    /// comes. (μ-law has a byte for linear 0, the silence of a 16-bit
+    /// recording; A-law has none, its quietest bytes are ±8: A-law sides of
+    /// a 16-bit recording are kept decoded.)
+    fn track_for(&mut self, i: usize, law: Option<Law>) -> Option<Law> {
+        let held = (self.end[i] - self.base) as usize;
+        let t = &mut self.tracks[i];
+        match (t.law, law) {
+            (Some(a), Some(b)) if a == b => Some(a),
+            (Some(a), _) if self.law.is_some() => Some(a),
+            (Some(a), _) => {
+                let table = a.table();
+                let mut buf = Vec::with_capacity(2 * t.buf.len().max(held));
+                buf.extend(t.buf[..held].iter().flat_map(|x| table[usize::from(*x)].to_le_bytes()));
+                *t = Track { law: None, buf };
+                None
             }
+            (None, _) => None,
         }
-        self.end[side] = end.max(at + n as u64);
-        &mut self.out[from..to]
+    }
+
+    /// Side `i`'s track bytes for the frames `at..at + n` (at >=
+    /// `flushed`), for it to write in whole: the track grown to hold them,
+    /// and its samples between what it wrote last and `at` made silence
+    /// (a lost packet, a hold).
+    fn slots(&mut self, i: usize, at: u64, n: usize) -> &mut [u8] {
+        let from = (at - self.base) as usize;
+        let end = self.end[i];
+        let t = &mut self.tracks[i];
+        if at > end {
+            t.silence((end - self.base) as usize, from);
+        }
+        let sb = t.sample_bytes();
+        let to = (from + n) * sb;
+        if t.buf.len() < to {
+            t.buf.resize(to, 0);
+        }
+        self.end[i] = end.max(at + n as u64);
+        &mut t.buf[from * sb..to]
     }
 
     /// One RTP packet from `side`, arrived at `now`. Anything that is not
@@ -230,7 +378,7 @@ impl Recorder {
             return;
         }
         let arrival = self.now_pos(now);
-        let Some(table) = g711::table(p.payload_type) else {
+        let Some(law) = Law::of(p.payload_type) else {
             self.release_due(arrival);
             return;
         };
@@ -238,20 +386,24 @@ impl Recorder {
         // (Earlier than what was released: too late to place; dropped.)
         if let Some(at) = self.place(arrival, i, p.ssrc, p.timestamp, RATE) {
             let n = p.payload.len();
-            match self.law {
-                Some(law) => {
-                    let w = self.slots(i, at, n);
-                    match g711::Law::of(p.payload_type) {
-                        Some(l) if l == law => put_all(w, i, p.payload.iter().copied()),
-                        _ => put_all(w, i, p.payload.iter().map(|b| law.convert(*b))),
+            if self.rate == RATE {
+                match self.track_for(i, Some(law)) {
+                    Some(l) if l == law => self.slots(i, at, n).copy_from_slice(p.payload),
+                    Some(l) => {
+                        for (o, b) in self.slots(i, at, n).iter_mut().zip(p.payload) {
+                            *o = l.convert(*b);
+                        }
+                    }
+                    None => {
+                        let table = law.table();
+                        put16(self.slots(i, at, n), p.payload.iter().map(|b| table[usize::from(*b)]));
                     }
                 }
-                None if self.rate == RATE => put_all(self.slots(i, at, n), i, p.payload.iter().map(|b| table[usize::from(*b)])),
-                None => {
-                    let w = self.slots(i, at, 2 * n);
-                    let o = i * 2;
-                    upsample2(n, |j| table[usize::from(p.payload[j])], |k, x| w[4 * k + o..4 * k + o + 2].copy_from_slice(&x.to_le_bytes()));
-                }
+            } else {
+                self.track_for(i, None);
+                let table = law.table();
+                let w = self.slots(i, at, 2 * n);
+                upsample2(n, |j| table[usize::from(p.payload[j])], |k, x| w[2 * k..2 * k + 2].copy_from_slice(&x.to_le_bytes()));
             }
         }
         self.release_due(arrival);
@@ -272,21 +424,32 @@ impl Recorder {
         if let Some(at) = self.place(arrival, i, ssrc, timestamp, rate) {
             // Half the rate: the mean of each pair.
             let half = |pair: &[i16]| ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
-            if let Some(law) = self.law {
-                // (Recording G.711 is at 8 kHz.)
-                if pcm_rate == self.rate {
-                    put_all(self.slots(i, at, pcm.len()), i, pcm.iter().map(|x| law.encode(*x)));
+            if let Some(law) = self.track_for(i, None) {
+                // (A G.711 recording: at 8 kHz.)
+                let same = pcm_rate == self.rate;
+                let w = if same {
+                    self.slots(i, at, pcm.len())
                 } else if pcm_rate > self.rate {
-                    put_all(self.slots(i, at, pcm.len() / 2), i, pcm.chunks_exact(2).map(|pair| law.encode(half(pair))));
+                    self.slots(i, at, pcm.len() / 2)
+                } else {
+                    &mut []
+                };
+                if same {
+                    for (o, x) in w.iter_mut().zip(pcm) {
+                        *o = law.encode(*x);
+                    }
+                } else {
+                    for (o, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
+                        *o = law.encode(half(pair));
+                    }
                 }
             } else if pcm_rate == self.rate {
-                put_all(self.slots(i, at, pcm.len()), i, pcm.iter().copied());
+                put16(self.slots(i, at, pcm.len()), pcm.iter().copied());
             } else if pcm_rate < self.rate {
                 let w = self.slots(i, at, 2 * pcm.len());
-                let o = i * 2;
-                upsample2(pcm.len(), |j| pcm[j], |k, x| w[4 * k + o..4 * k + o + 2].copy_from_slice(&x.to_le_bytes()));
+                upsample2(pcm.len(), |j| pcm[j], |k, x| w[2 * k..2 * k + 2].copy_from_slice(&x.to_le_bytes()));
             } else {
-                put_all(self.slots(i, at, pcm.len() / 2), i, pcm.chunks_exact(2).map(half));
+                put16(self.slots(i, at, pcm.len() / 2), pcm.chunks_exact(2).map(half));
             }
         }
         self.release_due(arrival);
@@ -344,26 +507,16 @@ impl Recorder {
     }
 
     /// Release the frames up to `upto`: the audio is in place already, so
-    /// only the slots a side did not write (no packet came) become
-    /// silence.
+    /// only what a side did not write (no packet came) becomes silence.
     fn release(&mut self, upto: u64) {
         if self.flushed >= upto {
             return;
         }
-        let fb = self.frame_bytes();
-        let to = (upto - self.base) as usize * fb;
-        if self.out.len() < to {
-            self.out.resize(to, 0);
-        }
-        for side in 0..2 {
-            let end = self.end[side];
+        for i in 0..2 {
+            let end = self.end[i];
             if end < upto {
-                let gap = &mut self.out[(end - self.base) as usize * fb..to];
-                match self.law {
-                    None => fill::<i16>(gap, side, 0),
-                    Some(law) => fill::<u8>(gap, side, law.silence()),
-                }
-                self.end[side] = upto;
+                self.tracks[i].silence((end - self.base) as usize, (upto - self.base) as usize);
+                self.end[i] = upto;
             }
         }
         self.flushed = upto;
@@ -381,44 +534,40 @@ impl Recorder {
         self.finished = true;
     }
 
-    /// Bytes released and not yet taken.
+    /// Bytes of the file released and not yet taken.
     pub fn pending(&self) -> usize {
         (self.flushed - self.base) as usize * self.frame_bytes()
     }
 
-    /// The bytes of the frames after the released ones that a side has
-    /// written (still inside the jitter window): they move to the front
-    /// when the released ones are taken.
-    fn tail(&self) -> std::ops::Range<usize> {
-        let written = self.end[0].max(self.end[1]);
-        self.pending()..(written - self.base) as usize * self.frame_bytes()
-    }
-
-    /// Interleaved stereo audio released since the last call.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        let tail = self.tail();
-        let out = self.out[..tail.start].to_vec();
-        self.out.copy_within(tail, 0);
-        self.base = self.flushed;
-        out
-    }
-
-    /// Interleaved stereo audio released since the last call, handed over
-    /// whole (no copy of it). `spare` becomes the buffer the next output
-    /// goes to, the frames not yet released copied to its front: an
-    /// earlier output given back keeps its memory, and its bytes are
+    /// The audio released since the last call, handed over whole (no copy
+    /// of it). `spare` become the tracks' buffers for later audio, the
+    /// samples not yet released (inside the jitter window) copied to their
+    /// front: buffers given back keep their memory, and their bytes are
     /// written over, not zeroed first.
-    pub fn swap_output(&mut self, spare: Vec<u8>) -> Vec<u8> {
-        let tail = self.tail();
-        let mut next = spare;
-        if next.len() < tail.len() {
-            next.resize(tail.len(), 0);
-        }
-        next[..tail.len()].copy_from_slice(&self.out[tail.clone()]);
-        let mut out = std::mem::replace(&mut self.out, next);
-        out.truncate(tail.start);
+    pub fn take_chunk(&mut self, spare: [Vec<u8>; 2]) -> Chunk {
+        let frames = (self.flushed - self.base) as usize;
+        let [s0, s1] = spare;
+        let mut take = |i: usize, mut next: Vec<u8>| {
+            let t = &mut self.tracks[i];
+            let sb = t.sample_bytes();
+            let tail = frames * sb..(self.end[i] - self.base) as usize * sb;
+            if next.len() < tail.len() {
+                next.resize(tail.len(), 0);
+            }
+            next[..tail.len()].copy_from_slice(&t.buf[tail]);
+            let mut out = std::mem::replace(&mut t.buf, next);
+            out.truncate(frames * sb);
+            Track { law: t.law, buf: out }
+        };
+        let tracks = [take(0, s0), take(1, s1)];
         self.base = self.flushed;
-        out
+        Chunk { frames, tracks, encoding: self.encoding() }
+    }
+
+    /// Interleaved stereo audio released since the last call, in the
+    /// file's encoding.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.take_chunk([Vec::new(), Vec::new()]).to_vec()
     }
 
     /// Sample frames released so far.

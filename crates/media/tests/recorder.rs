@@ -288,8 +288,8 @@ proptest::proptest! {
                 if next() % 2 == 0 {
                     out.extend(rec.take_output());
                 } else {
-                    let spare = vec![0xa5u8; (next() % 20_000) as usize];
-                    out.extend_from_slice(&rec.swap_output(spare));
+                    let spare = [vec![0xa5u8; (next() % 20_000) as usize], vec![0x5au8; (next() % 20_000) as usize]];
+                    rec.take_chunk(spare).write_to(&mut out);
                 }
             }
         }
@@ -302,16 +302,16 @@ proptest::proptest! {
     }
 }
 
-/// Handing the output over by swapping buffers gives exactly the bytes
+/// Handing the output over as chunks over reused buffers gives exactly the bytes
 /// copying it out does, whatever the spare buffer held: a gap, a lost
 /// packet and a side that has not started are written as silence over
 /// the old bytes, never left as they were.
 #[test]
-fn swapped_output_is_the_copied_output_over_any_spare() {
+fn output_taken_over_spare_buffers_is_the_copied_output() {
     let t0 = Instant::now();
     let (mut copied, mut swapped) = (Recorder::new(Duration::from_millis(60)), Recorder::new(Duration::from_millis(60)));
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    let mut spare = vec![0xa5u8; 100_000];
+    let mut spare = [vec![0xa5u8; 100_000], vec![0x5au8; 3_000]];
     for k in (0..80u64).chain(130..200) {
         let now = t0 + Duration::from_millis(20 * k);
         for rec in [&mut copied, &mut swapped] {
@@ -326,15 +326,15 @@ fn swapped_output_is_the_copied_output_over_any_spare() {
         a.extend(copied.take_output());
         if k % 10 == 0 {
             // The buffer given back still holds what it carried.
-            let out = swapped.swap_output(std::mem::take(&mut spare));
-            b.extend_from_slice(&out);
-            spare = out;
+            let out = swapped.take_chunk(std::mem::take(&mut spare));
+            out.write_to(&mut b);
+            spare = out.into_buffers();
         }
     }
     copied.finish(t0 + Duration::from_millis(4000));
     swapped.finish(t0 + Duration::from_millis(4000));
     a.extend(copied.take_output());
-    b.extend(swapped.swap_output(Vec::new()));
+    swapped.take_chunk(Default::default()).write_to(&mut b);
     assert_eq!(a.len(), 4 * 8000 * 4, "4 s of stereo frames");
     assert!(a == b, "the same bytes whichever way the output is taken");
     let (l, r) = split(&b);
@@ -365,7 +365,7 @@ proptest::proptest! {
         let (mut pcm, mut law) = (Recorder::new(jitter), Recorder::g711(jitter, g711::Law::Mulaw));
         proptest::prop_assert_eq!((law.rate(), law.encoding(), law.encoding().sample_bytes()), (8000, media::wav::Encoding::G711(g711::Law::Mulaw), 1));
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let mut spare = vec![0x3cu8; 20_000];
+        let mut spare = [vec![0x3cu8; 20_000], vec![0xc3u8; 7_000]];
         let mut sent = vec![Vec::new(); 2];
         for k in 0..packets {
             let now = t0 + Duration::from_millis(20 * k as u64);
@@ -384,9 +384,9 @@ proptest::proptest! {
             law.advance(now);
             a.extend(pcm.take_output());
             if k % pull_every == 0 {
-                let out = law.swap_output(std::mem::take(&mut spare));
-                b.extend_from_slice(&out);
-                spare = out;
+                let out = law.take_chunk(std::mem::take(&mut spare));
+                out.write_to(&mut b);
+                spare = out.into_buffers();
             }
         }
         let end = t0 + Duration::from_millis(20 * packets as u64);
@@ -432,5 +432,77 @@ fn decoded_audio_goes_into_a_g711_recording_in_its_law() {
         let half = ((i32::from(wide[2 * n]) + i32::from(wide[2 * n + 1])) / 2) as i16;
         assert_eq!(out[2 * n + 1], g711::linear_to_alaw(half));
         assert_eq!(out[2 * (n + 160) + 1], 0xd5, "no callee audio after its frame");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// A 16-bit recording keeps a G.711 side's bytes as they came and
+    /// decodes them only when the file is written; a side that changes
+    /// law mid-call (a re-INVITE from PCMU to PCMA), or sends audio of
+    /// another codec, or starts late in the other law, still records every
+    /// sample exactly as decoded, and silence where nothing came.
+    #[test]
+    fn a_side_changing_codecs_records_every_sample_exactly(packets in 40usize..200, seed: u32, switches in proptest::collection::vec((1usize..200, 0u8..3), 0..5), late in 0usize..40, pull_every in 1usize..30) {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(Duration::from_millis(100));
+        let mut want = [vec![0i16; packets * 160], vec![0i16; packets * 160]];
+        let mut out = Vec::new();
+        let mut spare = [vec![0x11u8; 9_000], vec![0x99u8; 500]];
+        // What each side sends from packet k on: 0 PCMU, 1 PCMA, 2 decoded audio.
+        let kind = |side: usize, k: usize| -> u8 {
+            let mut c = side as u8;
+            for (at, to) in &switches {
+                if *at <= k && side == 0 {
+                    c = *to;
+                }
+            }
+            c
+        };
+        for k in 0..packets {
+            let now = t0 + Duration::from_millis(20 * k as u64);
+            for (i, side) in [(0usize, Side::Caller), (1, Side::Callee)] {
+                if i == 1 && k < late && k + 1 < packets {
+                    continue;
+                }
+                let bytes: Vec<u8> = (0..160).map(|_| next() as u8).collect();
+                let ts = 160 * k as u32;
+                match kind(i, k) {
+                    2 => {
+                        let pcm: Vec<i16> = bytes.chunks(2).flat_map(|c| [i16::from_le_bytes([c[0], c[1]]); 2]).collect();
+                        want[i][k * 160..k * 160 + 160].copy_from_slice(&pcm);
+                        rec.push_pcm(now, side, 30 + i as u32, ts, 8000, &pcm, 8000);
+                    }
+                    c => {
+                        let pt = if c == 0 { 0 } else { 8 };
+                        let table = g711::table(pt).expect("G.711");
+                        for (j, b) in bytes.iter().enumerate() {
+                            want[i][k * 160 + j] = table[usize::from(*b)];
+                        }
+                        rec.push(now, side, &rtp::build(pt, false, k as u16, ts, 30 + i as u32, &bytes));
+                    }
+                }
+            }
+            rec.advance(now);
+            if k % pull_every == 0 {
+                let c = rec.take_chunk(std::mem::take(&mut spare));
+                c.write_to(&mut out);
+                spare = c.into_buffers();
+            }
+        }
+        rec.finish(t0 + Duration::from_millis(20 * packets as u64));
+        out.extend(rec.take_output());
+        let (l, r) = split(&out);
+        proptest::prop_assert_eq!(l.len(), packets * 160);
+        proptest::prop_assert!(l == want[0], "left channel differs first at sample {:?}", l.iter().zip(&want[0]).position(|(a, b)| a != b));
+        proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
     }
 }

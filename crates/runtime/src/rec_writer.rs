@@ -1,9 +1,11 @@
 //! Recording files are written by a thread of their own, never by a relay.
 //!
-//! A relay gathers a recording's audio in memory (`media::Recorder`) and
-//! hands each second of it here: creating the file, every write and its
-//! header fix-up, and the last write are jobs for one writer thread, done
-//! in the order they were sent. A slow or stalled disk (dirty-page
+//! A relay gathers a recording's audio in memory (`media::Recorder`, each
+//! side's track as it came) and hands each second of it here: creating the
+//! file, making the file's interleaved bytes of the two tracks
+//! (`Chunk::write_to`, into one buffer of this thread's), every write and
+//! its header fix-up, and the last write are jobs for one writer thread,
+//! done in the order they were sent. A slow or stalled disk (dirty-page
 //! throttling, a full journal, a network mount that hangs) then delays the
 //! recording, never a packet: a media thread relays hundreds of calls, and a
 //! write that blocked it for 200 ms would be heard on all of them.
@@ -92,10 +94,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 enum Job {
     /// Create `part` (and its directory) and write a header naming no audio.
     Open { id: u64, part: PathBuf, rate: u32, enc: media::wav::Encoding },
-    /// Append `data`, then fix the header up to name everything written.
-    Write { id: u64, data: Vec<u8> },
-    /// Append `data`, fix the header, give the file and its audio length back.
-    Close { id: u64, data: Vec<u8>, done: oneshot::Sender<Option<(File, u64)>> },
+    /// Append `data`'s frames, then fix the header up to name everything
+    /// written.
+    Write { id: u64, data: media::recorder::Chunk },
+    /// Append `data`'s frames, fix the header, give the file and its audio
+    /// length back.
+    Close { id: u64, data: media::recorder::Chunk, done: oneshot::Sender<Option<(File, u64)>> },
     /// The recording was dropped without being closed: close the file.
     Forget { id: u64 },
 }
@@ -142,16 +146,20 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn run(rx: mpsc::Receiver<Job>) {
     let mut files: HashMap<u64, Open> = HashMap::new();
+    // The file's bytes of each recording's audio are made here, from the
+    // sides' tracks, into this one buffer (it stays in the cache) and
+    // written from it.
+    let mut bytes: Vec<u8> = Vec::new();
     while let Ok(first) = rx.recv() {
         std::thread::sleep(GATHER);
         let mut next = Some(first);
         while let Some(job) = next.take().or_else(|| rx.try_recv().ok()) {
-            handle(&mut files, job);
+            handle(&mut files, job, &mut bytes);
         }
     }
 }
 
-fn handle(files: &mut HashMap<u64, Open>, job: Job) {
+fn handle(files: &mut HashMap<u64, Open>, job: Job, bytes: &mut Vec<u8>) {
         match job {
             Job::Open { id, part, rate, enc } => {
                 if let Some(dir) = part.parent() {
@@ -169,14 +177,20 @@ fn handle(files: &mut HashMap<u64, Open>, job: Job) {
             Job::Write { id, data } => {
                 QUEUED.fetch_sub(data.len(), Ordering::Relaxed);
                 if let Some(f) = files.get_mut(&id) {
-                    f.append(&data, false);
+                    bytes.clear();
+                    data.write_to(bytes);
+                    f.append(bytes, false);
                 }
-                give_back(data);
+                for b in data.into_buffers() {
+                    give_back(b);
+                }
             }
             Job::Close { id, data, done } => {
                 QUEUED.fetch_sub(data.len(), Ordering::Relaxed);
                 let out = files.remove(&id).map(|mut f| {
-                    f.append(&data, true);
+                    bytes.clear();
+                    data.write_to(bytes);
+                    f.append(bytes, true);
                     (f.file, f.bytes)
                 });
                 let _ = done.send(out);
@@ -262,7 +276,7 @@ impl RecFile {
 
     /// Queue audio to be appended (dropped, and the loss logged, while the
     /// writer is more than [`MAX_QUEUED`] behind).
-    pub(crate) fn write(&mut self, data: Vec<u8>) {
+    pub(crate) fn write(&mut self, data: media::recorder::Chunk) {
         if data.is_empty() {
             return;
         }
@@ -284,7 +298,7 @@ impl RecFile {
     /// Queue the last audio and wait until everything sent for this file is
     /// written: the file and its audio length in bytes, or `None` if it
     /// could not be created.
-    pub(crate) async fn close(mut self, data: Vec<u8>) -> Option<(File, u64)> {
+    pub(crate) async fn close(mut self, data: media::recorder::Chunk) -> Option<(File, u64)> {
         self.closed = true;
         let (done, result) = oneshot::channel();
         let n = data.len();
@@ -412,12 +426,13 @@ mod tests {
         let part = dir.join("bound.wav.part");
         let _ = std::fs::remove_file(&part);
         assert!(std::process::Command::new("mkfifo").arg(&part).status().expect("mkfifo runs").success());
-        let mut file = RecFile::create(part.clone(), 8000, media::wav::Encoding::Pcm16);
+        let law = media::g711::Law::Mulaw;
+        let mut file = RecFile::create(part.clone(), 8000, media::wav::Encoding::G711(law));
         const CHUNK: usize = 1 << 20;
         let (_, dropped_before) = backlog();
         for k in 0..MAX_QUEUED / CHUNK + 8 {
             // Each chunk says which it is, to check the order written.
-            file.write(vec![k as u8; CHUNK]);
+            file.write(media::recorder::Chunk::g711(law, [vec![k as u8; CHUNK / 2], vec![k as u8; CHUNK / 2]]));
         }
         let (queued, dropped) = backlog();
         assert_eq!(queued, MAX_QUEUED as u64, "queued up to the bound, not past it");
@@ -425,15 +440,16 @@ mod tests {
         // Let the writer open the file and drain what it writes.
         let reader = std::thread::spawn(move || std::fs::read(part).expect("read the FIFO"));
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let closed = rt.block_on(file.close(vec![0xee; 4]));
+        let closed = rt.block_on(file.close(media::recorder::Chunk::g711(law, [vec![0xee; 2], vec![0xee; 2]])));
         let (_, bytes) = closed.expect("the file was written and given back");
         assert_eq!(bytes, MAX_QUEUED as u64 + 4);
         // Dropping the FIFO's writer end ends the reader.
         let written = reader.join().expect("reader");
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(written.len(), 44 + MAX_QUEUED + 4);
+        let header = media::wav::header_for(media::wav::Encoding::G711(law), 2, 8000, 0).bytes().len();
+        assert_eq!(written.len(), header + MAX_QUEUED + 4);
         assert!(written.starts_with(b"RIFF"));
-        let audio = &written[44..];
+        let audio = &written[header..];
         assert!(audio.chunks(CHUNK).take(MAX_QUEUED / CHUNK).enumerate().all(|(k, c)| c.iter().all(|b| *b == k as u8)), "in the order sent");
         assert_eq!(&audio[MAX_QUEUED..], &[0xee; 4], "the last write last");
         assert_eq!(backlog().0, 0, "nothing left waiting");

@@ -171,9 +171,9 @@ impl Rec {
     fn write_out(&mut self) {
         if self.recorder.pending() > 0 {
             // Room for a checkpoint's audio (a second, and the jitter
-            // window's batches), so the buffer does not grow as it fills.
-            let second = self.recorder.rate() as usize * 2 * self.recorder.encoding().sample_bytes();
-            let out = self.recorder.swap_output(crate::rec_writer::spare(second + second / 4));
+            // window's batches), so the buffers do not grow as they fill.
+            let spare = self.recorder.track_second().map(|second| crate::rec_writer::spare(second + second / 4));
+            let out = self.recorder.take_chunk(spare);
             self.file.write(out);
         }
     }
@@ -184,7 +184,7 @@ impl Rec {
     /// at once.
     async fn finish(mut self, now: std::time::Instant) -> Option<Recording> {
         self.recorder.finish(now);
-        let last = self.recorder.take_output();
+        let last = self.recorder.take_chunk(Default::default());
         let Some((file, bytes)) = self.file.close(last).await else {
             tracing::error!(path = %self.part.display(), "could not write the recording");
             return None;
