@@ -703,6 +703,61 @@ async fn a_recording_stalled_on_its_file_does_not_hold_up_packets() {
     assert!((60_000..=68_000).contains(&audio), "the audio recorded while the file was stuck: {audio} bytes");
 }
 
+/// A recording is written out at each checkpoint (once a second) while
+/// the call goes on, with packets flowing and when nothing comes (both
+/// sides silent, a hold): the file's header names the call's time so far,
+/// the silence written as silence, so a `kill -9` leaves all but the last
+/// second.
+#[tokio::test]
+async fn a_recording_is_written_out_every_second_with_packets_and_through_silence() {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut pool = RelayPool::new(ip, 43500, 43600).with_threads(1).expect("media threads");
+    let (pa, pb) = pool.open("quiet").expect("ports");
+    let (relay_a, relay_b) = (SocketAddr::new(ip, pa), SocketAddr::new(ip, pb));
+    let (phone_a, phone_b) = phones(&mut pool, "quiet").await;
+    let dir = std::env::temp_dir().join(format!("ferroswitch-relay-quiet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    pool.record("quiet", dir.join("quiet.wav"), media::g711::Law::Mulaw);
+    let part = dir.join("quiet.wav.part");
+    let named = || std::fs::read(&part).ok().as_deref().and_then(media::wav::parse_header).map_or(0, |h| h.data_len as usize);
+    let second = 8000 * 4;
+    // A square wave each way, paced as a phone sends it, until the header
+    // names a second of audio (at most 6 s).
+    let tone: Vec<u8> = (0..160).map(|i| if i % 8 < 4 { 0x20 } else { 0xa0 }).collect();
+    let started = std::time::Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    let mut seq = 0u16;
+    while named() < second && started.elapsed() < Duration::from_secs(6) {
+        pace.tick().await;
+        for (sock, relay, ssrc, other) in [(&phone_a, relay_a, 0xa, &phone_b), (&phone_b, relay_b, 0xb, &phone_a)] {
+            sock.send_to(&media::rtp::build(0, seq == 0, seq, 160 * u32::from(seq), ssrc, &tone), relay).await.expect("send");
+            recv(other).await;
+        }
+        seq += 1;
+    }
+    assert!(named() >= second, "a second of the call written out while its packets flow ({} bytes named after {seq} packets)", named());
+    let audio_ms = u64::from(seq) * 20;
+    // Then nothing comes: only checkpoints write the file, until its
+    // header names 2 s more (at most 10 s).
+    let quiet = std::time::Instant::now();
+    let want = (audio_ms as usize * 8 * 4) + 2 * second;
+    while named() < want && quiet.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(named() >= want, "2 s more written out while nothing came: the header names {} bytes of {want}", named());
+    let wav = std::fs::read(&part).expect("part");
+    pool.close("quiet");
+    let _ = pool.take_recording("quiet").expect("recorded").await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let h = media::wav::parse_header(&wav).expect("header");
+    let data = &wav[h.header_len..h.header_len + h.data_len as usize];
+    let (l, r): (Vec<i16>, Vec<i16>) = data.chunks_exact(4).map(|f| (i16::from_le_bytes([f[0], f[1]]), i16::from_le_bytes([f[2], f[3]]))).unzip();
+    let loud = |x: &[i16]| x.iter().filter(|s| s.abs() > 1000).count();
+    let n = audio_ms as usize * 8;
+    assert!(loud(&l[..n - 400]) > (n - 400) / 2 && loud(&r[400..n - 400]) > (n - 800) / 2, "each side's audio while the packets came");
+    assert!(l[n + 400..].iter().chain(&r[n + 400..]).all(|s| *s == 0), "then silence, written as silence");
+}
+
 /// `recordings.encoding = "g711"`: a relayed PCMA call is recorded as an
 /// A-law WAV (format 6, with its `fact` chunk), each side's packets'
 /// bytes in the file exactly as they came (no decoding, no re-encoding),
