@@ -39,6 +39,17 @@ fn split(pcm: &[u8]) -> (Vec<i16>, Vec<i16>) {
     (l, r)
 }
 
+/// A xorshift generator seeded by `seed`: the tests' packets and losses.
+fn xorshift(seed: u32) -> impl FnMut() -> u32 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    }
+}
+
 /// Seconds `a..b` of a channel.
 fn span(x: &[i16], a: f64, b: f64) -> &[i16] {
     let (a, b) = ((a * f64::from(RATE)) as usize, ((b * f64::from(RATE)) as usize).min(x.len()));
@@ -252,13 +263,7 @@ proptest::proptest! {
     #[test]
     fn every_sample_in_place_and_every_gap_silent(packets in 150usize..400, seed: u32, loss_l in 0u32..40, loss_r in 0u32..40, offset_ms in 0u64..20, pull_every in 1usize..60, hold_at in 1usize..140, hold_len in 0usize..60) {
         let table = g711::table(0).expect("PCMU");
-        let mut x = seed | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift(seed);
         let mut rec = Recorder::new(Duration::from_millis(200));
         let t0 = Instant::now();
         let mut want = [vec![0i16; packets * 160], vec![0i16; packets * 160]];
@@ -353,13 +358,7 @@ proptest::proptest! {
     /// μ-law silence.
     #[test]
     fn a_g711_recording_is_the_16_bit_recording_in_its_law(packets in 60usize..300, seed: u32, loss in 0u32..40, hold_at in 1usize..100, hold_len in 0usize..50, pull_every in 1usize..40) {
-        let mut x = seed | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift(seed);
         let t0 = Instant::now();
         let jitter = Duration::from_millis(200);
         let (mut pcm, mut law) = (Recorder::new(jitter), Recorder::g711(jitter, g711::Law::Mulaw));
@@ -445,13 +444,7 @@ proptest::proptest! {
     /// sample exactly as decoded, and silence where nothing came.
     #[test]
     fn a_side_changing_codecs_records_every_sample_exactly(packets in 40usize..200, seed: u32, switches in proptest::collection::vec((1usize..200, 0u8..3), 0..5), late in 0usize..40, pull_every in 1usize..30) {
-        let mut x = seed | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift(seed);
         let t0 = Instant::now();
         let mut rec = Recorder::new(Duration::from_millis(100));
         let mut want = [vec![0i16; packets * 160], vec![0i16; packets * 160]];
