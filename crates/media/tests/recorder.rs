@@ -50,6 +50,16 @@ fn xorshift(seed: u32) -> impl FnMut() -> u32 {
     }
 }
 
+/// The 16-bit stereo recording `out` holds exactly `want`'s channels
+/// (left, right), sample for sample.
+fn same_channels(out: &[u8], want: &[Vec<i16>; 2]) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (l, r) = split(out);
+    proptest::prop_assert_eq!(l.len(), want[0].len());
+    proptest::prop_assert!(l == want[0], "left channel differs first at sample {:?}", l.iter().zip(&want[0]).position(|(a, b)| a != b));
+    proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
+    Ok(())
+}
+
 /// Seconds `a..b` of a channel.
 fn span(x: &[i16], a: f64, b: f64) -> &[i16] {
     let (a, b) = ((a * f64::from(RATE)) as usize, ((b * f64::from(RATE)) as usize).min(x.len()));
@@ -300,10 +310,7 @@ proptest::proptest! {
         }
         rec.finish(t0 + Duration::from_millis(20 * packets as u64));
         out.extend(rec.take_output());
-        let (l, r) = split(&out);
-        proptest::prop_assert_eq!(l.len(), packets * 160);
-        proptest::prop_assert!(l == want[0], "left channel differs first at sample {:?}", l.iter().zip(&want[0]).position(|(a, b)| a != b));
-        proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
+        same_channels(&out, &want)?;
     }
 }
 
@@ -493,9 +500,6 @@ proptest::proptest! {
         }
         rec.finish(t0 + Duration::from_millis(20 * packets as u64));
         out.extend(rec.take_output());
-        let (l, r) = split(&out);
-        proptest::prop_assert_eq!(l.len(), packets * 160);
-        proptest::prop_assert!(l == want[0], "left channel differs first at sample {:?}", l.iter().zip(&want[0]).position(|(a, b)| a != b));
-        proptest::prop_assert!(r == want[1], "right channel differs first at sample {:?}", r.iter().zip(&want[1]).position(|(a, b)| a != b));
+        same_channels(&out, &want)?;
     }
 }
