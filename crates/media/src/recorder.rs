@@ -13,8 +13,9 @@
 //! ([`Recorder::with_rate`]: G.711 is then interpolated up), or as G.711
 //! bytes at 8 kHz ([`Recorder::g711`]: what the legs sent, as it was).
 //! Each side's audio is kept in a track of its own, as compact as it
-//! came: a G.711 leg's bytes as they were (one byte a sample, copied, not
-//! decoded), other audio as 16-bit samples. Releasing only makes silent
+//! came: a μ-law leg's bytes as they were (one byte a sample, copied, not
+//! decoded; recording G.711, any G.711 leg's, in the file's law), other
+//! audio as 16-bit samples. Releasing only makes silent
 //! what no packet filled. The released audio is handed over as a
 //! [`Chunk`] of both tracks, and interleaved into the file's encoding
 //! where the file is written ([`Chunk::write_to`]): off the media thread,
