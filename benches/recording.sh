@@ -20,7 +20,8 @@
 # them).
 #
 # Knobs: ROUNDS (6), CALLS (250 per switch), WINDOW (15 s), WARMUP (3 s),
-# FERROSWITCH_BIN, RTPLOAD_BIN (else built here), SKIP_CRITERION.
+# LAW (mulaw, or alaw: the calls speak PCMA), FERROSWITCH_BIN, RTPLOAD_BIN
+# (else built here), SKIP_CRITERION.
 # Only loopback addresses are used.
 set -Eeuo pipefail
 NAME=recording
@@ -28,6 +29,12 @@ ROUNDS=${ROUNDS:-6}
 CALLS=${CALLS:-250}
 WINDOW=${WINDOW:-15}
 WARMUP=${WARMUP:-3}
+LAW=${LAW:-mulaw}
+case $LAW in
+  mulaw) LAWARG=() ;;
+  alaw) LAWARG=(--alaw) ;;
+  *) echo "recording: LAW is mulaw or alaw" >&2; exit 2 ;;
+esac
 TOKEN=recording-bench-token
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STEP=$ROOT/benches/lib/step.py
@@ -105,7 +112,7 @@ start() {
   eval "PID_$label=$pid SIP_$label=$sip UAS_$label=$uas"
 }
 
-echo "$NAME: $ROUNDS rounds; each: 3 switches at once (not recording, 16-bit WAV, G.711 WAV), $CALLS relayed G.711 calls each, ${WINDOW}s window after ${WARMUP}s warm-up"
+echo "$NAME: $ROUNDS rounds; each: 3 switches at once (not recording, 16-bit WAV, G.711 WAV), $CALLS relayed G.711 calls each ($LAW), ${WINDOW}s window after ${WARMUP}s warm-up"
 for r in $(seq 1 "$ROUNDS"); do
   # Rotate which configuration starts first and takes which port range.
   order=()
@@ -115,7 +122,7 @@ for r in $(seq 1 "$ROUNDS"); do
   gens=()
   for label in "${order[@]}"; do
     pid=PID_$label sip=SIP_$label uas=UAS_$label
-    "$GEN" --target ferroswitch --calls "$CALLS" --setup-rate 500 --warmup "$WARMUP" --window "$WINDOW" --events \
+    "$GEN" --target ferroswitch --calls "$CALLS" --setup-rate 500 --warmup "$WARMUP" --window "$WINDOW" --events "${LAWARG[@]}" \
       --server "127.0.0.1:${!sip}" --uas "127.0.0.3:${!uas}" --server-pid "${!pid}" \
       >"$RUN/$label.out" 2>>"$OUT/rtpload.err" &
     gens+=($!)

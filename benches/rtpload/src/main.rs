@@ -5,7 +5,7 @@
 //! through ferroswitch with real SIP calls (trunk to trunk, `sip.rs`),
 //! through rtpengine with its ng protocol (`ng.rs`), or `direct` (no relay:
 //! each side sends straight to the other, the generator's own floor).
-//! Every call streams PCMU (160-byte payload) every 20 ms in both
+//! Every call streams PCMU (PCMA with `--alaw`; 160-byte payload) every 20 ms in both
 //! directions from the moment it is set up, the calls spread evenly over
 //! the 20 ms period (`media.rs`). After all calls are up and `--warmup`
 //! seconds more, it measures over `--window` seconds: packets sent and
@@ -104,6 +104,10 @@ struct Args {
     /// for digits in the audio (in-band detection) on every call.
     #[arg(long)]
     events: bool,
+    /// Speak PCMA (payload type 8, G.711 A-law, as carriers in much of the
+    /// world do) rather than PCMU.
+    #[arg(long)]
+    alaw: bool,
 }
 
 fn loopback_only(a: &Args) -> Result<(), String> {
@@ -118,6 +122,7 @@ fn loopback_only(a: &Args) -> Result<(), String> {
 fn main() {
     let a = Args::parse();
     let _ = sip::EVENTS.set(a.events);
+    let _ = sip::ALAW.set(a.alaw);
     if a.opus_caller {
         match opus_frames() {
             Ok(f) => {

@@ -9,8 +9,8 @@
 //! two calls that share a generator socket go to different relay ports and
 //! come back from different relay ports.
 //!
-//! Every packet is a 12-byte RTP header (PCMU, payload type 0) and 160
-//! bytes of payload, which starts with a marker, the call id, the
+//! Every packet is a 12-byte RTP header (PCMU, payload type 0, or PCMA,
+//! 8, with `--alaw`) and 160 bytes of payload, which starts with a marker, the call id, the
 //! direction, a counter and the send time (CLOCK_REALTIME, ns, written
 //! right before the `sendmmsg`). The receive time is the kernel's
 //! (`SO_TIMESTAMPNS`, the same clock), so the latency does not include the
@@ -159,6 +159,7 @@ pub fn socket_of(id: u32, threads: usize, sockets: usize) -> (usize, usize) {
 
 /// Run one worker until `shared.stop`.
 pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Shared>, max_calls: usize) -> Stats {
+    let (pt, _) = crate::sip::g711();
     let k = socks.a.len();
     let slots = shared.slots;
     let slot_len = PERIOD / slots as u32;
@@ -222,7 +223,7 @@ pub fn run(w: usize, socks: Sockets, calls_rx: Receiver<NewCall>, shared: Arc<Sh
                 for dir in 0..2 {
                     let mut p = [0xffu8; PACKET];
                     p[0] = 0x80;
-                    p[1] = 0; // PCMU
+                    p[1] = pt; // PCMU or PCMA
                     p[2..4].copy_from_slice(&c.seq[dir].to_be_bytes());
                     p[4..8].copy_from_slice(&c.ts[dir].to_be_bytes());
                     p[8..12].copy_from_slice(&(0x5000_0000u32 ^ (c.id * 2 + dir as u32)).to_be_bytes());

@@ -100,6 +100,17 @@ pub fn sdp_audio(body: &str) -> Option<SocketAddrV4> {
 pub static EVENTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 /// Whether the caller offers Opus only (`--opus-caller`).
 pub static OPUS_CALLER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// G.711 calls speak PCMA rather than PCMU (`--alaw`).
+pub static ALAW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The G.711 payload type the calls speak, and its SDP name.
+pub fn g711() -> (u8, &'static str) {
+    if ALAW.get().copied().unwrap_or(false) {
+        (8, "PCMA")
+    } else {
+        (0, "PCMU")
+    }
+}
 
 /// The caller's offer: Opus only with `--opus-caller`, else [`sdp`].
 pub fn caller_sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
@@ -111,10 +122,11 @@ pub fn caller_sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
 }
 
 pub fn sdp(ip: Ipv4Addr, port: u16, id: u32) -> String {
+    let (pt, name) = g711();
     if EVENTS.get().copied().unwrap_or(false) {
-        return format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n");
+        return format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n");
     }
-    format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+    format!("v=0\r\no=rtpload {id} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {name}/8000\r\na=sendrecv\r\n")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
