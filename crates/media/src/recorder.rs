@@ -102,10 +102,6 @@ fn zip_into<const W: usize>(o: &mut [u8], a: impl Iterator<Item = [u8; W]>, b: i
     }
 }
 
-fn linear(t: &[u8]) -> impl Iterator<Item = i16> + '_ {
-    t.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]))
-}
-
 impl Chunk {
     /// G.711 frames in `law`: the caller's bytes and the callee's (as many
     /// frames as the shorter holds).
@@ -158,21 +154,10 @@ impl Chunk {
                 }
             }
             crate::wav::Encoding::G711(law) => {
-                // The recorder keeps a G.711 recording's tracks in its law;
-                // anything else is converted here all the same.
-                let to = |t: &Track, x: &[u8]| -> Vec<u8> {
-                    match t.law {
-                        Some(l) if l == law => x.to_vec(),
-                        Some(_) => x.iter().map(|b| law.convert(*b)).collect(),
-                        None => linear(x).map(|s| law.encode(s)).collect(),
-                    }
-                };
-                if a.law == Some(law) && b.law == Some(law) {
-                    zip_into(o, ab.iter().map(|x| [*x]), bb.iter().map(|x| [*x]));
-                } else {
-                    let (ca, cb) = (to(a, ab), to(b, bb));
-                    zip_into(o, ca.iter().map(|x| [*x]), cb.iter().map(|x| [*x]));
-                }
+                // (A G.711 recording's tracks are always in its law:
+                // `track_for` converts what comes into it.)
+                debug_assert!(a.law == Some(law) && b.law == Some(law));
+                zip_into(o, ab.iter().map(|x| [*x]), bb.iter().map(|x| [*x]));
             }
         }
     }
@@ -427,20 +412,12 @@ impl Recorder {
             let half = |pair: &[i16]| ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
             if let Some(law) = self.track_for(i, None) {
                 // (A G.711 recording: at 8 kHz.)
-                let same = pcm_rate == self.rate;
-                let w = if same {
-                    self.slots(i, at, pcm.len())
-                } else if pcm_rate > self.rate {
-                    self.slots(i, at, pcm.len() / 2)
-                } else {
-                    &mut []
-                };
-                if same {
-                    for (o, x) in w.iter_mut().zip(pcm) {
+                if pcm_rate == self.rate {
+                    for (o, x) in self.slots(i, at, pcm.len()).iter_mut().zip(pcm) {
                         *o = law.encode(*x);
                     }
-                } else {
-                    for (o, pair) in w.iter_mut().zip(pcm.chunks_exact(2)) {
+                } else if pcm_rate > self.rate {
+                    for (o, pair) in self.slots(i, at, pcm.len() / 2).iter_mut().zip(pcm.chunks_exact(2)) {
                         *o = law.encode(half(pair));
                     }
                 }
