@@ -1395,4 +1395,35 @@ mod tests {
         let size = std::mem::size_of_val(&relay);
         assert!(size <= 7 * 1024, "a relay's future is {size} bytes");
     }
+
+    /// The checkpoint timer on tokio's virtual clock: due on the whole
+    /// seconds after its first deadline, a packet seen before the deadline
+    /// keeps it from being looked at, one seen after does not, a wake
+    /// without packets finds it fired, and missed checkpoints are skipped.
+    #[tokio::test(start_paused = true)]
+    async fn checkpoints_fire_on_whole_seconds_and_packets_do_not_hide_them() {
+        use std::task::Poll;
+        use std::time::Duration;
+        let epoch = tokio::time::Instant::now();
+        let mut c = Checkpoints::new(epoch, epoch + Duration::from_millis(1000));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut poll = |c: &mut Checkpoints| c.poll_due(&mut cx);
+        assert_eq!(poll(&mut c), Poll::Pending, "not yet due (and now registered)");
+        tokio::time::advance(Duration::from_millis(990)).await;
+        c.saw(990_000);
+        assert_eq!(poll(&mut c), Poll::Pending, "a packet before the deadline: not due");
+        tokio::time::advance(Duration::from_millis(20)).await;
+        c.saw(999_000);
+        assert_eq!(poll(&mut c), Poll::Pending, "a packet read before the deadline: not looked at");
+        assert_eq!(poll(&mut c), Poll::Ready(()), "the wake without packets finds it fired");
+        assert_eq!(poll(&mut c), Poll::Pending, "the next is a second on");
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        c.saw(2_001_000);
+        assert_eq!(poll(&mut c), Poll::Ready(()), "a packet after the deadline does not hide it");
+        // Three seconds missed: one checkpoint, then on the whole second.
+        tokio::time::advance(Duration::from_millis(3500)).await;
+        assert_eq!(poll(&mut c), Poll::Ready(()));
+        assert_eq!(c.sleep.deadline(), epoch + Duration::from_secs(6), "missed ones skipped, on whole seconds");
+        assert_eq!(poll(&mut c), Poll::Pending);
+    }
 }
