@@ -287,4 +287,10 @@ check "g711 A-law: the answered call's length (within 1%)" rec_len_is "$EREC" "$
 check "g711 A-law: sox reads it as 8-bit A-law, 2 channels" bash -c "sox --i '$EREC' | tee /dev/stderr | grep -q 'A-law' && sox --i -c '$EREC' | grep -qx 2"
 sox "$EREC" -e signed -b 16 "$OUT/rec_alaw_pcm.wav" 2>"$OUT/sox_alaw.log"
 check "g711 A-law: converted by sox, caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_alaw_pcm.wav' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$OUT/rec_alaw_pcm.wav' 1 700 440"
+# The same carrier in a 16-bit recording (the default): the recorder keeps
+# the A-law side decoded in its track (A-law has no byte for linear 0).
+CARRIER_LAW=alaw early_call calls_pcm16_alaw
+check "16-bit, A-law carrier: a stereo 8 kHz 16-bit WAV" bash -c "python3 '$ROOT/testbeds/tones.py' info '$EREC' | grep -q 'channels=2 rate=8000 encoding=pcm16'"
+check "16-bit, A-law carrier: the answered call's length (within 1%)" rec_len_is "$EREC" "$EBILL" $((EBILL / 100))
+check "16-bit, A-law carrier: caller left (440 Hz), callee right (700 Hz)" bash -c "python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 0 440 700 && python3 '$ROOT/testbeds/tones.py' detectch '$EREC' 1 700 440"
 summary "calls"
